@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout (see docs/ARCHITECTURE.md):
+//   CPipelineABI   the C header that is the whole plugin contract
+//   PipelineArrow  Arrow C Data Interface import/export and builders
+//   PipelineCore   the engine: plugin loading, host services, (later) executor
+//   pipeline       the thin command-line front end
+//   PluginKit      what a Swift plugin links besides the ABI
+//   Plugins/*      the built-in steps, built exactly as a third party would
+//   CCurl CYAML CSQLite   system libraries, each wrapped by one module
+
+let package = Package(
+    name: "pipeline",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pipeline", targets: ["pipeline"]),
+        .library(name: "PluginKit", targets: ["PluginKit"]),
+        // Built-in Swift plugins: one dynamic library each, loaded with dlopen.
+        .library(name: "PipelineColumns", type: .dynamic, targets: ["PipelineColumns"]),
+        // Test helper: lets Python's pyarrow hand batches to our Arrow code.
+        .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "CPipelineABI"),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
+        .systemLibrary(
+            name: "CYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+
+        .target(name: "PipelineArrow", dependencies: ["CPipelineABI"]),
+        .target(
+            name: "PipelineCore",
+            dependencies: [
+                "CPipelineABI", "PipelineArrow",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "pipeline",
+            dependencies: [
+                "PipelineCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow"]),
+
+        .target(
+            name: "PipelineColumns", dependencies: ["PluginKit"], path: "Plugins/columns",
+            linkerSettings: pluginLinkerSettings),
+        .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
+
+        .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
+        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore", "PipelineArrow"]),
+        .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "PipelineArrow"]),
+    ]
+)
+
+// A plugin binds its own symbols to itself (-Bsymbolic), so a plugin built
+// from an older PluginKit never calls into the host's copy of the same code.
+var pluginLinkerSettings: [LinkerSetting] {
+    [.unsafeFlags(["-Xlinker", "-Bsymbolic"], .when(platforms: [.linux]))]
+}
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,71 @@
+import CPipelineABI
+
+/// A batch of rows: equally long named columns. The unit that crosses the
+/// plugin ABI (as a C Data Interface struct array).
+public struct RecordBatch: Sendable {
+    public let fields: [ArrowField]
+    public let columns: [ArrowColumn]
+    /// Number of rows.
+    public let length: Int
+
+    /// Makes a batch from columns; all must have `length` rows and match
+    /// their field's type.
+    public init(fields: [ArrowField], columns: [ArrowColumn], length: Int? = nil) throws(ArrowError) {
+        guard fields.count == columns.count else {
+            throw .lengthMismatch("\(fields.count) fields but \(columns.count) columns")
+        }
+        let rows = length ?? columns.first?.length ?? 0
+        for (field, column) in zip(fields, columns) {
+            guard column.length == rows else {
+                throw .lengthMismatch("column \"\(field.name)\" has \(column.length) rows, the batch \(rows)")
+            }
+            guard column.type == field.type else {
+                throw .typeMismatch("column \"\(field.name)\" is \(column.type.displayName), its field says \(field.type.displayName)")
+            }
+        }
+        self.fields = fields
+        self.columns = columns
+        self.length = rows
+    }
+
+    /// Convenience: a batch from (name, column) pairs, every column nullable.
+    public init(_ pairs: [(String, ArrowColumn)]) throws(ArrowError) {
+        try self.init(fields: pairs.map { ArrowField($0.0, $0.1.type) }, columns: pairs.map(\.1))
+    }
+
+    /// The batch a struct array describes: its children, sliced to the
+    /// struct's own offset and length.
+    init(fields: [ArrowField], structColumn root: ArrowColumn) throws(ArrowError) {
+        let columns = root.children.map { child in
+            root.offset == 0 && child.length == root.length
+                ? child : child.slice(from: root.offset, count: root.length)
+        }
+        try self.init(fields: fields, columns: columns, length: root.length)
+    }
+
+    /// The index of the column called `name`.
+    public func index(of name: String) -> Int? { fields.firstIndex { $0.name == name } }
+
+    /// The column called `name`.
+    public func column(_ name: String) -> ArrowColumn? { index(of: name).map { columns[$0] } }
+
+    /// The batch type as a struct.
+    public var type: ArrowType { .structure(fields) }
+}
+
+extension ArrowColumn {
+    /// A view of rows `[start, start+count)` sharing the same buffers.
+    public func slice(from start: Int, count: Int) -> ArrowColumn {
+        precondition(start >= 0 && count >= 0 && start + count <= length, "slice out of bounds")
+        let nulls: Int
+        if nullCount == 0 {
+            nulls = 0
+        } else if let bitmap = validityBitmap {
+            nulls = countNulls(bitmap, offset: offset + start, length: count)
+        } else {
+            nulls = 0
+        }
+        return ArrowColumn(type: type, length: count, offset: offset + start, nullCount: nulls,
+                           buffers: buffers, children: children, owner: owner)
+    }
+}
