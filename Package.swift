@@ -64,10 +64,14 @@ let package = Package(
     ]
 )
 
-// A plugin binds its own symbols to itself (-Bsymbolic), so a plugin built
-// from an older PluginKit never calls into the host's copy of the same code.
+// A Swift plugin exports only its entry point (a version script, the
+// equivalent of C's -fvisibility=hidden) and binds its own symbols to itself
+// (-Bsymbolic), so it never calls into the host's copy of PluginKit or
+// PipelineArrow, which may be a different version.
 var pluginLinkerSettings: [LinkerSetting] {
-    [.unsafeFlags(["-Xlinker", "-Bsymbolic"], .when(platforms: [.linux]))]
+    [.unsafeFlags(["-Xlinker", "-Bsymbolic",
+                   "-Xlinker", "--version-script=\(Context.packageDirectory)/Plugins/plugin.exports"],
+                  .when(platforms: [.linux]))]
 }
 
 for target in package.targets where target.type != .system {

@@ -1,1 +1,104 @@
 import PluginKit
+
+// Column plumbing steps, written in Swift with PluginKit: the example a Swift
+// plugin author starts from. One library, two steps.
+
+@_cdecl("pipeline_plugin_entry")
+public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> UnsafePointer<pipeline_plugin>? {
+    PluginExport.entry(
+        host: host, name: "org.pipeline.columns", version: "1.0.0",
+        description: "Select and rename columns.",
+        steps: [KeepColumns.self, RenameColumns.self])
+}
+
+/// Columns the host owns travel with every row, whatever a step selects.
+private let reservedColumns: Set<String> = ["_row_id", "_error"]
+
+struct KeepColumns: PipelineStep {
+    struct Parameters: Decodable {
+        var columns: [String]
+    }
+
+    static let info = StepInfo(
+        kind: .step, id: "org.pipeline.keep_columns", name: "keep_columns", version: "1.0.0",
+        description: "Keeps only the listed columns, in the listed order (plus the host's _row_id and _error). A listed column missing from the input is an error.",
+        inputs: [.init("*", "any", description: "the columns to keep must be among them")],
+        outputs: [.init("*", "any", description: "the listed columns")],
+        parameterSchema: """
+            {"type":"object","additionalProperties":false,"required":["columns"],
+             "properties":{"columns":{"type":"array","items":{"type":"string"},"minItems":1,
+                                      "description":"Names of the columns to keep, in output order."}}}
+            """)
+
+    let columns: [String]
+
+    init(parameters: Parameters, context: StepContext) throws(StepError) {
+        guard !parameters.columns.isEmpty else { throw .invalidArgument("columns: list at least one column") }
+        columns = parameters.columns
+    }
+
+    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
+        guard let batch else { return nil }
+        var fields: [ArrowField] = []
+        var kept: [ArrowColumn] = []
+        for name in columns {
+            guard let index = batch.index(of: name) else {
+                throw .invalidData("keep_columns: no column \"\(name)\" in the input (it has \(batch.fields.map(\.name).joined(separator: ", ")))")
+            }
+            fields.append(batch.fields[index])
+            kept.append(batch.columns[index])
+        }
+        for (index, field) in batch.fields.enumerated() where reservedColumns.contains(field.name) && !columns.contains(field.name) {
+            fields.append(field)
+            kept.append(batch.columns[index])
+        }
+        do { return try RecordBatch(fields: fields, columns: kept, length: batch.length) } catch {
+            throw .internal(error.message)
+        }
+    }
+}
+
+struct RenameColumns: PipelineStep {
+    struct Parameters: Decodable {
+        var columns: [String: String]
+    }
+
+    static let info = StepInfo(
+        kind: .step, id: "org.pipeline.rename_columns", name: "rename_columns", version: "1.0.0",
+        description: "Renames columns (old name → new name); the others pass through unchanged. Renaming a missing column, renaming onto an existing column, or renaming a reserved _ column is an error.",
+        inputs: [.init("*", "any")],
+        outputs: [.init("*", "any")],
+        parameterSchema: """
+            {"type":"object","additionalProperties":false,"required":["columns"],
+             "properties":{"columns":{"type":"object","additionalProperties":{"type":"string"},
+                                      "description":"A map from old column name to new column name."}}}
+            """)
+
+    let renames: [String: String]
+
+    init(parameters: Parameters, context: StepContext) throws(StepError) {
+        for (old, new) in parameters.columns where reservedColumns.contains(old) || reservedColumns.contains(new) || new.isEmpty {
+            throw .invalidArgument("rename_columns: cannot rename \"\(old)\" to \"\(new)\"")
+        }
+        renames = parameters.columns
+    }
+
+    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
+        guard let batch else { return nil }
+        let names = Set(batch.fields.map(\.name))
+        for old in renames.keys.sorted() where !names.contains(old) {
+            throw .invalidData("rename_columns: no column \"\(old)\" in the input")
+        }
+        var fields = batch.fields
+        for index in fields.indices {
+            if let new = renames[fields[index].name] { fields[index].name = new }
+        }
+        var seen = Set<String>()
+        for field in fields where !seen.insert(field.name).inserted {
+            throw .invalidData("rename_columns: two columns would be called \"\(field.name)\"")
+        }
+        do { return try RecordBatch(fields: fields, columns: batch.columns, length: batch.length) } catch {
+            throw .internal(error.message)
+        }
+    }
+}

@@ -69,3 +69,39 @@ extension ArrowColumn {
                            buffers: buffers, children: children, owner: owner)
     }
 }
+
+extension ArrowColumn {
+    /// True when the memory belongs to someone else for the duration of a
+    /// call (a plugin's borrowed input): such a column must be copied
+    /// before it outlives the call.
+    public var isBorrowed: Bool { owner is BorrowedMemory }
+
+    /// A copy of the column in memory of its own.
+    public func copied() -> ArrowColumn {
+        let builder = ColumnBuilder(type == .largeUtf8 ? .utf8 : type)
+        for row in 0..<length { builder.append(from: self, row: row) }
+        return builder.finish()
+    }
+}
+
+extension RecordBatch {
+    /// The batch with every borrowed column copied, safe to keep or export
+    /// after the call that lent the memory returns.
+    public func owningCopies() throws(ArrowError) -> RecordBatch {
+        guard columns.contains(where: \.isBorrowed) else { return self }
+        let owned = columns.map { $0.isBorrowed ? $0.copied() : $0 }
+        return try RecordBatch(fields: zip(fields, owned).map { ArrowField($0.name, $1.type, nullable: $0.nullable) },
+                               columns: owned, length: length)
+    }
+
+    /// The rows at `indices`, in that order, as a new batch.
+    public func take(_ indices: some Collection<Int>) throws(ArrowError) -> RecordBatch {
+        let taken = columns.map { column in
+            let builder = ColumnBuilder(column.type == .largeUtf8 ? .utf8 : column.type)
+            for row in indices { builder.append(from: column, row: row) }
+            return builder.finish()
+        }
+        return try RecordBatch(fields: zip(fields, taken).map { ArrowField($0.name, $1.type, nullable: $0.nullable) },
+                               columns: taken, length: indices.count)
+    }
+}

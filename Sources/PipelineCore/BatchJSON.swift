@@ -1,0 +1,115 @@
+import PipelineArrow
+
+/// Conversion between JSON rows and record batches, for `plugins try` and
+/// tests. Column types are inferred from the values: strings → utf8,
+/// integers → int64, other numbers → float64, booleans → bool, arrays of
+/// strings → list<utf8>, arrays of numbers → list<float64>; anything else
+/// (objects, mixed arrays) → utf8 holding the JSON text. Missing keys and
+/// `null` are nulls.
+public enum BatchJSON {
+    public static func batch(rows: [[String: JSONValue]]) throws(ArrowError) -> RecordBatch {
+        var names: [String] = []
+        var seen = Set<String>()
+        for row in rows {
+            for key in row.keys.sorted() where seen.insert(key).inserted { names.append(key) }
+        }
+        var fields: [ArrowField] = []
+        var columns: [ArrowColumn] = []
+        for name in names {
+            let values = rows.map { $0[name] ?? .null }
+            let type = inferType(values)
+            let builder = ColumnBuilder(type)
+            for value in values { append(value, to: builder) }
+            fields.append(ArrowField(name, type))
+            columns.append(builder.finish())
+        }
+        return try RecordBatch(fields: fields, columns: columns, length: rows.count)
+    }
+
+    static func inferType(_ values: [JSONValue]) -> ArrowType {
+        var kinds = Set<String>()
+        for value in values {
+            switch value {
+            case .null: continue
+            case .bool: kinds.insert("bool")
+            case .number: kinds.insert(value.int64Value != nil ? "int" : "float")
+            case .string: kinds.insert("string")
+            case .array(let items):
+                let itemKinds = Set(items.map { item -> String in
+                    switch item {
+                    case .string: "string"
+                    case .number: "number"
+                    case .null: "null"
+                    default: "other"
+                    }
+                }).subtracting(["null"])
+                if itemKinds.isEmpty { kinds.insert("list") }
+                else if itemKinds == ["string"] { kinds.insert("list<string>") }
+                else if itemKinds == ["number"] { kinds.insert("list<number>") }
+                else { kinds.insert("json") }
+            case .object: kinds.insert("json")
+            }
+        }
+        if kinds.isSubset(of: ["int"]) { return kinds.isEmpty ? .utf8 : .int64 }
+        if kinds.isSubset(of: ["int", "float"]) { return .float64 }
+        if kinds == ["bool"] { return .bool }
+        if kinds == ["string"] { return .utf8 }
+        if kinds.isSubset(of: ["list", "list<string>"]) { return .utf8List }
+        if kinds.isSubset(of: ["list", "list<number>"]) { return .float64List }
+        return .utf8
+    }
+
+    static func append(_ value: JSONValue, to builder: ColumnBuilder) {
+        if value == .null { builder.appendNull(); return }
+        switch builder.type {
+        case .int64: builder.append(value.int64Value ?? 0)
+        case .float64: builder.append(value.doubleValue ?? 0)
+        case .bool: builder.append(value.boolValue ?? false)
+        case .list(let item) where item.type == .utf8:
+            for element in value.arrayValue ?? [] {
+                if let string = element.stringValue { builder.items.append(string) } else { builder.items.appendNull() }
+            }
+            builder.endListRow()
+        case .list:
+            for element in value.arrayValue ?? [] {
+                if let number = element.doubleValue { builder.items.append(number) } else { builder.items.appendNull() }
+            }
+            builder.endListRow()
+        default:
+            builder.append(value.stringValue ?? value.serialized)
+        }
+    }
+
+    /// The rows of `batch` as JSON objects, columns in batch order.
+    public static func rows(_ batch: RecordBatch) -> [String] {
+        (0..<batch.length).map { row in
+            var out = "{"
+            for (index, field) in batch.fields.enumerated() {
+                if index > 0 { out += "," }
+                JSONValue.writeString(field.name, to: &out)
+                out += ":"
+                out += value(batch.columns[index], row).serialized
+            }
+            return out + "}"
+        }
+    }
+
+    static func value(_ column: ArrowColumn, _ row: Int) -> JSONValue {
+        guard column.isValid(row) else { return .null }
+        switch column.type {
+        case .bool: return .bool(column.bool(row))
+        case .int64: return .number(Double(column.int64(row)))
+        case .uint64: return .number(Double(column.uint64(row)))
+        case .float32: return .number(Double(column.float32(row)))
+        case .float64: return .number(column.float64(row))
+        case .utf8, .largeUtf8: return .string(column.string(row) ?? "")
+        case .list, .fixedSizeList: return .array(column.valueRange(row).map { value(column.items, $0) })
+        case .structure(let fields):
+            var object: [String: JSONValue] = [:]
+            for (index, field) in fields.enumerated() {
+                object[field.name] = value(column.children[index], column.offset + row)
+            }
+            return .object(object)
+        }
+    }
+}

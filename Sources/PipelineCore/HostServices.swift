@@ -1,0 +1,135 @@
+import CPipelineABI
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The host side of the ABI: the `pipeline_host` table every plugin receives,
+// and the per-call context behind the opaque `pipeline_call *`.
+
+/// What the host knows about one step instance: who it is (for logs and
+/// errors) and its parameters (for the "pipeline.params/1" service).
+final class InstanceContext: @unchecked Sendable {
+    let stepLabel: String
+    let logger: Logger
+    let parameters: [String: JSONValue]
+    /// C copies of string parameters, alive until the instance is destroyed.
+    private let strings = Mutex<[String: UnsafeMutablePointer<CChar>]>([:])
+    let cancelled: Atomic<Bool>
+
+    init(stepLabel: String, logger: Logger, parameters: [String: JSONValue]) {
+        self.stepLabel = stepLabel
+        self.logger = logger
+        self.parameters = parameters
+        self.cancelled = Atomic(false)
+    }
+
+    deinit {
+        strings.withLock { for (_, pointer) in $0 { free(pointer) } }
+    }
+
+    /// A stable C string for `value`, cached under `key`.
+    func cString(_ value: String, key: String) -> UnsafeMutablePointer<CChar> {
+        strings.withLock { cache in
+            if let existing = cache[key] { return existing }
+            let copy = strdup(value)!
+            cache[key] = copy
+            return copy
+        }
+    }
+}
+
+/// The context of one call into a plugin: the instance, plus the error the
+/// plugin reports through set_error.
+final class CallContext: @unchecked Sendable {
+    let instance: InstanceContext?
+    private let error = Mutex<(status: Int32, message: String)?>(nil)
+
+    init(instance: InstanceContext?) { self.instance = instance }
+
+    func setError(status: Int32, message: String) { error.withLock { $0 = (status, message) } }
+    var errorMessage: String? { error.withLock { $0?.message } }
+
+    /// Runs `body` with an opaque pointer the plugin sees as `pipeline_call *`.
+    func withCall<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) {
+            try body(OpaquePointer(Unmanaged.passUnretained(self).toOpaque()))
+        }
+    }
+
+    static func from(_ call: OpaquePointer?) -> CallContext? {
+        guard let call else { return nil }
+        return Unmanaged<CallContext>.fromOpaque(UnsafeRawPointer(call)).takeUnretainedValue()
+    }
+}
+
+/// Process-wide host state the C callbacks reach (they cannot capture).
+enum HostState {
+    static let logger = Mutex(Logger(label: "pipeline.plugin"))
+    /// Set while pipeline_plugin_entry runs: the library being loaded, and
+    /// the reason it gives for refusing (set_error with a NULL call).
+    static let loading = Mutex<(path: String, refusal: String?)?>(nil)
+    /// True once the whole run is stopping.
+    static let runCancelled = Atomic(false)
+}
+
+private func hostLog(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
+    let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) } ?? ""
+    let logLevel: Logger.Level = switch level {
+    case Int32(PIPELINE_LOG_TRACE): .trace
+    case Int32(PIPELINE_LOG_DEBUG): .debug
+    case Int32(PIPELINE_LOG_INFO): .info
+    case Int32(PIPELINE_LOG_WARNING): .warning
+    default: .error
+    }
+    if let instance = CallContext.from(call)?.instance {
+        instance.logger.log(level: logLevel, "\(text)", metadata: ["step": "\(instance.stepLabel)"])
+    } else {
+        let library = HostState.loading.withLock { $0?.path } ?? "unknown"
+        HostState.logger.withLock { $0 }.log(level: logLevel, "\(text)", metadata: ["plugin": "\(library)"])
+    }
+}
+
+private func hostSetError(_ call: OpaquePointer?, _ status: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
+    let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) }
+        ?? "(no message)"
+    if let context = CallContext.from(call) {
+        context.setError(status: status, message: text)
+    } else {
+        HostState.loading.withLock { if $0 != nil { $0?.refusal = text } }
+    }
+}
+
+private func hostIsCancelled(_ call: OpaquePointer?) -> Bool {
+    if HostState.runCancelled.load(ordering: .relaxed) { return true }
+    return CallContext.from(call)?.instance?.cancelled.load(ordering: .relaxed) ?? false
+}
+
+private func hostGetExtension(_ host: UnsafePointer<pipeline_host>?, _ id: UnsafePointer<CChar>?) -> UnsafeRawPointer? {
+    guard let id else { return nil }
+    switch String(cString: id) {
+    case PIPELINE_EXT_PARAMS: return UnsafeRawPointer(ParamsService.table)
+    default: return nil
+    }
+}
+
+/// The one `pipeline_host` table of this process. Never freed.
+enum HostTable {
+    nonisolated(unsafe) static let pointer: UnsafePointer<pipeline_host> = {
+        let table = UnsafeMutablePointer<pipeline_host>.allocate(capacity: 1)
+        table.initialize(to: pipeline_host(
+            struct_size: UInt32(MemoryLayout<pipeline_host>.size),
+            abi_major: UInt16(PIPELINE_ABI_MAJOR),
+            abi_minor: UInt16(PIPELINE_ABI_MINOR),
+            host_version: UnsafePointer(strdup(PipelineABI.hostVersion)),
+            log: { hostLog($0, $1, $2, $3) },
+            set_error: { hostSetError($0, $1, $2, $3) },
+            is_cancelled: { hostIsCancelled($0) },
+            get_extension: { hostGetExtension($0, $1) }))
+        return UnsafePointer(table)
+    }()
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Builds the C tables for a plugin's Swift steps. Call it from the one
+/// `@_cdecl("pipeline_plugin_entry")` function of the library:
+///
+///     @_cdecl("pipeline_plugin_entry")
+///     public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> UnsafePointer<pipeline_plugin>? {
+///         PluginExport.entry(host: host, name: "org.example.mine", version: "1.0.0",
+///                            description: "…", steps: [MyStep.self])
+///     }
+public enum PluginExport {
+    public static func entry(host: UnsafePointer<pipeline_host>?, name: String, version: String, description: String,
+                             steps: [any PipelineStep.Type]) -> UnsafePointer<pipeline_plugin>? {
+        guard let host else { return nil }
+        return Registry.shared.withLock { registry in
+            if let plugin = registry.plugin { return plugin }
+            guard host.pointee.abi_major == PIPELINE_ABI_MAJOR else { return nil }
+            registry.host = host
+            let table = UnsafeMutablePointer<UnsafePointer<pipeline_step_desc>?>.allocate(capacity: max(steps.count, 1))
+            for (index, type) in steps.enumerated() {
+                let descriptor = makeDescriptor(type.info)
+                registry.types[UnsafeRawPointer(descriptor)] = type
+                (table + index).initialize(to: descriptor)
+            }
+            let plugin = UnsafeMutablePointer<pipeline_plugin>.allocate(capacity: 1)
+            plugin.initialize(to: pipeline_plugin(
+                struct_size: UInt32(MemoryLayout<pipeline_plugin>.size),
+                abi_major: UInt16(PIPELINE_ABI_MAJOR), abi_minor: 0,
+                name: permanent(name), version: permanent(version), description: permanent(description),
+                step_count: UInt32(steps.count), steps: UnsafePointer(table)))
+            registry.plugin = UnsafePointer(plugin)
+            return registry.plugin
+        }
+    }
+
+    private static func makeDescriptor(_ info: StepInfo) -> UnsafePointer<pipeline_step_desc> {
+        func columns(_ list: [StepInfo.Column]) -> String {
+            let objects = list.map { column -> [String: Any] in
+                ["name": column.name, "type": column.type, "optional": column.optional, "description": column.description]
+            }
+            let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
+            return String(decoding: data, as: UTF8.self)
+        }
+        let descriptor = UnsafeMutablePointer<pipeline_step_desc>.allocate(capacity: 1)
+        descriptor.initialize(to: pipeline_step_desc(
+            struct_size: UInt32(MemoryLayout<pipeline_step_desc>.size),
+            kind: info.kind.rawValue,
+            flags: info.deterministic ? UInt64(PIPELINE_STEP_DETERMINISTIC) : 0,
+            id: permanent(info.id), name: permanent(info.name), version: permanent(info.version),
+            description: permanent(info.description),
+            inputs_json: permanent(columns(info.inputs)), outputs_json: permanent(columns(info.outputs)),
+            params_schema_json: permanent(info.parameterSchema),
+            create: { call, step, params, state in trampolineCreate(call, step, params, state) },
+            process: { call, state, inSchema, inArray, outSchema, outArray in
+                trampolineProcess(call, state, inSchema, inArray, outSchema, outArray)
+            },
+            finish: { call, state, outSchema, outArray in trampolineFinish(call, state, outSchema, outArray) },
+            interrupt: nil,
+            destroy: { state in
+                if let state { Unmanaged<StepBox>.fromOpaque(state).release() }
+            }))
+        return UnsafePointer(descriptor)
+    }
+
+    /// A C string that lives as long as the process (descriptors do).
+    private static func permanent(_ string: String) -> UnsafePointer<CChar> {
+        UnsafePointer(strdup(string)!)
+    }
+}
+
+/// The plugin's tables, built once per process.
+private final class Registry: @unchecked Sendable {
+    var host: UnsafePointer<pipeline_host>?
+    var plugin: UnsafePointer<pipeline_plugin>?
+    var types: [UnsafeRawPointer: any PipelineStep.Type] = [:]
+
+    static let shared = Locked(Registry())
+}
+
+/// A minimal lock; PluginKit avoids depending on newer OS releases.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// One step instance behind the C `void *state`.
+private final class StepBox {
+    var step: any PipelineStep
+    init(_ step: any PipelineStep) { self.step = step }
+}
+
+private func report(_ host: UnsafePointer<pipeline_host>, _ call: OpaquePointer?, _ error: StepError) -> pipeline_status {
+    var message = error.message
+    message.withUTF8 { bytes in
+        bytes.withMemoryRebound(to: CChar.self) { host.pointee.set_error(call, error.status, $0.baseAddress, $0.count) }
+    }
+    return error.status
+}
+
+private func makeInstance<S: PipelineStep>(_ type: S.Type, json: Data, context: StepContext) throws(StepError) -> any PipelineStep {
+    let parameters: S.Parameters
+    do {
+        parameters = try JSONDecoder().decode(S.Parameters.self, from: json)
+    } catch {
+        throw .invalidArgument("parameters of \(S.info.name): \(error)")
+    }
+    return try S(parameters: parameters, context: context)
+}
+
+private func trampolineCreate(_ call: OpaquePointer?, _ step: UnsafePointer<pipeline_step_desc>?,
+                              _ params: UnsafePointer<CChar>?, _ state: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> pipeline_status {
+    let (host, type) = Registry.shared.withLock { registry in
+        (registry.host, step.flatMap { registry.types[UnsafeRawPointer($0)] })
+    }
+    guard let host else { return pipeline_status(PIPELINE_INTERNAL) }
+    guard let type, let state else {
+        return report(host, call, .internal("create called with an unknown step descriptor"))
+    }
+    let context = StepContext(host: host, call: call)
+    do throws(StepError) {
+        let json = Data((params.map { String(cString: $0) } ?? "{}").utf8)
+        let instance = try makeInstance(type, json: json, context: context)
+        state.pointee = Unmanaged.passRetained(StepBox(instance)).toOpaque()
+        return pipeline_status(PIPELINE_OK)
+    } catch {
+        return report(host, call, error)
+    }
+}
+
+private func run(_ call: OpaquePointer?, _ state: UnsafeMutableRawPointer?,
+                 _ outSchema: UnsafeMutablePointer<ArrowSchema>?, _ outArray: UnsafeMutablePointer<ArrowArray>?,
+                 _ body: (StepBox, StepContext) throws(StepError) -> RecordBatch?) -> pipeline_status {
+    guard let host = Registry.shared.withLock({ $0.host }) else { return pipeline_status(PIPELINE_INTERNAL) }
+    guard let state, let outSchema, let outArray else {
+        return report(host, call, .internal("called without state or output pointers"))
+    }
+    let box = Unmanaged<StepBox>.fromOpaque(state).takeUnretainedValue()
+    let context = StepContext(host: host, call: call)
+    let output: RecordBatch?
+    do throws(StepError) {
+        output = try body(box, context)
+    } catch {
+        return report(host, call, error)
+    }
+    guard let output else { return pipeline_status(PIPELINE_OK) }
+    // Input columns the output keeps are borrowed: copy them now.
+    do throws(ArrowError) {
+        try output.owningCopies().export(schema: outSchema, array: outArray)
+    } catch {
+        return report(host, call, .internal("output batch: \(error.message)"))
+    }
+    return pipeline_status(PIPELINE_OK)
+}
+
+private func trampolineProcess(_ call: OpaquePointer?, _ state: UnsafeMutableRawPointer?,
+                               _ inSchema: UnsafePointer<ArrowSchema>?, _ inArray: UnsafePointer<ArrowArray>?,
+                               _ outSchema: UnsafeMutablePointer<ArrowSchema>?, _ outArray: UnsafeMutablePointer<ArrowArray>?) -> pipeline_status {
+    run(call, state, outSchema, outArray) { box, context throws(StepError) in
+        var input: RecordBatch?
+        if let inSchema, let inArray {
+            do throws(ArrowError) { input = try RecordBatch.borrowing(schema: inSchema, array: inArray) } catch {
+                throw .invalidData("input batch: \(error.message)")
+            }
+        }
+        return try box.step.process(input, context: context)
+    }
+}
+
+private func trampolineFinish(_ call: OpaquePointer?, _ state: UnsafeMutableRawPointer?,
+                              _ outSchema: UnsafeMutablePointer<ArrowSchema>?, _ outArray: UnsafeMutablePointer<ArrowArray>?) -> pipeline_status {
+    run(call, state, outSchema, outArray) { box, context throws(StepError) in
+        try box.step.finish(context: context)
+    }
+}
