@@ -51,6 +51,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(name: "pipeline-bench", dependencies: ["CPipelineABI", "PipelineCore", "PipelineArrow"]),
         .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow"]),
 
         .target(

@@ -1,0 +1,114 @@
+# pipeline: build, test, run, install, bench.
+#
+#   make run                  build and run the demo on bundled data
+#   make test                 every test (installs Debian packages and a Python test venv if missing)
+#   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
+#   make bench                benchmarks (release build)
+#
+# Variables: CONFIG=debug|release, PREFIX=/usr/local, SWIFT=swift, CC=cc.
+
+SWIFT    ?= swift
+CC       ?= cc
+CONFIG   ?= debug
+PREFIX   ?= /usr/local
+PYTHON   ?= python3
+
+BIN        = .build/$(CONFIG)
+PLUGIN_DIR = $(BIN)/pipeline-plugins
+VENV       = .build/test-venv
+ABI_INC    = Sources/CPipelineABI/include
+C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$(ABI_INC)
+SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
+C_PLUGINS  = text_filter
+SWIFT_PLUGINS = PipelineColumns
+
+.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench clean help
+
+all: build plugins
+
+help:
+	@sed -n '1,12p' Makefile
+
+# System libraries, installed with apt when missing (root, or sudo).
+deps:
+	@if ! pkg-config --exists libcurl yaml-0.1 sqlite3 2>/dev/null; then \
+	  echo "Installing Debian packages: $(SYSTEM_PACKAGES)"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(SYSTEM_PACKAGES); \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIG) --product pipeline
+	$(SWIFT) build -c $(CONFIG) $(foreach p,$(SWIFT_PLUGINS),--product $(p))
+
+# Every built-in plugin in one directory the binary searches by default.
+plugins: build
+	@mkdir -p $(PLUGIN_DIR)
+	@for p in $(C_PLUGINS); do \
+	  echo "cc Plugins/$$p/$$p.c -> $(PLUGIN_DIR)/lib$$p.so"; \
+	  $(CC) $(C_FLAGS) -shared -o $(PLUGIN_DIR)/lib$$p.so Plugins/$$p/$$p.c || exit 1; \
+	done
+	@for p in $(SWIFT_PLUGINS); do ln -sf ../lib$$p.so $(PLUGIN_DIR)/lib$$p.so; done
+
+run: plugins
+	@mkdir -p out
+	@echo "== plugins this host can load"
+	@$(BIN)/pipeline plugins list
+	@echo "== demo: pipelines/demo-rows.jsonl through text_filter (C) then keep_columns (Swift)"
+	@$(BIN)/pipeline plugins try text_filter --with min_chars=20 --input pipelines/demo-rows.jsonl > out/demo-filtered.jsonl
+	@$(BIN)/pipeline plugins try keep_columns --with 'columns=["text"]' --input out/demo-filtered.jsonl > out/demo.jsonl
+	@echo "$$(wc -l < pipelines/demo-rows.jsonl) rows in, $$(wc -l < out/demo.jsonl) rows out"
+	@echo "output: $$(pwd)/out/demo.jsonl"
+
+# A Python venv with pyarrow, for the Arrow C Data Interface conformance test.
+venv: $(VENV)/.ready
+$(VENV)/.ready: Tests/conformance/requirements.txt
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+	  echo "Installing python3-venv"; SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y python3-venv; \
+	fi
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/conformance/requirements.txt
+	touch $@
+
+# The C SDK helper, alone, under AddressSanitizer and UBSan.
+test-c:
+	@mkdir -p .build/c-tests
+	$(CC) -std=c11 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -I$(ABI_INC) -o .build/c-tests/arrow_helper_test Tests/Fixtures/c/arrow_helper_test.c
+	.build/c-tests/arrow_helper_test
+
+# make install into a temporary prefix, then build an out-of-tree plugin
+# with nothing but the installed header and pkg-config, and run a batch.
+test-install:
+	Tests/install/test-install.sh
+
+test: plugins venv test-c
+	$(SWIFT) build -c $(CONFIG) --product ArrowConformance
+	PIPELINE_REQUIRE_PYARROW=1 $(SWIFT) test -c $(CONFIG)
+	$(MAKE) --no-print-directory test-install
+
+install: plugins
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/pipeline \
+	  $(DESTDIR)$(PREFIX)/lib/pipeline/plugins $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BIN)/pipeline $(DESTDIR)$(PREFIX)/bin/pipeline
+	install -m 644 $(ABI_INC)/pipeline_plugin.h $(ABI_INC)/pipeline_arrow_c.h $(ABI_INC)/pipeline_arrow.h \
+	  $(DESTDIR)$(PREFIX)/include/pipeline/
+	for f in $(PLUGIN_DIR)/*.so; do install -m 755 "$$(readlink -f $$f)" $(DESTDIR)$(PREFIX)/lib/pipeline/plugins/$$(basename $$f); done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*hostVersion = "\(.*\)"/\1/p' Sources/PipelineCore/PipelineABI.swift)|' \
+	  Plugins/pipeline-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
+	@echo "installed into $(DESTDIR)$(PREFIX)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pipeline $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/pipeline $(DESTDIR)$(PREFIX)/lib/pipeline
+
+bench:
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(SWIFT) build -c release --product pipeline-bench
+	.build/release/pipeline-bench abi --plugin .build/release/pipeline-plugins/libtext_filter.so
+
+clean:
+	$(SWIFT) package clean
+	rm -rf .build/c-tests out
