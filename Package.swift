@@ -61,7 +61,6 @@ let package = Package(
 
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
         .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore", "PipelineArrow"]),
-        .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "PipelineArrow"]),
     ]
 )
 
