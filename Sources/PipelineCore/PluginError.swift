@@ -88,6 +88,7 @@ public struct PluginStatus: RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let retryable = PluginStatus(rawValue: 6)
     public static let `internal` = PluginStatus(rawValue: 7)
     public static let notImplemented = PluginStatus(rawValue: 8)
+    public static let outOfMemory = PluginStatus(rawValue: 9)
 
     public var description: String {
         switch rawValue {
@@ -100,6 +101,7 @@ public struct PluginStatus: RawRepresentable, Hashable, Sendable, CustomStringCo
         case 6: "RETRYABLE"
         case 7: "INTERNAL"
         case 8: "NOT_IMPLEMENTED"
+        case 9: "OUT_OF_MEMORY"
         default: "status \(rawValue)"
         }
     }

@@ -77,9 +77,10 @@ public struct PluginLibrary: Sendable {
         // The first three fields are frozen across every major version.
         let major = Int(plugin.pointee.abi_major)
         let minor = Int(plugin.pointee.abi_minor)
-        let name = plugin.pointee.struct_size >= 16 ? (plugin.pointee.name.map { String(cString: $0) } ?? "?") : "?"
         guard major == PipelineABI.major, minor <= PipelineABI.minor else {
-            throw .incompatibleABI(path, plugin: name, major: major, minor: minor)
+            // Past the frozen prefix, only a plugin of our major has a layout we know.
+            let name = major == PipelineABI.major ? plugin.pointee.name.map { String(cString: $0) } : nil
+            throw .incompatibleABI(path, plugin: name ?? "the library", major: major, minor: minor)
         }
         guard plugin.pointee.struct_size >= UInt32(MemoryLayout<pipeline_plugin>.size) else {
             throw .malformed(path, "pipeline_plugin.struct_size is \(plugin.pointee.struct_size), ABI 1.0 needs \(MemoryLayout<pipeline_plugin>.size)")

@@ -82,7 +82,9 @@ enum {
   PIPELINE_TIMEOUT = 5,
   PIPELINE_RETRYABLE = 6,        /* transient: the host may call again */
   PIPELINE_INTERNAL = 7,         /* a bug in the plugin */
-  PIPELINE_NOT_IMPLEMENTED = 8
+  PIPELINE_NOT_IMPLEMENTED = 8,
+  PIPELINE_OUT_OF_MEMORY = 9
+  /* A host treats a code it does not know as PIPELINE_INTERNAL. */
 };
 
 /* Log levels for pipeline_host.log. */
@@ -173,10 +175,13 @@ enum {
  *
  * Column declarations (`inputs_json`, `outputs_json`) are JSON arrays:
  *   [{"name": "text", "type": "utf8", "optional": false,
- *     "description": "..."}]
- * Types: "utf8", "int64", "float64", "bool", "list<utf8>", "list<float64>",
- * "fixed_size_list<float32>" (any width), "any". A step may also declare
- * "*" as a name in inputs to say it passes every column through.
+ *     "description": "...", "name_param": "column"}]
+ * Types: "utf8" (a reader also accepts large utf8, "U"), "int64", "uint64",
+ * "float64", "bool", "list<utf8>", "list<float64>",
+ * "fixed_size_list<float32>" (any width), "any". "name_param" (optional)
+ * says the column's name is the value of that parameter (its default being
+ * "name"), for steps whose users choose the column. The name "*" in both
+ * lists says the step passes every input column through.
  *
  * Batches: every batch is a struct array (format "+s") whose children are
  * the columns; the top-level struct has no nulls and offset 0. Column names
@@ -227,8 +232,13 @@ typedef struct pipeline_step_desc {
 
   /*
    * [worker] Optional (NULL: nothing to flush). Called after the last input
-   * batch, again and again while it fills the output; leaving the output
-   * released ends the step.
+   * batch (for a generator: once it is exhausted), again and again while it
+   * fills the output; leaving the output released ends the step.
+   *
+   * For process and finish alike: if the function returns an error with the
+   * output filled, the host still releases it. Arrays may carry
+   * null_count == -1 (not computed) in both directions. List items are
+   * nullable; the float32 items of an embedding are not.
    */
   pipeline_status (*finish)(pipeline_call *call, void *state,
                             struct ArrowSchema *output_schema,
@@ -258,7 +268,10 @@ typedef struct pipeline_step_desc {
 typedef struct pipeline_plugin {
   uint32_t struct_size;       /* sizeof(pipeline_plugin) of the plugin */
   uint16_t abi_major;         /* PIPELINE_ABI_MAJOR the plugin was built for */
-  uint16_t abi_minor;         /* the lowest host minor the plugin needs */
+  /* The lowest host minor the plugin needs: the minor that introduced the
+     newest field or service it uses. Not PIPELINE_ABI_MINOR, which would
+     raise the requirement every time the plugin is rebuilt. */
+  uint16_t abi_minor;
   const char *name;           /* the library's reverse-DNS id */
   const char *version;        /* the library's version */
   const char *description;
@@ -274,6 +287,11 @@ typedef struct pipeline_plugin {
  * loading (say why with host->set_error(NULL, ...)).
  */
 typedef const pipeline_plugin *(*pipeline_plugin_entry_fn)(const pipeline_host *host);
+
+#if !defined(__swift__)
+/* The prototype a C or C++ plugin defines (Swift plugins use @_cdecl). */
+PIPELINE_PLUGIN_EXPORT const pipeline_plugin *pipeline_plugin_entry(const pipeline_host *host);
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Service "pipeline.params/1": typed reads of a step's parameters           */
