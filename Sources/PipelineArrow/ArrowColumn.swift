@@ -45,33 +45,40 @@ public final class ArrowColumn: @unchecked Sendable {
 
     // MARK: Primitive values
 
-    /// The value of an int64 column at row `i` (0 for a null row).
-    public func int64(_ i: Int) -> Int64 { value(i, as: Int64.self) }
+    // Values under a null row are unspecified (builders write 0): check
+    // isValid first.
+
+    /// The value of an int64 column at row `i`.
+    public func int64(_ i: Int) -> Int64 { value(i, as: Int64.self, .int64) }
     /// The value of a uint64 column at row `i`.
-    public func uint64(_ i: Int) -> UInt64 { value(i, as: UInt64.self) }
+    public func uint64(_ i: Int) -> UInt64 { value(i, as: UInt64.self, .uint64) }
     /// The value of a float64 column at row `i`.
-    public func float64(_ i: Int) -> Double { value(i, as: Double.self) }
+    public func float64(_ i: Int) -> Double { value(i, as: Double.self, .float64) }
     /// The value of a float32 column at row `i`.
-    public func float32(_ i: Int) -> Float { value(i, as: Float.self) }
+    public func float32(_ i: Int) -> Float { value(i, as: Float.self, .float32) }
 
     /// The value of a bool column at row `i`.
     public func bool(_ i: Int) -> Bool {
         precondition(type == .bool, "bool(_:) on a \(type.displayName) column")
+        precondition(i >= 0 && i < length, "row \(i) out of 0..<\(length)")
         guard let bits = buffers[1]?.assumingMemoryBound(to: UInt8.self) else { return false }
         let bit = offset + i
         return (bits[bit >> 3] >> UInt8(bit & 7)) & 1 == 1
     }
 
     @inline(__always)
-    private func value<T>(_ i: Int, as: T.Type) -> T {
-        precondition(type.valueWidth == MemoryLayout<T>.size, "\(T.self) read from a \(type.displayName) column")
+    private func value<T>(_ i: Int, as: T.Type, _ expected: ArrowType) -> T {
+        precondition(type == expected, "\(expected.displayName) read from a \(type.displayName) column")
         precondition(i >= 0 && i < length, "row \(i) out of 0..<\(length)")
         return buffers[1]!.load(fromByteOffset: (offset + i) * MemoryLayout<T>.stride, as: T.self)
     }
 
     /// The values buffer of a fixed-width column, from its first row.
+    /// Valid only while this column is alive (keep a reference).
     public func values<T>(as: T.Type) -> UnsafeBufferPointer<T> {
-        precondition(type.valueWidth == MemoryLayout<T>.size, "\(T.self) read from a \(type.displayName) column")
+        let expected: [ArrowType] = T.self == Int64.self ? [.int64] : T.self == UInt64.self ? [.uint64]
+            : T.self == Double.self ? [.float64] : T.self == Float.self ? [.float32] : []
+        precondition(expected.contains(type), "\(T.self) read from a \(type.displayName) column")
         guard let base = buffers[1] else { return UnsafeBufferPointer(start: nil, count: 0) }
         return UnsafeBufferPointer(start: base.assumingMemoryBound(to: T.self) + offset, count: length)
     }

@@ -27,7 +27,7 @@ extension ArrowField {
         let format = String(cString: formatPointer)
         let name = schema.pointee.name.map { String(cString: $0) } ?? ""
         let childCount = Int(schema.pointee.n_children)
-        guard childCount >= 0, childCount == 0 || schema.pointee.children != nil else {
+        guard childCount >= 0, childCount <= 100_000, childCount == 0 || schema.pointee.children != nil else {
             throw .malformed("schema children are missing", at: path)
         }
         guard schema.pointee.dictionary == nil else {
@@ -59,6 +59,10 @@ extension ArrowColumn {
         guard length >= 0, offset >= 0 else {
             throw .malformed("negative length \(length) or offset \(offset)", at: path)
         }
+        // Producer-supplied numbers: every sum and product below must fit.
+        guard case (let end, false) = offset.addingReportingOverflow(length), end < Int(Int32.max) * 64 else {
+            throw .malformed("offset \(offset) + length \(length) is out of range", at: path)
+        }
         guard Int(a.n_buffers) == type.bufferCount else {
             throw .malformed("\(type.displayName) needs \(type.bufferCount) buffers, found \(a.n_buffers)", at: path)
         }
@@ -79,6 +83,9 @@ extension ArrowColumn {
         var nullCount = Int(a.null_count)
         if let bitmap = buffers[0]?.assumingMemoryBound(to: UInt8.self) {
             if nullCount < 0 { nullCount = countNulls(bitmap, offset: offset, length: length) }
+            guard nullCount <= length else {
+                throw .malformed("null_count \(nullCount) exceeds the \(length) rows", at: path)
+            }
         } else if nullCount > 0 {
             throw .malformed("null_count is \(nullCount) but there is no validity bitmap", at: path)
         } else {
@@ -103,7 +110,9 @@ extension ArrowColumn {
                                  limit: children.first?.length, path: path)
             }
         case .fixedSizeList(_, let width):
-            let needed = (offset + length) * width
+            guard case (let needed, false) = end.multipliedReportingOverflow(by: width) else {
+                throw .malformed("fixed-size list width \(width) × \(end) rows is out of range", at: path)
+            }
             guard children[0].length >= needed else {
                 throw .malformed("fixed-size list of \(length) rows × \(width) needs \(needed) items, child has \(children[0].length)", at: path)
             }
@@ -179,6 +188,9 @@ extension RecordBatch {
             throw .malformed("a batch must be a struct array (\"+s\"), got \"\(field.type.format)\"", at: "")
         }
         let root = try ArrowColumn.wrap(array, type: field.type, owner: BorrowedMemory.shared, path: "")
+        guard root.nullCount == 0 else {
+            throw .malformed("the batch's top-level struct has \(root.nullCount) null rows", at: "")
+        }
         return try RecordBatch(fields: fields, structColumn: root)
     }
 }

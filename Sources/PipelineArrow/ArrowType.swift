@@ -76,6 +76,15 @@ public indirect enum ArrowType: Hashable, Sendable {
         }
     }
 
+    /// True if arrays of both types have the same physical layout: the same
+    /// formats all the way down, whatever the nested fields' names and
+    /// nullability (pyarrow names list items "element" or "item").
+    public func hasSameLayout(as other: ArrowType) -> Bool {
+        guard format == other.format else { return false }
+        let mine = children, theirs = other.children
+        return mine.count == theirs.count && zip(mine, theirs).allSatisfy { $0.type.hasSameLayout(as: $1.type) }
+    }
+
     /// Parses a format string given the already parsed children.
     static func parse(format: String, children: [ArrowField], path: String) throws(ArrowError) -> ArrowType {
         func one() throws(ArrowError) -> ArrowField {

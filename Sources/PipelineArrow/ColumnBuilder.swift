@@ -237,7 +237,7 @@ public final class ColumnBuilder {
 
     /// Appends one fixed-size float32 row (its count must equal the width).
     public func append(vector: UnsafeBufferPointer<Float>) {
-        guard case .fixedSizeList(_, let width) = type, vector.count == width else {
+        guard case .fixedSizeList(let item, let width) = type, item.type == .float32, vector.count == width else {
             preconditionFailure("vector of \(vector.count) appended to a \(type.displayName) column")
         }
         markValid()
@@ -256,7 +256,7 @@ public final class ColumnBuilder {
 
     /// Copies row `row` of `source` (same type) into this column.
     public func append(from source: ArrowColumn, row: Int) {
-        precondition(source.type == type || (type == .utf8 && source.type == .largeUtf8),
+        precondition(source.type.hasSameLayout(as: type) || (type == .utf8 && source.type == .largeUtf8),
                      "\(source.type.displayName) row appended to a \(type.displayName) column")
         guard source.isValid(row) else { appendNull(); return }
         switch source.type {

@@ -134,7 +134,7 @@ public struct PluginRegistry: Sendable {
         }
         let candidates = steps.flatMap { [$0.name, $0.id] }
         let best = candidates.min { editDistance($0, query) < editDistance($1, query) }
-        let suggestion = best.flatMap { editDistance($0, query) <= max(2, query.count / 3) ? $0 : nil }
+        let suggestion = best.flatMap { editDistance($0, query) <= max(3, query.count / 3) ? $0 : nil }
         throw .notFound(query, suggestion: suggestion)
     }
 }
