@@ -64,8 +64,9 @@ struct StepInstanceTests {
 
         let inverted = try StepInstance(descriptor, parameters: ["min_chars": .number(8), "invert": .bool(true)])
         let invertedOutput = try #require(try inverted.process(input))
-        // "short" and the null text: invert flips the decision for every row.
-        #expect(invertedOutput.length == 2)
+        // invert keeps "short" only: a null text is never kept, inverted or not.
+        #expect(invertedOutput.length == 1)
+        #expect(invertedOutput.column("text")?.string(0) == "short")
 
         let none = try StepInstance(descriptor, parameters: ["min_chars": .number(1000)])
         #expect(try none.process(input) == nil)

@@ -1,0 +1,207 @@
+import CPipelineABI
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What Swift sees of the C structures, keyed like the header's layout
+/// assertions ("offsetof(pipeline_host, log)", "sizeof(pipeline_host)").
+/// `sizeof` is Swift's stride: MemoryLayout.size leaves out tail padding.
+private let swiftLayout: [String: Int?] = [
+    "sizeof(struct ArrowSchema)": MemoryLayout<ArrowSchema>.stride,
+    "sizeof(struct ArrowArray)": MemoryLayout<ArrowArray>.stride,
+
+    "offsetof(pipeline_host, struct_size)": MemoryLayout<pipeline_host>.offset(of: \.struct_size),
+    "offsetof(pipeline_host, abi_major)": MemoryLayout<pipeline_host>.offset(of: \.abi_major),
+    "offsetof(pipeline_host, abi_minor)": MemoryLayout<pipeline_host>.offset(of: \.abi_minor),
+    "offsetof(pipeline_host, host_version)": MemoryLayout<pipeline_host>.offset(of: \.host_version),
+    "offsetof(pipeline_host, log)": MemoryLayout<pipeline_host>.offset(of: \.log),
+    "offsetof(pipeline_host, set_error)": MemoryLayout<pipeline_host>.offset(of: \.set_error),
+    "offsetof(pipeline_host, is_cancelled)": MemoryLayout<pipeline_host>.offset(of: \.is_cancelled),
+    "offsetof(pipeline_host, get_extension)": MemoryLayout<pipeline_host>.offset(of: \.get_extension),
+    "sizeof(pipeline_host)": MemoryLayout<pipeline_host>.stride,
+
+    "offsetof(pipeline_step_desc, struct_size)": MemoryLayout<pipeline_step_desc>.offset(of: \.struct_size),
+    "offsetof(pipeline_step_desc, kind)": MemoryLayout<pipeline_step_desc>.offset(of: \.kind),
+    "offsetof(pipeline_step_desc, flags)": MemoryLayout<pipeline_step_desc>.offset(of: \.flags),
+    "offsetof(pipeline_step_desc, id)": MemoryLayout<pipeline_step_desc>.offset(of: \.id),
+    "offsetof(pipeline_step_desc, name)": MemoryLayout<pipeline_step_desc>.offset(of: \.name),
+    "offsetof(pipeline_step_desc, version)": MemoryLayout<pipeline_step_desc>.offset(of: \.version),
+    "offsetof(pipeline_step_desc, description)": MemoryLayout<pipeline_step_desc>.offset(of: \.description),
+    "offsetof(pipeline_step_desc, inputs_json)": MemoryLayout<pipeline_step_desc>.offset(of: \.inputs_json),
+    "offsetof(pipeline_step_desc, outputs_json)": MemoryLayout<pipeline_step_desc>.offset(of: \.outputs_json),
+    "offsetof(pipeline_step_desc, params_schema_json)":
+        MemoryLayout<pipeline_step_desc>.offset(of: \.params_schema_json),
+    "offsetof(pipeline_step_desc, create)": MemoryLayout<pipeline_step_desc>.offset(of: \.create),
+    "offsetof(pipeline_step_desc, process)": MemoryLayout<pipeline_step_desc>.offset(of: \.process),
+    "offsetof(pipeline_step_desc, finish)": MemoryLayout<pipeline_step_desc>.offset(of: \.finish),
+    "offsetof(pipeline_step_desc, interrupt)": MemoryLayout<pipeline_step_desc>.offset(of: \.interrupt),
+    "offsetof(pipeline_step_desc, destroy)": MemoryLayout<pipeline_step_desc>.offset(of: \.destroy),
+    "sizeof(pipeline_step_desc)": MemoryLayout<pipeline_step_desc>.stride,
+
+    "offsetof(pipeline_plugin, struct_size)": MemoryLayout<pipeline_plugin>.offset(of: \.struct_size),
+    "offsetof(pipeline_plugin, abi_major)": MemoryLayout<pipeline_plugin>.offset(of: \.abi_major),
+    "offsetof(pipeline_plugin, abi_minor)": MemoryLayout<pipeline_plugin>.offset(of: \.abi_minor),
+    "offsetof(pipeline_plugin, name)": MemoryLayout<pipeline_plugin>.offset(of: \.name),
+    "offsetof(pipeline_plugin, version)": MemoryLayout<pipeline_plugin>.offset(of: \.version),
+    "offsetof(pipeline_plugin, description)": MemoryLayout<pipeline_plugin>.offset(of: \.description),
+    "offsetof(pipeline_plugin, step_count)": MemoryLayout<pipeline_plugin>.offset(of: \.step_count),
+    "offsetof(pipeline_plugin, steps)": MemoryLayout<pipeline_plugin>.offset(of: \.steps),
+    "sizeof(pipeline_plugin)": MemoryLayout<pipeline_plugin>.stride,
+
+    "offsetof(pipeline_params_ext, struct_size)": MemoryLayout<pipeline_params_ext>.offset(of: \.struct_size),
+    "offsetof(pipeline_params_ext, get_string)": MemoryLayout<pipeline_params_ext>.offset(of: \.get_string),
+    "offsetof(pipeline_params_ext, get_int64)": MemoryLayout<pipeline_params_ext>.offset(of: \.get_int64),
+    "offsetof(pipeline_params_ext, get_double)": MemoryLayout<pipeline_params_ext>.offset(of: \.get_double),
+    "offsetof(pipeline_params_ext, get_bool)": MemoryLayout<pipeline_params_ext>.offset(of: \.get_bool),
+    "offsetof(pipeline_params_ext, get_string_count)":
+        MemoryLayout<pipeline_params_ext>.offset(of: \.get_string_count),
+    "offsetof(pipeline_params_ext, get_string_at)": MemoryLayout<pipeline_params_ext>.offset(of: \.get_string_at),
+    "sizeof(pipeline_params_ext)": MemoryLayout<pipeline_params_ext>.stride,
+
+    "offsetof(ArrowSchema, release)": MemoryLayout<ArrowSchema>.offset(of: \.release),
+    "offsetof(ArrowSchema, private_data)": MemoryLayout<ArrowSchema>.offset(of: \.private_data),
+    "offsetof(ArrowArray, buffers)": MemoryLayout<ArrowArray>.offset(of: \.buffers),
+    "offsetof(ArrowArray, release)": MemoryLayout<ArrowArray>.offset(of: \.release),
+    "offsetof(ArrowArray, private_data)": MemoryLayout<ArrowArray>.offset(of: \.private_data),
+]
+
+/// The ABI as the header's _Static_assert lines state it (LP64), plus the
+/// fields the header leaves implicit: every struct starts with struct_size
+/// at 0, and pipeline_params_ext is seven pointer-aligned slots.
+private let expectedLayout: [String: Int] = [
+    "sizeof(struct ArrowSchema)": 72,
+    "sizeof(struct ArrowArray)": 80,
+
+    "offsetof(pipeline_host, struct_size)": 0,
+    "offsetof(pipeline_host, abi_major)": 4,
+    "offsetof(pipeline_host, abi_minor)": 6,
+    "offsetof(pipeline_host, host_version)": 8,
+    "offsetof(pipeline_host, log)": 16,
+    "offsetof(pipeline_host, set_error)": 24,
+    "offsetof(pipeline_host, is_cancelled)": 32,
+    "offsetof(pipeline_host, get_extension)": 40,
+    "sizeof(pipeline_host)": 48,
+
+    "offsetof(pipeline_step_desc, struct_size)": 0,
+    "offsetof(pipeline_step_desc, kind)": 4,
+    "offsetof(pipeline_step_desc, flags)": 8,
+    "offsetof(pipeline_step_desc, id)": 16,
+    "offsetof(pipeline_step_desc, name)": 24,
+    "offsetof(pipeline_step_desc, version)": 32,
+    "offsetof(pipeline_step_desc, description)": 40,
+    "offsetof(pipeline_step_desc, inputs_json)": 48,
+    "offsetof(pipeline_step_desc, outputs_json)": 56,
+    "offsetof(pipeline_step_desc, params_schema_json)": 64,
+    "offsetof(pipeline_step_desc, create)": 72,
+    "offsetof(pipeline_step_desc, process)": 80,
+    "offsetof(pipeline_step_desc, finish)": 88,
+    "offsetof(pipeline_step_desc, interrupt)": 96,
+    "offsetof(pipeline_step_desc, destroy)": 104,
+    "sizeof(pipeline_step_desc)": 112,
+
+    "offsetof(pipeline_plugin, struct_size)": 0,
+    "offsetof(pipeline_plugin, abi_major)": 4,
+    "offsetof(pipeline_plugin, abi_minor)": 6,
+    "offsetof(pipeline_plugin, name)": 8,
+    "offsetof(pipeline_plugin, version)": 16,
+    "offsetof(pipeline_plugin, description)": 24,
+    "offsetof(pipeline_plugin, step_count)": 32,
+    "offsetof(pipeline_plugin, steps)": 40,
+    "sizeof(pipeline_plugin)": 48,
+
+    "offsetof(pipeline_params_ext, struct_size)": 0,
+    "offsetof(pipeline_params_ext, get_string)": 8,
+    "offsetof(pipeline_params_ext, get_int64)": 16,
+    "offsetof(pipeline_params_ext, get_double)": 24,
+    "offsetof(pipeline_params_ext, get_bool)": 32,
+    "offsetof(pipeline_params_ext, get_string_count)": 40,
+    "offsetof(pipeline_params_ext, get_string_at)": 48,
+    "sizeof(pipeline_params_ext)": 56,
+
+    // The C Data Interface's frozen layout (Arrow specification).
+    "offsetof(ArrowSchema, release)": 56,
+    "offsetof(ArrowSchema, private_data)": 64,
+    "offsetof(ArrowArray, buffers)": 40,
+    "offsetof(ArrowArray, release)": 64,
+    "offsetof(ArrowArray, private_data)": 72,
+]
+
+/// The `PIPELINE_STATIC_ASSERT(<expr> == <n>, ...)` lines of the header.
+private func headerAssertions() throws -> [(expression: String, value: Int)] {
+    let path = #filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3).joined(separator: "/")
+        + "/Sources/CPipelineABI/include/pipeline_plugin.h"
+    guard let file = fopen(path, "r") else {
+        Issue.record("cannot open \(path)")
+        return []
+    }
+    defer { fclose(file) }
+    var text: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, file)
+        if count <= 0 { break }
+        text += chunk[0..<count]
+    }
+    var result: [(String, Int)] = []
+    let prefix = "PIPELINE_STATIC_ASSERT("
+    for line in String(decoding: text, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+        let body = line.dropFirst(prefix.count)
+        guard let equals = body.firstRange(of: " == "),
+              let comma = body[equals.upperBound...].firstIndex(of: ","),
+              let value = Int(body[equals.upperBound..<comma].trimmingSpaces())
+        else {
+            Issue.record("cannot parse header line: \(line)")
+            continue
+        }
+        result.append((String(body[..<equals.lowerBound]), value))
+    }
+    return result
+}
+
+private extension Substring {
+    func trimmingSpaces() -> Substring {
+        var slice = self
+        while slice.first == " " { slice = slice.dropFirst() }
+        while slice.last == " " { slice = slice.dropLast() }
+        return slice
+    }
+}
+
+@Suite("ABI layout")
+struct ABILayoutTests {
+    @Test("Swift sees every field at the offset the ABI fixes")
+    func swiftMatchesExpected() {
+        #expect(Set(swiftLayout.keys) == Set(expectedLayout.keys))
+        for (key, expected) in expectedLayout.sorted(by: { $0.key < $1.key }) {
+            let actual = swiftLayout[key] ?? nil
+            #expect(actual == expected, "\(key): Swift says \(actual.map(String.init) ?? "nil"), ABI says \(expected)")
+        }
+    }
+
+    @Test("every layout assertion of the header is checked here, with the same number")
+    func headerAssertionsAreCovered() throws {
+        let assertions = try headerAssertions()
+        #expect(assertions.count >= 34, "found only \(assertions.count) assertions in the header")
+        for (expression, value) in assertions {
+            #expect(expectedLayout[expression] == value,
+                    "header asserts \(expression) == \(value); this test expects \(expectedLayout[expression].map(String.init) ?? "nothing")")
+            #expect((swiftLayout[expression] ?? nil) == value, "Swift disagrees with the header on \(expression)")
+        }
+    }
+
+    @Test("the ABI constants Swift imports")
+    func constants() {
+        #expect(PIPELINE_ABI_MAJOR == 1)
+        #expect(PIPELINE_ABI_MINOR == 0)
+        #expect(ARROW_FLAG_NULLABLE == 2)
+        #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
+        #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)
+        #expect(PIPELINE_STEP_KIND_GENERATOR.rawValue == 1 && PIPELINE_STEP_KIND_GLOBAL.rawValue == 3)
+    }
+}
