@@ -1,0 +1,95 @@
+/// A position in a pipeline file, for error messages: `file:line:column`.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    /// 1-based.
+    public var line: Int
+    /// 1-based.
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// One problem found in a pipeline file, with where it is.
+public struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
+    public var location: SourceLocation?
+    public var message: String
+
+    public init(_ message: String, at location: SourceLocation?) {
+        self.message = message
+        self.location = location
+    }
+
+    /// `file:line:col: error: message`, the shape compilers use, so editors
+    /// can jump to it.
+    public var description: String {
+        guard let location else { return "error: \(message)" }
+        return "\(location): error: \(message)"
+    }
+}
+
+/// Every problem found at once; a pipeline with any of them does not run.
+public struct PipelineDiagnostics: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+
+    public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+}
+
+/// A validated pipeline, ready for the executor.
+public struct PipelinePlan: Sendable {
+    /// The pipeline's `name:`.
+    public var name: String
+    /// The file it was read from.
+    public var file: String
+    /// Steps in a topological order: every step comes after its inputs.
+    public var steps: [PlannedStep]
+    /// The `llms:` section, as written (used from the LLM service on).
+    public var llms: [String: JSONValue]
+
+    public init(name: String, file: String, steps: [PlannedStep], llms: [String: JSONValue] = [:]) {
+        self.name = name
+        self.file = file
+        self.steps = steps
+        self.llms = llms
+    }
+}
+
+/// One step of a validated pipeline.
+public struct PlannedStep: Sendable {
+    /// The step's unique `name:` in the file.
+    public var name: String
+    /// The plugin step it `uses:`.
+    public var descriptor: StepDescriptor
+    /// Parameters checked against the step's JSON Schema, defaults filled in,
+    /// `--param` overrides applied, `${ENV}` expanded, and parameters whose
+    /// schema says `"format": "input-path"` made absolute against the
+    /// pipeline file's directory. `"format": "output-path"` values are left
+    /// as written; the executor resolves them against the run directory.
+    public var parameters: [String: JSONValue]
+    /// Names of the parent steps, in the order written (empty for generators).
+    public var inputs: [String]
+    /// Rows per batch this step receives (generators: emit).
+    public var batchSize: Int
+    /// The named LLM of `llms:` the step uses, if any.
+    public var llm: String?
+    /// Where the step is defined (its `- name:` entry).
+    public var location: SourceLocation
+
+    public init(name: String, descriptor: StepDescriptor, parameters: [String: JSONValue], inputs: [String],
+                batchSize: Int, llm: String?, location: SourceLocation) {
+        self.name = name
+        self.descriptor = descriptor
+        self.parameters = parameters
+        self.inputs = inputs
+        self.batchSize = batchSize
+        self.llm = llm
+        self.location = location
+    }
+}
