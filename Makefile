@@ -20,7 +20,7 @@ ABI_INC    = Sources/CPipelineABI/include
 C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$(ABI_INC)
 SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter
-SWIFT_PLUGINS = PipelineColumns
+SWIFT_PLUGINS = PipelineColumns PipelineData
 
 .PHONY: all deps build plugins run test test-c test-install venv install uninstall bench clean help
 

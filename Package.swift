@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "PluginKit", targets: ["PluginKit"]),
         // Built-in Swift plugins: one dynamic library each, loaded with dlopen.
         .library(name: "PipelineColumns", type: .dynamic, targets: ["PipelineColumns"]),
+        .library(name: "PipelineData", type: .dynamic, targets: ["PipelineData"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
     ],
@@ -41,7 +42,7 @@ let package = Package(
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "PipelineArrow",
+                "CPipelineABI", "PipelineArrow", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -56,6 +57,9 @@ let package = Package(
 
         .target(
             name: "PipelineColumns", dependencies: ["PluginKit"], path: "Plugins/columns",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineData", dependencies: ["PluginKit"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 
