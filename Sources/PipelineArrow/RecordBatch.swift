@@ -105,3 +105,36 @@ extension RecordBatch {
                                columns: taken, length: indices.count)
     }
 }
+
+extension RecordBatch {
+    /// Rows `[start, start+count)` as a batch sharing the same buffers.
+    public func slice(from start: Int, count: Int) -> RecordBatch {
+        let sliced = columns.map { $0.slice(from: start, count: count) }
+        // Same fields, same column types, equal lengths: cannot fail.
+        return (try? RecordBatch(fields: fields, columns: sliced, length: count)) ?? self
+    }
+
+    /// The batch with `column` added (or replaced, if a column has its name).
+    public func setting(_ field: ArrowField, _ column: ArrowColumn) throws(ArrowError) -> RecordBatch {
+        var fields = self.fields
+        var columns = self.columns
+        if let index = index(of: field.name) {
+            fields[index] = field
+            columns[index] = column
+        } else {
+            fields.append(field)
+            columns.append(column)
+        }
+        return try RecordBatch(fields: fields, columns: columns, length: length)
+    }
+
+    /// The batch without the column called `name` (unchanged if absent).
+    public func removing(_ name: String) -> RecordBatch {
+        guard let index = index(of: name) else { return self }
+        var fields = self.fields
+        var columns = self.columns
+        fields.remove(at: index)
+        columns.remove(at: index)
+        return (try? RecordBatch(fields: fields, columns: columns, length: length)) ?? self
+    }
+}

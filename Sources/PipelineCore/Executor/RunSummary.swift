@@ -1,0 +1,72 @@
+/// What a run did, step by step: written to `summary.json` in the run
+/// directory and shown at the end of `pipeline run`.
+public struct RunSummary: Sendable {
+    public struct Step: Sendable {
+        public var name: String
+        public var uses: String
+        public var batchesIn = 0
+        public var rowsIn = 0
+        public var batchesOut = 0
+        public var rowsOut = 0
+        /// Rows that failed (a non-null `_error`), kept out of later steps.
+        public var rowErrors = 0
+        /// Seconds spent inside the plugin's process/finish calls.
+        public var busySeconds = 0.0
+    }
+
+    public enum Status: String, Sendable {
+        case succeeded, failed
+    }
+
+    public var pipeline: String
+    public var file: String
+    public var runDirectory: String
+    public var status: Status = .succeeded
+    /// Why the run failed, if it did.
+    public var error: String?
+    public var startedAt: Double = 0
+    public var seconds = 0.0
+    public var steps: [Step]
+
+    public var rowErrors: Int { steps.reduce(0) { $0 + $1.rowErrors } }
+
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "pipeline": .string(pipeline), "file": .string(file), "run_directory": .string(runDirectory),
+            "status": .string(status.rawValue), "started_at": .number(startedAt),
+            "seconds": .number((seconds * 1000).rounded() / 1000), "row_errors": .number(Double(rowErrors)),
+            "steps": .array(steps.map { step in
+                .object([
+                    "name": .string(step.name), "uses": .string(step.uses),
+                    "batches_in": .number(Double(step.batchesIn)), "rows_in": .number(Double(step.rowsIn)),
+                    "batches_out": .number(Double(step.batchesOut)), "rows_out": .number(Double(step.rowsOut)),
+                    "row_errors": .number(Double(step.rowErrors)),
+                    "busy_seconds": .number((step.busySeconds * 1000).rounded() / 1000),
+                ])
+            }),
+        ]
+        if let error { object["error"] = .string(error) }
+        return .object(object)
+    }
+
+    /// A table for people, one line per step.
+    public var table: String {
+        var lines = ["STEP                 ROWS IN   ROWS OUT   ERRORS   BUSY s"]
+        for step in steps {
+            func pad(_ text: String, _ width: Int) -> String {
+                text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+            }
+            let name = step.name.count > 18 ? String(step.name.prefix(17)) + "…" : step.name
+            lines.append(name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                + pad("\(step.rowsIn)", 10) + pad("\(step.rowsOut)", 11) + pad("\(step.rowErrors)", 9)
+                + pad(String(format2(step.busySeconds)), 9))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func format2(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}

@@ -1,0 +1,188 @@
+/// The executor's decisions, as a pure state machine: no threads, no I/O,
+/// no plugins. The executor feeds it events (a call finished) and carries
+/// out the actions it returns (call a plugin). Tested on its own with
+/// plain values standing in for batches.
+///
+/// Rules:
+/// - every edge has a bounded inbox: a step is called only while each of
+///   its children has room, counting a slot for every call in flight
+///   (backpressure: memory stays flat however large the input; a call that
+///   delivers several items may overshoot by those items);
+/// - a batch goes to every child as soon as it exists (fan-out shares it);
+///   a step with several parents takes batches from all of them (fan-in);
+/// - a step runs at most one call at a time unless it is reentrant, and
+///   independent steps run at the same time;
+/// - once a step's input is over (a generator is exhausted, or every parent
+///   is done and its inbox is empty) it is finished: `finish` is asked for
+///   output until it has none, then its children learn it is done. A
+///   global step is scheduled exactly like this: it gets every batch, and
+///   its output comes from `finish`.
+public struct Scheduler<Item> {
+    public enum Action {
+        /// Call `process` of `step` with `item` (nil: pull a generator).
+        case process(step: Int, item: Item?)
+        /// Call `finish` of `step`.
+        case finish(step: Int)
+    }
+
+    public struct Node: Sendable {
+        public var parents: [Int]
+        public var isGenerator: Bool
+        public var maxInFlight: Int
+
+        public init(parents: [Int], isGenerator: Bool, maxInFlight: Int = 1) {
+            self.parents = parents
+            self.isGenerator = isGenerator
+            self.maxInFlight = maxInFlight
+        }
+    }
+
+    private enum Phase { case running, finishing, done }
+
+    private struct State {
+        var node: Node
+        var children: [Int] = []
+        var inbox: [Item] = []
+        var inboxHead = 0
+        var inFlight = 0
+        /// Inbox slots promised to parents' calls in flight.
+        var reserved = 0
+        var parentsDone = 0
+        var exhausted = false
+        var phase = Phase.running
+
+        var queued: Int { inbox.count - inboxHead }
+        var occupied: Int { queued + reserved }
+
+        mutating func popInbox() -> Item {
+            let item = inbox[inboxHead]
+            inboxHead += 1
+            if inboxHead > 64 && inboxHead * 2 > inbox.count {
+                inbox.removeFirst(inboxHead)
+                inboxHead = 0
+            }
+            return item
+        }
+    }
+
+    private var states: [State]
+    /// Batches an inbox may hold before its parents are held back.
+    public let capacity: Int
+    public private(set) var failed = false
+
+    public init(nodes: [Node], capacity: Int = 4) {
+        precondition(capacity >= 1)
+        self.capacity = capacity
+        states = nodes.map { State(node: $0) }
+        for (index, node) in nodes.enumerated() {
+            for parent in node.parents { states[parent].children.append(index) }
+        }
+    }
+
+    /// True when every step is done (or the run failed and nothing is in flight).
+    public var isFinished: Bool {
+        if failed { return states.allSatisfy { $0.inFlight == 0 } }
+        return states.allSatisfy { $0.phase == .done }
+    }
+
+    /// Number of batches waiting in `step`'s inbox.
+    public func queued(_ step: Int) -> Int { states[step].queued }
+
+    public func isDone(_ step: Int) -> Bool { states[step].phase == .done }
+
+    /// The first actions of a run.
+    public mutating func start() -> [Action] { schedule() }
+
+    /// A `process` call returned. `output` goes to the children (already
+    /// cut to size by the executor, possibly several items); `exhausted`
+    /// says a generator has no more rows.
+    public mutating func processed(step: Int, outputs: [Item], exhausted: Bool = false) -> [Action] {
+        states[step].inFlight -= 1
+        releaseReservations(of: step)
+        if exhausted { states[step].exhausted = true }
+        deliver(outputs, from: step)
+        return schedule()
+    }
+
+    /// A `finish` call returned `outputs`; `done` says the plugin had
+    /// nothing more (it left its output released).
+    public mutating func finished(step: Int, outputs: [Item], done: Bool) -> [Action] {
+        states[step].inFlight -= 1
+        releaseReservations(of: step)
+        deliver(outputs, from: step)
+        if done {
+            states[step].phase = .done
+            for child in states[step].children { states[child].parentsDone += 1 }
+        }
+        return schedule()
+    }
+
+    /// A call failed: nothing new starts; wait for in-flight calls.
+    public mutating func fail(step: Int) {
+        states[step].inFlight -= 1
+        releaseReservations(of: step)
+        failed = true
+    }
+
+    /// A call of `step` is starting: it will deliver (typically) one item to
+    /// each child, so it takes one slot in each child's inbox now.
+    private mutating func reserveSlots(for step: Int) {
+        states[step].inFlight += 1
+        for child in states[step].children { states[child].reserved += 1 }
+    }
+
+    private mutating func releaseReservations(of step: Int) {
+        for child in states[step].children { states[child].reserved -= 1 }
+    }
+
+    private mutating func deliver(_ outputs: [Item], from step: Int) {
+        guard !outputs.isEmpty else { return }
+        for child in states[step].children {
+            states[child].inbox.append(contentsOf: outputs)
+        }
+    }
+
+    private func childrenHaveRoom(_ step: Int) -> Bool {
+        states[step].children.allSatisfy { states[$0].occupied < capacity }
+    }
+
+    private func inputOver(_ state: State) -> Bool {
+        if state.node.isGenerator { return state.exhausted }
+        return state.parentsDone == state.node.parents.count && state.queued == 0
+    }
+
+    private mutating func schedule() -> [Action] {
+        guard !failed else { return [] }
+        var actions: [Action] = []
+        // Downstream first: draining inboxes frees room for producers.
+        for step in states.indices.reversed() {
+            switch states[step].phase {
+            case .done:
+                continue
+            case .finishing:
+                if states[step].inFlight == 0, childrenHaveRoom(step) {
+                    reserveSlots(for: step)
+                    actions.append(.finish(step: step))
+                }
+            case .running:
+                while states[step].inFlight < states[step].node.maxInFlight, childrenHaveRoom(step) {
+                    if states[step].node.isGenerator {
+                        guard !states[step].exhausted, states[step].inFlight == 0 else { break }
+                        reserveSlots(for: step)
+                        actions.append(.process(step: step, item: nil))
+                    } else {
+                        guard states[step].queued > 0 else { break }
+                        reserveSlots(for: step)
+                        actions.append(.process(step: step, item: states[step].popInbox()))
+                    }
+                }
+                if states[step].inFlight == 0, inputOver(states[step]), childrenHaveRoom(step) {
+                    states[step].phase = .finishing
+                    reserveSlots(for: step)
+                    actions.append(.finish(step: step))
+                }
+            }
+        }
+        return actions
+    }
+}

@@ -1,0 +1,175 @@
+import Testing
+
+@testable import PipelineCore
+
+/// The scheduler alone: items are Ints, "plugins" are simulated, and calls
+/// complete in a random (seeded) order, as they would on a worker pool.
+@Suite("Scheduler state machine")
+struct SchedulerTests {
+    /// A small deterministic generator (SplitMix64).
+    struct Random {
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+    }
+
+    /// Runs the machine to the end. `generated` items per generator; a
+    /// global step (in `globals`) swallows its input and emits one item
+    /// (the count) from finish.
+    struct Simulation {
+        var scheduler: Scheduler<Int>
+        var received: [Int: [Int]] = [:]
+        var maxQueued = 0
+        var finishCalls: [Int: Int] = [:]
+        let nodes: [Scheduler<Int>.Node]
+        let globals: Set<Int>
+
+        init(nodes: [Scheduler<Int>.Node], capacity: Int, globals: Set<Int> = []) {
+            self.nodes = nodes
+            self.globals = globals
+            scheduler = Scheduler(nodes: nodes, capacity: capacity)
+        }
+
+        mutating func run(generated: Int, seed: UInt64, failAt: (step: Int, call: Int)? = nil) -> Int {
+            var random = Random(state: seed)
+            var produced: [Int: Int] = [:]
+            var pending = scheduler.start()
+            var calls = 0
+            var swallowed: [Int: Int] = [:]
+            while !pending.isEmpty {
+                let action = pending.remove(at: random.next(pending.count))
+                calls += 1
+                switch action {
+                case .process(let step, let item):
+                    if let failAt, failAt.step == step, received[step, default: []].count == failAt.call {
+                        scheduler.fail(step: step)
+                        continue
+                    }
+                    if let item { received[step, default: []].append(item) }
+                    if nodes[step].isGenerator {
+                        let n = produced[step, default: 0]
+                        if n == generated {
+                            pending += scheduler.processed(step: step, outputs: [], exhausted: true)
+                        } else {
+                            produced[step] = n + 1
+                            pending += scheduler.processed(step: step, outputs: [step * 1000 + n])
+                        }
+                    } else if globals.contains(step) {
+                        swallowed[step, default: 0] += 1
+                        pending += scheduler.processed(step: step, outputs: [])
+                    } else {
+                        pending += scheduler.processed(step: step, outputs: item.map { [$0] } ?? [])
+                    }
+                case .finish(let step):
+                    finishCalls[step, default: 0] += 1
+                    if globals.contains(step), finishCalls[step] == 1 {
+                        pending += scheduler.finished(step: step, outputs: [swallowed[step, default: 0]], done: false)
+                    } else {
+                        pending += scheduler.finished(step: step, outputs: [], done: true)
+                    }
+                }
+                for step in nodes.indices { maxQueued = max(maxQueued, scheduler.queued(step)) }
+            }
+            return calls
+        }
+    }
+
+    // gen(0) → a(1) → sink(3); gen → b(2) → sink   (fan-out, then fan-in)
+    let diamond: [Scheduler<Int>.Node] = [
+        .init(parents: [], isGenerator: true),
+        .init(parents: [0], isGenerator: false),
+        .init(parents: [0], isGenerator: false),
+        .init(parents: [1, 2], isGenerator: false),
+    ]
+
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func everyItemReachesEveryPathExactlyOnce(seed: UInt64) {
+        var simulation = Simulation(nodes: diamond, capacity: 2)
+        _ = simulation.run(generated: 50, seed: seed)
+        #expect(simulation.scheduler.isFinished)
+        let expected = (0..<50).map { $0 }
+        #expect(simulation.received[1]?.sorted() == expected)
+        #expect(simulation.received[2]?.sorted() == expected)
+        // Fan-in: the sink sees each item once from each parent.
+        #expect(simulation.received[3]?.sorted() == expected.flatMap { [$0, $0] })
+        // Each step is finished exactly once (no output from finish).
+        #expect(simulation.finishCalls == [0: 1, 1: 1, 2: 1, 3: 1])
+    }
+
+    @Test(arguments: [1, 2, 3] as [Int])
+    func inboxesNeverExceedTheirCapacity(capacity: Int) {
+        var simulation = Simulation(nodes: diamond, capacity: capacity)
+        _ = simulation.run(generated: 200, seed: 42)
+        #expect(simulation.scheduler.isFinished)
+        // A producer starts only while its children have room, counting
+        // calls in flight, and each call delivers one item here.
+        #expect(simulation.maxQueued <= capacity)
+    }
+
+    @Test func generatorIsPulledOnlyWhenTheChildHasRoom() {
+        var scheduler = Scheduler<Int>(nodes: [
+            .init(parents: [], isGenerator: true),
+            .init(parents: [0], isGenerator: false),
+        ], capacity: 1)
+        // Both start: the generator pull (the child has nothing to do yet).
+        var actions = scheduler.start()
+        #expect(actions.count == 1)
+        actions = scheduler.processed(step: 0, outputs: [1])
+        // The child takes item 1; its inbox is free again, so the generator runs too.
+        #expect(actions.count == 2)
+        // The child is slow: the generator fills the inbox, then must wait.
+        actions = scheduler.processed(step: 0, outputs: [2])
+        #expect(actions.isEmpty)
+        #expect(scheduler.queued(1) == 1)
+        // The child finishes item 1: it takes item 2, and the generator resumes.
+        actions = scheduler.processed(step: 1, outputs: [])
+        #expect(actions.count == 2)
+    }
+
+    @Test func globalStepEmitsOnlyAfterAllItsInput() {
+        // gen(0) → global(1) → after(2)
+        let nodes: [Scheduler<Int>.Node] = [
+            .init(parents: [], isGenerator: true),
+            .init(parents: [0], isGenerator: false),
+            .init(parents: [1], isGenerator: false),
+        ]
+        var simulation = Simulation(nodes: nodes, capacity: 2, globals: [1])
+        _ = simulation.run(generated: 30, seed: 7)
+        #expect(simulation.scheduler.isFinished)
+        #expect(simulation.received[1]?.count == 30)
+        // The step after the global one got exactly one item: the count.
+        #expect(simulation.received[2] == [30])
+        #expect(simulation.finishCalls[1] == 2)
+    }
+
+    @Test func reentrantStepRunsSeveralCallsAtOnce() {
+        var scheduler = Scheduler<Int>(nodes: [
+            .init(parents: [], isGenerator: true),
+            .init(parents: [0], isGenerator: false, maxInFlight: 3),
+        ], capacity: 8)
+        var inFlight = 0
+        _ = scheduler.start()
+        for item in 0..<5 {
+            for action in scheduler.processed(step: 0, outputs: [item]) {
+                if case .process(1, _) = action { inFlight += 1 }
+            }
+        }
+        // Items arrive while none of step 1's calls return: three run at once.
+        #expect(inFlight == 3)
+        #expect(scheduler.queued(1) == 2)
+    }
+
+    @Test func afterAFailureNothingNewStarts() {
+        var simulation = Simulation(nodes: diamond, capacity: 2)
+        _ = simulation.run(generated: 100, seed: 3, failAt: (step: 1, call: 10))
+        #expect(simulation.scheduler.failed)
+        #expect(simulation.scheduler.isFinished)
+        #expect((simulation.received[1]?.count ?? 0) == 10)
+        #expect((simulation.received[3]?.count ?? 0) < 200)
+    }
+}
