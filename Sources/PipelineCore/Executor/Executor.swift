@@ -37,6 +37,7 @@ public enum Executor {
         }
         let elapsed = ContinuousClock.now - clock
         summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        summary.recordResourceUsage()
         writeSummary(summary, to: options.runDirectory, logger: logger)
         return summary
     }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What a run did, step by step: written to `summary.json` in the run
 /// directory and shown at the end of `pipeline run`.
 public struct RunSummary: Sendable {
@@ -26,6 +32,10 @@ public struct RunSummary: Sendable {
     public var error: String?
     public var startedAt: Double = 0
     public var seconds = 0.0
+    /// CPU seconds (user + system) of the whole process.
+    public var cpuSeconds = 0.0
+    /// Peak resident memory of the process, in bytes.
+    public var peakRSSBytes = 0
     public var steps: [Step]
 
     public var rowErrors: Int { steps.reduce(0) { $0 + $1.rowErrors } }
@@ -35,6 +45,7 @@ public struct RunSummary: Sendable {
             "pipeline": .string(pipeline), "file": .string(file), "run_directory": .string(runDirectory),
             "status": .string(status.rawValue), "started_at": .number(startedAt),
             "seconds": .number((seconds * 1000).rounded() / 1000), "row_errors": .number(Double(rowErrors)),
+            "cpu_seconds": .number((cpuSeconds * 1000).rounded() / 1000), "peak_rss_bytes": .number(Double(peakRSSBytes)),
             "steps": .array(steps.map { step in
                 .object([
                     "name": .string(step.name), "uses": .string(step.uses),
@@ -69,4 +80,19 @@ func format2(_ value: Double) -> String {
     let hundredths = Int((value * 100).rounded())
     let fraction = hundredths % 100
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+extension RunSummary {
+    /// Fills CPU time and peak memory from getrusage.
+    mutating func recordResourceUsage() {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return }
+        cpuSeconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        #if os(Linux)
+        peakRSSBytes = Int(usage.ru_maxrss) * 1024
+        #else
+        peakRSSBytes = Int(usage.ru_maxrss)
+        #endif
+    }
 }
