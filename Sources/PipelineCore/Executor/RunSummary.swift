@@ -86,7 +86,11 @@ extension RunSummary {
     /// Fills CPU time and peak memory from getrusage.
     mutating func recordResourceUsage() {
         var usage = rusage()
+        #if os(Linux)
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return }
+        #else
         guard getrusage(RUSAGE_SELF, &usage) == 0 else { return }
+        #endif
         cpuSeconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         #if os(Linux)
