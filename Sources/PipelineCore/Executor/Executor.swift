@@ -182,54 +182,47 @@ final class StepRuntime: @unchecked Sendable {
     }
 
     func process(step: Int, item: RecordBatch?) -> Completion {
-        let start = ContinuousClock.now
-        var completion = Completion(step: step, isFinish: false, result: .success(.init()))
-        do {
-            var output = Completion.Output()
-            if let item {
-                var offset = 0
-                repeat {
-                    let count = min(batchSize, item.length - offset)
-                    let chunk = count == item.length ? item : item.slice(from: offset, count: count)
-                    completion.batchesIn += 1
-                    completion.rowsIn += chunk.length
-                    if let result = try instance.process(chunk) { try add(result, input: chunk, to: &output) }
-                    offset += count
-                } while offset < item.length
-            } else if let result = try instance.process(nil) {
-                try add(result, input: nil, to: &output)
-            } else {
-                output.exhausted = true
+        call(step: step, isFinish: false) { completion, output in
+            guard let item else {
+                // A generator: no output means it is exhausted.
+                guard let result = try instance.process(nil) else { output.exhausted = true; return }
+                return try add(result, input: nil, to: &output)
             }
-            completion.result = .success(output)
-        } catch {
-            completion.result = .failure(error)
+            var offset = 0
+            repeat {
+                let count = min(batchSize, item.length - offset)
+                let chunk = count == item.length ? item : item.slice(from: offset, count: count)
+                completion.batchesIn += 1
+                completion.rowsIn += chunk.length
+                if let result = try instance.process(chunk) { try add(result, input: chunk, to: &output) }
+                offset += count
+            } while offset < item.length
         }
-        completion.seconds = seconds(since: start)
-        return completion
     }
 
     func finish(step: Int) -> Completion {
+        call(step: step, isFinish: true) { _, output in
+            guard let result = try instance.finish() else { output.exhausted = true; return }
+            try add(result, input: nil, to: &output)
+        }
+    }
+
+    /// Runs one plugin call (or a few, for a sliced input), timing it and
+    /// turning a thrown error into a failed completion.
+    private func call(step: Int, isFinish: Bool,
+                      _ body: (inout Completion, inout Completion.Output) throws -> Void) -> Completion {
         let start = ContinuousClock.now
-        var completion = Completion(step: step, isFinish: true, result: .success(.init()))
+        var completion = Completion(step: step, isFinish: isFinish, result: .success(.init()))
+        var output = Completion.Output()
         do {
-            var output = Completion.Output()
-            if let result = try instance.finish() {
-                try add(result, input: nil, to: &output)
-            } else {
-                output.exhausted = true
-            }
+            try body(&completion, &output)
             completion.result = .success(output)
         } catch {
             completion.result = .failure(error)
         }
-        completion.seconds = seconds(since: start)
-        return completion
-    }
-
-    private func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        completion.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return completion
     }
 
     /// Gives every row a `_row_id` and moves rows with an `_error` aside.
