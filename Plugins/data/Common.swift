@@ -1,0 +1,163 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PluginKit
+
+// Helpers shared by the data steps: hashing, a C-heap byte buffer, POSIX
+// error text, and parameter checks.
+
+/// SplitMix64 (Steele, Lea and Flood), as one pure function: the generator's
+/// output for the state `x`, i.e. the state is advanced by the golden gamma
+/// and then mixed. Used for row ids derived by expand_columns and for the
+/// keep/drop decision of sample; both must never change, since they make
+/// results reproducible across runs and batch splits.
+@inline(__always)
+func splitmix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// The text of an errno value.
+func systemError(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "error \(code)" }
+    return String(cString: text)
+}
+
+/// The message `make` builds from the text of the current errno, read
+/// before anything else can change it.
+func describingErrno(_ make: (String) -> String) -> String {
+    let reason = systemError(errno)
+    return make(reason)
+}
+
+/// close(2), named so that types with their own `close` can call it.
+func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+
+/// The names of the columns the host owns.
+let rowIdColumn = "_row_id"
+let errorColumn = "_error"
+
+/// A growable byte buffer on the C heap. The memory moves when it grows, so
+/// hold `base` only while nothing is appended.
+final class ByteArena {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var capacity: Int
+    var count = 0
+
+    init(capacity: Int = 4096) {
+        let size = max(capacity, 16)
+        guard let memory = malloc(size) else { fatalError("out of memory allocating \(size) bytes") }
+        base = memory.assumingMemoryBound(to: UInt8.self)
+        self.capacity = size
+    }
+
+    deinit { free(base) }
+
+    /// Makes room for `extra` more bytes.
+    @inline(__always)
+    func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+
+    private func grow(_ needed: Int) {
+        var size = capacity
+        while size < needed { size = size < (1 << 40) ? size * 2 : needed }
+        guard let memory = realloc(base, size) else { fatalError("out of memory growing a buffer to \(size) bytes") }
+        base = memory.assumingMemoryBound(to: UInt8.self)
+        capacity = size
+    }
+
+    @inline(__always)
+    func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    func append(_ bytes: UnsafePointer<UInt8>, count n: Int) {
+        guard n > 0 else { return }
+        reserve(n)
+        (base + count).update(from: bytes, count: n)
+        count += n
+    }
+
+    func append(_ string: StaticString) {
+        append(string.utf8Start, count: string.utf8CodeUnitCount)
+    }
+
+    func append(_ string: String) {
+        var string = string
+        string.withUTF8 { if let start = $0.baseAddress { append(start, count: $0.count) } }
+    }
+
+    /// The bytes `[start, start+length)` as a raw buffer (valid until the next append).
+    @inline(__always)
+    func bytes(_ start: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + start, count: length)
+    }
+
+    /// Frees memory beyond `limit` bytes once a long batch or line is done.
+    func shrink(to limit: Int) {
+        guard capacity > limit, count <= limit, let memory = realloc(base, limit) else { return }
+        base = memory.assumingMemoryBound(to: UInt8.self)
+        capacity = limit
+    }
+}
+
+/// Checks shared by the loaders' parameters.
+enum Check {
+    static func batchSize(_ value: Int, step: String) throws(StepError) -> Int {
+        guard value >= 1 else { throw .invalidArgument("\(step): batch_size must be at least 1 (got \(value))") }
+        return value
+    }
+
+    static func onError(_ value: String, step: String) throws(StepError) -> Bool {
+        switch value {
+        case "fail": return false
+        case "skip": return true
+        default: throw .invalidArgument("\(step): on_error must be \"fail\" or \"skip\" (got \"\(value)\")")
+        }
+    }
+
+    static func path(_ value: String, step: String) throws(StepError) -> String {
+        guard !value.isEmpty else { throw .invalidArgument("\(step): path is empty") }
+        guard !value.utf8.contains(0) else { throw .invalidArgument("\(step): path contains a NUL byte") }
+        return value
+    }
+}
+
+extension StepError {
+    static func cancelled(_ step: String) -> StepError {
+        StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(step): cancelled")
+    }
+}
+
+/// Text a loader puts in one batch before it closes the batch early: a
+/// utf8 column holds at most 2 GiB (32-bit offsets), and a single line or
+/// record may add up to 1 GiB more.
+let maxBatchTextBytes = 512 << 20
+
+/// True if arrays of `type` contain a struct somewhere.
+func containsStruct(_ type: ArrowType) -> Bool {
+    if case .structure = type { return true }
+    return type.children.contains { containsStruct($0.type) }
+}
+
+/// PipelineArrow cannot build or copy struct arrays (ColumnBuilder traps on
+/// them), and PluginKit copies every input column an output keeps: a step
+/// that passes rows on refuses struct columns instead of crashing.
+func rejectStructColumns(_ batch: RecordBatch, step: String) throws(StepError) {
+    for field in batch.fields where containsStruct(field.type) {
+        throw .invalidData("\(step): column \"\(field.name)\" is \(field.type.displayName); struct columns cannot be passed on by this step")
+    }
+}
+
+/// `"a", "b", "c"` for messages.
+func quotedList(_ names: [String]) -> String {
+    names.map { "\"\($0)\"" }.joined(separator: ", ")
+}

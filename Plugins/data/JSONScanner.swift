@@ -1,0 +1,506 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// A small recursive-descent JSON scanner over UTF-8 bytes (RFC 8259),
+// written for speed: it never builds a tree. Top-level values of a row
+// become `Cell`s that point into the batch's copy of the line; arrays of
+// strings or numbers also record their items; objects and other arrays are
+// validated and kept as their source text.
+
+/// Why a line is not valid JSON, and where (byte offset in the line).
+struct JSONSyntaxError: Error {
+    var message: String
+    var offset: Int
+    /// The line ended while a value was still open (a cut-off line).
+    var atEnd: Bool
+    /// The bytes were not well-formed UTF-8.
+    var badUTF8: Bool = false
+}
+
+/// What a cell holds.
+enum CellKind: UInt8 {
+    case null
+    case bool            // payload 0 or 1
+    case int             // payload: Int64 bit pattern
+    case float           // payload: Double bit pattern
+    case string          // text = the span itself (no escapes)
+    case decodedString   // text in the decoded arena at payload, `count` bytes
+    case stringArray     // items: strings (and nulls) from payload, `count` items
+    case numberArray     // items: numbers (and nulls)
+    case emptyArray      // items: only nulls, or none
+    case json            // object or other array: its source text is the span
+}
+
+/// One value of a row (or one item of an array).
+struct Cell {
+    /// Meaning depends on `kind`.
+    var payload: UInt64
+    /// The value's source text in the batch's line arena: offset and length.
+    var start: Int
+    var length: UInt32
+    /// Item count of arrays; byte count of decoded strings.
+    var count: UInt32
+    var kind: CellKind
+
+    static let null = Cell(payload: 0, start: 0, length: 0, count: 0, kind: .null)
+
+    init(payload: UInt64, start: Int, length: UInt32, count: UInt32, kind: CellKind) {
+        self.payload = payload
+        self.start = start
+        self.length = length
+        self.count = count
+        self.kind = kind
+    }
+}
+
+/// Deeper nesting is an error (and bounds the recursion).
+let maxJSONDepth = 256
+
+private let quote = UInt8(ascii: "\"")
+private let backslash = UInt8(ascii: "\\")
+
+/// Scans one line, `p[0..<end]`, that the batch has copied to its line
+/// arena at offset `base`.
+struct JSONScanner {
+    let p: UnsafePointer<UInt8>
+    let end: Int
+    var pos = 0
+    let base: Int
+    /// Strings with escapes are decoded here.
+    let decoded: ByteArena
+    /// Items of string and number arrays.
+    var items: [Cell]
+
+    init(_ p: UnsafePointer<UInt8>, count: Int, base: Int, decoded: ByteArena, items: [Cell]) {
+        self.p = p
+        self.end = count
+        self.base = base
+        self.decoded = decoded
+        self.items = items
+    }
+
+    // MARK: Errors
+
+    func fail(_ message: String, at offset: Int) -> JSONSyntaxError {
+        JSONSyntaxError(message: message, offset: offset, atEnd: false)
+    }
+
+    /// "expected X, found Y" at `pos`; at the end of the line it is a cut-off value.
+    func expected(_ what: String) -> JSONSyntaxError {
+        guard pos < end else {
+            return JSONSyntaxError(message: "the line ends inside a JSON value (expected \(what))", offset: pos,
+                                   atEnd: true)
+        }
+        return fail("expected \(what), found \(describeByte(p[pos]))", at: pos)
+    }
+
+    // MARK: Whitespace and literals
+
+    @inline(__always)
+    mutating func skipSpace() {
+        while pos < end {
+            let b = p[pos]
+            guard b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 else { return }
+            pos += 1
+        }
+    }
+
+    @inline(__always)
+    func peek() -> UInt8? { pos < end ? p[pos] : nil }
+
+    /// `true`, `false` or `null`, whose first byte is at `pos`.
+    mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
+        let n = word.utf8CodeUnitCount
+        let w = word.utf8Start
+        for i in 0..<n {
+            guard pos + i < end else {
+                throw JSONSyntaxError(message: "the line ends inside a JSON value (in \"\(word)\")", offset: pos + i,
+                                      atEnd: true)
+            }
+            guard p[pos + i] == w[i] else {
+                throw fail("invalid literal (expected \"\(word)\")", at: pos)
+            }
+        }
+        pos += n
+    }
+
+    // MARK: Strings
+
+    /// Scans the string whose opening quote is at `pos`; on return `pos` is
+    /// after the closing quote. Checks UTF-8, control characters and escapes.
+    /// Returns the offset and length of the content and whether it has escapes.
+    @inline(__always)
+    mutating func scanString() throws(JSONSyntaxError) -> (start: Int, length: Int, escaped: Bool) {
+        pos += 1
+        let start = pos
+        var escaped = false
+        while true {
+            // Eight plain ASCII bytes at a time: none ≥ 0x80, < 0x20, '"' or '\'.
+            while pos + 8 <= end {
+                let w = UnsafeRawPointer(p + pos).loadUnaligned(as: UInt64.self)
+                let quotes = w ^ 0x2222_2222_2222_2222
+                let slashes = w ^ 0x5C5C_5C5C_5C5C_5C5C
+                let special = ((w &- 0x2020_2020_2020_2020) | (quotes &- 0x0101_0101_0101_0101)
+                    | (slashes &- 0x0101_0101_0101_0101) | w) & 0x8080_8080_8080_8080
+                if special != 0 { break }
+                pos += 8
+            }
+            guard pos < end else {
+                throw JSONSyntaxError(message: "the line ends inside a string", offset: start - 1, atEnd: true)
+            }
+            let b = p[pos]
+            if b == quote {
+                let length = pos - start
+                pos += 1
+                return (start, length, escaped)
+            } else if b == backslash {
+                escaped = true
+                try checkEscape()
+            } else if b < 0x20 {
+                throw fail("control character \(describeByte(b)) in a string must be escaped", at: pos)
+            } else if b >= 0x80 {
+                let n = utf8SequenceLength(p, pos, end)
+                if n == 0 {
+                    var error = fail("invalid UTF-8 (\(describeByte(b)) at byte offset \(pos) of the line)", at: pos)
+                    error.badUTF8 = true
+                    throw error
+                }
+                pos += n
+            } else {
+                pos += 1
+            }
+        }
+    }
+
+    private func hex4(at i: Int) throws(JSONSyntaxError) -> UInt32 {
+        guard i + 4 <= end else {
+            throw JSONSyntaxError(message: "the line ends inside a \\u escape", offset: i, atEnd: true)
+        }
+        var value: UInt32 = 0
+        for k in 0..<4 {
+            let c = p[i + k]
+            let digit: UInt32
+            switch c {
+            case 0x30...0x39: digit = UInt32(c - 0x30)
+            case 0x41...0x46: digit = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: digit = UInt32(c - 0x61 + 10)
+            default: throw fail("invalid \\u escape: \(describeByte(c)) is not a hex digit", at: i + k)
+            }
+            value = value << 4 | digit
+        }
+        return value
+    }
+
+    /// Checks the escape at `pos` (a backslash) and moves past it.
+    private mutating func checkEscape() throws(JSONSyntaxError) {
+        guard pos + 1 < end else {
+            throw JSONSyntaxError(message: "the line ends inside an escape", offset: pos, atEnd: true)
+        }
+        switch p[pos + 1] {
+        case quote, backslash, UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+            UInt8(ascii: "r"), UInt8(ascii: "t"):
+            pos += 2
+        case UInt8(ascii: "u"):
+            let unit = try hex4(at: pos + 2)
+            if unit >= 0xD800 && unit < 0xDC00 {
+                guard pos + 7 < end, p[pos + 6] == backslash, p[pos + 7] == UInt8(ascii: "u") else {
+                    // Cut off where the low half should start: "\ud83d" or "\ud83d\" at the end.
+                    if pos + 6 == end || (pos + 7 == end && p[pos + 6] == backslash) {
+                        throw JSONSyntaxError(message: "the line ends inside a surrogate pair", offset: pos, atEnd: true)
+                    }
+                    throw fail("unpaired surrogate \\u\(String(unit, radix: 16, uppercase: true)) (a high surrogate must be followed by a low one)", at: pos)
+                }
+                let low = try hex4(at: pos + 8)
+                guard low >= 0xDC00 && low < 0xE000 else {
+                    throw fail("unpaired surrogate \\u\(String(unit, radix: 16, uppercase: true)) (followed by \\u\(String(low, radix: 16, uppercase: true)), not a low surrogate)", at: pos)
+                }
+                pos += 12
+            } else if unit >= 0xDC00 && unit < 0xE000 {
+                throw fail("unpaired low surrogate \\u\(String(unit, radix: 16, uppercase: true))", at: pos)
+            } else {
+                pos += 6
+            }
+        default:
+            throw fail("invalid escape \\\(Character(Unicode.Scalar(p[pos + 1] < 0x80 ? p[pos + 1] : 0x3F)))", at: pos)
+        }
+    }
+
+    /// Decodes the already checked string content `p[start..<start+length]`
+    /// into the decoded arena; returns where it starts there.
+    func decode(_ start: Int, _ length: Int) -> (start: Int, count: Int) {
+        let out = decoded
+        let first = out.count
+        out.reserve(length)
+        var i = start
+        let stop = start + length
+        while i < stop {
+            var run = i
+            while run < stop && p[run] != backslash { run += 1 }
+            out.append(p + i, count: run - i)
+            i = run
+            guard i < stop else { break }
+            let c = p[i + 1]
+            switch c {
+            case UInt8(ascii: "b"): out.append(0x08); i += 2
+            case UInt8(ascii: "f"): out.append(0x0C); i += 2
+            case UInt8(ascii: "n"): out.append(0x0A); i += 2
+            case UInt8(ascii: "r"): out.append(0x0D); i += 2
+            case UInt8(ascii: "t"): out.append(0x09); i += 2
+            case UInt8(ascii: "u"):
+                var scalar = hexValue(i + 2)
+                i += 6
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    let low = hexValue(i + 2)
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                appendUTF8(scalar, to: out)
+            default: out.append(c); i += 2   // " \ /
+            }
+        }
+        return (first, out.count - first)
+    }
+
+    private func hexValue(_ i: Int) -> UInt32 {
+        var value: UInt32 = 0
+        for k in 0..<4 {
+            let c = p[i + k]
+            value = value << 4 | UInt32(c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10)
+        }
+        return value
+    }
+
+    /// A string cell for the string at `pos`.
+    @inline(__always)
+    mutating func stringCell() throws(JSONSyntaxError) -> Cell {
+        let (start, length, escaped) = try scanString()
+        if escaped {
+            let text = decode(start, length)
+            return Cell(payload: UInt64(text.start), start: base + start - 1, length: UInt32(length + 2),
+                        count: UInt32(text.count), kind: .decodedString)
+        }
+        return Cell(payload: 0, start: base + start, length: UInt32(length), count: 0, kind: .string)
+    }
+
+    // MARK: Numbers
+
+    @inline(__always)
+    mutating func numberCell() throws(JSONSyntaxError) -> Cell {
+        let start = pos
+        while pos < end {
+            let b = p[pos]
+            // digits . + - e E
+            guard (b &- 0x30) < 10 || b == 0x2E || b == 0x2D || b == 0x2B || b | 0x20 == 0x65 else { break }
+            pos += 1
+        }
+        guard let number = parseNumber(p + start, pos - start, lenient: false) else {
+            let text = String(decoding: UnsafeBufferPointer(start: p + start, count: min(pos - start, 40)), as: UTF8.self)
+            var error = fail("invalid number \"\(text)\"", at: start)
+            error.atEnd = pos == end
+            throw error
+        }
+        switch number {
+        case .int(let value):
+            return Cell(payload: UInt64(bitPattern: value), start: base + start, length: UInt32(pos - start),
+                        count: 0, kind: .int)
+        case .float(let value):
+            return Cell(payload: value.bitPattern, start: base + start, length: UInt32(pos - start), count: 0,
+                        kind: .float)
+        }
+    }
+
+    // MARK: Values
+
+    /// The top-level value of a row's key, at `pos`.
+    mutating func value(depth: Int) throws(JSONSyntaxError) -> Cell {
+        guard pos < end else { throw expected("a value") }
+        let start = pos
+        switch p[pos] {
+        case quote:
+            return try stringCell()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return try numberCell()
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return Cell(payload: 1, start: base + start, length: 4, count: 0, kind: .bool)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return Cell(payload: 0, start: base + start, length: 5, count: 0, kind: .bool)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
+        case UInt8(ascii: "["):
+            return try array(depth: depth + 1)
+        case UInt8(ascii: "{"):
+            try skipObject(depth: depth + 1)
+            return Cell(payload: 0, start: base + start, length: UInt32(pos - start), count: 0, kind: .json)
+        default:
+            throw expected("a value")
+        }
+    }
+
+    /// An array: strings or numbers (with nulls) are recorded as items;
+    /// anything else makes it `.json`, checked but not recorded.
+    mutating func array(depth: Int) throws(JSONSyntaxError) -> Cell {
+        guard depth <= maxJSONDepth else { throw fail("JSON nested deeper than \(maxJSONDepth) levels", at: pos) }
+        let start = pos
+        let first = items.count
+        var kind = CellKind.emptyArray
+        pos += 1
+        skipSpace()
+        if peek() == UInt8(ascii: "]") {
+            pos += 1
+        } else {
+            while true {
+                skipSpace()
+                guard pos < end else { throw expected("a value") }
+                if kind != .json {
+                    let b = p[pos]
+                    if b == quote {
+                        items.append(try stringCell())
+                        if kind == .numberArray { kind = .json } else { kind = .stringArray }
+                    } else if b == UInt8(ascii: "-") || (b &- 0x30) < 10 {
+                        items.append(try numberCell())
+                        if kind == .stringArray { kind = .json } else { kind = .numberArray }
+                    } else if b == UInt8(ascii: "n") {
+                        try literal("null")
+                        items.append(.null)
+                    } else {
+                        kind = .json
+                        try skipValue(depth: depth)
+                    }
+                    if kind == .json { items.removeLast(items.count - first) }
+                } else {
+                    try skipValue(depth: depth)
+                }
+                skipSpace()
+                guard pos < end else { throw expected("',' or ']'") }
+                if p[pos] == UInt8(ascii: ",") {
+                    pos += 1
+                } else if p[pos] == UInt8(ascii: "]") {
+                    pos += 1
+                    break
+                } else {
+                    throw expected("',' or ']' in an array")
+                }
+            }
+        }
+        return Cell(payload: UInt64(first), start: base + start, length: UInt32(pos - start),
+                    count: UInt32(items.count - first), kind: kind)
+    }
+
+    /// Checks any value at `pos` and moves past it.
+    mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
+        guard pos < end else { throw expected("a value") }
+        switch p[pos] {
+        case quote: _ = try scanString()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try numberCell()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "["): try skipArray(depth: depth + 1)
+        case UInt8(ascii: "{"): try skipObject(depth: depth + 1)
+        default: throw expected("a value")
+        }
+    }
+
+    mutating func skipArray(depth: Int) throws(JSONSyntaxError) {
+        guard depth <= maxJSONDepth else { throw fail("JSON nested deeper than \(maxJSONDepth) levels", at: pos) }
+        pos += 1
+        skipSpace()
+        if peek() == UInt8(ascii: "]") {
+            pos += 1
+            return
+        }
+        while true {
+            skipSpace()
+            try skipValue(depth: depth)
+            skipSpace()
+            guard pos < end else { throw expected("',' or ']'") }
+            if p[pos] == UInt8(ascii: ",") {
+                pos += 1
+            } else if p[pos] == UInt8(ascii: "]") {
+                pos += 1
+                return
+            } else {
+                throw expected("',' or ']' in an array")
+            }
+        }
+    }
+
+    mutating func skipObject(depth: Int) throws(JSONSyntaxError) {
+        guard depth <= maxJSONDepth else { throw fail("JSON nested deeper than \(maxJSONDepth) levels", at: pos) }
+        pos += 1
+        skipSpace()
+        if peek() == UInt8(ascii: "}") {
+            pos += 1
+            return
+        }
+        while true {
+            skipSpace()
+            guard peek() == quote else { throw expected("a string key") }
+            _ = try scanString()
+            skipSpace()
+            guard peek() == UInt8(ascii: ":") else { throw expected("':' after an object key") }
+            pos += 1
+            skipSpace()
+            try skipValue(depth: depth)
+            skipSpace()
+            guard pos < end else { throw expected("',' or '}'") }
+            if p[pos] == UInt8(ascii: ",") {
+                pos += 1
+            } else if p[pos] == UInt8(ascii: "}") {
+                pos += 1
+                return
+            } else {
+                throw expected("',' or '}' in an object")
+            }
+        }
+    }
+
+    /// What the line holds instead of an object, for the message.
+    func describeValue(at i: Int) -> String {
+        guard i < end else { return "nothing" }
+        switch p[i] {
+        case UInt8(ascii: "["): return "an array"
+        case quote: return "a string"
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "a number"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            for word: StaticString in ["true", "false", "null"] where word.utf8CodeUnitCount <= end - i
+                && memcmp(p + i, word.utf8Start, word.utf8CodeUnitCount) == 0 {
+                return word.utf8Start[0] == UInt8(ascii: "n") ? "null" : "a boolean"
+            }
+            return "\(describeByte(p[i])), which starts no JSON value"
+        default: return "\(describeByte(p[i])), which starts no JSON value"
+        }
+    }
+}
+
+/// Writes the JSON text `p[0..<count]` without insignificant whitespace.
+func appendCompactJSON(_ p: UnsafePointer<UInt8>, _ count: Int, to out: ByteArena) {
+    out.reserve(count)
+    var i = 0
+    var inString = false
+    while i < count {
+        let b = p[i]
+        if inString {
+            if b == backslash {
+                out.append(b)
+                out.append(p[i + 1])
+                i += 2
+                continue
+            }
+            if b == quote { inString = false }
+            out.append(b)
+        } else if b == quote {
+            inString = true
+            out.append(b)
+        } else if b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 {
+            out.append(b)
+        }
+        i += 1
+    }
+}

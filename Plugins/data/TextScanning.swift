@@ -1,0 +1,216 @@
+// Byte-level text checks shared by the loaders: UTF-8 validation and
+// number recognition. No Foundation: these run once per value.
+
+// MARK: UTF-8
+
+/// The length of the well-formed UTF-8 sequence that starts with the
+/// non-ASCII byte at `p[i]`, or 0 if it is not well formed (a stray
+/// continuation byte, an overlong form, a surrogate, a code point above
+/// U+10FFFF, or a sequence cut by `end`).
+@inline(__always)
+func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+    let b0 = p[i]
+    if b0 < 0xC2 { return 0 }
+    if b0 < 0xE0 {
+        return i + 1 < end && p[i + 1] & 0xC0 == 0x80 ? 2 : 0
+    }
+    if b0 < 0xF0 {
+        guard i + 2 < end else { return 0 }
+        let b1 = p[i + 1], b2 = p[i + 2]
+        guard b1 & 0xC0 == 0x80, b2 & 0xC0 == 0x80 else { return 0 }
+        if b0 == 0xE0 && b1 < 0xA0 { return 0 }   // overlong
+        if b0 == 0xED && b1 >= 0xA0 { return 0 }  // UTF-16 surrogate
+        return 3
+    }
+    if b0 < 0xF5 {
+        guard i + 3 < end else { return 0 }
+        let b1 = p[i + 1], b2 = p[i + 2], b3 = p[i + 3]
+        guard b1 & 0xC0 == 0x80, b2 & 0xC0 == 0x80, b3 & 0xC0 == 0x80 else { return 0 }
+        if b0 == 0xF0 && b1 < 0x90 { return 0 }   // overlong
+        if b0 == 0xF4 && b1 >= 0x90 { return 0 }  // above U+10FFFF
+        return 4
+    }
+    return 0
+}
+
+/// True if any byte of the 8-byte word has its high bit set.
+@inline(__always)
+func hasNonASCII(_ word: UInt64) -> Bool { word & 0x8080_8080_8080_8080 != 0 }
+
+/// The offset of the first byte that is not part of well-formed UTF-8, or
+/// nil if all `count` bytes are.
+func firstInvalidUTF8(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int? {
+    var i = 0
+    while i < count {
+        if i + 8 <= count, !hasNonASCII(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) {
+            i += 8
+            continue
+        }
+        if p[i] < 0x80 {
+            i += 1
+            continue
+        }
+        let n = utf8SequenceLength(p, i, count)
+        if n == 0 { return i }
+        i += n
+    }
+    return nil
+}
+
+/// Appends the UTF-8 encoding of `scalar` (a valid code point).
+@inline(__always)
+func appendUTF8(_ scalar: UInt32, to out: ByteArena) {
+    switch scalar {
+    case ..<0x80:
+        out.append(UInt8(scalar))
+    case ..<0x800:
+        out.reserve(2)
+        out.append(UInt8(0xC0 | (scalar >> 6)))
+        out.append(UInt8(0x80 | (scalar & 0x3F)))
+    case ..<0x10000:
+        out.reserve(3)
+        out.append(UInt8(0xE0 | (scalar >> 12)))
+        out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+        out.append(UInt8(0x80 | (scalar & 0x3F)))
+    default:
+        out.reserve(4)
+        out.append(UInt8(0xF0 | (scalar >> 18)))
+        out.append(UInt8(0x80 | ((scalar >> 12) & 0x3F)))
+        out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+        out.append(UInt8(0x80 | (scalar & 0x3F)))
+    }
+}
+
+/// A byte for a message: `'x'` if printable ASCII, else `byte 0xNN`.
+func describeByte(_ byte: UInt8) -> String {
+    if byte >= 0x21 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
+    let hex = String(byte, radix: 16, uppercase: true)
+    return "byte 0x\(hex.count == 1 ? "0" + hex : hex)"
+}
+
+// MARK: Numbers
+
+/// A number read from text: an exact integer, or a double.
+enum ParsedNumber: Equatable {
+    case int(Int64)
+    case float(Double)
+
+    var double: Double {
+        switch self {
+        case .int(let value): Double(value)
+        case .float(let value): value
+        }
+    }
+}
+
+@inline(__always)
+private func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
+
+/// Powers of ten that a Double holds exactly (10^0 ... 10^22).
+private let exactPowersOfTen: [Double] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+]
+
+/// Parses a whole number lexeme `p[0..<count]`.
+///
+/// The grammar is JSON's (RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`).
+/// `lenient` (CSV) also accepts a leading `+` and a missing integer or
+/// fraction part (`.5`, `5.`). Leading zeros (`007`) are never a number,
+/// so codes like zip codes stay text. Without fraction and exponent, a
+/// value that fits Int64 is `.int`; everything else is `.float`, correctly
+/// rounded (a fast exact path for up to 19 digits and |exponent| ≤ 22,
+/// the standard library's parser otherwise). Returns nil if the text is
+/// not a number.
+func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> ParsedNumber? {
+    var i = 0
+    var negative = false
+    if i < count && p[i] == UInt8(ascii: "-") {
+        negative = true
+        i += 1
+    } else if lenient && i < count && p[i] == UInt8(ascii: "+") {
+        i += 1
+    }
+    var mantissa: UInt64 = 0
+    var significant = 0      // digits held in mantissa
+    var dropped = false      // digits beyond 19 were dropped
+    var exponent = 0
+    let integerStart = i
+    while i < count && isDigit(p[i]) {
+        let digit = UInt64(p[i] &- 0x30)
+        if significant < 19 {
+            if mantissa != 0 || digit != 0 {
+                mantissa = mantissa * 10 + digit
+                significant += 1
+            }
+        } else {
+            dropped = true
+            exponent += 1
+        }
+        i += 1
+    }
+    let integerDigits = i - integerStart
+    if integerDigits > 1 && p[integerStart] == UInt8(ascii: "0") { return nil }
+    var integral = true
+    var fractionDigits = 0
+    if i < count && p[i] == UInt8(ascii: ".") {
+        integral = false
+        i += 1
+        let fractionStart = i
+        while i < count && isDigit(p[i]) {
+            let digit = UInt64(p[i] &- 0x30)
+            if significant < 19 {
+                if mantissa != 0 || digit != 0 {
+                    mantissa = mantissa * 10 + digit
+                    significant += 1
+                }
+                exponent -= 1
+            } else {
+                dropped = true
+            }
+            i += 1
+        }
+        fractionDigits = i - fractionStart
+        if fractionDigits == 0 && !lenient { return nil }
+    }
+    if integerDigits == 0 && (!lenient || fractionDigits == 0) { return nil }
+    if i < count && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
+        integral = false
+        i += 1
+        var exponentNegative = false
+        if i < count && (p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-")) {
+            exponentNegative = p[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        let exponentStart = i
+        var written = 0
+        while i < count && isDigit(p[i]) {
+            if written < 100_000 { written = written * 10 + Int(p[i] &- 0x30) }
+            i += 1
+        }
+        if i == exponentStart { return nil }
+        exponent += exponentNegative ? -written : written
+    }
+    guard i == count else { return nil }
+
+    if integral && !dropped {
+        if negative {
+            if mantissa <= UInt64(Int64.max) { return .int(-Int64(mantissa)) }
+            if mantissa == UInt64(Int64.max) + 1 { return .int(Int64.min) }
+        } else if mantissa <= UInt64(Int64.max) {
+            return .int(Int64(mantissa))
+        }
+    }
+    if mantissa == 0 && !dropped { return .float(negative ? -0.0 : 0.0) }
+    if !dropped && mantissa <= (1 << 53) && exponent >= -22 && exponent <= 22 {
+        // Both operands are exact, so one IEEE operation rounds correctly.
+        var value = Double(mantissa)
+        if exponent < 0 { value /= exactPowersOfTen[-exponent] } else { value *= exactPowersOfTen[exponent] }
+        return .float(negative ? -value : value)
+    }
+    // Rare: many digits or a large exponent. The standard library's parser
+    // is correctly rounded and independent of the C locale.
+    let text = String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
+    guard let value = Double(text) else { return nil }
+    return .float(value)
+}

@@ -1,0 +1,295 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PluginKit
+
+/// Writes every input row as one compact JSON object per line (a sink: it
+/// emits no rows).
+///
+/// The rows go to a temporary file next to the final one
+/// (`.<name>.tmp-<pid>`), through a 1 MiB buffer. `finish` flushes, fsyncs
+/// and renames it over the final path, so a reader never sees a half
+/// written file; an instance destroyed without `finish` removes the
+/// temporary file. With no input rows the result is an empty file.
+struct WriteJSONL: PipelineStep {
+    struct Parameters: Decodable {
+        var path: String
+        var include_row_id: Bool?
+        var overwrite: Bool?
+    }
+
+    static let name = "write_jsonl"
+
+    static let info = StepInfo(
+        kind: .step, id: "org.pipeline.write_jsonl", name: name, version: "1.0.0",
+        description: """
+            Writes each row as one compact JSON object line, columns in batch order (null values \
+            written as null; floats in their shortest round-trip form, integral ones with ".0", \
+            NaN and infinities as null; lists as arrays). The file appears, complete, when the step \
+            finishes: it is written to a temporary file in the same directory and renamed.
+            """,
+        inputs: [.init("*", "any", description: "Every column is written (_row_id only with include_row_id).")],
+        outputs: [],
+        parameterSchema: """
+            {"type":"object","additionalProperties":false,"required":["path"],
+             "properties":{
+              "path":{"type":"string","format":"output-path","description":"The JSON Lines file to write; parent directories are created."},
+              "include_row_id":{"type":"boolean","default":false,"description":"Also write the host's _row_id column."},
+              "overwrite":{"type":"boolean","default":true,"description":"Replace an existing file; if false, an existing file makes the step fail before it runs."}}}
+            """,
+        deterministic: false)
+
+    private let sink: OutputFile
+    private let includeRowId: Bool
+    private var rowsWritten = 0
+
+    init(parameters: Parameters, context: StepContext) throws(StepError) {
+        let path = try Check.path(parameters.path, step: Self.name)
+        includeRowId = parameters.include_row_id ?? false
+        sink = try OutputFile(path: path, overwrite: parameters.overwrite ?? true, step: Self.name)
+    }
+
+    mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
+        guard let batch else { return nil }
+        if context.isCancelled { throw .cancelled(Self.name) }
+        var writers: [ValueWriter] = []
+        for (index, field) in batch.fields.enumerated() {
+            if field.name == errorColumn || (field.name == rowIdColumn && !includeRowId) { continue }
+            writers.append(ValueWriter(field: field, column: batch.columns[index], first: writers.isEmpty))
+        }
+        let out = sink.buffer
+        for row in 0..<batch.length {
+            out.append(UInt8(ascii: "{"))
+            for writer in writers {
+                out.append(writer.key.base, count: writer.key.count)
+                if let problem = writer.write(row, to: out) {
+                    throw .invalidData("\(Self.name): column \"\(writer.name)\", row \(row + 1) of the batch: \(problem)")
+                }
+            }
+            out.append(UInt8(ascii: "}"))
+            out.append(UInt8(ascii: "\n"))
+            if out.count >= OutputFile.flushThreshold { try sink.flush() }
+        }
+        rowsWritten += batch.length
+        return nil
+    }
+
+    mutating func finish(context: StepContext) throws(StepError) -> RecordBatch? {
+        if try sink.commit() {
+            context.log(.info, "\(Self.name): wrote \(rowsWritten) rows to \(sink.path)")
+        }
+        return nil
+    }
+}
+
+/// Writes one column's values as JSON.
+private final class ValueWriter {
+    let name: String
+    /// `"name":`, with a leading comma unless first.
+    let key: ByteArena
+    private let column: ArrowColumn
+    private let kind: Kind
+
+    private enum Kind {
+        case bool, int64, uint64, float32, float64, text, list, structure([ArrowField])
+    }
+
+    init(field: ArrowField, column: ArrowColumn, first: Bool) {
+        name = field.name
+        self.column = column
+        let key = ByteArena(capacity: field.name.utf8.count + 8)
+        if !first { key.append(UInt8(ascii: ",")) }
+        var keyText = field.name
+        keyText.withUTF8 { JSONText.appendValidString($0, to: key) }
+        key.append(UInt8(ascii: ":"))
+        self.key = key
+        kind = Self.kindOf(column.type)
+    }
+
+    private static func kindOf(_ type: ArrowType) -> Kind {
+        switch type {
+        case .bool: .bool
+        case .int64: .int64
+        case .uint64: .uint64
+        case .float32: .float32
+        case .float64: .float64
+        case .utf8, .largeUtf8: .text
+        case .list, .fixedSizeList: .list
+        case .structure(let fields): .structure(fields)
+        }
+    }
+
+    /// Writes row `row`; returns a problem (invalid UTF-8) or nil.
+    @inline(__always)
+    func write(_ row: Int, to out: ByteArena) -> String? {
+        Self.write(column, kind, row, to: out)
+    }
+
+    private static func write(_ column: ArrowColumn, _ kind: Kind, _ row: Int, to out: ByteArena) -> String? {
+        guard column.isValid(row) else {
+            out.append("null" as StaticString)
+            return nil
+        }
+        switch kind {
+        case .bool:
+            out.append(column.bool(row) ? "true" as StaticString : "false")
+        case .int64:
+            JSONText.appendInt(column.int64(row), to: out)
+        case .uint64:
+            JSONText.appendUInt(column.uint64(row), to: out)
+        case .float32:
+            JSONText.appendFloat(column.float32(row), to: out)
+        case .float64:
+            JSONText.appendDouble(column.float64(row), to: out)
+        case .text:
+            if let bad = JSONText.appendString(column.utf8Bytes(row), validating: true, to: out) {
+                return "invalid UTF-8 at byte offset \(bad) of the value"
+            }
+        case .list:
+            let items = column.items
+            let itemKind = kindOf(items.type)
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for index in column.valueRange(row) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                if let problem = write(items, itemKind, index, to: out) { return problem }
+            }
+            out.append(UInt8(ascii: "]"))
+        case .structure(let fields):
+            out.append(UInt8(ascii: "{"))
+            for (index, field) in fields.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                var name = field.name
+                name.withUTF8 { JSONText.appendValidString($0, to: out) }
+                out.append(UInt8(ascii: ":"))
+                let child = column.children[index]
+                if let problem = write(child, kindOf(child.type), column.offset + row, to: out) { return problem }
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        return nil
+    }
+}
+
+/// A file written under a temporary name and renamed into place on commit.
+final class OutputFile {
+    static let flushThreshold = 1 << 20
+
+    let path: String
+    let temporaryPath: String
+    let buffer = ByteArena(capacity: (1 << 20) + (1 << 16))
+    private let step: String
+    private let overwrite: Bool
+    private var fd: Int32
+    private var committed = false
+
+    init(path: String, overwrite: Bool, step: String) throws(StepError) {
+        self.path = path
+        self.step = step
+        self.overwrite = overwrite
+        guard !path.hasSuffix("/") else { throw .invalidArgument("\(step): path \(path) names a directory, not a file") }
+        let (directory, name) = splitPath(path)
+        guard name != "." && name != ".." else { throw .invalidArgument("\(step): path \(path) names a directory, not a file") }
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                throw .invalidArgument("\(step): \(path) is a directory")
+            }
+            if !overwrite {
+                throw .invalidArgument("\(step): \(path) already exists and overwrite is false (remove it, or set overwrite: true)")
+            }
+        }
+        try makeDirectories(directory, step: step)
+        temporaryPath = (directory == "." && !path.hasPrefix("./") ? "" : directory + "/") + ".\(name).tmp-\(getpid())"
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            throw .io(describingErrno { "\(step): cannot create \(temporaryPath): \($0)" })
+        }
+    }
+
+    deinit {
+        if fd >= 0 { closeDescriptor(fd) }
+        if !committed { unlink(temporaryPath) }
+    }
+
+    /// Writes the buffer out.
+    func flush() throws(StepError) {
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(fd, buffer.base + offset, buffer.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(describingErrno { "\(step): cannot write \(temporaryPath): \($0)" })
+            }
+            offset += n
+        }
+        buffer.count = 0
+    }
+
+    /// Flushes, syncs and moves the file into place. True the first time.
+    func commit() throws(StepError) -> Bool {
+        guard !committed else { return false }
+        try flush()
+        guard fsync(fd) == 0 else { throw .io(describingErrno { "\(step): cannot sync \(temporaryPath): \($0)" }) }
+        let closed = close(fd)
+        fd = -1
+        guard closed == 0 else { throw .io(describingErrno { "\(step): cannot close \(temporaryPath): \($0)" }) }
+        if overwrite {
+            guard rename(temporaryPath, path) == 0 else {
+                throw .io(describingErrno { "\(step): cannot rename \(temporaryPath) to \(path): \($0)" })
+            }
+        } else if link(temporaryPath, path) == 0 {
+            // link() fails if the final path exists: no overwrite, no race.
+            unlink(temporaryPath)
+        } else {
+            let code = errno
+            if code == EEXIST {
+                throw .io("\(step): \(path) appeared while the step ran and overwrite is false; the output is not written")
+            }
+            // No hard links on this file system: check, then rename.
+            var info = stat()
+            guard lstat(path, &info) != 0 else {
+                throw .io("\(step): \(path) appeared while the step ran and overwrite is false; the output is not written")
+            }
+            guard rename(temporaryPath, path) == 0 else {
+                throw .io(describingErrno { "\(step): cannot rename \(temporaryPath) to \(path): \($0)" })
+            }
+        }
+        committed = true
+        // Make the rename durable too (best effort).
+        let directory = open(splitPath(path).directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            closeDescriptor(directory)
+        }
+        return true
+    }
+}
+
+/// The directory and last component of a path (`.` if it has no slash).
+func splitPath(_ path: String) -> (directory: String, name: String) {
+    let bytes = Array(path.utf8)
+    guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return (".", path) }
+    let name = String(decoding: bytes[(slash + 1)...], as: UTF8.self)
+    if slash == 0 { return ("/", name) }
+    return (String(decoding: bytes[..<slash], as: UTF8.self), name)
+}
+
+/// mkdir -p.
+func makeDirectories(_ path: String, step: String) throws(StepError) {
+    var info = stat()
+    if stat(path, &info) == 0 {
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw .io("\(step): cannot create the directory \(path): a file is in the way")
+        }
+        return
+    }
+    let parent = splitPath(path).directory
+    if parent != path && parent != "." && parent != "/" { try makeDirectories(parent, step: step) }
+    if mkdir(path, 0o777) != 0 && errno != EEXIST {
+        throw .io(describingErrno { "\(step): cannot create the directory \(path): \($0)" })
+    }
+}
