@@ -84,9 +84,16 @@ public final class ColumnBuilder {
     private var values = ByteBuffer()     // values, bits, or offsets
     private var bytes = ByteBuffer()      // utf8 data
     private let child: ColumnBuilder?
+    /// The builders of a struct's fields.
+    private let fieldBuilders: [ColumnBuilder]
 
     public init(_ type: ArrowType) {
         self.type = type
+        if case .structure(let fields) = type {
+            fieldBuilders = fields.map { ColumnBuilder($0.type) }
+        } else {
+            fieldBuilders = []
+        }
         switch type {
         case .utf8, .largeUtf8:
             child = nil
@@ -96,8 +103,6 @@ public final class ColumnBuilder {
             values.append(Int32(0))
         case .fixedSizeList(let item, _):
             child = ColumnBuilder(item.type)
-        case .structure:
-            preconditionFailure("build struct columns as a RecordBatch of columns")
         default:
             child = nil
         }
@@ -140,6 +145,7 @@ public final class ColumnBuilder {
         case .largeUtf8: values.append(Int64(bytes.count))
         case .bool: if length & 7 == 0 { values.appendZeros(1) }
         case .fixedSizeList(_, let width): for _ in 0..<width { items.appendDefault() }
+        case .structure: for builder in fieldBuilders { builder.appendNull() }
         default: values.appendZeros(type.valueWidth ?? 0)
         }
         length += 1
@@ -276,7 +282,12 @@ public final class ColumnBuilder {
             for index in source.valueRange(row) { self.items.append(from: items, row: index) }
             length += 1
         case .structure:
-            preconditionFailure("struct columns are not copied row by row")
+            markValid()
+            // A struct's row i is row offset + i of each child.
+            for (builder, child) in zip(fieldBuilders, source.children) {
+                builder.append(from: child, row: source.offset + row)
+            }
+            length += 1
         }
     }
 
@@ -299,6 +310,8 @@ public final class ColumnBuilder {
         case .utf8, .largeUtf8:
             buffers.append(take(&values))
             buffers.append(take(&bytes))
+        case .structure:
+            children = fieldBuilders.map { $0.finish() }
         default:
             buffers.append(take(&values))
         }

@@ -17,7 +17,8 @@ public enum BatchJSON {
         var columns: [ArrowColumn] = []
         for name in names {
             let values = rows.map { $0[name] ?? .null }
-            let type = inferType(values)
+            // The host's row ids are uint64, whatever the JSON numbers look like.
+            let type = name == "_row_id" ? .uint64 : inferType(values)
             let builder = ColumnBuilder(type)
             for value in values { append(value, to: builder) }
             fields.append(ArrowField(name, type))
@@ -63,6 +64,7 @@ public enum BatchJSON {
         if value == .null { builder.appendNull(); return }
         switch builder.type {
         case .int64: builder.append(value.int64Value ?? 0)
+        case .uint64: builder.append(UInt64(clamping: value.int64Value ?? 0))
         case .float64: builder.append(value.doubleValue ?? 0)
         case .bool: builder.append(value.boolValue ?? false)
         case .list(let item) where item.type == .utf8:

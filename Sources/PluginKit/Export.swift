@@ -20,7 +20,15 @@ public enum PluginExport {
         guard let host else { return nil }
         return Registry.shared.withLock { registry in
             if let plugin = registry.plugin { return plugin }
-            guard host.pointee.abi_major == PIPELINE_ABI_MAJOR else { return nil }
+            guard host.pointee.abi_major == PIPELINE_ABI_MAJOR else {
+                var message = "\(name) is built for plugin ABI \(PIPELINE_ABI_MAJOR).x; the host speaks \(host.pointee.abi_major).\(host.pointee.abi_minor)"
+                message.withUTF8 { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) {
+                        host.pointee.set_error(nil, pipeline_status(PIPELINE_INVALID_ARGUMENT), $0.baseAddress, $0.count)
+                    }
+                }
+                return nil
+            }
             registry.host = host
             let table = UnsafeMutablePointer<UnsafePointer<pipeline_step_desc>?>.allocate(capacity: max(steps.count, 1))
             for (index, type) in steps.enumerated() {
@@ -51,7 +59,9 @@ public enum PluginExport {
         descriptor.initialize(to: pipeline_step_desc(
             struct_size: UInt32(MemoryLayout<pipeline_step_desc>.size),
             kind: info.kind.rawValue,
-            flags: info.deterministic ? UInt64(PIPELINE_STEP_DETERMINISTIC) : 0,
+            flags: (info.deterministic ? UInt64(PIPELINE_STEP_DETERMINISTIC) : 0)
+                | (info.reentrant ? UInt64(PIPELINE_STEP_REENTRANT) : 0)
+                | (info.usesLLM ? UInt64(PIPELINE_STEP_USES_LLM) : 0),
             id: permanent(info.id), name: permanent(info.name), version: permanent(info.version),
             description: permanent(info.description),
             inputs_json: permanent(columns(info.inputs)), outputs_json: permanent(columns(info.outputs)),
@@ -113,10 +123,21 @@ private func makeInstance<S: PipelineStep>(_ type: S.Type, json: Data, context: 
     let parameters: S.Parameters
     do {
         parameters = try JSONDecoder().decode(S.Parameters.self, from: json)
+    } catch let DecodingError.keyNotFound(key, _) {
+        throw .invalidArgument("\(S.info.name): missing parameter \"\(key.stringValue)\"")
+    } catch let DecodingError.typeMismatch(type, context) {
+        throw .invalidArgument("\(S.info.name): parameter \(codingPath(context)) is not \(type)")
+    } catch let DecodingError.valueNotFound(type, context) {
+        throw .invalidArgument("\(S.info.name): parameter \(codingPath(context)) is null, expected \(type)")
     } catch {
-        throw .invalidArgument("parameters of \(S.info.name): \(error)")
+        throw .invalidArgument("\(S.info.name): parameters cannot be read: \(error)")
     }
     return try S(parameters: parameters, context: context)
+}
+
+private func codingPath(_ context: DecodingError.Context) -> String {
+    let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    return path.hasPrefix(".") ? String(path.dropFirst()) : path
 }
 
 private func trampolineCreate(_ call: OpaquePointer?, _ step: UnsafePointer<pipeline_step_desc>?,

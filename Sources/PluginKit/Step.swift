@@ -58,11 +58,17 @@ public struct StepInfo: Sendable {
     public var outputs: [Column]
     /// The JSON Schema of the parameters, as JSON text.
     public var parameterSchema: String
+    /// Same input and parameters give the same output.
     public var deterministic: Bool
+    /// `process` may run on several host workers at once for one instance
+    /// (the step then guards its own state).
+    public var reentrant: Bool
+    /// The step calls a language model through the host.
+    public var usesLLM: Bool
 
     public init(kind: Kind, id: String, name: String, version: String, description: String,
                 inputs: [Column] = [], outputs: [Column] = [], parameterSchema: String = #"{"type":"object"}"#,
-                deterministic: Bool = true) {
+                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false) {
         self.kind = kind
         self.id = id
         self.name = name
@@ -72,6 +78,8 @@ public struct StepInfo: Sendable {
         self.outputs = outputs
         self.parameterSchema = parameterSchema
         self.deterministic = deterministic
+        self.reentrant = reentrant
+        self.usesLLM = usesLLM
     }
 }
 

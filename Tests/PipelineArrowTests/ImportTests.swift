@@ -226,6 +226,10 @@ struct ImportShapesTests {
             let batch = try RecordBatch.importing(schema: schema.pointer, array: root.pointer)
             #expect(cells(batch.columns[0]) == [.list([.list([.int(5)]), .list([.int(6), .int(7)])]), .list([.list([])])])
             #expect(cells(batch.columns[1]) == [.record([.int(1), .text("y")]), .record([.int(2), .text("z")])])
+            // Copies (what PluginKit does with kept input columns) keep nested values.
+            #expect(cells(batch.columns[0].copied()) == cells(batch.columns[0]))
+            #expect(cells(batch.columns[1].copied()) == cells(batch.columns[1]))
+            #expect(cells(try batch.take([1]).columns[1]) == [.record([.int(2), .text("z")])])
         }
         #expect(root.releasedExactlyOnce)
     }

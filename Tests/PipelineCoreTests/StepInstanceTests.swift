@@ -55,7 +55,7 @@ struct StepInstanceTests {
         ])
         let longOnes = try StepInstance(descriptor, parameters: ["min_chars": .number(8)])
         let output = try #require(try longOnes.process(input))
-        #expect(output.column("_row_id").map { c in (0..<output.length).map { c.int64($0) } } == [2, 4])
+        #expect(output.column("_row_id").map { c in (0..<output.length).map { c.uint64($0) } } == [2, 4])
         #expect(Set(output.fields.map(\.name)) == Set(input.fields.map(\.name)))
         #expect(output.column("score")?.isValid(1) == false)
 
