@@ -1,0 +1,454 @@
+import Foundation
+
+/// Reads a pipeline file and checks it completely before anything runs:
+/// YAML, the file's shape, `${ENV}`, `--param` overrides, every step's
+/// plugin and parameters, the DAG, LLM names and column contracts. Every
+/// problem found is reported at once, sorted by position.
+public enum PipelineLoader {
+    /// Loads and validates the pipeline in `file`.
+    ///
+    /// - Parameters:
+    ///   - overrides: `--param` arguments, `step.key=value`.
+    ///   - environment: for `${NAME}` in the file.
+    public static func load(file: String, overrides: [String], environment: [String: String],
+                            registry: PluginRegistry) throws(PipelineDiagnostics) -> PipelinePlan {
+        let bytes: [UInt8]
+        switch readFile(file) {
+        case .success(let contents): bytes = contents
+        case .failure(let problem): throw PipelineDiagnostics([Diagnostic("cannot read \(file): \(problem.reason)", at: nil)])
+        }
+        return try load(bytes: bytes, file: file, overrides: overrides, environment: environment, registry: registry)
+    }
+
+    /// Validates pipeline text as if read from `file` (which names it in
+    /// messages and anchors relative input paths); the file is not read.
+    public static func load(bytes: [UInt8], file: String, overrides: [String], environment: [String: String],
+                            registry: PluginRegistry,
+                            currentDirectory: String = FileManager.default.currentDirectoryPath)
+        throws(PipelineDiagnostics) -> PipelinePlan {
+        var diagnostics: [Diagnostic] = []
+        var parsed: [ParamOverride] = []
+        for argument in overrides {
+            do { parsed.append(try ParamOverride.parse(argument)) } catch { diagnostics.append(error) }
+        }
+        let (pipeline, fileDiagnostics) = PipelineFile.read(bytes, file: file, environment: environment, overrides: parsed)
+        diagnostics += fileDiagnostics
+        guard let pipeline else { throw PipelineDiagnostics(sorted(diagnostics)) }
+
+        let absoluteFile = Paths.absolute(file, base: currentDirectory, home: environment["HOME"])
+        var checker = PipelineChecker(pipeline: pipeline, registry: registry,
+                                      fileDirectory: Paths.directory(of: absoluteFile),
+                                      currentDirectory: currentDirectory, home: environment["HOME"])
+        let plan = checker.check()
+        diagnostics += checker.diagnostics
+        guard diagnostics.isEmpty, let plan else { throw PipelineDiagnostics(sorted(diagnostics)) }
+        return plan
+    }
+
+    /// Diagnostics without a position first (they concern flags or the
+    /// whole file), then by file, line and column; duplicates dropped.
+    static func sorted(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+        var seen = Set<Diagnostic>()
+        let unique = diagnostics.filter { seen.insert($0).inserted }
+        return unique.enumerated().sorted { a, b in
+            switch (a.element.location, b.element.location) {
+            case (nil, nil): return a.offset < b.offset
+            case (nil, _): return true
+            case (_, nil): return false
+            case (let x?, let y?):
+                if x.file != y.file { return x.file < y.file }
+                if (x.line, x.column) != (y.line, y.column) { return (x.line, x.column) < (y.line, y.column) }
+                return a.offset < b.offset
+            }
+        }.map(\.element)
+    }
+
+    struct ReadProblem: Error { var reason: String }
+
+    /// The whole file; the reason (strerror) when it cannot be read.
+    static func readFile(_ path: String) -> Result<[UInt8], ReadProblem> {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return .failure(ReadProblem(reason: String(cString: strerror(errno)))) }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+            return .failure(ReadProblem(reason: "is a directory"))
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return .failure(ReadProblem(reason: String(cString: strerror(errno))))
+            }
+            if count == 0 { return .success(bytes) }
+            bytes += chunk[0..<count]
+            if bytes.count > 16 * 1024 * 1024 {
+                return .failure(ReadProblem(reason: "larger than 16 MiB; is it a pipeline file?"))
+            }
+        }
+    }
+}
+
+/// Lexical path handling (no file system access: input files may not exist yet).
+enum Paths {
+    /// `path` made absolute against `base`, `~/` expanded, `.` and `..` removed.
+    static func absolute(_ path: String, base: String, home: String?) -> String {
+        var path = path
+        if path == "~" || path.hasPrefix("~/"), let home, !home.isEmpty { path = home + path.dropFirst() }
+        let joined = path.hasPrefix("/") ? path : base + "/" + path
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": if !parts.isEmpty { parts.removeLast() }
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
+    }
+}
+
+/// Settings of an entry of `llms:`.
+enum LLMSettings {
+    static let schema: JSONValue = {
+        let text = """
+            {"type": "object", "additionalProperties": false, "required": ["model"],
+             "properties": {
+               "base_url": {"type": "string", "pattern": "^https?://"},
+               "model": {"type": "string", "minLength": 1},
+               "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+               "api_key_file": {"type": "string", "minLength": 1, "format": "input-path"},
+               "max_concurrency": {"type": "integer", "minimum": 1},
+               "requests_per_minute": {"type": "number", "exclusiveMinimum": 0},
+               "tokens_per_minute": {"type": "number", "exclusiveMinimum": 0},
+               "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
+               "retries": {"type": "integer", "minimum": 0},
+               "params": {"type": "object"}}}
+            """
+        return (try? JSONValue(parsing: text)) ?? .object([:])
+    }()
+}
+
+/// The checks that need plugins: steps, parameters, the DAG, LLMs, columns.
+struct PipelineChecker {
+    var pipeline: PipelineFile
+    let registry: PluginRegistry
+    /// The pipeline file's directory: relative input paths in the file are
+    /// relative to it.
+    let fileDirectory: String
+    /// Relative input paths given with --param are relative to it.
+    let currentDirectory: String
+    let home: String?
+    var diagnostics: [Diagnostic] = []
+
+    private var steps: [PipelineFile.Step] { pipeline.steps }
+
+    mutating func error(_ message: String, at location: SourceLocation?) {
+        diagnostics.append(Diagnostic(message, at: location))
+    }
+
+    mutating func check() -> PipelinePlan? {
+        let indexByName = checkNames()
+        var descriptors: [StepDescriptor?] = []
+        for step in steps { descriptors.append(descriptor(for: step)) }
+        var parameters: [[String: JSONValue]] = []
+        var batchSizes: [Int] = []
+        for (index, step) in steps.enumerated() {
+            let (values, batchSize) = checkParameters(step, descriptors[index])
+            parameters.append(values)
+            batchSizes.append(batchSize)
+        }
+        let llms = checkLLMs()
+        let (parents, incomplete) = checkReferences(indexByName: indexByName, descriptors: descriptors,
+                                                    llmNames: llms.map { $0.name })
+        let order = topologicalOrder(parents)
+        checkColumns(order: order, parents: parents, incomplete: incomplete, descriptors: descriptors,
+                     parameters: parameters)
+
+        guard diagnostics.isEmpty, order.count == steps.count else { return nil }
+        var planned: [PlannedStep] = []
+        for index in order {
+            let step = steps[index]
+            guard let name = step.name, let descriptor = descriptors[index] else { return nil }
+            planned.append(PlannedStep(name: name, descriptor: descriptor, parameters: parameters[index],
+                                       inputs: step.inputs.map(\.name), batchSize: batchSizes[index],
+                                       llm: step.llm?.name, location: step.location))
+        }
+        return PipelinePlan(name: pipeline.name ?? "", file: pipeline.file, steps: planned,
+                            llms: Dictionary(llms.map { ($0.name, $0.settings) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    // MARK: - Names and plugins
+
+    /// Step index by name (the first step of a name); reports duplicates.
+    mutating func checkNames() -> [String: Int] {
+        var indexByName: [String: Int] = [:]
+        for (index, step) in steps.enumerated() {
+            guard let name = step.name else { continue }
+            if let first = indexByName[name] {
+                error("duplicate step name \"\(name)\" (first used at line \(steps[first].nameLocation?.line ?? steps[first].location.line))",
+                      at: step.nameLocation)
+            } else {
+                indexByName[name] = index
+            }
+        }
+        return indexByName
+    }
+
+    mutating func descriptor(for step: PipelineFile.Step) -> StepDescriptor? {
+        guard let uses = step.uses else { return nil }
+        do {
+            return try registry.step(uses)
+        } catch {
+            let named = registry.steps.filter { $0.name == uses }
+            if named.count > 1 {
+                self.error("step name \"\(uses)\" is ambiguous: it could be " + named.map { "\"\($0.id)\"" }.joined(separator: " or ")
+                           + "; write the id", at: step.usesLocation)
+                return nil
+            }
+            var message = "unknown step \"\(uses)\""
+            if registry.steps.isEmpty {
+                message += " (no plugins were found; see `pipeline plugins list` and --plugin-path)"
+            } else {
+                // The registry's own tolerance for step names.
+                message += Suggestion.hint(for: uses, among: registry.steps.flatMap { [$0.name, $0.id] },
+                                           limit: max(3, uses.count / 3))
+            }
+            self.error(message, at: step.usesLocation)
+            return nil
+        }
+    }
+
+    // MARK: - Parameters
+
+    /// The step's parameters validated against its schema with defaults
+    /// filled in, and its batch size.
+    mutating func checkParameters(_ step: PipelineFile.Step, _ descriptor: StepDescriptor?) -> ([String: JSONValue], Int) {
+        let withPath = step.path.appending("with")
+        var values = step.parameters
+        var batchSize = step.batchSize ?? PipelineFile.defaultBatchSize
+        guard let descriptor else { return (values, batchSize) }
+        // A generator's batch_size: the step-level one, unless with: sets it.
+        if descriptor.kind == .generator, descriptor.parameterSchema["properties"]?["batch_size"] != nil {
+            let key = withPath.appending("batch_size")
+            if values["batch_size"] == nil {
+                values["batch_size"] = .number(Double(batchSize))
+                let sizePath = step.path.appending("batch_size")
+                pipeline.sourceMap.values[key] = pipeline.sourceMap.values[sizePath] ?? pipeline.sourceMap.values[step.path]
+                pipeline.sourceMap.variables[key] = pipeline.sourceMap.variables[sizePath]
+            }
+        }
+        let fileDirectory = fileDirectory, currentDirectory = currentDirectory, home = home
+        var validator = SchemaValidator(sourceMap: pipeline.sourceMap, noun: "parameter", rootPath: withPath) { path, origin in
+            // Paths given with --param are relative to where the command runs.
+            if case .flag? = origin { return Paths.absolute(path, base: currentDirectory, home: home) }
+            return Paths.absolute(path, base: fileDirectory, home: home)
+        }
+        values = validator.validate(.object(values), schema: descriptor.parameterSchema, path: withPath).objectValue ?? values
+        diagnostics += validator.diagnostics
+        if descriptor.kind == .generator, validator.diagnostics.isEmpty,
+           let size = values["batch_size"]?.int64Value, size >= 1, size <= Int64(Int32.max) {
+            batchSize = Int(size)
+        }
+        return (values, batchSize)
+    }
+
+    /// Validated settings of each entry of `llms:`.
+    mutating func checkLLMs() -> [(name: String, settings: JSONValue)] {
+        var result: [(name: String, settings: JSONValue)] = []
+        let fileDirectory = fileDirectory, home = home
+        for llm in pipeline.llms {
+            let path = JSONPath([.key("llms"), .key(llm.name)])
+            var validator = SchemaValidator(sourceMap: pipeline.sourceMap, noun: "key", rootPath: path) { value, _ in
+                Paths.absolute(value, base: fileDirectory, home: home)
+            }
+            let settings = validator.validate(llm.settings, schema: LLMSettings.schema, path: path)
+            diagnostics += validator.diagnostics
+            if llm.settings["api_key_env"] != nil, llm.settings["api_key_file"] != nil {
+                error("\(path): give api_key_env or api_key_file, not both", at: llm.location)
+            }
+            result.append((llm.name, settings))
+        }
+        return result
+    }
+
+    // MARK: - The graph
+
+    /// Each step's parents (indices, in the order written); reports
+    /// references to missing steps, self-loops, inputs a step's kind does
+    /// not allow and unknown LLM names. `incomplete`: the steps with an
+    /// input that names no other step.
+    mutating func checkReferences(indexByName: [String: Int], descriptors: [StepDescriptor?],
+                                  llmNames: [String]) -> (parents: [[Int]], incomplete: Set<Int>) {
+        var parents: [[Int]] = []
+        var incomplete = Set<Int>()
+        let names = steps.compactMap(\.name)
+        for (index, step) in steps.enumerated() {
+            var stepParents: [Int] = []
+            for reference in step.inputs {
+                if reference.name == step.name {
+                    error("step \"\(reference.name)\" cannot take its own output as input", at: reference.location)
+                    incomplete.insert(index)
+                } else if let parent = indexByName[reference.name] {
+                    stepParents.append(parent)
+                } else {
+                    error("no step named \"\(reference.name)\"" + Suggestion.hint(for: reference.name, among: names),
+                          at: reference.location)
+                    incomplete.insert(index)
+                }
+            }
+            parents.append(stepParents)
+            if let descriptor = descriptors[index] {
+                if descriptor.kind == .generator, !step.inputs.isEmpty {
+                    error("\(step.label) uses \(descriptor.name), a generator, which takes no input; remove input:",
+                          at: step.inputLocation)
+                } else if descriptor.kind != .generator, step.inputs.isEmpty, !step.inputProblem {
+                    error("\(step.label) uses \(descriptor.name), which reads rows: name the step(s) it reads from with input:",
+                          at: step.inputLocation ?? step.location)
+                }
+            }
+            if let llm = step.llm, !llmNames.contains(llm.name) {
+                if llmNames.isEmpty {
+                    error("no LLM named \"\(llm.name)\": the file has no llms: section", at: llm.location)
+                } else {
+                    error("no LLM named \"\(llm.name)\" in llms:" + Suggestion.hint(for: llm.name, among: llmNames), at: llm.location)
+                }
+            }
+        }
+        return (parents, incomplete)
+    }
+
+    /// Steps in a topological order (among the steps ready at any point, the
+    /// first in the file comes first). Steps on or after a cycle are left
+    /// out; each cycle is reported once.
+    mutating func topologicalOrder(_ parents: [[Int]]) -> [Int] {
+        var children = [[Int]](repeating: [], count: steps.count)
+        var waiting = [Int](repeating: 0, count: steps.count)
+        for (index, stepParents) in parents.enumerated() {
+            for parent in Set(stepParents) {
+                children[parent].append(index)
+                waiting[index] += 1
+            }
+        }
+        var ready = waiting.indices.filter { waiting[$0] == 0 }
+        var order: [Int] = []
+        order.reserveCapacity(steps.count)
+        while !ready.isEmpty {
+            let next = ready.removeFirst()
+            order.append(next)
+            for child in children[next] {
+                waiting[child] -= 1
+                if waiting[child] == 0 {
+                    let position = ready.firstIndex { $0 > child } ?? ready.endIndex
+                    ready.insert(child, at: position)
+                }
+            }
+        }
+        if order.count < steps.count { reportCycles(Set(waiting.indices.filter { waiting[$0] > 0 }), parents, children) }
+        return order
+    }
+
+    /// Reports each cycle among `stuck` (steps on a cycle or after one) once,
+    /// as the path data takes: `a → b → c → a`, at the first step's input:.
+    mutating func reportCycles(_ stuck: Set<Int>, _ parents: [[Int]], _ children: [[Int]]) {
+        func reachable(from start: Int, _ edges: [[Int]]) -> Set<Int> {
+            var seen = Set<Int>()
+            var queue = edges[start].filter { stuck.contains($0) }
+            while let next = queue.popLast() {
+                guard seen.insert(next).inserted else { continue }
+                queue += edges[next].filter { stuck.contains($0) }
+            }
+            return seen
+        }
+        var covered = Set<Int>()
+        for start in stuck.sorted() where !covered.contains(start) {
+            let downstream = reachable(from: start, children)
+            guard downstream.contains(start) else { continue }  // after a cycle, not on one
+            let component = downstream.intersection(reachable(from: start, parents))
+            covered.formUnion(component)
+            // Shortest way around, breadth first.
+            var previous: [Int: Int] = [:]
+            var queue = [start]
+            var head = 0
+            search: while head < queue.count {
+                let node = queue[head]
+                head += 1
+                for child in children[node] where component.contains(child) {
+                    if child == start { previous[start] = node; break search }
+                    if previous[child] == nil { previous[child] = node; queue.append(child) }
+                }
+            }
+            var path = [start]
+            var node = previous[start] ?? start
+            while node != start, path.count <= component.count {
+                path.append(node)
+                node = previous[node] ?? start
+            }
+            path.append(start)
+            let names = path.reversed().map { steps[$0].name ?? "steps[\($0)]" }
+            error("the steps form a cycle: \(names.joined(separator: " → "))", at: steps[start].inputLocation ?? steps[start].location)
+        }
+    }
+
+    // MARK: - Columns
+
+    /// Reports required input columns that no parent can provide, where the
+    /// parents' columns are all known.
+    mutating func checkColumns(order: [Int], parents: [[Int]], incomplete: Set<Int>, descriptors: [StepDescriptor?],
+                               parameters: [[String: JSONValue]]) {
+        var columns = [Set<String>?](repeating: nil, count: steps.count)
+        var produced = [Set<String>](repeating: [], count: steps.count)
+        for index in order {
+            // Unknown plugin or a missing parent: unknown columns.
+            guard let descriptor = descriptors[index], !incomplete.contains(index) else { continue }
+            let declared = ColumnContracts.declarations(descriptor)
+            let parentColumns = parents[index].map { columns[$0] }
+            produced[index] = Set(declared.outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters[index]) })
+            columns[index] = ColumnContracts.outputs(kind: descriptor.kind, inputs: declared.inputs, outputs: declared.outputs,
+                                                     parameters: parameters[index], parents: parentColumns)
+            guard descriptor.kind != .generator, !parentColumns.isEmpty else { continue }
+            var available = Set<String>()
+            for parent in parentColumns {
+                guard let parent else { available = []; break }
+                available.formUnion(parent)
+            }
+            guard parentColumns.allSatisfy({ $0 != nil }) else { continue }
+            let step = steps[index]
+            for column in declared.inputs where !column.isWildcard && !column.optional {
+                let name = column.resolvedName(parameters[index])
+                guard !available.contains(name), !ColumnContracts.reserved.contains(name) else { continue }
+                let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
+                let label = step.name ?? "steps[\(step.index)]"
+                if let source = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
+                    error("step \"\(label)\" needs column \"\(name)\", which \"\(source)\" produces but a step after it does not pass on (available: \(list))",
+                          at: step.inputLocation ?? step.location)
+                } else {
+                    error("step \"\(label)\" needs column \"\(name)\", which no ancestor produces (available: \(list))",
+                          at: step.inputLocation ?? step.location)
+                }
+            }
+        }
+    }
+
+    /// The closest ancestor that declares `column` among its outputs.
+    func nearestProducer(of column: String, from index: Int, parents: [[Int]], produced: [Set<String>]) -> String? {
+        var seen: Set<Int> = [index]
+        var queue = parents[index]
+        var head = 0
+        while head < queue.count {
+            let node = queue[head]
+            head += 1
+            guard seen.insert(node).inserted else { continue }
+            if produced[node].contains(column) { return steps[node].name }
+            queue += parents[node]
+        }
+        return nil
+    }
+}
