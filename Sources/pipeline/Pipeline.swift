@@ -65,25 +65,3 @@ struct PluginOptions: ParsableArguments {
         return registry
     }
 }
-
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a pipeline file (not yet available).")
-
-    @Argument(help: "The pipeline YAML file.") var file: String
-
-    func run() throws {
-        FileHandleOutput.standardError("pipeline run: not yet implemented in this version (pipelines arrive with the next release).")
-        throw ExitCode(ExitStatus.usage)
-    }
-}
-
-struct Validate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check a pipeline file without running it (not yet available).")
-
-    @Argument(help: "The pipeline YAML file.") var file: String
-
-    func run() throws {
-        FileHandleOutput.standardError("pipeline validate: not yet implemented in this version.")
-        throw ExitCode(ExitStatus.usage)
-    }
-}
