@@ -17,6 +17,17 @@ public struct ColumnSpec: Sendable, Hashable {
     public var type: String
     public var optional: Bool
     public var description: String?
+    /// The parameter whose value names the column (`name_param`), if any.
+    public var nameParam: String?
+
+    /// `*`: the step passes every input column through.
+    public var isWildcard: Bool { name == "*" }
+
+    /// The column's name for a step with these (validated) parameters.
+    public func resolvedName(_ parameters: [String: JSONValue]) -> String {
+        if let nameParam, case .string(let value)? = parameters[nameParam], !value.isEmpty { return value }
+        return name
+    }
 }
 
 /// One step a loaded plugin library offers.
@@ -148,7 +159,8 @@ public struct PluginLibrary: Sendable {
                     throw .malformed(path, "\(label): every \(what) entry needs \"name\" and \"type\"")
                 }
                 specs.append(ColumnSpec(name: name, type: type, optional: item["optional"]?.boolValue ?? false,
-                                        description: item["description"]?.stringValue))
+                                        description: item["description"]?.stringValue,
+                                        nameParam: item["name_param"]?.stringValue))
             }
             return specs
         }

@@ -123,6 +123,9 @@ public struct PluginRegistry: Sendable {
     /// All steps, in search order.
     public var steps: [StepDescriptor] { libraries.flatMap(\.steps) }
 
+    /// How far a misspelt step name may be from a suggestion.
+    static func suggestionLimit(_ query: String) -> Int { max(3, query.count / 3) }
+
     /// Finds a step by reverse-DNS id, or by short name when exactly one
     /// step has it. The error suggests the closest known name.
     public func step(_ query: String) throws(PluginError) -> StepDescriptor {
@@ -132,26 +135,8 @@ public struct PluginRegistry: Sendable {
         if named.count > 1 {
             throw .notFound(query, suggestion: named.map(\.id).joined(separator: "\" or \""))
         }
-        let candidates = steps.flatMap { [$0.name, $0.id] }
-        let best = candidates.min { editDistance($0, query) < editDistance($1, query) }
-        let suggestion = best.flatMap { editDistance($0, query) <= max(3, query.count / 3) ? $0 : nil }
+        let suggestion = Suggestion.closest(to: query, among: steps.flatMap { [$0.name, $0.id] },
+                                            limit: Self.suggestionLimit(query))
         throw .notFound(query, suggestion: suggestion)
     }
-}
-
-/// Levenshtein distance, for "did you mean" suggestions.
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        current[0] = i
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&previous, &current)
-    }
-    return previous[b.count]
 }

@@ -50,7 +50,10 @@ public enum PluginExport {
     private static func makeDescriptor(_ info: StepInfo) -> UnsafePointer<pipeline_step_desc> {
         func columns(_ list: [StepInfo.Column]) -> String {
             let objects = list.map { column -> [String: Any] in
-                ["name": column.name, "type": column.type, "optional": column.optional, "description": column.description]
+                var object: [String: Any] = ["name": column.name, "type": column.type, "optional": column.optional,
+                                             "description": column.description]
+                if let nameParam = column.nameParam { object["name_param"] = nameParam }
+                return object
             }
             let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
             return String(decoding: data, as: UTF8.self)

@@ -40,12 +40,16 @@ public struct StepInfo: Sendable {
         public var type: String
         public var optional: Bool
         public var description: String
+        /// The parameter whose value names this column (`name_param`).
+        public var nameParam: String?
 
-        public init(_ name: String, _ type: String, optional: Bool = false, description: String = "") {
+        public init(_ name: String, _ type: String, optional: Bool = false, description: String = "",
+                    nameParam: String? = nil) {
             self.name = name
             self.type = type
             self.optional = optional
             self.description = description
+            self.nameParam = nameParam
         }
     }
 

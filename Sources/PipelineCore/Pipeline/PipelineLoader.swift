@@ -219,7 +219,7 @@ struct PipelineChecker {
             } else {
                 // The registry's own tolerance for step names.
                 message += Suggestion.hint(for: uses, among: registry.steps.flatMap { [$0.name, $0.id] },
-                                           limit: max(3, uses.count / 3))
+                                           limit: PluginRegistry.suggestionLimit(uses))
             }
             self.error(message, at: step.usesLocation)
             return nil
@@ -408,7 +408,7 @@ struct PipelineChecker {
         for index in order {
             // Unknown plugin or a missing parent: unknown columns.
             guard let descriptor = descriptors[index], !incomplete.contains(index) else { continue }
-            let declared = ColumnContracts.declarations(descriptor)
+            let declared = (inputs: descriptor.inputs, outputs: descriptor.outputs)
             let parentColumns = parents[index].map { columns[$0] }
             produced[index] = Set(declared.outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters[index]) })
             columns[index] = ColumnContracts.outputs(kind: descriptor.kind, inputs: declared.inputs, outputs: declared.outputs,
