@@ -1,6 +1,6 @@
 # pipeline: build, test, run, install, bench.
 #
-#   make run                  build and run the demo on bundled data
+#   make run                  build, then run pipelines/demo.yaml on bundled data
 #   make test                 every test (installs Debian packages and a Python test venv if missing)
 #   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
 #   make bench                benchmarks (release build)
@@ -52,14 +52,11 @@ plugins: build
 	@for p in $(SWIFT_PLUGINS); do ln -sf ../lib$$p.so $(PLUGIN_DIR)/lib$$p.so; done
 
 run: plugins
-	@mkdir -p out
 	@echo "== plugins this host can load"
 	@$(BIN)/pipeline plugins list
-	@echo "== demo: pipelines/demo-rows.jsonl through text_filter (C) then keep_columns (Swift)"
-	@$(BIN)/pipeline plugins try text_filter --with min_chars=20 --input pipelines/demo-rows.jsonl > out/demo-filtered.jsonl
-	@$(BIN)/pipeline plugins try keep_columns --with 'columns=["text"]' --input out/demo-filtered.jsonl > out/demo.jsonl
-	@echo "$$(wc -l < pipelines/demo-rows.jsonl) rows in, $$(wc -l < out/demo.jsonl) rows out"
-	@echo "output: $$(pwd)/out/demo.jsonl"
+	@echo "== pipeline run pipelines/demo.yaml"
+	@$(BIN)/pipeline run pipelines/demo.yaml --run-dir runs/demo
+	@echo "output: $$(pwd)/runs/demo/demo.jsonl ($$(wc -l < runs/demo/demo.jsonl) rows; summary in runs/demo/summary.json)"
 
 # A Python venv with pyarrow, for the Arrow C Data Interface conformance test.
 venv: $(VENV)/.ready
@@ -112,8 +109,11 @@ uninstall:
 bench:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product pipeline-bench
+	@echo "== ABI: a batch through a C plugin and back"
 	.build/release/pipeline-bench abi --plugin .build/release/pipeline-plugins/libtext_filter.so
+	@echo "== streaming: load_jsonl -> text_filter (C) -> write_jsonl"
+	Tests/bench/stream-bench.sh .build/release
 
 clean:
 	$(SWIFT) package clean
-	rm -rf .build/c-tests out
+	rm -rf .build/c-tests runs
