@@ -6,6 +6,12 @@ final class ImportedArray: @unchecked Sendable {
     let array: UnsafeMutablePointer<ArrowArray>
 
     /// Moves `source` into a heap copy; `source` is left released.
+    ///
+    /// Not inlinable on purpose: with the initializer inlined into
+    /// `RecordBatch.importing`, Swift 6.3's optimizer promoted the object to
+    /// the stack although the columns it returns keep it (AddressSanitizer:
+    /// stack-use-after-return in deinit; release builds crashed at random).
+    @inline(never)
     init(moving source: UnsafeMutablePointer<ArrowArray>) {
         array = .allocate(capacity: 1)
         array.initialize(to: source.pointee)
