@@ -10,6 +10,8 @@ import Darwin
 final class OwnedBuffers: @unchecked Sendable {
     private var pointers: [UnsafeMutableRawPointer]
     init(_ pointers: [UnsafeMutableRawPointer]) { self.pointers = pointers }
+    /// Takes ownership of one more buffer (only while it is being built).
+    func adopt(_ pointer: UnsafeMutableRawPointer) { pointers.append(pointer) }
     deinit { for pointer in pointers { free(pointer) } }
 }
 
