@@ -11,6 +11,9 @@ public struct ExecutorOptions: Sendable {
     public var queueCapacity = 4
     /// Worker threads; default: one per step (every step can run at once), at least 2.
     public var workers: Int?
+    /// Called on the control thread after every completed call with the
+    /// summary so far (for a progress display; keep it cheap).
+    public var progress: (@Sendable (RunSummary) -> Void)?
 
     public init(runDirectory: String) { self.runDirectory = runDirectory }
 }
@@ -119,6 +122,7 @@ public enum Executor {
                 }
                 dispatch(actions)
             }
+            options.progress?(summary)
         }
         errors.close()
         if let failure { throw failure }
