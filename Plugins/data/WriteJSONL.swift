@@ -39,7 +39,7 @@ struct WriteJSONL: PipelineStep {
               "include_row_id":{"type":"boolean","default":false,"description":"Also write the host's _row_id column."},
               "overwrite":{"type":"boolean","default":true,"description":"Replace an existing file; if false, an existing file makes the step fail before it runs."}}}
             """,
-        deterministic: false)
+        deterministic: false, stateful: true)
 
     private let sink: OutputFile
     private let includeRowId: Bool

@@ -69,10 +69,13 @@ public struct StepInfo: Sendable {
     public var reentrant: Bool
     /// The step calls a language model through the host.
     public var usesLLM: Bool
+    /// The step keeps state across batches (PIPELINE_STEP_STATEFUL): a
+    /// resumed run replays its input from the start to a fresh instance.
+    public var stateful: Bool
 
     public init(kind: Kind, id: String, name: String, version: String, description: String,
                 inputs: [Column] = [], outputs: [Column] = [], parameterSchema: String = #"{"type":"object"}"#,
-                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false) {
+                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false, stateful: Bool = false) {
         self.kind = kind
         self.id = id
         self.name = name
@@ -84,6 +87,7 @@ public struct StepInfo: Sendable {
         self.deterministic = deterministic
         self.reentrant = reentrant
         self.usesLLM = usesLLM
+        self.stateful = stateful
     }
 }
 

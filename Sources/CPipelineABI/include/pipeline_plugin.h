@@ -166,7 +166,14 @@ enum {
   /* Same input and parameters give the same output. */
   PIPELINE_STEP_DETERMINISTIC = 1u << 1,
   /* Calls a language model through the "pipeline.llm/1" service. */
-  PIPELINE_STEP_USES_LLM = 1u << 2
+  PIPELINE_STEP_USES_LLM = 1u << 2,
+  /* Keeps state across batches (a writer, a row limit). When a run resumes,
+     the host gives a fresh instance every input batch again, in the order
+     the first instance got them, and drops the outputs it already has; the
+     step must therefore be deterministic. Generators and global steps are
+     always treated this way. Without the flag, a resumed step only gets
+     the batches it had not consumed. */
+  PIPELINE_STEP_STATEFUL = 1u << 3
 };
 
 /*
