@@ -42,7 +42,7 @@ let package = Package(
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "PipelineArrow", "CYAML",
+                "CPipelineABI", "PipelineArrow", "CYAML", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

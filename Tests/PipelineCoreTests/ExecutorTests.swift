@@ -41,7 +41,7 @@ struct ExecutorTests {
         let directory = try runDirectory()
         var options = ExecutorOptions(runDirectory: directory)
         options.queueCapacity = 2
-        let summary = Executor.run(plan, options: options, logger: Logger(label: "test"))
+        let summary = try Executor.run(plan, options: options, logger: Logger(label: "test"))
         #expect(summary.status == .succeeded, "\(summary.error ?? "")")
         let steps = Dictionary(uniqueKeysWithValues: summary.steps.map { ($0.name, $0) })
         #expect(steps["gen"]?.rowsOut == 100)
@@ -81,7 +81,7 @@ struct ExecutorTests {
             try step(registry, "c", uses: "collect", inputs: ["gen"]),
             try step(registry, "keep", uses: "passthrough", inputs: ["c"]),
         ])
-        let summary = Executor.run(plan, options: ExecutorOptions(runDirectory: try runDirectory()),
+        let summary = try Executor.run(plan, options: ExecutorOptions(runDirectory: try runDirectory()),
                                    logger: Logger(label: "test"))
         #expect(summary.status == .succeeded)
         #expect(summary.steps[1].rowsIn == 1000)
@@ -96,7 +96,7 @@ struct ExecutorTests {
                      parameters: ["column": .string("missing")]),
         ])
         let directory = try runDirectory()
-        let summary = Executor.run(plan, options: ExecutorOptions(runDirectory: directory), logger: Logger(label: "test"))
+        let summary = try Executor.run(plan, options: ExecutorOptions(runDirectory: directory), logger: Logger(label: "test"))
         #expect(summary.status == .failed)
         let error = try #require(summary.error)
         #expect(error.contains("filter"))

@@ -5,12 +5,20 @@ import PipelineArrow
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {
-    /// Where outputs, `run.log`, `errors.jsonl` and `summary.json` go.
+    /// Where outputs, `state.db`, `run.log`, `errors.jsonl` and `summary.json` go.
     public var runDirectory: String
     /// Batches an edge may hold before its producer waits.
     public var queueCapacity = 4
     /// Worker threads; default: one per step (every step can run at once), at least 2.
     public var workers: Int?
+    /// Commit every batch to `state.db` so a killed run resumes exactly.
+    /// Off: nothing is stored (a benchmark baseline, or throwaway runs).
+    public var checkpoint = true
+    /// Forget any stored state of this run directory and start over.
+    public var fresh = false
+    /// Asks the run to stop (a signal): no new calls, in-flight ones finish
+    /// and are committed, the run ends `interrupted`.
+    public var stop: StopSignal?
     /// Called on the control thread after every completed call with the
     /// summary so far (for a progress display; keep it cheap).
     public var progress: (@Sendable (RunSummary) -> Void)?
@@ -18,25 +26,84 @@ public struct ExecutorOptions: Sendable {
     public init(runDirectory: String) { self.runDirectory = runDirectory }
 }
 
+/// Lets another thread (a signal handler) stop a run.
+public final class StopSignal: Sendable {
+    private let requested = Atomic(false)
+    private let waker = Mutex<(@Sendable () -> Void)?>(nil)
+
+    public init() {}
+
+    /// [thread-safe] Stop taking new work. Idempotent.
+    public func request() {
+        requested.store(true, ordering: .sequentiallyConsistent)
+        waker.withLock { $0 }?()
+    }
+
+    public var isRequested: Bool { requested.load(ordering: .sequentiallyConsistent) }
+
+    func onRequest(_ wake: @escaping @Sendable () -> Void) {
+        waker.withLock { $0 = wake }
+        if isRequested { wake() }
+    }
+}
+
 /// Runs a validated plan: creates every step instance, streams batches
-/// through them on a dedicated worker pool as the Scheduler decides, and
-/// records a summary. The control thread (the caller's) owns all state;
-/// workers only call plugins and report back.
+/// through them on a dedicated worker pool as the Scheduler decides,
+/// commits each call's results to the run's state store, and records a
+/// summary. The control thread (the caller's) owns all state; workers only
+/// call plugins and report back.
 public enum Executor {
-    public static func run(_ plan: PipelinePlan, options: ExecutorOptions, logger: Logger) -> RunSummary {
+    /// Runs (or resumes) `plan`. Throws only when the run cannot start: the
+    /// state store cannot be opened, or holds a different pipeline.
+    public static func run(_ plan: PipelinePlan, options: ExecutorOptions, logger: Logger) throws(StoreError) -> RunSummary {
         var summary = RunSummary(
             pipeline: plan.name, file: plan.file, runDirectory: options.runDirectory,
-            steps: plan.steps.map { RunSummary.Step(name: $0.name, uses: $0.descriptor.id) })
+            steps: plan.steps.map { RunSummary.Step(name: $0.name, uses: $0.descriptor.id, inputs: $0.inputs) })
         let clock = ContinuousClock.now
         summary.startedAt = Date().timeIntervalSince1970
         do {
             try FileManager.default.createDirectory(atPath: options.runDirectory, withIntermediateDirectories: true)
-            let errors = ErrorRowLog(path: (options.runDirectory as NSString).appendingPathComponent("errors.jsonl"))
-            try execute(plan, options: options, logger: logger, summary: &summary, errors: errors)
+        } catch {
+            throw StoreError(.sqlite, "cannot create the run directory \(options.runDirectory): \(error.localizedDescription)")
+        }
+        var store: RunStore?
+        var states: [String: RunStore.StepState] = [:]
+        if options.checkpoint {
+            let opened = try RunStore(directory: options.runDirectory, fresh: options.fresh)
+            states = try opened.begin(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint))
+            store = opened
+        }
+        if !states.isEmpty, states.values.allSatisfy(\.done) {
+            logger.info("this run is already complete: nothing to do (run with --fresh to run it again)")
+        } else if states.values.contains(where: { $0.emitted > 0 || $0.done }) {
+            let done = states.values.filter(\.done).count
+            logger.info("resuming the run", metadata: ["steps_done": "\(done)", "steps": "\(plan.steps.count)"])
+        }
+        for (index, step) in plan.steps.enumerated() {
+            if let counters = states[step.name]?.counters {
+                summary.steps[index].batchesIn = counters.batchesIn
+                summary.steps[index].rowsIn = counters.rowsIn
+                summary.steps[index].batchesOut = counters.batchesOut
+                summary.steps[index].rowsOut = counters.rowsOut
+                summary.steps[index].rowErrors = counters.rowErrors
+                summary.steps[index].busySeconds = counters.busySeconds
+            }
+        }
+        summary.status = .running
+        writeSummary(summary, to: options.runDirectory, logger: logger)
+        do {
+            var run = try Run(plan: plan, options: options, logger: logger, store: store, states: states)
+            try run.execute(summary: &summary)
+            summary.status = run.interrupted ? .interrupted : .succeeded
+            if let store {
+                try store.setStatus(run.interrupted ? .interrupted : .succeeded)
+                try writeErrorRows(from: store, to: options.runDirectory)
+            }
         } catch {
             summary.status = .failed
             summary.error = "\(error)"
             logger.error("run failed: \(error)")
+            try? store?.setStatus(.failed)
         }
         let elapsed = ContinuousClock.now - clock
         summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -45,88 +112,24 @@ public enum Executor {
         return summary
     }
 
-    private static func execute(_ plan: PipelinePlan, options: ExecutorOptions, logger: Logger,
-                                summary: inout RunSummary, errors: ErrorRowLog) throws {
-        let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
-        // Instances are created and destroyed on this (the control) thread.
-        var runtimes: [StepRuntime] = []
-        var generatorOrdinal: UInt64 = 0
-        for (position, step) in plan.steps.enumerated() {
-            let parameters = resolvingOutputPaths(step.parameters, schema: step.descriptor.parameterSchema,
-                                                  runDirectory: options.runDirectory)
-            var stepLogger = logger
-            stepLogger[metadataKey: "step"] = "\(step.name)"
-            let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger)
-            let tag: UInt64
-            if step.descriptor.kind == .generator {
-                tag = generatorOrdinal
-                generatorOrdinal += 1
-            } else {
-                tag = 0x8000 | UInt64(position)
-            }
-            runtimes.append(StepRuntime(instance: instance, batchSize: step.batchSize, idTag: tag))
+    /// What determines a step's output: its plugin and version, its
+    /// parameters, its inputs and its batch size. A change means the stored
+    /// state belongs to another pipeline.
+    /// Input files count too (by size and modification time): a resumed
+    /// generator skips the batches it already emitted, which is only right
+    /// if it reads the same data.
+    static func fingerprint(_ step: PlannedStep) -> RunStore.Fingerprint {
+        var parts = [step.descriptor.id, step.descriptor.version, JSONValue.object(step.parameters).serialized,
+                     step.inputs.joined(separator: ","), String(step.batchSize)]
+        for (key, property) in (step.descriptor.parameterSchema["properties"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key })
+        where property["format"]?.stringValue == "input-path" {
+            guard let path = step.parameters[key]?.stringValue,
+                  let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { continue }
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            parts.append("\(key)=\(size)@\(modified)")
         }
-        let nodes = plan.steps.map { step in
-            Scheduler<RecordBatch>.Node(
-                parents: step.inputs.compactMap { index[$0] }, isGenerator: step.descriptor.kind == .generator,
-                maxInFlight: step.descriptor.isReentrant ? 4 : 1)
-        }
-        var scheduler = Scheduler<RecordBatch>(nodes: nodes, capacity: options.queueCapacity)
-        let pool = WorkerPool(threads: options.workers ?? max(2, min(plan.steps.count, 64)))
-        defer { pool.shutdown() }
-        let completions = BlockingQueue<Completion>()
-        var failure: (any Error)?
-
-        func dispatch(_ actions: [Scheduler<RecordBatch>.Action]) {
-            for action in actions {
-                switch action {
-                case .process(let step, let item):
-                    let runtime = runtimes[step]
-                    pool.submit { completions.put(runtime.process(step: step, item: item)) }
-                case .finish(let step):
-                    let runtime = runtimes[step]
-                    pool.submit { completions.put(runtime.finish(step: step)) }
-                }
-            }
-        }
-
-        logger.info("run started", metadata: ["pipeline": "\(plan.name)", "steps": "\(plan.steps.count)"])
-        dispatch(scheduler.start())
-        while !scheduler.isFinished {
-            let completion = completions.take()
-            let step = completion.step
-            summary.steps[step].batchesIn += completion.batchesIn
-            summary.steps[step].rowsIn += completion.rowsIn
-            summary.steps[step].busySeconds += completion.seconds
-            switch completion.result {
-            case .failure(let error):
-                if failure == nil {
-                    failure = error
-                    logger.error("step failed, stopping the run", metadata: ["step": "\(plan.steps[step].name)"])
-                }
-                scheduler.fail(step: step)
-                for runtime in runtimes { runtime.instance.interrupt() }
-            case .success(let output):
-                summary.steps[step].batchesOut += output.batches.count
-                summary.steps[step].rowsOut += output.batches.reduce(0) { $0 + $1.length }
-                for failed in output.errorRows {
-                    summary.steps[step].rowErrors += failed.length
-                    errors.append(failed, step: plan.steps[step].name)
-                }
-                let actions = completion.isFinish
-                    ? scheduler.finished(step: step, outputs: output.batches, done: output.exhausted)
-                    : scheduler.processed(step: step, outputs: output.batches, exhausted: output.exhausted)
-                if scheduler.isDone(step) {
-                    logger.debug("step done", metadata: ["step": "\(plan.steps[step].name)",
-                                                          "rows_out": "\(summary.steps[step].rowsOut)"])
-                }
-                dispatch(actions)
-            }
-            options.progress?(summary)
-        }
-        errors.close()
-        if let failure { throw failure }
-        logger.info("run finished", metadata: ["pipeline": "\(plan.name)", "row_errors": "\(summary.rowErrors)"])
+        return RunStore.Fingerprint(name: step.name, config: fnv1a(parts.joined(separator: "\u{1F}")))
     }
 
     /// Parameters whose schema says `"format": "output-path"` are made
@@ -143,7 +146,7 @@ public enum Executor {
         return resolved
     }
 
-    private static func writeSummary(_ summary: RunSummary, to directory: String, logger: Logger) {
+    static func writeSummary(_ summary: RunSummary, to directory: String, logger: Logger) {
         let path = (directory as NSString).appendingPathComponent("summary.json")
         do {
             try Data((summary.json.serialized + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -151,6 +154,243 @@ public enum Executor {
             logger.error("could not write \(path): \(error)")
         }
     }
+
+    /// `errors.jsonl`, rebuilt from the store: every failed row once, with
+    /// its step, whatever the number of resumes.
+    private static func writeErrorRows(from store: RunStore, to directory: String) throws {
+        let path = (directory as NSString).appendingPathComponent("errors.jsonl")
+        var text = ""
+        try store.forEachErrorBatch { step, rows in
+            var prefix = "{\"step\":"
+            JSONValue.writeString(step, to: &prefix)
+            for line in BatchJSON.rows(rows) { text += prefix + "," + line.dropFirst() + "\n" }
+        }
+        if text.isEmpty {
+            try? FileManager.default.removeItem(atPath: path)
+        } else {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+    }
+}
+
+/// 64-bit FNV-1a of the UTF-8 text, as 16 hex digits (change detection, not security).
+func fnv1a(_ text: String) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash &*= 0x0000_0100_0000_01B3
+    }
+    let hex = String(hash, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+}
+
+/// A batch on its way to a step: who emitted it and its number there. The
+/// batch itself is nil for one still in the store (loaded when dispatched).
+struct Item: @unchecked Sendable {
+    var source: Int
+    var seq: Int
+    var batch: RecordBatch?
+    /// Consumed before a resume by a step that replays: its outputs and
+    /// consumption are already committed.
+    var replayed = false
+}
+
+/// One run of the plan: the control thread's state.
+private struct Run {
+    let plan: PipelinePlan
+    let options: ExecutorOptions
+    let logger: Logger
+    let store: RunStore?
+    var runtimes: [StepRuntime] = []
+    var scheduler: Scheduler<Item>
+    /// Per step: next output sequence number, next consumption order, and
+    /// outputs still to drop while a replaying step catches up.
+    var emitted: [Int]
+    var consumedCount: [Int]
+    var skipOutputs: [Int]
+    var done: [Bool]
+    var interrupted = false
+
+    init(plan: PipelinePlan, options: ExecutorOptions, logger: Logger, store: RunStore?,
+         states: [String: RunStore.StepState]) throws {
+        self.plan = plan
+        self.options = options
+        self.logger = logger
+        self.store = store
+        let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
+        let state = plan.steps.map { states[$0.name] ?? RunStore.StepState() }
+        emitted = state.map(\.emitted)
+        consumedCount = state.map(\.consumed.count)
+        done = state.map(\.done)
+        skipOutputs = zip(plan.steps, state).map { step, state in
+            step.descriptor.replaysOnResume && !state.done ? state.emitted : 0
+        }
+        let nodes = plan.steps.map { step in
+            Scheduler<Item>.Node(
+                parents: step.inputs.compactMap { index[$0] }, isGenerator: step.descriptor.kind == .generator,
+                maxInFlight: step.descriptor.isReentrant ? 4 : 1)
+        }
+        scheduler = Scheduler<Item>(nodes: nodes, capacity: options.queueCapacity)
+        // What each unfinished step still has to (re)process.
+        for (position, step) in plan.steps.enumerated() {
+            let parents = step.inputs.compactMap { index[$0] }
+            var inbox: [Item] = []
+            var seen = Set<String>()
+            if !state[position].done {
+                for consumed in state[position].consumed {
+                    seen.insert("\(consumed.parent)#\(consumed.seq)")
+                    if step.descriptor.replaysOnResume, let parent = index[consumed.parent] {
+                        inbox.append(Item(source: parent, seq: consumed.seq, batch: nil, replayed: true))
+                    }
+                }
+                for parent in parents {
+                    for seq in 0..<state[parent].emitted where !seen.contains("\(plan.steps[parent].name)#\(seq)") {
+                        inbox.append(Item(source: parent, seq: seq, batch: nil))
+                    }
+                }
+            }
+            scheduler.restore(step: position, inbox: inbox, done: state[position].done)
+        }
+        // Instances are created (and destroyed) on this, the control, thread.
+        var generatorOrdinal: UInt64 = 0
+        for (position, step) in plan.steps.enumerated() {
+            let tag: UInt64
+            if step.descriptor.kind == .generator {
+                tag = generatorOrdinal
+                generatorOrdinal += 1
+            } else {
+                tag = 0x8000 | UInt64(position)
+            }
+            guard !state[position].done else {
+                runtimes.append(StepRuntime(instance: nil, batchSize: step.batchSize, idTag: tag, nextID: 0))
+                continue
+            }
+            let parameters = Executor.resolvingOutputPaths(step.parameters, schema: step.descriptor.parameterSchema,
+                                                           runDirectory: options.runDirectory)
+            var stepLogger = logger
+            stepLogger[metadataKey: "step"] = "\(step.name)"
+            let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger)
+            // A replaying step makes its ids again from zero; the others go on.
+            let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
+            runtimes.append(StepRuntime(instance: instance, batchSize: step.batchSize, idTag: tag, nextID: nextID))
+        }
+    }
+
+    mutating func execute(summary: inout RunSummary) throws {
+        let pool = WorkerPool(threads: options.workers ?? max(2, min(plan.steps.count, 64)))
+        defer { pool.shutdown() }
+        let events = BlockingQueue<Event>()
+        options.stop?.onRequest { events.put(.stop) }
+        var failure: (any Error)?
+        var lastSummaryWrite = ContinuousClock.now
+
+        logger.info("run started", metadata: ["pipeline": "\(plan.name)", "steps": "\(plan.steps.count)"])
+        try dispatch(scheduler.start(), pool: pool, events: events)
+        while !scheduler.isFinished {
+            let completion: Completion
+            switch events.take() {
+            case .stop:
+                guard !interrupted, failure == nil else { continue }
+                interrupted = true
+                logger.warning("stopping: no new work; waiting for calls in flight, then saving")
+                scheduler.stop()
+                for runtime in runtimes { runtime.instance?.interrupt() }
+                continue
+            case .completed(let value):
+                completion = value
+            }
+            let step = completion.step
+            switch completion.result {
+            case .failure(let error):
+                scheduler.fail(step: step)
+                if interrupted || failure != nil { continue }
+                failure = error
+                logger.error("step failed, stopping the run", metadata: ["step": "\(plan.steps[step].name)"])
+                for runtime in runtimes { runtime.instance?.interrupt() }
+            case .success(var output):
+                let replayed = completion.item?.replayed ?? false
+                if !replayed {
+                    summary.steps[step].batchesIn += completion.batchesIn
+                    summary.steps[step].rowsIn += completion.rowsIn
+                }
+                summary.steps[step].busySeconds += completion.seconds
+                // A replaying step catching up: what it emits again is stored already.
+                let skipped = min(skipOutputs[step], output.batches.count)
+                if skipped > 0 || replayed {
+                    output.batches.removeFirst(skipped)
+                    output.errorRows = []
+                    skipOutputs[step] -= skipped
+                }
+                summary.steps[step].batchesOut += output.batches.count
+                summary.steps[step].rowsOut += output.batches.reduce(0) { $0 + $1.length }
+                summary.steps[step].rowErrors += output.errorRows.reduce(0) { $0 + $1.length }
+                let isDone = completion.isFinish && output.exhausted
+                let firstSeq = emitted[step]
+                emitted[step] += output.batches.count
+                var consumed: (parent: String, seq: Int, ord: Int)?
+                if let item = completion.item, !replayed {
+                    consumed = (plan.steps[item.source].name, item.seq, consumedCount[step])
+                    consumedCount[step] += 1
+                }
+                if let store {
+                    var commit = RunStore.Commit(step: plan.steps[step].name, counters: summary.steps[step],
+                                                 nextID: runtimes[step].currentNextID)
+                    commit.outputs = output.batches
+                    commit.firstSeq = firstSeq
+                    commit.errorRows = output.errorRows
+                    commit.consumed = consumed
+                    commit.done = isDone
+                    try store.commit(commit)
+                }
+                let items = output.batches.enumerated().map { Item(source: step, seq: firstSeq + $0, batch: $1) }
+                let actions = completion.isFinish
+                    ? scheduler.finished(step: step, outputs: items, done: output.exhausted)
+                    : scheduler.processed(step: step, outputs: items, exhausted: output.exhausted)
+                if isDone {
+                    logger.debug("step done", metadata: ["step": "\(plan.steps[step].name)",
+                                                          "rows_out": "\(summary.steps[step].rowsOut)"])
+                }
+                try dispatch(actions, pool: pool, events: events)
+            }
+            options.progress?(summary)
+            // Keep summary.json current for `pipeline runs`, a few times a minute.
+            if ContinuousClock.now - lastSummaryWrite > .seconds(5) {
+                lastSummaryWrite = .now
+                Executor.writeSummary(summary, to: options.runDirectory, logger: logger)
+            }
+        }
+        if let failure { throw failure }
+        if interrupted {
+            logger.warning("interrupted; run the same command again to resume", metadata: ["pipeline": "\(plan.name)"])
+        } else {
+            logger.info("run finished", metadata: ["pipeline": "\(plan.name)", "row_errors": "\(summary.rowErrors)"])
+        }
+    }
+
+    private func dispatch(_ actions: [Scheduler<Item>.Action], pool: WorkerPool,
+                          events: BlockingQueue<Event>) throws {
+        for action in actions {
+            switch action {
+            case .process(let step, var item):
+                if var loaded = item, loaded.batch == nil, let store {
+                    loaded.batch = try store.batch(step: plan.steps[loaded.source].name, seq: loaded.seq)
+                    item = loaded
+                }
+                let runtime = runtimes[step]
+                let job = item
+                pool.submit { events.put(.completed(runtime.process(step: step, item: job))) }
+            case .finish(let step):
+                let runtime = runtimes[step]
+                pool.submit { events.put(.completed(runtime.finish(step: step))) }
+            }
+        }
+    }
+}
+
+/// What wakes the control thread.
+private enum Event: @unchecked Sendable {
+    case completed(Completion)
+    case stop
 }
 
 /// What a worker reports to the control thread.
@@ -163,6 +403,8 @@ struct Completion: @unchecked Sendable {
 
     var step: Int
     var isFinish: Bool
+    /// The input of a process call (nil for generators and finish).
+    var item: Item?
     var batchesIn = 0
     var rowsIn = 0
     var seconds = 0.0
@@ -172,22 +414,27 @@ struct Completion: @unchecked Sendable {
 /// One step instance and what the host adds around its calls: slicing
 /// input to the step's batch size, row ids, and pulling out error rows.
 final class StepRuntime: @unchecked Sendable {
-    let instance: StepInstance
+    /// Nil for a step a resumed run has already finished.
+    let instance: StepInstance?
     let batchSize: Int
     /// Generators: their ordinal; other steps: 0x8000 | position. Goes in
     /// the top 16 bits of ids the host has to make up.
     let idTag: UInt64
-    private let nextID = Mutex<UInt64>(0)
+    private let nextID: Mutex<UInt64>
 
-    init(instance: StepInstance, batchSize: Int, idTag: UInt64) {
+    init(instance: StepInstance?, batchSize: Int, idTag: UInt64, nextID: UInt64) {
         self.instance = instance
         self.batchSize = max(1, batchSize)
         self.idTag = idTag
+        self.nextID = Mutex(nextID)
     }
 
-    func process(step: Int, item: RecordBatch?) -> Completion {
-        call(step: step, isFinish: false) { completion, output in
-            guard let item else {
+    /// The counter for fresh row ids, for the store.
+    var currentNextID: UInt64 { nextID.withLock { $0 } }
+
+    func process(step: Int, item input: Item?) -> Completion {
+        call(step: step, isFinish: false, item: input) { instance, completion, output in
+            guard let item = input?.batch else {
                 // A generator: no output means it is exhausted.
                 guard let result = try instance.process(nil) else { output.exhausted = true; return }
                 return try add(result, input: nil, to: &output)
@@ -205,7 +452,7 @@ final class StepRuntime: @unchecked Sendable {
     }
 
     func finish(step: Int) -> Completion {
-        call(step: step, isFinish: true) { _, output in
+        call(step: step, isFinish: true, item: nil) { instance, _, output in
             guard let result = try instance.finish() else { output.exhausted = true; return }
             try add(result, input: nil, to: &output)
         }
@@ -213,13 +460,15 @@ final class StepRuntime: @unchecked Sendable {
 
     /// Runs one plugin call (or a few, for a sliced input), timing it and
     /// turning a thrown error into a failed completion.
-    private func call(step: Int, isFinish: Bool,
-                      _ body: (inout Completion, inout Completion.Output) throws -> Void) -> Completion {
+    private func call(step: Int, isFinish: Bool, item: Item?,
+                      _ body: (StepInstance, inout Completion, inout Completion.Output) throws -> Void) -> Completion {
         let start = ContinuousClock.now
-        var completion = Completion(step: step, isFinish: isFinish, result: .success(.init()))
+        var completion = Completion(step: step, isFinish: isFinish, item: item.map { Item(source: $0.source, seq: $0.seq, replayed: $0.replayed) },
+                                    result: .success(.init()))
         var output = Completion.Output()
         do {
-            try body(&completion, &output)
+            guard let instance else { throw ExecutorError.stepAlreadyDone }
+            try body(instance, &completion, &output)
             completion.result = .success(output)
         } catch {
             completion.result = .failure(error)
@@ -270,24 +519,7 @@ final class StepRuntime: @unchecked Sendable {
     }
 }
 
-/// `errors.jsonl`: every failed row, with its step, as it happens.
-final class ErrorRowLog {
-    private let path: String
-    private var handle: FileHandle?
-
-    init(path: String) { self.path = path }
-
-    func append(_ rows: RecordBatch, step: String) {
-        if handle == nil {
-            FileManager.default.createFile(atPath: path, contents: nil)
-            handle = FileHandle(forWritingAtPath: path)
-        }
-        var text = ""
-        var prefix = "{\"step\":"
-        JSONValue.writeString(step, to: &prefix)
-        for line in BatchJSON.rows(rows) { text += prefix + "," + line.dropFirst() + "\n" }
-        handle?.write(Data(text.utf8))
-    }
-
-    func close() { try? handle?.close() }
+enum ExecutorError: Error, CustomStringConvertible {
+    case stepAlreadyDone
+    var description: String { "internal error: a finished step was called again" }
 }

@@ -10,6 +10,8 @@ public struct RunSummary: Sendable {
     public struct Step: Sendable {
         public var name: String
         public var uses: String
+        /// The steps this one reads from.
+        public var inputs: [String] = []
         public var batchesIn = 0
         public var rowsIn = 0
         public var batchesOut = 0
@@ -21,7 +23,7 @@ public struct RunSummary: Sendable {
     }
 
     public enum Status: String, Sendable {
-        case succeeded, failed
+        case running, succeeded, failed, interrupted
     }
 
     public var pipeline: String
@@ -49,6 +51,7 @@ public struct RunSummary: Sendable {
             "steps": .array(steps.map { step in
                 .object([
                     "name": .string(step.name), "uses": .string(step.uses),
+                    "inputs": .array(step.inputs.map { .string($0) }),
                     "batches_in": .number(Double(step.batchesIn)), "rows_in": .number(Double(step.rowsIn)),
                     "batches_out": .number(Double(step.batchesOut)), "rows_out": .number(Double(step.rowsOut)),
                     "row_errors": .number(Double(step.rowErrors)),

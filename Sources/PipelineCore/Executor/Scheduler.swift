@@ -124,6 +124,21 @@ public struct Scheduler<Item> {
         failed = true
     }
 
+    /// Stop starting calls (an interrupt): in-flight calls still report.
+    public mutating func stop() { failed = true }
+
+    /// Before `start()`: what a resumed run already has. A done step is
+    /// not called again (its children count it as done); `inbox` holds the
+    /// items a step must still (or again) process, in order.
+    public mutating func restore(step: Int, inbox: [Item], done: Bool) {
+        states[step].inbox = inbox
+        states[step].inboxHead = 0
+        if done {
+            states[step].phase = .done
+            for child in states[step].children { states[child].parentsDone += 1 }
+        }
+    }
+
     /// A call of `step` is starting: it will deliver (typically) one item to
     /// each child, so it takes one slot in each child's inbox now.
     private mutating func reserveSlots(for step: Int) {

@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import PipelineArrow
+import Testing
+
+@testable import PipelineCore
+
+/// Durable runs in-process: a run stopped part-way (StopSignal, as SIGTERM
+/// does) and resumed gives exactly the rows an uninterrupted run gives.
+/// The kill -9 tests, with the binary, are in KillResumeTests.
+@Suite("Resume")
+struct ResumeTests {
+    private func registry() throws -> PluginRegistry {
+        let data = Fixtures.buildDirectory.appendingPathComponent("libPipelineData.so").path
+        try #require(FileManager.default.fileExists(atPath: data), "\(data) is missing: run `make test`")
+        let registry = PluginRegistry.load(PluginSearchPath(entries: [
+            try Fixtures.library("Tests/Fixtures/plugins/generator.c"),
+            try Fixtures.library("Tests/Fixtures/plugins/slow.c"),
+            try Fixtures.library("Tests/Fixtures/plugins/collect.c"),
+            data,
+        ]))
+        #expect(registry.problems.isEmpty, "\(registry.problems)")
+        return registry
+    }
+
+    private func step(_ registry: PluginRegistry, _ name: String, uses: String, inputs: [String] = [],
+                      parameters: [String: JSONValue] = [:], batchSize: Int = 1000) throws -> PlannedStep {
+        PlannedStep(name: name, descriptor: try registry.step(uses), parameters: parameters, inputs: inputs,
+                    batchSize: batchSize, llm: nil, location: SourceLocation(file: "test.yaml", line: 1, column: 1))
+    }
+
+    /// gen → slow → flaky (fails multiples of 3) → write_jsonl, and
+    /// gen → collect (global, sums n) → write_jsonl.
+    private func plan(_ registry: PluginRegistry, rows: Int = 300, every: Int = 3) throws -> PipelinePlan {
+        PipelinePlan(name: "resumable", file: "test.yaml", steps: [
+            try step(registry, "gen", uses: "count", parameters: ["rows": .number(Double(rows)), "batch_size": .number(10)]),
+            try step(registry, "slow", uses: "slow", inputs: ["gen"], parameters: ["delay_ms": .number(3)]),
+            try step(registry, "flaky", uses: "flaky", inputs: ["slow"], parameters: ["every": .number(Double(every))]),
+            try step(registry, "save", uses: "write_jsonl", inputs: ["flaky"],
+                     parameters: ["path": .string("rows.jsonl"), "include_row_id": .bool(true)]),
+            try step(registry, "total", uses: "collect", inputs: ["gen"]),
+            try step(registry, "save_total", uses: "write_jsonl", inputs: ["total"], parameters: ["path": .string("total.jsonl")]),
+        ])
+    }
+
+    private func lines(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    private func uninterrupted(_ registry: PluginRegistry) throws -> (rows: [String], total: [String], errors: [String]) {
+        let directory = try Fixtures.emptyDirectory("reference").path
+        let summary = try Executor.run(try plan(registry), options: ExecutorOptions(runDirectory: directory),
+                                       logger: Logger(label: "test"))
+        #expect(summary.status == .succeeded)
+        return (try lines(directory + "/rows.jsonl").sorted(), try lines(directory + "/total.jsonl"),
+                try lines(directory + "/errors.jsonl").sorted())
+    }
+
+    @Test func stoppedRunsResumeToTheSameRows() throws {
+        let registry = try registry()
+        let reference = try uninterrupted(registry)
+        #expect(reference.rows.count == 200)
+        #expect(reference.errors.count == 100)
+
+        let directory = try Fixtures.emptyDirectory("resumed").path
+        var stops = 0
+        // Stop three times at different points, then let it finish.
+        for threshold in [40, 120, 250] {
+            let stop = StopSignal()
+            var options = ExecutorOptions(runDirectory: directory)
+            options.stop = stop
+            options.progress = { summary in
+                if summary.steps[1].rowsOut >= threshold { stop.request() }
+            }
+            let summary = try Executor.run(try plan(registry), options: options, logger: Logger(label: "test"))
+            if summary.status == .interrupted { stops += 1 }
+            #expect(summary.status == .interrupted || summary.status == .succeeded)
+        }
+        let final = try Executor.run(try plan(registry), options: ExecutorOptions(runDirectory: directory),
+                                     logger: Logger(label: "test"))
+        #expect(stops >= 2)
+        #expect(final.status == .succeeded)
+        #expect(try lines(directory + "/rows.jsonl").sorted() == reference.rows)
+        #expect(try lines(directory + "/total.jsonl") == reference.total)
+        #expect(try lines(directory + "/errors.jsonl").sorted() == reference.errors)
+        // Counters add up across the runs: every row counted once.
+        #expect(final.steps[0].rowsOut == 300)
+        #expect(final.steps[1].rowsIn == 300)
+        #expect(final.steps[2].rowErrors == 100)
+        #expect(final.steps[3].rowsIn == 200)
+    }
+
+    @Test func aFinishedRunIsNotRunAgain() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("finished").path
+        let first = try Executor.run(try plan(registry, rows: 50), options: ExecutorOptions(runDirectory: directory),
+                                     logger: Logger(label: "test"))
+        #expect(first.status == .succeeded)
+        let written = try FileManager.default.attributesOfItem(atPath: directory + "/rows.jsonl")[.modificationDate] as? Date
+        let again = try Executor.run(try plan(registry, rows: 50), options: ExecutorOptions(runDirectory: directory),
+                                     logger: Logger(label: "test"))
+        #expect(again.status == .succeeded)
+        #expect(again.steps.map(\.rowsOut) == first.steps.map(\.rowsOut))
+        let rewritten = try FileManager.default.attributesOfItem(atPath: directory + "/rows.jsonl")[.modificationDate] as? Date
+        #expect(written == rewritten)
+    }
+
+    @Test func aChangedPipelineIsNotResumedSilently() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("changed").path
+        _ = try Executor.run(try plan(registry, rows: 50), options: ExecutorOptions(runDirectory: directory),
+                             logger: Logger(label: "test"))
+        #expect {
+            _ = try Executor.run(try plan(registry, rows: 50, every: 5), options: ExecutorOptions(runDirectory: directory),
+                                 logger: Logger(label: "test"))
+        } throws: { error in
+            let text = "\(error)"
+            return (error as? StoreError)?.kind == .changed && text.contains("step \"flaky\" changed")
+                && text.contains("--fresh")
+        }
+        var fresh = ExecutorOptions(runDirectory: directory)
+        fresh.fresh = true
+        let summary = try Executor.run(try plan(registry, rows: 50, every: 5), options: fresh, logger: Logger(label: "test"))
+        #expect(summary.status == .succeeded)
+        #expect(summary.steps[2].rowErrors == 10)
+    }
+
+    @Test func foreignAndNewerStoresAreRefusedWithoutTouchingThem() throws {
+        let registry = try registry()
+        let foreign = try Fixtures.emptyDirectory("foreign").path
+        try Data("not a database at all".utf8).write(to: URL(fileURLWithPath: foreign + "/state.db"))
+        #expect {
+            _ = try Executor.run(try plan(registry, rows: 10), options: ExecutorOptions(runDirectory: foreign),
+                                 logger: Logger(label: "test"))
+        } throws: { error in
+            let kind = (error as? StoreError)?.kind
+            return kind == .damaged || kind == .foreign
+        }
+        #expect(try String(contentsOfFile: foreign + "/state.db", encoding: .utf8) == "not a database at all")
+
+        let newer = try Fixtures.emptyDirectory("newer").path
+        _ = try Executor.run(try plan(registry, rows: 10), options: ExecutorOptions(runDirectory: newer),
+                             logger: Logger(label: "test"))
+        let database = try SQLiteDatabase(path: newer + "/state.db", create: false)
+        try database.execute("PRAGMA user_version = 99")
+        database.close()
+        #expect {
+            _ = try Executor.run(try plan(registry, rows: 10), options: ExecutorOptions(runDirectory: newer),
+                                 logger: Logger(label: "test"))
+        } throws: { error in
+            (error as? StoreError)?.kind == .newer && "\(error)".contains("newer pipeline")
+        }
+    }
+}
