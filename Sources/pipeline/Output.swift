@@ -9,16 +9,39 @@ enum FileHandleOutput {
     static func standardOutput(_ line: String) { write(1, line + "\n") }
     static func standardError(_ line: String) { write(2, line + "\n") }
 
-    private static func write(_ descriptor: Int32, _ text: String) {
+    static func write(_ descriptor: Int32, _ text: String) {
         var text = text
         text.withUTF8 { buffer in
+            guard let base = buffer.baseAddress else { return }
             var offset = 0
             while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { if errno == EINTR { continue }; return }
+                let written = Glibc.write(descriptor, base + offset, buffer.count - offset)
+                if written < 0 && errno == EINTR { continue }
+                if written <= 0 { return }
                 offset += written
             }
         }
+    }
+}
+
+/// Keeps stdout for one document (`--summary-json`): the real stdout is
+/// set aside and descriptor 1 points at stderr until the end, so whatever
+/// else would print there (a chatty plugin) cannot corrupt the JSON.
+struct ReservedStandardOutput {
+    private let descriptor: Int32
+
+    init() {
+        let saved = dup(1)
+        if saved >= 0 {
+            _ = fcntl(saved, F_SETFD, FD_CLOEXEC)
+            _ = dup2(2, 1)
+        }
+        descriptor = saved
+    }
+
+    /// Writes the document to the real stdout.
+    func write(_ line: String) {
+        FileHandleOutput.write(descriptor >= 0 ? descriptor : 1, line + "\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import PipelineCore
 
@@ -11,19 +12,27 @@ struct Pipeline: ParsableCommand {
             A pipeline is a YAML file of steps; every step is a shared-library plugin \
             speaking the pipeline C ABI (see docs/writing-plugins.md).
 
-            Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+            Exit codes:
+            \(PipelineExitCode.helpTable)
             """,
         version: "pipeline \(PipelineABI.hostVersion) (plugin ABI \(PipelineABI.major).\(PipelineABI.minor); loads plugins built for ABI \(PipelineABI.supportedRange))",
-        subcommands: [Run.self, Validate.self, Plugins.self])
+        subcommands: [Run.self, Runs.self, Validate.self, Plugins.self])
 
     static func main() {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: Environment.value("PIPELINE_LOG_LEVEL") ?? "") ?? .info
-            return handler
-        }
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        // Logging is set up once the command line is known: `run` chooses
+        // its format and level; every other command gets the defaults.
+        let environment = ProcessInfo.processInfo.environment
+        let console = (command as? Run)?.consoleLogging(environment: environment)
+            ?? ConsoleLogging(format: .auto, level: ConsoleLogging.level(environment: environment, quiet: false),
+                              terminal: .standardError(environment: environment))
+        LoggingSystem.bootstrap { label in console.handler(label: label) }
+        do {
             try command.run()
         } catch {
             exit(withError: error)
@@ -36,17 +45,15 @@ struct Pipeline: ParsableCommand {
         if code == .validationFailure {
             FileHandleOutput.standardError(fullMessage(for: error))
             FileHandleOutput.standardError("Run `pipeline --help` for usage.")
-            Self.exit(withError: ExitCode(ExitStatus.usage))
+            Self.exit(withError: ExitCode(.usage))
         }
         Self.exit(withError: error as (any Error)?)
     }
 }
 
-/// Exit codes shared by every command.
-enum ExitStatus {
-    static let success: Int32 = 0
-    static let failure: Int32 = 1
-    static let usage: Int32 = 2
+extension ExitCode {
+    /// One of the codes of the table every command shares.
+    init(_ code: PipelineExitCode) { self.init(code.rawValue) }
 }
 
 /// Options every command that loads plugins accepts.
@@ -57,10 +64,13 @@ struct PluginOptions: ParsableArguments {
                                valueName: "path"))
     var pluginPaths: [String] = []
 
-    func loadRegistry(reportProblems: Bool = true) -> PluginRegistry {
+    /// Loads every plugin; each library that cannot be loaded is reported
+    /// through `report` (default: a `warning:` line on stderr).
+    func loadRegistry(reportProblems: Bool = true,
+                      report: (String) -> Void = { FileHandleOutput.standardError("warning: \($0)") }) -> PluginRegistry {
         let registry = PluginRegistry.load(PluginSearchPath.standard(flags: pluginPaths))
         if reportProblems {
-            for problem in registry.problems { FileHandleOutput.standardError("warning: \(problem)") }
+            for problem in registry.problems { report("\(problem)") }
         }
         return registry
     }

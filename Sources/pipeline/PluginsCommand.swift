@@ -47,7 +47,7 @@ struct Plugins: ParsableCommand {
                 registry.add(path: query)
                 if let problem = registry.problems.first {
                     FileHandleOutput.standardError("error: \(problem)")
-                    throw ExitCode(ExitStatus.failure)
+                    throw ExitCode(.failed)
                 }
                 steps = registry.steps
             } else {
@@ -56,7 +56,7 @@ struct Plugins: ParsableCommand {
                     steps = [try registry.step(query)]
                 } catch {
                     FileHandleOutput.standardError("error: \(error)")
-                    throw ExitCode(ExitStatus.usage)
+                    throw ExitCode(.usage)
                 }
             }
             for (index, step) in steps.enumerated() {
@@ -96,7 +96,7 @@ struct Plugins: ParsableCommand {
             let step: StepDescriptor
             do { step = try registry.step(query) } catch {
                 FileHandleOutput.standardError("error: \(error)")
-                throw ExitCode(ExitStatus.usage)
+                throw ExitCode(.usage)
             }
             var values: [String: JSONValue] = [:]
             for parameter in parameters {
@@ -121,7 +121,7 @@ struct Plugins: ParsableCommand {
                 while let output = try instance.finish() { print(output) }
             } catch {
                 FileHandleOutput.standardError("error: \(error)")
-                throw ExitCode(ExitStatus.failure)
+                throw ExitCode(.failed)
             }
         }
 
@@ -143,13 +143,13 @@ struct Plugins: ParsableCommand {
                     rows.append(object)
                 } catch {
                     FileHandleOutput.standardError("error: \(source):\(lineNumber): \(error)")
-                    throw ExitCode(ExitStatus.usage)
+                    throw ExitCode(.usage)
                 }
             }
             if let input {
                 guard let text = try? String(contentsOfFile: input, encoding: .utf8) else {
                     FileHandleOutput.standardError("error: cannot read \(input)")
-                    throw ExitCode(ExitStatus.usage)
+                    throw ExitCode(.usage)
                 }
                 for line in text.split(separator: "\n", omittingEmptySubsequences: false) { try add(String(line)) }
             } else {

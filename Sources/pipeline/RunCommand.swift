@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import PipelineCore
 
+extension LogFormat: ExpressibleByArgument {}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate a pipeline file, then run it.",
@@ -14,7 +16,17 @@ struct Run: ParsableCommand {
             Relative output paths of steps (e.g. write_jsonl's path) are inside it; relative \
             input paths are relative to the pipeline file.
 
-            Exit codes: 0 success, 1 the run failed, 2 the pipeline file is invalid.
+            One run at a time per run directory: a run holds <run dir>/run.lock (released \
+            by the kernel when the process ends, however it ends). A second run of the same \
+            directory exits with 4 at once, or waits with --wait-lock.
+
+            Logs go to stderr: readable lines and a live status line on a terminal, JSON \
+            lines (time, level, message, metadata) otherwise, e.g. under cron. \
+            PIPELINE_LOG_LEVEL=trace|debug|info|notice|warning|error|critical sets the level; \
+            NO_COLOR turns colour off.
+
+            Exit codes:
+            \(PipelineExitCode.helpTable)
             """)
 
     @Argument(help: "The pipeline YAML file.") var file: String
@@ -31,43 +43,202 @@ struct Run: ParsableCommand {
     @Option(help: "Batches an edge between two steps may hold before the producer waits.")
     var queueCapacity = 4
 
+    @Flag(help: "If another run holds the run directory's lock, wait for it instead of exiting with 4.")
+    var waitLock = false
+
+    @Flag(help: ArgumentHelp("Forget the run directory's saved state and start the run over.",
+                             discussion: "Without it, a run that stopped (killed, interrupted, failed) resumes where it stopped, and a finished run is not run again."))
+    var fresh = false
+
+    @Option(help: ArgumentHelp("Log lines on stderr: human, json, or auto (human on a terminal, else json).",
+                               valueName: "format"))
+    var logFormat: LogFormat = .auto
+
+    @Flag(name: .shortAndLong, help: "Log warnings and errors only.")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("Also write the summary (summary.json plus exit_code) to this file, atomically.",
+                               valueName: "file"))
+    var summary: String?
+
+    @Flag(help: "Print the summary (summary.json plus exit_code) on stdout; stdout carries nothing else.")
+    var summaryJSON = false
+
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be at least 1") }
+        if let summary {
+            let parent = (summary as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: parent.isEmpty ? "." : parent, isDirectory: &isDirectory),
+                  isDirectory.boolValue
+            else { throw ValidationError("--summary \(summary): the directory \(parent) does not exist") }
+            if FileManager.default.fileExists(atPath: summary, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ValidationError("--summary \(summary) is a directory; give a file name")
+            }
+        }
+    }
+
+    /// The console logging this run asked for (used by the CLI's bootstrap too).
+    func consoleLogging(environment: [String: String]) -> ConsoleLogging {
+        ConsoleLogging(format: logFormat, level: ConsoleLogging.level(environment: environment, quiet: quiet),
+                       terminal: .standardError(environment: environment))
     }
 
     func run() throws {
-        let registry = plugins.loadRegistry()
+        let stdout = summaryJSON ? ReservedStandardOutput() : nil
+        let environment = ProcessInfo.processInfo.environment
+        let console = consoleLogging(environment: environment)
+        let startedAt = Date().timeIntervalSince1970
+        let outcome = perform(console: console, environment: environment)
+
+        let report: JSONValue
+        if let summary = outcome.summary {
+            report = SummaryReport.json(summary, exitCode: outcome.code)
+        } else {
+            report = SummaryReport.json(notStarted: file, pipeline: outcome.pipeline, runDirectory: outcome.directory,
+                                        error: outcome.error ?? outcome.code.meaning, exitCode: outcome.code,
+                                        startedAt: startedAt)
+        }
+        var code = outcome.code
+        if let path = summary {
+            do {
+                try SummaryReport.writeAtomically(report.serialized + "\n", to: path)
+            } catch {
+                Logger(label: "pipeline.run").error("\(error)")
+                // Whoever reads that file would see a stale result.
+                if code == .success || code == .rowErrors { code = .failed }
+            }
+        }
+        stdout?.write(report.serialized)
+        if code != .success { throw ExitCode(code) }
+    }
+
+    /// How a run ended, and what is known about it.
+    private struct Outcome {
+        var code: PipelineExitCode
+        var summary: RunSummary?
+        var pipeline: String?
+        var directory: String?
+        var error: String?
+    }
+
+    /// Validates, locks the run directory, runs, reports on stderr.
+    private func perform(console: ConsoleLogging, environment: [String: String]) -> Outcome {
+        let consoleLogger = Logger(label: "pipeline.run") { console.handler(label: $0) }
+        let registry = plugins.loadRegistry { consoleLogger.warning("\($0)") }
         let plan: PipelinePlan
         do {
-            plan = try PipelineLoader.load(file: file, overrides: overrides,
-                                           environment: ProcessInfo.processInfo.environment, registry: registry)
+            plan = try PipelineLoader.load(file: file, overrides: overrides, environment: environment,
+                                           registry: registry)
         } catch {
-            FileHandleOutput.standardError(error.description)
-            throw ExitCode(ExitStatus.usage)
+            if console.format == .json {
+                for diagnostic in error.diagnostics { consoleLogger.error("\(diagnostic.description)") }
+            } else {
+                FileHandleOutput.standardError(error.description)
+            }
+            return Outcome(code: .usage, error: error.description)
         }
         let directory = URL(fileURLWithPath: runDir ?? "runs/\(plan.name)").standardizedFileURL.path
+        var outcome = Outcome(code: .failed, pipeline: plan.name, directory: directory)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            FileHandleOutput.standardError("error: cannot create the run directory \(directory): \(error.localizedDescription)")
-            throw ExitCode(ExitStatus.failure)
+            outcome.error = "cannot create the run directory \(directory): \(error.localizedDescription)"
+            consoleLogger.error("\(outcome.error ?? "")")
+            return outcome
         }
-        let fileLog = try JSONLinesLogHandler.open(path: (directory as NSString).appendingPathComponent("run.log"))
-        let level = Logger.Level(rawValue: Environment.value("PIPELINE_LOG_LEVEL") ?? "") ?? .info
+
+        // Nothing is written into the directory before its lock is held.
+        let lock: RunLock
+        do {
+            lock = try RunLock.acquire(directory: directory, wait: waitLock) { holder in
+                let who = holder.map { " (\($0.description))" } ?? ""
+                consoleLogger.notice("waiting for another run\(who) to release \(directory)")
+            }
+        } catch {
+            outcome.code = error.isHeld ? .locked : .failed
+            outcome.error = error.description
+            consoleLogger.error("\(error.description)", metadata: error.holder.map { ["pid": "\($0.pid)"] })
+            return outcome
+        }
+        defer { lock.release() }
+
+        let fileLog: @Sendable (String) -> JSONLinesLogHandler
+        do {
+            fileLog = try JSONLinesLogHandler.open(path: (directory as NSString).appendingPathComponent("run.log"))
+        } catch {
+            outcome.error = "cannot open \(directory)/run.log: \(error.localizedDescription)"
+            consoleLogger.error("\(outcome.error ?? "")")
+            return outcome
+        }
         let logger = Logger(label: "pipeline.run") { label in
-            var console = StreamLogHandler.standardError(label: label)
-            console.logLevel = level
-            return MultiplexLogHandler([console, fileLog(label)])
+            MultiplexLogHandler([console.handler(label: label), fileLog(label)])
         }
+        let progress = console.terminal.canRedraw && console.format == .human && !quiet ? ProgressDisplay() : nil
+        let stop = StopSignal()
+        let signals = SignalHandling(stop: stop, logger: logger)
+        defer { signals.cancel() }
+        let options = executorOptions(directory: directory, progress: progress, stop: stop)
+        progress?.start()
+        let summary: RunSummary
+        do {
+            summary = try Executor.run(plan, options: options, logger: logger)
+            progress?.finish()
+        } catch {
+            progress?.finish()
+            // The run could not start; a pipeline changed since its stored
+            // state was written needs a decision (a flag), not a retry.
+            outcome.code = error.kind == .changed ? .usage : .failed
+            outcome.error = error.description
+            logger.error("\(error.description)")
+            return outcome
+        }
+
+        outcome.summary = summary
+        outcome.code = PipelineExitCode(summary: summary)
+        outcome.error = summary.error
+        report(summary, code: outcome.code, directory: directory, console: console, logger: logger,
+               fileLogger: Logger(label: "pipeline.run") { fileLog($0) })
+        return outcome
+    }
+
+    /// What this command asks of the executor.
+    private func executorOptions(directory: String, progress: ProgressDisplay?, stop: StopSignal) -> ExecutorOptions {
         var options = ExecutorOptions(runDirectory: directory)
         options.queueCapacity = queueCapacity
-        let summary = Executor.run(plan, options: options, logger: logger)
-        FileHandleOutput.standardError(summary.table)
-        FileHandleOutput.standardError(
-            "\(summary.status == .succeeded ? "done" : "FAILED") in \(String(format: "%.2f", summary.seconds)) s; "
-                + "\(summary.rowErrors) row error(s); run directory: \(directory)")
-        if summary.status != .succeeded { throw ExitCode(ExitStatus.failure) }
+        options.fresh = fresh
+        options.stop = stop
+        if let progress { options.progress = { progress.update($0) } }
+        return options
+    }
+
+    /// The end of a run on stderr: for people, the step table and one line;
+    /// in JSON, one record. Quiet: only when not a success. Always in run.log.
+    private func report(_ summary: RunSummary, code: PipelineExitCode, directory: String,
+                        console: ConsoleLogging, logger: Logger, fileLogger: Logger) {
+        let seconds = TimeText.fixed(summary.seconds, 2)
+        let errors = "\(summary.rowErrors) row error\(summary.rowErrors == 1 ? "" : "s")"
+        let line: String
+        switch code {
+        case .success: line = "done in \(seconds) s; \(errors); run directory: \(directory)"
+        case .rowErrors: line = "done in \(seconds) s with \(errors) (see errors.jsonl); run directory: \(directory)"
+        case .interrupted:
+            line = "interrupted after \(seconds) s; run the same command to resume; run directory: \(directory)"
+        default: line = "FAILED after \(seconds) s: \(summary.error ?? summary.status.rawValue); run directory: \(directory)"
+        }
+        let level: Logger.Level = code == .success ? .info : code == .failed ? .error : .warning
+        let metadata: Logger.Metadata = [
+            "status": "\(summary.status.rawValue)", "exit_code": "\(code.rawValue)", "seconds": "\(seconds)",
+            "row_errors": "\(summary.rowErrors)", "run_directory": "\(directory)",
+        ]
+        if console.format == .human && !quiet {
+            FileHandleOutput.standardError(summary.table)
+            FileHandleOutput.standardError(line)
+            fileLogger.log(level: level, "\(line)", metadata: metadata)
+        } else {
+            logger.log(level: level, "\(line)", metadata: metadata)
+        }
     }
 }

@@ -50,7 +50,7 @@ struct Validate: ParsableCommand {
             for diagnostic in error.diagnostics { FileHandleOutput.standardError(diagnostic.description) }
             let count = error.diagnostics.count
             FileHandleOutput.standardError("\(count) error\(count == 1 ? "" : "s") in \(file)")
-            throw ExitCode(ExitStatus.usage)
+            throw ExitCode(.usage)
         }
     }
 }

@@ -68,7 +68,9 @@ struct RunCommandTests {
                 uses: lod_jsonl
                 with: {path: x.jsonl}
             """.write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try Fixtures.run(binary, ["run", file, "--run-dir", directory.appendingPathComponent("run").path])
+        // stderr is a pipe here, so the default would be JSON lines: ask for the human form.
+        let result = try Fixtures.run(binary, ["run", file, "--run-dir", directory.appendingPathComponent("run").path,
+                                               "--log-format", "human"])
         #expect(result.status == 2)
         #expect(result.output.contains("\(file):4:11: error: unknown step \"lod_jsonl\"; did you mean \"load_jsonl\"?"),
                 "\(result.output)")
