@@ -4,6 +4,7 @@
 #   make test                 every test (installs Debian packages and a Python test venv if missing)
 #   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
 #   make bench                benchmarks (release build)
+#   make chaos                kill -9 / resume test with 100 kills
 #
 # Variables: CONFIG=debug|release, PREFIX=/usr/local, SWIFT=swift, CC=cc.
 
@@ -22,7 +23,7 @@ SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData
 
-.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench clean help
+.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench chaos clean help
 
 all: build plugins
 
@@ -113,6 +114,12 @@ bench:
 	.build/release/pipeline-bench abi --plugin .build/release/pipeline-plugins/libtext_filter.so
 	@echo "== streaming: load_jsonl -> text_filter (C) -> write_jsonl"
 	Tests/bench/stream-bench.sh .build/release
+	@echo "== checkpoint overhead: state store on vs --no-checkpoint"
+	Tests/bench/checkpoint-bench.sh .build/release
+
+# The kill/resume test with 100 SIGKILLs instead of CI's 20.
+chaos: plugins
+	PIPELINE_CHAOS_KILLS=$${PIPELINE_CHAOS_KILLS:-100} $(SWIFT) test -c $(CONFIG) --filter KillResume
 
 clean:
 	$(SWIFT) package clean

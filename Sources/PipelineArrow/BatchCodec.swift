@@ -10,7 +10,7 @@ import Darwin
 /// encoding is a few memcpys per column and decoding allocates one buffer
 /// per Arrow buffer. Little-endian, versioned by its magic:
 ///
-///     "PLB1" u32 fieldCount u64 rows (field column)*
+///     "PLB2" u32 fieldCount u64 rows (field column)*
 ///     field  = str name, u8 nullable, type
 ///     type   = u8 tag [, u32 width (fixed-size list)] [, u32 n, field* (children)]
 ///     column = u64 length, u64 nullCount, u8 hasValidity, [bitmap], buffers…, children…
@@ -18,10 +18,11 @@ import Darwin
 /// Not an interchange format (use Arrow IPC for that): only this build of
 /// the host reads what it wrote, and the store says which version wrote it.
 public enum BatchCodec {
-    static let magic: [UInt8] = Array("PLB1".utf8)
+    static let magic: [UInt8] = Array("PLB2".utf8)
 
     public static func encode(_ batch: RecordBatch) -> [UInt8] {
         var writer = Writer()
+        writer.out.reserveCapacity(batch.columns.reduce(256) { $0 + $1.approximateBytes })
         writer.bytes(magic)
         writer.u32(UInt32(batch.fields.count))
         writer.u64(UInt64(batch.length))
@@ -109,6 +110,20 @@ private struct Writer {
         }
     }
 
+    mutating func offsetBlock<T: FixedWidthInteger>(_ offsets: UnsafePointer<T>, count: Int, base: Int) {
+        if base == 0 {
+            raw(UnsafeRawPointer(offsets), count * MemoryLayout<T>.size)
+            return
+        }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: count * MemoryLayout<T>.size))
+        out.withUnsafeMutableBytes { bytes in
+            let target = (bytes.baseAddress! + start).assumingMemoryBound(to: T.self)
+            let first = T(truncatingIfNeeded: base)
+            for index in 0..<count { target[index] = (offsets[index] &- first).littleEndian }
+        }
+    }
+
     mutating func column(_ column: ArrowColumn) {
         let length = column.length, offset = column.offset
         u64(UInt64(length))
@@ -126,12 +141,18 @@ private struct Writer {
             let width = column.type.valueWidth ?? 0
             raw(column.buffers[1].map { $0 + offset * width }, length * width)
         case .utf8, .largeUtf8, .list:
-            // Offsets rebased to 0, then the bytes or items they span.
+            // length + 1 offsets in the column's own width, rebased to 0
+            // (a plain copy when they already start at 0), then the bytes
+            // or items they span.
             let range = length == 0 ? 0..<0 : column.valueRange(0).lowerBound..<column.valueRange(length - 1).upperBound
-            for row in 0..<length {
-                u64(UInt64(column.valueRange(row).lowerBound - range.lowerBound))
-            }
             u64(UInt64(range.count))
+            if length > 0, let offsets = column.buffers[1] {
+                if column.type == .largeUtf8 {
+                    offsetBlock(offsets.assumingMemoryBound(to: Int64.self) + offset, count: length + 1, base: range.lowerBound)
+                } else {
+                    offsetBlock(offsets.assumingMemoryBound(to: Int32.self) + offset, count: length + 1, base: range.lowerBound)
+                }
+            }
             if case .list = column.type {
                 self.column(column.items.slice(from: range.lowerBound, count: range.count))
             } else {
@@ -161,6 +182,20 @@ private enum Tag: UInt8 {
         case .fixedSizeList: self = .fixedSizeList
         case .structure: self = .structure
         }
+    }
+}
+
+extension ArrowColumn {
+    /// Roughly the bytes this column's rows take, for sizing buffers.
+    var approximateBytes: Int {
+        let own: Int
+        switch type {
+        case .utf8, .largeUtf8:
+            own = length * 8 + (length == 0 ? 0 : valueRange(length - 1).upperBound - valueRange(0).lowerBound)
+        default:
+            own = length * (type.valueWidth ?? 1) + length / 8 + 16
+        }
+        return own + children.reduce(0) { $0 + $1.approximateBytes }
     }
 }
 
@@ -257,15 +292,18 @@ private struct Reader {
             buffers.append(try buffer(length * (type.valueWidth ?? 0), owner: owner))
         case .utf8, .largeUtf8, .list:
             let large = type == .largeUtf8
-            var offsets = [Int](repeating: 0, count: length + 1)
-            for row in 0..<length { offsets[row] = try count() }
             let total = try count()
-            offsets[length] = total
-            for row in 0..<length where offsets[row] > offsets[row + 1] || offsets[row] > total {
-                throw .malformed("stored offsets decrease", at: "")
-            }
             if !large, total > Int(Int32.max) { throw .malformed("stored utf8 column over 2 GiB", at: "") }
-            let offsetBuffer = try Reader.offsetBuffer(offsets, large: large, owner: owner)
+            let offsetBuffer: UnsafeRawPointer
+            if length == 0 {
+                offsetBuffer = try Reader.offsetBuffer([0], large: large, owner: owner)
+            } else {
+                offsetBuffer = try buffer((length + 1) * (large ? 8 : 4), owner: owner)
+                let valid = large
+                    ? Reader.offsetsValid(offsetBuffer.assumingMemoryBound(to: Int64.self), count: length + 1, total: total)
+                    : Reader.offsetsValid(offsetBuffer.assumingMemoryBound(to: Int32.self), count: length + 1, total: total)
+                guard valid else { throw .malformed("stored offsets are out of order", at: "") }
+            }
             buffers.append(offsetBuffer)
             if case .list(let item) = type {
                 let items = try column(item.type, owner: owner)
@@ -287,6 +325,17 @@ private struct Reader {
         }
         return ArrowColumn(type: type, length: length, offset: 0, nullCount: nullCount, buffers: buffers,
                            children: children, owner: owner)
+    }
+
+    /// Offsets start at 0, never decrease, and end at `total`.
+    static func offsetsValid<T: FixedWidthInteger>(_ offsets: UnsafePointer<T>, count: Int, total: Int) -> Bool {
+        guard offsets[0] == 0, Int(offsets[count - 1]) == total else { return false }
+        var previous = offsets[0]
+        for index in 1..<count {
+            guard offsets[index] >= previous else { return false }
+            previous = offsets[index]
+        }
+        return true
     }
 
     static func offsetBuffer(_ offsets: [Int], large: Bool, owner: OwnedBuffers) throws(ArrowError) -> UnsafeRawPointer {

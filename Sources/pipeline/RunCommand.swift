@@ -46,6 +46,10 @@ struct Run: ParsableCommand {
     @Flag(help: "If another run holds the run directory's lock, wait for it instead of exiting with 4.")
     var waitLock = false
 
+    @Flag(help: ArgumentHelp("Keep no state: a killed run cannot resume (benchmarks, throwaway runs).",
+                             discussion: "Nothing is written to state.db; outputs and the summary are written as usual."))
+    var noCheckpoint = false
+
     @Flag(help: ArgumentHelp("Forget the run directory's saved state and start the run over.",
                              discussion: "Without it, a run that stopped (killed, interrupted, failed) resumes where it stopped, and a finished run is not run again."))
     var fresh = false
@@ -209,6 +213,7 @@ struct Run: ParsableCommand {
         var options = ExecutorOptions(runDirectory: directory)
         options.queueCapacity = queueCapacity
         options.fresh = fresh
+        options.checkpoint = !noCheckpoint
         options.stop = stop
         if let progress { options.progress = { progress.update($0) } }
         return options

@@ -201,6 +201,7 @@ private struct Run {
     let options: ExecutorOptions
     let logger: Logger
     let store: RunStore?
+    let writer: StoreWriter?
     var runtimes: [StepRuntime] = []
     var scheduler: Scheduler<Item>
     /// Per step: next output sequence number, next consumption order, and
@@ -217,6 +218,7 @@ private struct Run {
         self.options = options
         self.logger = logger
         self.store = store
+        writer = store.map { StoreWriter(store: $0) }
         let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
         let state = plan.steps.map { states[$0.name] ?? RunStore.StepState() }
         emitted = state.map(\.emitted)
@@ -278,7 +280,10 @@ private struct Run {
 
     mutating func execute(summary: inout RunSummary) throws {
         let pool = WorkerPool(threads: options.workers ?? max(2, min(plan.steps.count, 64)))
-        defer { pool.shutdown() }
+        defer {
+            pool.shutdown()
+            writer?.close()
+        }
         let events = BlockingQueue<Event>()
         options.stop?.onRequest { events.put(.stop) }
         var failure: (any Error)?
@@ -332,7 +337,7 @@ private struct Run {
                     consumed = (plan.steps[item.source].name, item.seq, consumedCount[step])
                     consumedCount[step] += 1
                 }
-                if let store {
+                if let writer {
                     var commit = RunStore.Commit(step: plan.steps[step].name, counters: summary.steps[step],
                                                  nextID: runtimes[step].currentNextID)
                     commit.outputs = output.batches
@@ -340,7 +345,7 @@ private struct Run {
                     commit.errorRows = output.errorRows
                     commit.consumed = consumed
                     commit.done = isDone
-                    try store.commit(commit)
+                    try writer.enqueue(commit)
                 }
                 let items = output.batches.enumerated().map { Item(source: step, seq: firstSeq + $0, batch: $1) }
                 let actions = completion.isFinish
@@ -359,6 +364,8 @@ private struct Run {
                 Executor.writeSummary(summary, to: options.runDirectory, logger: logger)
             }
         }
+        // Everything the run did is in the store before it says how it ended.
+        try writer?.flush()
         if let failure { throw failure }
         if interrupted {
             logger.warning("interrupted; run the same command again to resume", metadata: ["pipeline": "\(plan.name)"])

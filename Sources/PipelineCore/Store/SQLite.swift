@@ -108,7 +108,31 @@ final class Statement {
 
     /// Runs the statement to completion, ignoring rows.
     func run(_ values: Value...) throws(StoreError) {
+        try run(values)
+    }
+
+    /// Runs the statement with a large blob bound without a copy: the last
+    /// parameter is `blob`, valid for the duration of the call.
+    func run(_ values: [Value], blob: [UInt8]) throws(StoreError) {
+        let result = blob.withUnsafeBytes { bytes in
+            Result { () throws(StoreError) in
+                try bind(values)
+                let status = sqlite3_bind_blob64(statement, Int32(values.count + 1),
+                                                 bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                                                 UInt64(bytes.count), nil)
+                guard status == SQLITE_OK else { throw database.error(status) }
+                try step()
+            }
+        }
+        try result.get()
+    }
+
+    private func run(_ values: [Value]) throws(StoreError) {
         try bind(values)
+        try step()
+    }
+
+    private func step() throws(StoreError) {
         defer { sqlite3_reset(statement) }
         var status = sqlite3_step(statement)
         while status == SQLITE_ROW { status = sqlite3_step(statement) }
