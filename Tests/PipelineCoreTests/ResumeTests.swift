@@ -151,4 +151,57 @@ struct ResumeTests {
             (error as? StoreError)?.kind == .newer && "\(error)".contains("newer pipeline")
         }
     }
+
+    @Test func aDamagedStoreIsRefusedAndLeftAsItIs() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("damaged").path
+        _ = try Executor.run(try plan(registry, rows: 2_000), options: ExecutorOptions(runDirectory: directory),
+                             logger: Logger(label: "test"))
+        let path = directory + "/state.db"
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        let size = try handle.seekToEnd()
+        try #require(size > 3 * 65_536)
+        try handle.seek(toOffset: 65_536)  // the b-tree header of page 2
+        handle.write(Data(repeating: 0xA5, count: 4096))
+        try handle.close()
+        let damaged = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect {
+            _ = try Executor.run(try plan(registry, rows: 2_000), options: ExecutorOptions(runDirectory: directory),
+                                 logger: Logger(label: "test"))
+        } throws: { error in
+            (error as? StoreError)?.kind == .damaged && "\(error)".contains("--fresh")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged)
+    }
+
+    /// A full disk during a commit: the run fails saying so, what was
+    /// committed stays, and after space is freed the same run resumes to
+    /// the right result. Needs root (it mounts a small tmpfs).
+    @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
+    func aFullDiskFailsCleanlyAndResumesOnceThereIsSpace() throws {
+        let registry = try registry()
+        let reference = try Fixtures.emptyDirectory("full-reference").path
+        let rows = 20_000
+        _ = try Executor.run(try plan(registry, rows: rows), options: ExecutorOptions(runDirectory: reference),
+                             logger: Logger(label: "test"))
+        let mountPoint = try Fixtures.emptyDirectory("full-disk").path
+        let mounted = try Fixtures.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
+        try #require(mounted.status == 0, "cannot mount a tmpfs: \(mounted.output)")
+        defer { _ = try? Fixtures.run("/bin/umount", [mountPoint]) }
+        let directory = mountPoint + "/run"
+
+        let full = try Executor.run(try plan(registry, rows: rows), options: ExecutorOptions(runDirectory: directory),
+                                    logger: Logger(label: "test"))
+        #expect(full.status == .failed)
+        #expect(full.error?.contains("disk is full") == true, "\(full.error ?? "")")
+
+        let grown = try Fixtures.run("/bin/mount", ["-o", "remount,size=256m", mountPoint])
+        try #require(grown.status == 0, "\(grown.output)")
+        let resumed = try Executor.run(try plan(registry, rows: rows), options: ExecutorOptions(runDirectory: directory),
+                                       logger: Logger(label: "test"))
+        #expect(resumed.status == .succeeded, "\(resumed.error ?? "")")
+        #expect(try lines(directory + "/rows.jsonl").sorted() == (try lines(reference + "/rows.jsonl").sorted()))
+        #expect(try lines(directory + "/total.jsonl") == (try lines(reference + "/total.jsonl")))
+        #expect(try lines(directory + "/errors.jsonl").sorted() == (try lines(reference + "/errors.jsonl").sorted()))
+    }
 }
