@@ -128,4 +128,32 @@ struct KillResumeTests {
         #expect(lost == 0)
         #expect(got == expected)
     }
+
+    @Test func sigtermStopsCleanlyWithFiveAndTheRunResumes() throws {
+        try #require(FileManager.default.fileExists(atPath: binary), "\(binary) is missing: run `make test`")
+        let directory = try Fixtures.emptyDirectory("sigterm")
+        let file = try pipeline(in: directory, rows: 3_000)
+        let flags = try pluginFlags()
+        let referenceDirectory = directory.appendingPathComponent("reference").path
+        let reference = try launch(["run", file, "--run-dir", referenceDirectory] + flags)
+        reference.waitUntilExit()
+        let expected = try outputs(referenceDirectory)
+
+        let runDirectory = directory.appendingPathComponent("run").path
+        let first = try launch(["run", file, "--run-dir", runDirectory] + flags)
+        Thread.sleep(forTimeInterval: 0.4)
+        try #require(first.isRunning, "the run ended before it could be signalled")
+        kill(first.processIdentifier, SIGTERM)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .exit)
+        #expect(first.terminationStatus == 5)
+        let summary = try JSONValue(parsing: String(contentsOfFile: runDirectory + "/summary.json", encoding: .utf8))
+        #expect(summary["status"] == .string("interrupted"))
+        #expect(!FileManager.default.fileExists(atPath: runDirectory + "/rows.jsonl"))
+
+        let second = try launch(["run", file, "--run-dir", runDirectory] + flags)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 3)
+        #expect(try outputs(runDirectory) == expected)
+    }
 }
