@@ -64,6 +64,12 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_params_ext, get_string_at)": MemoryLayout<pipeline_params_ext>.offset(of: \.get_string_at),
     "sizeof(pipeline_params_ext)": MemoryLayout<pipeline_params_ext>.stride,
 
+    "sizeof(pipeline_llm_request)": MemoryLayout<pipeline_llm_request>.stride,
+    "offsetof(pipeline_llm_response, text)": MemoryLayout<pipeline_llm_response>.offset(of: \.text),
+    "offsetof(pipeline_llm_response, prompt_tokens)": MemoryLayout<pipeline_llm_response>.offset(of: \.prompt_tokens),
+    "sizeof(pipeline_llm_response)": MemoryLayout<pipeline_llm_response>.stride,
+    "sizeof(pipeline_llm_ext)": MemoryLayout<pipeline_llm_ext>.stride,
+
     "offsetof(ArrowSchema, release)": MemoryLayout<ArrowSchema>.offset(of: \.release),
     "offsetof(ArrowSchema, private_data)": MemoryLayout<ArrowSchema>.offset(of: \.private_data),
     "offsetof(ArrowArray, buffers)": MemoryLayout<ArrowArray>.offset(of: \.buffers),
@@ -123,6 +129,11 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_params_ext, get_string_count)": 40,
     "offsetof(pipeline_params_ext, get_string_at)": 48,
     "sizeof(pipeline_params_ext)": 56,
+    "sizeof(pipeline_llm_request)": 48,
+    "offsetof(pipeline_llm_response, text)": 8,
+    "offsetof(pipeline_llm_response, prompt_tokens)": 40,
+    "sizeof(pipeline_llm_response)": 64,
+    "sizeof(pipeline_llm_ext)": 40,
 
     // The C Data Interface's frozen layout (Arrow specification).
     "offsetof(ArrowSchema, release)": 56,

@@ -329,6 +329,85 @@ typedef struct pipeline_params_ext {
 } pipeline_params_ext;
 
 /* ------------------------------------------------------------------------ */
+/* Service "pipeline.llm/1": the language models of the pipeline file        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every named LLM of the pipeline file (`llms:`) is one client in the host,
+ * shared by every step that uses it (`llm:` on the step): connections,
+ * concurrency and rate limits, retries with backoff, the response cache,
+ * the teacher I/O log and token counts are the host's. A plugin never sees
+ * an API key or a URL; it sends requests for the LLM its step names.
+ */
+#define PIPELINE_EXT_LLM "pipeline.llm/1"
+
+/* One chat request: `prompt` (a user message, with an optional `system`
+   message) or `messages_json` (an OpenAI "messages" array as JSON). */
+typedef struct pipeline_llm_request {
+  uint32_t struct_size;
+  const char *prompt;
+  const char *system;        /* may be NULL */
+  const char *messages_json; /* instead of prompt and system; NULL otherwise */
+  /* Generation parameters as a JSON object ({"temperature": 0.7, ...}),
+     over the step's and the LLM's defaults; may be NULL. */
+  const char *options_json;
+  /* Which of several generations for the same request (0, 1, ...): part of
+     the cache key, so n samples are n distinct cached answers. */
+  uint32_t generation;
+} pipeline_llm_request;
+
+/* The outcome of one request. Strings are NUL-terminated UTF-8 owned by the
+   host: valid until `release` (complete) or the end of the callback (submit). */
+typedef struct pipeline_llm_response {
+  uint32_t struct_size;
+  /* PIPELINE_OK, or why the request failed after the LLM's retries
+     (PIPELINE_IO, PIPELINE_TIMEOUT, PIPELINE_INVALID_DATA, PIPELINE_CANCELLED). */
+  pipeline_status status;
+  const char *text;          /* the answer; NULL on failure */
+  const char *error;         /* on failure: what happened; NULL otherwise */
+  const char *finish_reason; /* "stop", "length", ...; may be NULL */
+  const char *model;         /* the model that answered */
+  int64_t prompt_tokens;
+  int64_t completion_tokens;
+  uint32_t cached;           /* 1 when served from the response cache */
+} pipeline_llm_response;
+
+/* [any thread] Called exactly once per submitted request. */
+typedef void (*pipeline_llm_callback)(void *user, const pipeline_llm_response *response);
+
+typedef struct pipeline_llm_ext {
+  uint32_t struct_size;
+  /*
+   * [worker] Sends `count` requests at once and waits for all of them. They
+   * are in flight together with every other step's requests, within the
+   * LLM's limits. Fills responses[0..count); a failed request is a failed
+   * response, not a failed call: the function returns PIPELINE_OK unless
+   * the step has no LLM (PIPELINE_INVALID_ARGUMENT) or the run is stopping
+   * (PIPELINE_CANCELLED). Free the responses with `release`.
+   */
+  pipeline_status (*complete)(pipeline_call *call, const pipeline_llm_request *requests, size_t count,
+                              pipeline_llm_response *responses);
+  /* [thread-safe] Frees what `complete` put in the responses. */
+  void (*release)(pipeline_llm_response *responses, size_t count);
+  /*
+   * [worker] Starts one request and returns at once; `done` runs exactly
+   * once, on a host thread, when it completes. A process or finish call
+   * must not return before every request it submitted has completed.
+   */
+  pipeline_status (*submit)(pipeline_call *call, const pipeline_llm_request *request,
+                            pipeline_llm_callback done, void *user);
+  /*
+   * [worker] Embeds `count` texts with the step's LLM (an OpenAI-compatible
+   * /v1/embeddings) into `vectors`, `dim` floats per text. statuses[i] says
+   * whether text i got its vector (a vector of another width than `dim` is
+   * PIPELINE_INVALID_DATA). Same return rule as complete.
+   */
+  pipeline_status (*embed)(pipeline_call *call, const char *const *texts, size_t count, float *vectors,
+                           size_t dim, pipeline_status *statuses);
+  /* APPEND ONLY below this line. */
+} pipeline_llm_ext;
+
+/* ------------------------------------------------------------------------ */
 /* Layout checks (LP64: Linux and macOS on x86_64 and arm64)                 */
 /* ------------------------------------------------------------------------ */
 
@@ -372,6 +451,11 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, step_count) == 32, "pipeline_pl
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, steps) == 40, "pipeline_plugin layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_plugin) == 48, "pipeline_plugin v1.0 size");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_params_ext) == 56, "pipeline_params_ext v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_request) == 48, "pipeline_llm_request v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, text) == 8, "pipeline_llm_response layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, prompt_tokens) == 40, "pipeline_llm_response layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 40, "pipeline_llm_ext v1.0 size");
 #undef PIPELINE_STATIC_ASSERT
 #endif
 
