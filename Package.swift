@@ -15,6 +15,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "pipeline", targets: ["pipeline"]),
+        .executable(name: "llm-test-server", targets: ["llm-test-server"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
         // Built-in Swift plugins: one dynamic library each, loaded with dlopen.
         .library(name: "PipelineColumns", type: .dynamic, targets: ["PipelineColumns"]),
@@ -52,6 +53,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The in-project OpenAI-compatible server: `make run`, the tests and
+        // the benchmarks use it as the LLM (deterministic, with faults).
+        .executableTarget(name: "llm-test-server"),
         .executableTarget(name: "pipeline-bench", dependencies: ["CPipelineABI", "PipelineCore", "PipelineArrow"]),
         .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow"]),
 
