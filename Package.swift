@@ -20,6 +20,7 @@ let package = Package(
         // Built-in Swift plugins: one dynamic library each, loaded with dlopen.
         .library(name: "PipelineColumns", type: .dynamic, targets: ["PipelineColumns"]),
         .library(name: "PipelineData", type: .dynamic, targets: ["PipelineData"]),
+        .library(name: "PipelineLLM", type: .dynamic, targets: ["PipelineLLM"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
     ],
@@ -43,7 +44,7 @@ let package = Package(
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "PipelineArrow", "CYAML", "CSQLite",
+                "CPipelineABI", "PipelineArrow", "CYAML", "CSQLite", "CCurl",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -64,6 +65,9 @@ let package = Package(
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineData", dependencies: ["PluginKit"], path: "Plugins/data",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineLLM", dependencies: ["PluginKit"], path: "Plugins/llm",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 

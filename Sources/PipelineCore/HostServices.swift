@@ -20,12 +20,15 @@ final class InstanceContext: @unchecked Sendable {
     /// C copies of string parameters, alive until the instance is destroyed.
     private let strings = Mutex<[String: UnsafeMutablePointer<CChar>]>([:])
     let cancelled: Atomic<Bool>
+    /// The named LLM of the step (`llm:`), for the "pipeline.llm/1" service.
+    let llm: LLMClient?
 
-    init(stepLabel: String, logger: Logger, parameters: [String: JSONValue]) {
+    init(stepLabel: String, logger: Logger, parameters: [String: JSONValue], llm: LLMClient? = nil) {
         self.stepLabel = stepLabel
         self.logger = logger
         self.parameters = parameters
         self.cancelled = Atomic(false)
+        self.llm = llm
     }
 
     deinit {
@@ -113,6 +116,7 @@ private func hostGetExtension(_ host: UnsafePointer<pipeline_host>?, _ id: Unsaf
     guard let id else { return nil }
     switch String(cString: id) {
     case PIPELINE_EXT_PARAMS: return UnsafeRawPointer(ParamsService.table)
+    case PIPELINE_EXT_LLM: return UnsafeRawPointer(LLMService.table)
     default: return nil
     }
 }

@@ -15,12 +15,17 @@ public final class StepInstance: @unchecked Sendable {
 
     /// Creates an instance. `parameters` must already be validated; the
     /// schema's defaults are filled in for keys that are absent.
-    public init(_ descriptor: StepDescriptor, parameters: [String: JSONValue] = [:], label: String? = nil,
+    public convenience init(_ descriptor: StepDescriptor, parameters: [String: JSONValue] = [:], label: String? = nil,
                 logger: Logger = Logger(label: "pipeline.step")) throws(PluginError) {
+        try self.init(descriptor, parameters: parameters, label: label, logger: logger, llm: nil)
+    }
+
+    init(_ descriptor: StepDescriptor, parameters: [String: JSONValue], label: String?, logger: Logger,
+         llm: LLMClient?) throws(PluginError) {
         self.descriptor = descriptor
         self.label = label ?? descriptor.name
         let filled = Self.applyingDefaults(parameters, schema: descriptor.parameterSchema)
-        context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled)
+        context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm)
         let call = CallContext(instance: context)
         var state: UnsafeMutableRawPointer?
         let json = JSONValue.object(filled).serialized

@@ -199,6 +199,12 @@ private func trampolineProcess(_ call: OpaquePointer?, _ state: UnsafeMutableRaw
                 throw .invalidData("input batch: \(error.message)")
             }
         }
+        // A reentrant step runs on several workers at once: each call works on
+        // its own copy of the step value (its state must be immutable).
+        if type(of: box.step).info.reentrant {
+            var step = box.step
+            return try step.process(input, context: context)
+        }
         return try box.step.process(input, context: context)
     }
 }

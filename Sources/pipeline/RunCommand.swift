@@ -46,6 +46,13 @@ struct Run: ParsableCommand {
     @Flag(help: "If another run holds the run directory's lock, wait for it instead of exiting with 4.")
     var waitLock = false
 
+    @Option(help: ArgumentHelp("The LLM response cache, shared by every run (default: $XDG_CACHE_HOME/pipeline/llm-cache.db or ~/.cache/pipeline/llm-cache.db).",
+                               valueName: "file"))
+    var llmCache: String?
+
+    @Flag(help: "Neither read nor write the LLM response cache.")
+    var noLLMCache = false
+
     @Flag(help: ArgumentHelp("Keep no state: a killed run cannot resume (benchmarks, throwaway runs).",
                              discussion: "Nothing is written to state.db; outputs and the summary are written as usual."))
     var noCheckpoint = false
@@ -214,6 +221,7 @@ struct Run: ParsableCommand {
         options.queueCapacity = queueCapacity
         options.fresh = fresh
         options.checkpoint = !noCheckpoint
+        options.llmCache = noLLMCache ? nil : (llmCache ?? LLMCache.defaultPath())
         options.stop = stop
         if let progress { options.progress = { progress.update($0) } }
         return options

@@ -16,6 +16,10 @@ public struct ExecutorOptions: Sendable {
     public var checkpoint = true
     /// Forget any stored state of this run directory and start over.
     public var fresh = false
+    /// The LLM response cache (SQLite), shared across runs; nil: no cache.
+    public var llmCache: String?
+    /// Environment for `${...}`-free settings such as api_key_env.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Asks the run to stop (a signal): no new calls, in-flight ones finish
     /// and are committed, the run ends `interrupted`.
     public var stop: StopSignal?
@@ -197,6 +201,9 @@ struct Item: @unchecked Sendable {
 
 /// One run of the plan: the control thread's state.
 private struct Run {
+    /// Calls of one reentrant step (an LLM step) in flight at once.
+    static let reentrantCalls = 4
+
     let plan: PipelinePlan
     let options: ExecutorOptions
     let logger: Logger
@@ -211,6 +218,8 @@ private struct Run {
     var skipOutputs: [Int]
     var done: [Bool]
     var interrupted = false
+    /// One client per named LLM, shared by the steps that use it.
+    var llms: [String: LLMClient] = [:]
 
     init(plan: PipelinePlan, options: ExecutorOptions, logger: Logger, store: RunStore?,
          states: [String: RunStore.StepState]) throws {
@@ -230,7 +239,7 @@ private struct Run {
         let nodes = plan.steps.map { step in
             Scheduler<Item>.Node(
                 parents: step.inputs.compactMap { index[$0] }, isGenerator: step.descriptor.kind == .generator,
-                maxInFlight: step.descriptor.isReentrant ? 4 : 1)
+                maxInFlight: step.descriptor.isReentrant ? Run.reentrantCalls : 1)
         }
         scheduler = Scheduler<Item>(nodes: nodes, capacity: options.queueCapacity)
         // What each unfinished step still has to (re)process.
@@ -253,6 +262,14 @@ private struct Run {
             }
             scheduler.restore(step: position, inbox: inbox, done: state[position].done)
         }
+        if !plan.llms.isEmpty {
+            let cache = try options.llmCache.map { path throws(StoreError) in try LLMCache(path: path) }
+            let log = LLMIOLog(path: (options.runDirectory as NSString).appendingPathComponent("llm-io.jsonl"))
+            for (name, settings) in plan.llms {
+                let config = try LLMConfig(name: name, settings: settings, environment: options.environment)
+                llms[name] = LLMClient(config: config, cache: cache, log: log)
+            }
+        }
         // Instances are created (and destroyed) on this, the control, thread.
         var generatorOrdinal: UInt64 = 0
         for (position, step) in plan.steps.enumerated() {
@@ -271,7 +288,8 @@ private struct Run {
                                                            runDirectory: options.runDirectory)
             var stepLogger = logger
             stepLogger[metadataKey: "step"] = "\(step.name)"
-            let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger)
+            let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger,
+                                            llm: step.llm.flatMap { llms[$0] })
             // A replaying step makes its ids again from zero; the others go on.
             let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
             runtimes.append(StepRuntime(instance: instance, batchSize: step.batchSize, idTag: tag, nextID: nextID))
@@ -279,7 +297,10 @@ private struct Run {
     }
 
     mutating func execute(summary: inout RunSummary) throws {
-        let pool = WorkerPool(threads: options.workers ?? max(2, min(plan.steps.count, 64)))
+        // Enough threads for every call the scheduler may have in flight at
+        // once (a blocking LLM call holds its thread), so no step waits for one.
+        let slots = plan.steps.reduce(0) { $0 + ($1.descriptor.isReentrant ? Self.reentrantCalls : 1) }
+        let pool = WorkerPool(threads: options.workers ?? max(2, min(slots, 64)))
         defer {
             pool.shutdown()
             writer?.close()
@@ -366,11 +387,26 @@ private struct Run {
         }
         // Everything the run did is in the store before it says how it ended.
         try writer?.flush()
+        recordLLMUsage(into: &summary)
         if let failure { throw failure }
         if interrupted {
             logger.warning("interrupted; run the same command again to resume", metadata: ["pipeline": "\(plan.name)"])
         } else {
             logger.info("run finished", metadata: ["pipeline": "\(plan.name)", "row_errors": "\(summary.rowErrors)"])
+        }
+    }
+
+    /// Requests and tokens of this run, per LLM and per step.
+    private func recordLLMUsage(into summary: inout RunSummary) {
+        for (name, client) in llms {
+            var total = LLMUsage()
+            for (step, usage) in client.usage {
+                total.add(usage)
+                if let index = summary.steps.firstIndex(where: { $0.name == step }) {
+                    summary.steps[index].llm = (summary.steps[index].llm ?? LLMUsage()).adding(usage)
+                }
+            }
+            summary.llms[name] = total
         }
     }
 

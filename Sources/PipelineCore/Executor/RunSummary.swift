@@ -20,6 +20,8 @@ public struct RunSummary: Sendable {
         public var rowErrors = 0
         /// Seconds spent inside the plugin's process/finish calls.
         public var busySeconds = 0.0
+        /// LLM requests and tokens of the step in this run, if it used one.
+        public var llm: LLMUsage?
     }
 
     public enum Status: String, Sendable {
@@ -39,6 +41,8 @@ public struct RunSummary: Sendable {
     /// Peak resident memory of the process, in bytes.
     public var peakRSSBytes = 0
     public var steps: [Step]
+    /// LLM requests and tokens of this run, per named LLM.
+    public var llms: [String: LLMUsage] = [:]
 
     public var rowErrors: Int { steps.reduce(0) { $0 + $1.rowErrors } }
 
@@ -48,15 +52,18 @@ public struct RunSummary: Sendable {
             "status": .string(status.rawValue), "started_at": .number(startedAt),
             "seconds": .number((seconds * 1000).rounded() / 1000), "row_errors": .number(Double(rowErrors)),
             "cpu_seconds": .number((cpuSeconds * 1000).rounded() / 1000), "peak_rss_bytes": .number(Double(peakRSSBytes)),
+            "llms": .object(llms.mapValues(\.json)),
             "steps": .array(steps.map { step in
-                .object([
+                var object: [String: JSONValue] = [
                     "name": .string(step.name), "uses": .string(step.uses),
                     "inputs": .array(step.inputs.map { .string($0) }),
                     "batches_in": .number(Double(step.batchesIn)), "rows_in": .number(Double(step.rowsIn)),
                     "batches_out": .number(Double(step.batchesOut)), "rows_out": .number(Double(step.rowsOut)),
                     "row_errors": .number(Double(step.rowErrors)),
                     "busy_seconds": .number((step.busySeconds * 1000).rounded() / 1000),
-                ])
+                ]
+                if let llm = step.llm { object["llm"] = llm.json }
+                return .object(object)
             }),
         ]
         if let error { object["error"] = .string(error) }

@@ -125,11 +125,12 @@ enum LLMSettings {
                "model": {"type": "string", "minLength": 1},
                "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                "api_key_file": {"type": "string", "minLength": 1, "format": "input-path"},
-               "max_concurrency": {"type": "integer", "minimum": 1},
+               "max_concurrency": {"type": "integer", "minimum": 1, "default": 16},
                "requests_per_minute": {"type": "number", "exclusiveMinimum": 0},
                "tokens_per_minute": {"type": "number", "exclusiveMinimum": 0},
-               "timeout_seconds": {"type": "number", "exclusiveMinimum": 0},
-               "retries": {"type": "integer", "minimum": 0},
+               "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 120},
+               "retries": {"type": "integer", "minimum": 0, "default": 4},
+               "cache": {"enum": ["auto", "always", "never"], "default": "auto"},
                "params": {"type": "object"}}}
             """
         return (try? JSONValue(parsing: text)) ?? .object([:])

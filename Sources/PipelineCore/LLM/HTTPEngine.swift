@@ -1,0 +1,150 @@
+import CCurl
+import Foundation
+
+/// One HTTP request to an LLM server.
+struct HTTPRequest: Sendable {
+    var url: String
+    var headers: [String]
+    var body: [UInt8]
+    /// Seconds for the whole transfer.
+    var timeout: Double
+}
+
+/// What came back: a response (any status), or no response at all.
+enum HTTPOutcome: Sendable {
+    case response(status: Int, retryAfter: Double?, body: [UInt8])
+    case failure(message: String, timedOut: Bool)
+}
+
+/// All HTTP of the process on one thread, through libcurl's multi
+/// interface: many requests in flight on few threads, connections kept
+/// alive and reused between requests to the same server. Completions run
+/// on the engine's thread and must be quick.
+final class HTTPEngine: @unchecked Sendable {
+    static let shared = HTTPEngine()
+
+    private let multi: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    private var incoming: [Transfer] = []
+    private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+
+    private init() {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
+        self.multi = multi
+        pipeline_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 512)
+        let thread = Thread { [self] in loop() }
+        thread.name = "pipeline.http"
+        thread.start()
+    }
+
+    /// [thread-safe] Starts a request; `completion` runs once, on the engine thread.
+    func start(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPOutcome) -> Void) {
+        let transfer = Transfer(request: request, completion: completion)
+        lock.lock()
+        incoming.append(transfer)
+        lock.unlock()
+        curl_multi_wakeup(multi)
+    }
+
+    private func loop() {
+        var running: Int32 = 0
+        while true {
+            lock.lock()
+            let starting = incoming
+            incoming.removeAll(keepingCapacity: true)
+            lock.unlock()
+            for transfer in starting {
+                guard let easy = transfer.prepare() else {
+                    transfer.completion(.failure(message: "could not set up the request", timedOut: false))
+                    continue
+                }
+                active[easy] = transfer
+                curl_multi_add_handle(multi, easy)
+            }
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                let code = message.pointee.data.result
+                curl_multi_remove_handle(multi, easy)
+                if let transfer = active.removeValue(forKey: easy) {
+                    transfer.complete(code: code)
+                }
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+}
+
+/// One request in flight: the easy handle and the buffers it reads and writes.
+private final class Transfer: @unchecked Sendable {
+    let request: HTTPRequest
+    let completion: @Sendable (HTTPOutcome) -> Void
+    private var easy: UnsafeMutableRawPointer?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var body: UnsafeMutableBufferPointer<UInt8>
+    private var url: UnsafeMutablePointer<CChar>?
+    var response: [UInt8] = []
+
+    init(request: HTTPRequest, completion: @escaping @Sendable (HTTPOutcome) -> Void) {
+        self.request = request
+        self.completion = completion
+        body = .allocate(capacity: max(request.body.count, 1))
+        _ = body.initialize(from: request.body)
+    }
+
+    deinit {
+        if let easy { curl_easy_cleanup(easy) }
+        curl_slist_free_all(headerList)
+        body.deallocate()
+        free(url)
+    }
+
+    func prepare() -> UnsafeMutableRawPointer? {
+        guard let easy = curl_easy_init() else { return nil }
+        self.easy = easy
+        url = strdup(request.url)
+        for header in request.headers { headerList = curl_slist_append(headerList, header) }
+        pipeline_curl_setopt_pointer(easy, CURLOPT_URL, url)
+        pipeline_curl_setopt_pointer(easy, CURLOPT_HTTPHEADER, headerList)
+        pipeline_curl_setopt_long(easy, CURLOPT_POST, 1)
+        pipeline_curl_setopt_pointer(easy, CURLOPT_POSTFIELDS, body.baseAddress)
+        pipeline_curl_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        pipeline_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000)))
+        pipeline_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, 10_000)
+        pipeline_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        pipeline_curl_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+        pipeline_curl_setopt_pointer(easy, CURLOPT_USERAGENT, HTTPEngine.userAgent)
+        pipeline_curl_setopt_write(easy, CURLOPT_WRITEFUNCTION) { data, size, count, user in
+            guard let data, let user else { return 0 }
+            let transfer = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
+            let bytes = size * count
+            data.withMemoryRebound(to: UInt8.self, capacity: bytes) {
+                transfer.response.append(contentsOf: UnsafeBufferPointer(start: $0, count: bytes))
+            }
+            return bytes
+        }
+        pipeline_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())
+        return easy
+    }
+
+    func complete(code: CURLcode) {
+        guard let easy else { return }
+        guard code == CURLE_OK else {
+            let message = String(cString: curl_easy_strerror(code))
+            completion(.failure(message: message, timedOut: code == CURLE_OPERATION_TIMEDOUT))
+            return
+        }
+        var status = 0
+        pipeline_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        var retryAfter: curl_off_t = 0
+        pipeline_curl_getinfo_offset(easy, CURLINFO_RETRY_AFTER, &retryAfter)
+        completion(.response(status: status, retryAfter: retryAfter > 0 ? Double(retryAfter) : nil, body: response))
+    }
+}
+
+extension HTTPEngine {
+    /// Static for the process: libcurl keeps the pointer.
+    nonisolated(unsafe) static let userAgent: UnsafeMutablePointer<CChar>? = strdup("pipeline/\(PipelineABI.hostVersion)")
+}

@@ -1,0 +1,391 @@
+import Foundation
+import Synchronization
+
+/// One chat request of a step.
+struct ChatRequest: Sendable {
+    var prompt: String?
+    var system: String?
+    /// An OpenAI "messages" array, instead of prompt and system.
+    var messages: JSONValue?
+    /// Generation parameters over the LLM's defaults.
+    var options: [String: JSONValue] = [:]
+    var generation = 0
+}
+
+/// The outcome of one chat request, after retries.
+struct ChatResponse: Sendable {
+    var status: PluginStatus
+    var text: String?
+    var error: String?
+    var finishReason: String?
+    var model: String?
+    var promptTokens = 0
+    var completionTokens = 0
+    var cached = false
+
+    static func failure(_ status: PluginStatus, _ message: String) -> ChatResponse {
+        ChatResponse(status: status, error: message)
+    }
+}
+
+/// Token and request counts, per step and in total. [thread-safe]
+public struct LLMUsage: Sendable {
+    public var requests = 0
+    public var cached = 0
+    public var failures = 0
+    public var retries = 0
+    public var promptTokens = 0
+    public var completionTokens = 0
+
+    mutating func add(_ other: LLMUsage) {
+        requests += other.requests
+        cached += other.cached
+        failures += other.failures
+        retries += other.retries
+        promptTokens += other.promptTokens
+        completionTokens += other.completionTokens
+    }
+
+    func adding(_ other: LLMUsage) -> LLMUsage {
+        var sum = self
+        sum.add(other)
+        return sum
+    }
+
+    public var json: JSONValue {
+        .object([
+            "requests": .number(Double(requests)), "cached": .number(Double(cached)),
+            "failures": .number(Double(failures)), "retries": .number(Double(retries)),
+            "prompt_tokens": .number(Double(promptTokens)), "completion_tokens": .number(Double(completionTokens)),
+        ])
+    }
+}
+
+/// One named LLM of the pipeline: a client shared by every step that uses
+/// it. It owns the concurrency limit, the rate limits, retries with
+/// exponential backoff and jitter (honouring Retry-After), the response
+/// cache, the I/O log and the token counts. Requests from all steps wait in
+/// one queue, so they are in flight together up to the limit.
+final class LLMClient: @unchecked Sendable {
+    let config: LLMConfig
+    private let cache: LLMCache?
+    private let log: LLMIOLog?
+    private let engine = HTTPEngine.shared
+    private let lock = NSLock()
+    private var inFlight = 0
+    private var waiting: [Job] = []
+    private var waitingHead = 0
+    private var recentStarts: [(time: Double, tokens: Double)] = []
+    private var pumpScheduled = false
+    private var usageByStep: [String: LLMUsage] = [:]
+
+    init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?) {
+        self.config = config
+        self.cache = cache
+        self.log = log
+    }
+
+    /// One request being worked on, across its attempts.
+    private final class Job: @unchecked Sendable {
+        let step: String
+        let endpoint: String
+        let body: [UInt8]
+        let bodyJSON: JSONValue
+        let cacheKey: String?
+        let estimatedTokens: Double
+        let parse: @Sendable ([UInt8]) -> ChatResponse?
+        let completion: @Sendable (ChatResponse) -> Void
+        var attempt = 0
+        var started = 0.0
+
+        init(step: String, endpoint: String, bodyJSON: JSONValue, cacheKey: String?, estimatedTokens: Double,
+             parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
+            self.step = step
+            self.endpoint = endpoint
+            self.bodyJSON = bodyJSON
+            body = Array(bodyJSON.serialized.utf8)
+            self.cacheKey = cacheKey
+            self.estimatedTokens = estimatedTokens
+            self.parse = parse
+            self.completion = completion
+        }
+    }
+
+    // MARK: Chat
+
+    /// [thread-safe] Sends one chat request; `completion` runs once, on any thread.
+    func chat(_ request: ChatRequest, step: String, completion: @escaping @Sendable (ChatResponse) -> Void) {
+        var body = config.params
+        for (key, value) in request.options { body[key] = value }
+        body["model"] = .string(config.model)
+        if let messages = request.messages {
+            body["messages"] = messages
+        } else {
+            var messages: [JSONValue] = []
+            if let system = request.system { messages.append(.object(["role": .string("system"), "content": .string(system)])) }
+            messages.append(.object(["role": .string("user"), "content": .string(request.prompt ?? "")]))
+            body["messages"] = .array(messages)
+        }
+        let deterministic = body["temperature"]?.doubleValue == 0 || body["seed"] != nil
+        let useCache = config.cache == .always || (config.cache == .auto && deterministic)
+        let key = useCache ? LLMCache.key(JSONValue.object([
+            "url": .string(config.baseURL), "endpoint": .string("chat"), "body": .object(body),
+            "generation": .number(Double(request.generation)),
+        ]).serialized) : nil
+        if let key, let cache, let stored = cache.get(key), let response = Self.parseChat(Array(stored.utf8)) {
+            var hit = response
+            hit.cached = true
+            record(step: step) { $0.requests += 1; $0.cached += 1 }
+            log?.append(["llm": .string(config.name), "step": .string(step), "cached": .bool(true),
+                         "request": .object(body), "response": .string(hit.text ?? ""), "status": .number(200)])
+            completion(hit)
+            return
+        }
+        let promptChars = body["messages"]?.serialized.utf8.count ?? 0
+        let estimate = Double(promptChars) / 4 + (body["max_tokens"]?.doubleValue ?? 256)
+        let job = Job(step: step, endpoint: "/chat/completions", bodyJSON: .object(body), cacheKey: key,
+                      estimatedTokens: estimate, parse: Self.parseChat, completion: completion)
+        enqueue(job)
+    }
+
+    /// [worker] Sends every request at once and waits for all answers.
+    func complete(_ requests: [ChatRequest], step: String) -> [ChatResponse] {
+        let results = Mutex<[ChatResponse?]>(Array(repeating: nil, count: requests.count))
+        let group = DispatchGroup()
+        for (index, request) in requests.enumerated() {
+            group.enter()
+            chat(request, step: step) { response in
+                results.withLock { $0[index] = response }
+                group.leave()
+            }
+        }
+        group.wait()
+        return results.withLock { $0.map { $0 ?? .failure(.internal, "no answer") } }
+    }
+
+    static func parseChat(_ bytes: [UInt8]) -> ChatResponse? {
+        guard let text = String(validating: bytes, as: UTF8.self), let json = try? JSONValue(parsing: text),
+              let choice = json["choices"]?.arrayValue?.first,
+              let content = choice["message"]?["content"]?.stringValue
+        else { return nil }
+        return ChatResponse(
+            status: .ok, text: content, finishReason: choice["finish_reason"]?.stringValue,
+            model: json["model"]?.stringValue,
+            promptTokens: Int(json["usage"]?["prompt_tokens"]?.int64Value ?? 0),
+            completionTokens: Int(json["usage"]?["completion_tokens"]?.int64Value ?? 0))
+    }
+
+    // MARK: Embeddings
+
+    /// [worker] The vectors of `texts` (in order), or why each failed.
+    func embed(_ texts: [String], step: String) -> [Result<[Float], PluginError>] {
+        let results = Mutex<[Result<[Float], PluginError>?]>(Array(repeating: nil, count: texts.count))
+        let group = DispatchGroup()
+        let chunk = 64
+        for start in stride(from: 0, to: texts.count, by: chunk) {
+            let slice = Array(texts[start..<min(start + chunk, texts.count)])
+            var body = [String: JSONValue]()
+            body["model"] = .string(config.model)
+            body["input"] = .array(slice.map { .string($0) })
+            body["encoding_format"] = .string("float")
+            let key = config.cache == .never ? nil : LLMCache.key(JSONValue.object([
+                "url": .string(config.baseURL), "endpoint": .string("embeddings"), "body": .object(body),
+            ]).serialized)
+            let count = slice.count
+            let finish: @Sendable (ChatResponse) -> Void = { response in
+                let vectors = response.text.flatMap { Self.parseEmbeddings(Array($0.utf8), count: count) }
+                results.withLock { all in
+                    for offset in 0..<count {
+                        if let vectors {
+                            all[start + offset] = .success(vectors[offset])
+                        } else {
+                            all[start + offset] = .failure(.callFailed(
+                                step: step, function: "embed", status: response.status,
+                                message: response.error ?? "malformed embeddings response"))
+                        }
+                    }
+                }
+                group.leave()
+            }
+            group.enter()
+            if let key, let cache, let stored = cache.get(key) {
+                record(step: step) { $0.requests += 1; $0.cached += 1 }
+                finish(ChatResponse(status: .ok, text: stored, cached: true))
+                continue
+            }
+            let job = Job(step: step, endpoint: "/embeddings", bodyJSON: .object(body), cacheKey: key,
+                          estimatedTokens: Double(slice.reduce(0) { $0 + $1.utf8.count }) / 4,
+                          parse: { bytes in
+                              guard Self.parseEmbeddings(bytes, count: count) != nil,
+                                    let text = String(validating: bytes, as: UTF8.self) else { return nil }
+                              return ChatResponse(status: .ok, text: text)
+                          },
+                          completion: finish)
+            enqueue(job)
+        }
+        group.wait()
+        return results.withLock { $0.map { $0 ?? .failure(.callFailed(step: step, function: "embed", status: .internal, message: "no answer")) } }
+    }
+
+    static func parseEmbeddings(_ bytes: [UInt8], count: Int) -> [[Float]]? {
+        guard let text = String(validating: bytes, as: UTF8.self), let json = try? JSONValue(parsing: text),
+              let data = json["data"]?.arrayValue, data.count == count else { return nil }
+        var vectors = [[Float]](repeating: [], count: count)
+        for (position, item) in data.enumerated() {
+            let index = Int(item["index"]?.int64Value ?? Int64(position))
+            guard index >= 0, index < count, let values = item["embedding"]?.arrayValue else { return nil }
+            vectors[index] = values.compactMap { $0.doubleValue.map(Float.init) }
+        }
+        return vectors
+    }
+
+    // MARK: Scheduling
+
+    private func enqueue(_ job: Job) {
+        lock.lock()
+        waiting.append(job)
+        lock.unlock()
+        pump()
+    }
+
+    /// Starts waiting jobs while the concurrency and rate limits allow.
+    private func pump() {
+        var starting: [Job] = []
+        var retryIn: Double?
+        lock.lock()
+        let now = Date().timeIntervalSince1970
+        recentStarts.removeAll { now - $0.time > 60 }
+        while inFlight < config.maxConcurrency, waitingHead < waiting.count {
+            let job = waiting[waitingHead]
+            if let rpm = config.requestsPerMinute, Double(recentStarts.count) >= rpm {
+                retryIn = (recentStarts.first.map { $0.time + 60 - now } ?? 1)
+                break
+            }
+            if let tpm = config.tokensPerMinute, !recentStarts.isEmpty,
+               recentStarts.reduce(0, { $0 + $1.tokens }) + job.estimatedTokens > tpm {
+                retryIn = (recentStarts.first.map { $0.time + 60 - now } ?? 1)
+                break
+            }
+            waitingHead += 1
+            inFlight += 1
+            recentStarts.append((now, job.estimatedTokens))
+            starting.append(job)
+        }
+        if waitingHead > 256, waitingHead * 2 > waiting.count {
+            waiting.removeFirst(waitingHead)
+            waitingHead = 0
+        }
+        // A rate limit is full: look again when its oldest request ages out.
+        let wake = retryIn != nil && !pumpScheduled
+        if wake { pumpScheduled = true }
+        lock.unlock()
+        if wake, let retryIn {
+            DispatchQueue.global().asyncAfter(deadline: .now() + max(0.05, retryIn)) { [self] in
+                lock.lock()
+                pumpScheduled = false
+                lock.unlock()
+                pump()
+            }
+        }
+        for job in starting { start(job) }
+    }
+
+    private func start(_ job: Job) {
+        job.attempt += 1
+        job.started = Date().timeIntervalSince1970
+        var headers = ["Content-Type: application/json", "Accept: application/json"]
+        if let key = config.apiKey { headers.append("Authorization: Bearer \(key)") }
+        let request = HTTPRequest(url: config.baseURL + job.endpoint, headers: headers, body: job.body,
+                                  timeout: config.timeout)
+        engine.start(request) { [self] outcome in finish(job, outcome) }
+    }
+
+    /// A retryable failure is tried again after a delay, a final one (or
+    /// the last retry) ends the job with a failed response.
+    private func finish(_ job: Job, _ outcome: HTTPOutcome) {
+        lock.lock()
+        inFlight -= 1
+        lock.unlock()
+        let latency = Date().timeIntervalSince1970 - job.started
+        var retryAfter: Double?
+        var failure: (status: PluginStatus, message: String, retryable: Bool)?
+        var response: ChatResponse?
+        var httpStatus = 0
+        switch outcome {
+        case .failure(let message, let timedOut):
+            failure = (timedOut ? .timeout : .io, "no response from \(config.baseURL): \(message)", true)
+        case .response(let status, let after, let body):
+            httpStatus = status
+            retryAfter = after
+            if status == 200 {
+                if let parsed = job.parse(body) {
+                    response = parsed
+                    if let key = job.cacheKey, let text = String(validating: body, as: UTF8.self) {
+                        cache?.put(key, text)
+                    }
+                } else {
+                    failure = (.invalidData, "the server answered with malformed JSON", true)
+                }
+            } else {
+                let detail = Self.errorMessage(body)
+                let retryable = status == 408 || status == 409 || status == 429 || status >= 500
+                let kind = status == 401 || status == 403 ? " (check the API key)" : ""
+                failure = (.io, "HTTP \(status)\(kind)\(detail.map { ": \($0)" } ?? "")", retryable)
+            }
+        }
+        var record: [String: JSONValue] = [
+            "llm": .string(config.name), "step": .string(job.step), "attempt": .number(Double(job.attempt)),
+            "status": .number(Double(httpStatus)), "latency_ms": .number((latency * 1000).rounded()),
+            "request": job.bodyJSON, "cached": .bool(false),
+        ]
+        if let response {
+            if job.endpoint != "/embeddings" { record["response"] = .string(response.text ?? "") }
+            record["prompt_tokens"] = .number(Double(response.promptTokens))
+            record["completion_tokens"] = .number(Double(response.completionTokens))
+        }
+        if let failure { record["error"] = .string(failure.message) }
+        log?.append(record)
+
+        if let response {
+            self.record(step: job.step) {
+                $0.requests += 1
+                $0.promptTokens += response.promptTokens
+                $0.completionTokens += response.completionTokens
+            }
+            job.completion(response)
+        } else if let failure {
+            if failure.retryable && job.attempt <= config.retries {
+                self.record(step: job.step) { $0.retries += 1 }
+                let backoff = min(30, 0.25 * pow(2, Double(job.attempt - 1)))
+                let delay = retryAfter ?? backoff * Double.random(in: 0.5...1.5)
+                DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in enqueue(job) }
+            } else {
+                self.record(step: job.step) { $0.requests += 1; $0.failures += 1 }
+                let attempts = job.attempt == 1 ? "" : " (after \(job.attempt) attempts)"
+                job.completion(.failure(failure.status, "llm \(config.name): \(failure.message)\(attempts)"))
+            }
+        }
+        pump()
+    }
+
+    static func errorMessage(_ body: [UInt8]) -> String? {
+        guard let text = String(validating: body, as: UTF8.self), !text.isEmpty else { return nil }
+        if let json = try? JSONValue(parsing: text), let message = json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue {
+            return message
+        }
+        return String(text.prefix(200))
+    }
+
+    private func record(step: String, _ update: (inout LLMUsage) -> Void) {
+        lock.lock()
+        update(&usageByStep[step, default: LLMUsage()])
+        lock.unlock()
+    }
+
+    /// Counts so far, per step.
+    var usage: [String: LLMUsage] {
+        lock.lock()
+        defer { lock.unlock() }
+        return usageByStep
+    }
+}

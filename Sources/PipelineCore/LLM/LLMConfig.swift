@@ -1,0 +1,61 @@
+import Foundation
+
+/// One entry of `llms:`, with its defaults, as the client uses it.
+struct LLMConfig: Sendable {
+    enum CachePolicy: String, Sendable {
+        /// Cache answers of deterministic requests (temperature 0, or a seed).
+        case auto
+        case always
+        case never
+    }
+
+    var name: String
+    var baseURL: String
+    var model: String
+    var maxConcurrency: Int
+    var requestsPerMinute: Double?
+    var tokensPerMinute: Double?
+    var timeout: Double
+    var retries: Int
+    var cache: CachePolicy
+    /// Default generation parameters (temperature, max_tokens, ...).
+    var params: [String: JSONValue]
+    /// Never logged, never given to plugins.
+    var apiKey: String?
+
+    /// Reads the validated settings; the API key comes from the environment
+    /// variable or file they name.
+    init(name: String, settings: JSONValue, environment: [String: String]) throws(LLMError) {
+        self.name = name
+        var base = settings["base_url"]?.stringValue ?? "https://api.openai.com/v1"
+        while base.hasSuffix("/") { base.removeLast() }
+        baseURL = base
+        guard let model = settings["model"]?.stringValue else { throw .configuration("llm \"\(name)\" has no model") }
+        self.model = model
+        maxConcurrency = max(1, Int(settings["max_concurrency"]?.int64Value ?? 16))
+        requestsPerMinute = settings["requests_per_minute"]?.doubleValue
+        tokensPerMinute = settings["tokens_per_minute"]?.doubleValue
+        timeout = settings["timeout_seconds"]?.doubleValue ?? 120
+        retries = max(0, Int(settings["retries"]?.int64Value ?? 4))
+        cache = settings["cache"]?.stringValue.flatMap(CachePolicy.init(rawValue:)) ?? .auto
+        params = settings["params"]?.objectValue ?? [:]
+        if let variable = settings["api_key_env"]?.stringValue {
+            guard let key = environment[variable], !key.isEmpty else {
+                throw .configuration("llm \"\(name)\": the environment variable \(variable) (api_key_env) is not set")
+            }
+            apiKey = key
+        } else if let path = settings["api_key_file"]?.stringValue {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw .configuration("llm \"\(name)\": cannot read the API key file \(path)")
+            }
+            apiKey = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}
+
+/// Why an LLM could not be set up.
+public struct LLMError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    static func configuration(_ message: String) -> LLMError { LLMError(message: message) }
+    public var description: String { message }
+}

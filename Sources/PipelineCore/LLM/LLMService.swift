@@ -1,0 +1,128 @@
+import CPipelineABI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Service "pipeline.llm/1": what a plugin's C calls turn into on the
+// step's LLMClient. Strings handed to the plugin are strdup'd and freed by
+// `release` (complete) or after the callback (submit).
+
+private func client(_ call: OpaquePointer?) -> (LLMClient, InstanceContext)? {
+    guard let instance = CallContext.from(call)?.instance, let llm = instance.llm else { return nil }
+    return (llm, instance)
+}
+
+private func chatRequest(_ request: UnsafePointer<pipeline_llm_request>) -> ChatRequest {
+    let r = request.pointee
+    var chat = ChatRequest()
+    chat.prompt = r.prompt.map { String(cString: $0) }
+    chat.system = r.system.map { String(cString: $0) }
+    chat.messages = r.messages_json.flatMap { try? JSONValue(parsing: String(cString: $0)) }
+    chat.options = r.options_json.flatMap { try? JSONValue(parsing: String(cString: $0)) }?.objectValue ?? [:]
+    chat.generation = Int(r.generation)
+    return chat
+}
+
+private func fill(_ out: UnsafeMutablePointer<pipeline_llm_response>, from response: ChatResponse) {
+    func copy(_ text: String?) -> UnsafePointer<CChar>? { text.flatMap { strdup($0) }.map { UnsafePointer($0) } }
+    out.pointee = pipeline_llm_response(
+        struct_size: UInt32(MemoryLayout<pipeline_llm_response>.size), status: response.status.rawValue,
+        text: copy(response.text), error: copy(response.error), finish_reason: copy(response.finishReason),
+        model: copy(response.model), prompt_tokens: Int64(response.promptTokens),
+        completion_tokens: Int64(response.completionTokens), cached: response.cached ? 1 : 0)
+}
+
+private func freeStrings(_ response: UnsafeMutablePointer<pipeline_llm_response>) {
+    free(UnsafeMutablePointer(mutating: response.pointee.text))
+    free(UnsafeMutablePointer(mutating: response.pointee.error))
+    free(UnsafeMutablePointer(mutating: response.pointee.finish_reason))
+    free(UnsafeMutablePointer(mutating: response.pointee.model))
+    response.pointee.text = nil
+    response.pointee.error = nil
+    response.pointee.finish_reason = nil
+    response.pointee.model = nil
+}
+
+private func noLLM(_ call: OpaquePointer?) -> Int32 {
+    if let context = CallContext.from(call) {
+        context.setError(status: Int32(PIPELINE_INVALID_ARGUMENT),
+                         message: "this step has no LLM: give it `llm: NAME` in the pipeline file")
+    }
+    return Int32(PIPELINE_INVALID_ARGUMENT)
+}
+
+private func llmComplete(_ call: OpaquePointer?, _ requests: UnsafePointer<pipeline_llm_request>?, _ count: Int,
+                         _ responses: UnsafeMutablePointer<pipeline_llm_response>?) -> Int32 {
+    guard let (llm, instance) = client(call) else { return noLLM(call) }
+    guard count > 0 else { return Int32(PIPELINE_OK) }
+    guard let requests, let responses else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    if instance.cancelled.load(ordering: .relaxed) || HostState.runCancelled.load(ordering: .relaxed) {
+        return Int32(PIPELINE_CANCELLED)
+    }
+    let chats = (0..<count).map { chatRequest(requests + $0) }
+    let answers = llm.complete(chats, step: instance.stepLabel)
+    for (index, answer) in answers.enumerated() { fill(responses + index, from: answer) }
+    return Int32(PIPELINE_OK)
+}
+
+private func llmRelease(_ responses: UnsafeMutablePointer<pipeline_llm_response>?, _ count: Int) {
+    guard let responses else { return }
+    for index in 0..<count { freeStrings(responses + index) }
+}
+
+/// The plugin's callback and its argument, carried to another thread.
+private struct Callback: @unchecked Sendable {
+    let function: pipeline_llm_callback
+    let user: UnsafeMutableRawPointer?
+}
+
+private func llmSubmit(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline_llm_request>?,
+                       _ done: pipeline_llm_callback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+    guard let (llm, instance) = client(call) else { return noLLM(call) }
+    guard let request, let done else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    let callback = Callback(function: done, user: user)
+    llm.chat(chatRequest(request), step: instance.stepLabel) { answer in
+        var response = pipeline_llm_response()
+        fill(&response, from: answer)
+        callback.function(callback.user, &response)
+        freeStrings(&response)
+    }
+    return Int32(PIPELINE_OK)
+}
+
+private func llmEmbed(_ call: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
+                      _ vectors: UnsafeMutablePointer<Float>?, _ dim: Int,
+                      _ statuses: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guard let (llm, instance) = client(call) else { return noLLM(call) }
+    guard count > 0 else { return Int32(PIPELINE_OK) }
+    guard let texts, let vectors, let statuses, dim > 0 else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    let strings = (0..<count).map { texts[$0].map { String(cString: $0) } ?? "" }
+    for (index, result) in llm.embed(strings, step: instance.stepLabel).enumerated() {
+        switch result {
+        case .success(let vector) where vector.count == dim:
+            for offset in 0..<dim { vectors[index * dim + offset] = vector[offset] }
+            statuses[index] = Int32(PIPELINE_OK)
+        case .success:
+            statuses[index] = Int32(PIPELINE_INVALID_DATA)
+        case .failure:
+            statuses[index] = Int32(PIPELINE_IO)
+        }
+    }
+    return Int32(PIPELINE_OK)
+}
+
+enum LLMService {
+    nonisolated(unsafe) static let table: UnsafePointer<pipeline_llm_ext> = {
+        let table = UnsafeMutablePointer<pipeline_llm_ext>.allocate(capacity: 1)
+        table.initialize(to: pipeline_llm_ext(
+            struct_size: UInt32(MemoryLayout<pipeline_llm_ext>.size),
+            complete: { llmComplete($0, $1, $2, $3) },
+            release: { llmRelease($0, $1) },
+            submit: { llmSubmit($0, $1, $2, $3) },
+            embed: { llmEmbed($0, $1, $2, $3, $4, $5) }))
+        return UnsafePointer(table)
+    }()
+}

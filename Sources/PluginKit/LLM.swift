@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One chat request to the step's LLM (the `llm:` of its pipeline entry).
+public struct LLMRequest: Sendable {
+    public var prompt: String?
+    public var system: String?
+    /// An OpenAI "messages" array as JSON, instead of prompt and system.
+    public var messagesJSON: String?
+    /// Generation parameters as a JSON object, over the LLM's defaults.
+    public var optionsJSON: String?
+    /// Which of several generations for the same prompt (part of the cache key).
+    public var generation: Int
+
+    public init(prompt: String? = nil, system: String? = nil, messagesJSON: String? = nil,
+                optionsJSON: String? = nil, generation: Int = 0) {
+        self.prompt = prompt
+        self.system = system
+        self.messagesJSON = messagesJSON
+        self.optionsJSON = optionsJSON
+        self.generation = generation
+    }
+}
+
+/// The answer to one request, or why it failed after the host's retries.
+public struct LLMResponse: Sendable {
+    public var text: String?
+    /// Set when the request failed.
+    public var error: String?
+    public var finishReason: String?
+    public var model: String?
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var cached: Bool
+}
+
+extension StepContext {
+    private var llmService: UnsafePointer<pipeline_llm_ext>? {
+        host.pointee.get_extension(host, PIPELINE_EXT_LLM)?.assumingMemoryBound(to: pipeline_llm_ext.self)
+    }
+
+    /// [worker] Sends all requests at once through the host's shared LLM
+    /// client and waits for every answer. A failed request is a response
+    /// with `error` set (a row error for the step), not a thrown error.
+    public func complete(_ requests: [LLMRequest]) throws(StepError) -> [LLMResponse] {
+        guard let service = llmService else { throw .internal("this host offers no LLM service") }
+        guard !requests.isEmpty else { return [] }
+        var owned: [UnsafeMutablePointer<CChar>?] = []
+        func copy(_ text: String?) -> UnsafePointer<CChar>? {
+            guard let text, let pointer = strdup(text) else { return nil }
+            owned.append(pointer)
+            return UnsafePointer(pointer)
+        }
+        defer { for pointer in owned { free(pointer) } }
+        let cRequests = requests.map { request in
+            pipeline_llm_request(
+                struct_size: UInt32(MemoryLayout<pipeline_llm_request>.size), prompt: copy(request.prompt),
+                system: copy(request.system), messages_json: copy(request.messagesJSON),
+                options_json: copy(request.optionsJSON), generation: UInt32(clamping: request.generation))
+        }
+        var responses = [pipeline_llm_response](repeating: pipeline_llm_response(), count: requests.count)
+        let status = cRequests.withUnsafeBufferPointer { input in
+            responses.withUnsafeMutableBufferPointer { output in
+                service.pointee.complete(call, input.baseAddress, input.count, output.baseAddress)
+            }
+        }
+        guard status == pipeline_status(PIPELINE_OK) else {
+            throw StepError(status: status, status == pipeline_status(PIPELINE_CANCELLED) ? "cancelled" : "the LLM service refused the requests")
+        }
+        defer {
+            responses.withUnsafeMutableBufferPointer { service.pointee.release($0.baseAddress, $0.count) }
+        }
+        return responses.map { response in
+            LLMResponse(
+                text: response.status == pipeline_status(PIPELINE_OK) ? response.text.map { String(cString: $0) } : nil,
+                error: response.status == pipeline_status(PIPELINE_OK) ? nil
+                    : (response.error.map { String(cString: $0) } ?? "the request failed"),
+                finishReason: response.finish_reason.map { String(cString: $0) },
+                model: response.model.map { String(cString: $0) },
+                promptTokens: Int(response.prompt_tokens), completionTokens: Int(response.completion_tokens),
+                cached: response.cached != 0)
+        }
+    }
+
+    /// [worker] Embeds texts with the step's LLM; nil where a text failed.
+    public func embed(_ texts: [String], dimension: Int) throws(StepError) -> [[Float]?] {
+        guard let service = llmService else { throw .internal("this host offers no LLM service") }
+        guard !texts.isEmpty else { return [] }
+        let copies = texts.map { strdup($0) }
+        defer { for pointer in copies { free(pointer) } }
+        var vectors = [Float](repeating: 0, count: texts.count * dimension)
+        var statuses = [pipeline_status](repeating: 0, count: texts.count)
+        let pointers = copies.map { $0.map { UnsafePointer($0) } }
+        let status = pointers.withUnsafeBufferPointer { input in
+            vectors.withUnsafeMutableBufferPointer { output in
+                statuses.withUnsafeMutableBufferPointer { state in
+                    service.pointee.embed(call, input.baseAddress, input.count, output.baseAddress, dimension,
+                                          state.baseAddress)
+                }
+            }
+        }
+        guard status == pipeline_status(PIPELINE_OK) else { throw StepError(status: status, "the LLM service refused the texts") }
+        return (0..<texts.count).map { index in
+            statuses[index] == pipeline_status(PIPELINE_OK) ? Array(vectors[index * dimension..<(index + 1) * dimension]) : nil
+        }
+    }
+}
