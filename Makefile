@@ -21,9 +21,9 @@ ABI_INC    = Sources/CPipelineABI/include
 C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$(ABI_INC)
 SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter
-SWIFT_PLUGINS = PipelineColumns PipelineData
+SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
-.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench chaos clean help
+.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm chaos clean help
 
 all: build plugins
 
@@ -53,11 +53,16 @@ plugins: build
 	@for p in $(SWIFT_PLUGINS); do ln -sf ../lib$$p.so $(PLUGIN_DIR)/lib$$p.so; done
 
 run: plugins
+	$(SWIFT) build -c $(CONFIG) --product llm-test-server
 	@echo "== plugins this host can load"
 	@$(BIN)/pipeline plugins list
-	@echo "== pipeline run pipelines/demo.yaml"
+	@echo "== pipeline run pipelines/demo.yaml (no LLM)"
 	@$(BIN)/pipeline run pipelines/demo.yaml --run-dir runs/demo
-	@echo "output: $$(pwd)/runs/demo/demo.jsonl ($$(wc -l < runs/demo/demo.jsonl) rows; summary in runs/demo/summary.json)"
+	@echo "== pipeline run pipelines/textgen.yaml, against the in-project LLM server"
+	@Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
+	  $(BIN)/pipeline run pipelines/textgen.yaml --run-dir runs/textgen --fresh --no-llm-cache
+	@echo "outputs: $$(pwd)/runs/demo/demo.jsonl ($$(wc -l < runs/demo/demo.jsonl) rows)"
+	@echo "         $$(pwd)/runs/textgen/textgen.jsonl (LLM answers; teacher I/O log: runs/textgen/llm-io.jsonl)"
 
 # A Python venv with pyarrow, for the Arrow C Data Interface conformance test.
 venv: $(VENV)/.ready
@@ -116,6 +121,18 @@ bench:
 	Tests/bench/stream-bench.sh .build/release
 	@echo "== checkpoint overhead: state store on vs --no-checkpoint"
 	Tests/bench/checkpoint-bench.sh .build/release
+	@echo "== LLM: text generation beside distilabel 1.5.3 and Curator 0.1.31 (same llm-test-server)"
+	$(MAKE) --no-print-directory bench-llm
+
+# Our text_generation vs distilabel and Curator: N=2000, 50 in flight, 50 ms per request.
+# Peer venvs are made once under .build/bench-venvs from ../shared/peer-bench*/requirements.lock.txt.
+# BENCH_LLM_FLAGS e.g. "--tools ours --reps 1", "--strict", "--server peer-stub".
+bench-llm:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y python3-venv; }
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(SWIFT) build -c release --product llm-test-server
+	$(PYTHON) Tests/bench/llm/llm-bench.py --bin-dir .build/release $(BENCH_LLM_FLAGS)
 
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins

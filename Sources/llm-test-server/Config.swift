@@ -1,0 +1,176 @@
+// Command-line flags.
+
+import Foundation
+
+struct Config: Sendable {
+    var port = 8000
+    var portFile: String?
+    var embedDim = 384
+    var latencyMs = 0.0
+    var latencyJitterMs = 0.0
+    var seed: UInt64 = 0
+    var errorRate = 0.0
+    var errorStatus = 500
+    var rateLimitRate = 0.0
+    var retryAfter = 1
+    var unavailableRate = 0.0
+    var hangRate = 0.0
+    var dropRate = 0.0
+    var malformedRate = 0.0
+    var junkScoresRate = 0.0
+    /// Faults only on attempts 0..<faultsFirst of each distinct request.
+    var faultsFirst: Int?
+
+    static let usage = """
+        usage: llm-test-server [options]
+
+        A deterministic OpenAI-compatible server on 127.0.0.1 for tests and benchmarks.
+        Prints `llm-test-server listening on http://127.0.0.1:PORT` when ready.
+
+          --port N                 port to listen on, 0 picks a free one (default 8000)
+          --port-file PATH         also write the port to PATH (atomically)
+          --embed-dim N            default embedding dimension (default 384)
+          --latency-ms MS          sleep before every LLM answer (default 0)
+          --latency-jitter-ms MS   plus a seeded extra of 0..MS (default 0)
+          --seed N                 seed for faults and jitter (default 0)
+          --error-rate F           answer F of requests with --error-status (default 500)
+          --error-status N         status for --error-rate, 400-599
+          --rate-limit-rate F      answer F with 429 and Retry-After
+          --retry-after S          Retry-After seconds for 429 and 503 (default 1)
+          --unavailable-rate F     answer F with 503 and Retry-After
+          --hang-rate F            never answer F (until the client closes)
+          --drop-rate F            close the connection without an answer for F
+          --malformed-rate F       answer F with 200 and a truncated JSON body
+          --junk-scores-rate F     wrap F of score answers in chatter (preamble, order, remarks)
+          --faults-first N         inject faults only on the first N attempts of each distinct request
+          --help                   this text
+
+        Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
+        malformed rates are exclusive and must sum to at most 1. A fault decision depends on
+        (--seed, the request body, how many times that exact body was received), never on timing.
+        """
+
+    struct UsageError: Error {
+        let message: String
+    }
+
+    /// Parses `--flag value` and `--flag=value`. Returns nil for `--help`.
+    static func parse(_ arguments: [String]) throws(UsageError) -> Config? {
+        var config = Config()
+        var index = 0
+        while index < arguments.count {
+            var flag = arguments[index]
+            var inlineValue: String?
+            if flag.hasPrefix("--"), let eq = flag.firstIndex(of: "=") {
+                inlineValue = String(flag[flag.index(after: eq)...])
+                flag = String(flag[..<eq])
+            }
+            index += 1
+            if flag == "--help" || flag == "-h" { return nil }
+
+            func value() throws(UsageError) -> String {
+                if let inlineValue { return inlineValue }
+                guard index < arguments.count else { throw UsageError(message: "\(flag) needs a value") }
+                index += 1
+                return arguments[index - 1]
+            }
+            func integer(_ range: ClosedRange<Int>) throws(UsageError) -> Int {
+                let text = try value()
+                guard let n = Int(text), range.contains(n) else {
+                    throw UsageError(message: "\(flag): expected an integer in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
+                }
+                return n
+            }
+            func milliseconds() throws(UsageError) -> Double {
+                let text = try value()
+                guard let ms = Double(text), ms.isFinite, ms >= 0, ms <= 3_600_000 else {
+                    throw UsageError(message: "\(flag): expected milliseconds >= 0, got '\(text)'")
+                }
+                return ms
+            }
+            func rate() throws(UsageError) -> Double {
+                let text = try value()
+                guard let f = Double(text), f >= 0, f <= 1 else {
+                    throw UsageError(message: "\(flag): expected a fraction in [0, 1], got '\(text)'")
+                }
+                return f
+            }
+
+            switch flag {
+            case "--port": config.port = try integer(0...65535)
+            case "--port-file": config.portFile = try value()
+            case "--embed-dim": config.embedDim = try integer(1...65536)
+            case "--latency-ms": config.latencyMs = try milliseconds()
+            case "--latency-jitter-ms": config.latencyJitterMs = try milliseconds()
+            case "--seed":
+                let text = try value()
+                guard let seed = UInt64(text) ?? Int64(text).map({ UInt64(bitPattern: $0) }) else {
+                    throw UsageError(message: "--seed: expected an integer, got '\(text)'")
+                }
+                config.seed = seed
+            case "--error-rate": config.errorRate = try rate()
+            case "--error-status": config.errorStatus = try integer(400...599)
+            case "--rate-limit-rate": config.rateLimitRate = try rate()
+            case "--retry-after": config.retryAfter = try integer(0...86400)
+            case "--unavailable-rate": config.unavailableRate = try rate()
+            case "--hang-rate": config.hangRate = try rate()
+            case "--drop-rate": config.dropRate = try rate()
+            case "--malformed-rate": config.malformedRate = try rate()
+            case "--junk-scores-rate": config.junkScoresRate = try rate()
+            case "--faults-first": config.faultsFirst = try integer(0...1_000_000)
+            default:
+                throw UsageError(message: "unknown option '\(flag)'")
+            }
+        }
+        let exclusive = config.errorRate + config.rateLimitRate + config.unavailableRate + config.hangRate
+            + config.dropRate + config.malformedRate
+        guard exclusive <= 1.0 + 1e-9 else {
+            throw UsageError(message: "the error, rate-limit, unavailable, hang, drop and malformed rates sum to \(exclusive), more than 1")
+        }
+        return config
+    }
+}
+
+enum Fault: String, Sendable, CaseIterable {
+    case error
+    case rateLimit = "rate_limit"
+    case unavailable
+    case hang
+    case drop
+    case malformed
+}
+
+/// What to do to one request, decided from (seed, request, attempt) only.
+struct FaultPlan: Sendable {
+    var fault: Fault?
+    var junkScores = false
+    var latencyMs = 0.0
+
+    init(config: Config, requestHash: UInt64, attempt: Int) {
+        var hash = StableHash()
+        hash.add(config.seed)
+        hash.add(requestHash)
+        hash.add(UInt64(attempt))
+        var rng = SeededRandom(seed: hash.mixed)
+        let draw = rng.unit()
+        let junkDraw = rng.unit()
+        let jitterDraw = rng.unit()
+
+        latencyMs = config.latencyMs + config.latencyJitterMs * jitterDraw
+        let eligible = config.faultsFirst.map { attempt < $0 } ?? true
+        guard eligible else { return }
+        let rates: [(Fault, Double)] = [
+            (.error, config.errorRate), (.rateLimit, config.rateLimitRate), (.unavailable, config.unavailableRate),
+            (.hang, config.hangRate), (.drop, config.dropRate), (.malformed, config.malformedRate),
+        ]
+        var cumulative = 0.0
+        for (fault, rate) in rates where rate > 0 {
+            cumulative += rate
+            if draw < cumulative {
+                self.fault = fault
+                break
+            }
+        }
+        junkScores = config.junkScoresRate > 0 && junkDraw < config.junkScoresRate
+    }
+}
