@@ -51,11 +51,11 @@ final class Server: HTTPHandler {
         case "/embeddings":
             return llmRequest(request, endpoint: "embeddings", prepare: prepareEmbeddings)
         case "/models":
-            guard request.method == "GET" || request.method == "HEAD" else { return (.respond(notAllowed("GET")), false) }
+            guard request.method == "GET" else { return (.respond(notAllowed("GET")), false) }
             stats.request(endpoint: "models")
             return (.respond(.json(200, modelList())), false)
         case "/health":
-            guard request.method == "GET" || request.method == "HEAD" else { return (.respond(notAllowed("GET")), false) }
+            guard request.method == "GET" else { return (.respond(notAllowed("GET")), false) }
             stats.request(endpoint: "health")
             return (.respond(.json(200, .object([("status", .string("ok"))]))), false)
         case "/stats":

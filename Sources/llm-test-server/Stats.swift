@@ -44,6 +44,8 @@ final class Stats: @unchecked Sendable {
 
     /// An LLM request starts: counts it in flight and returns its attempt
     /// number (0 for the first time this exact request is seen).
+    /// (Every distinct request costs one dictionary entry, about 40 bytes,
+    /// until `/stats/reset`.)
     func begin(kind: String?, requestHash: UInt64) -> Int {
         locked {
             if let kind { byKind[kind, default: 0] += 1 }

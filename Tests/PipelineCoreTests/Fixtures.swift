@@ -85,3 +85,52 @@ struct FixtureError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }
+
+/// A child process started with posix_spawn and reaped with waitpid.
+/// (Foundation's Process sometimes fails to reap a child when several run
+/// at once in the test runner, and waitUntilExit then hangs.)
+struct Spawned {
+    let pid: pid_t
+    let outputPath: String
+
+    /// Starts `path` with `arguments`; stdout and stderr go to a temp file.
+    init(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString).log").path
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Children must not inherit the test runner's blocked signals.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0)=\($1)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in env { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, env)
+        guard status == 0 else { throw FixtureError(message: "posix_spawn \(path): \(String(cString: strerror(status)))") }
+        self.pid = pid
+    }
+
+    /// Waits for the exit; returns the exit status (128 + signal if killed) and the output.
+    func wait() -> (status: Int32, output: String) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (code, output)
+    }
+
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    func kill(_ signal: Int32 = SIGKILL) { _ = Glibc.kill(pid, signal) }
+}

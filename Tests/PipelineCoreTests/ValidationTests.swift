@@ -435,6 +435,9 @@ struct ValidationTests {
             "base_url": .string("http://localhost:8000/v1"), "model": .string("big"),
             "api_key_file": .string("/work/project/secrets/key.txt"),
             "params": .object(["temperature": .number(0)]),
+            // The defaults of an LLM's settings are filled in.
+            "max_concurrency": .number(16), "timeout_seconds": .number(120), "retries": .number(4),
+            "cache": .string("auto"),
         ]))
         #expect(plan.steps.first?.llm == "teacher")
     }
