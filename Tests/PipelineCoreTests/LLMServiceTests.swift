@@ -125,6 +125,23 @@ struct LLMServiceTests {
         #expect(log.filter { $0["status"]?.int64Value == 200 }.count == 10)
     }
 
+    @Test func mixedFaultsAllRecover() throws {
+        // Dropped connections, malformed bodies and 503s on the first two
+        // attempts of most requests: every row still gets its answer.
+        let server = try Server(["--drop-rate", "0.3", "--malformed-rate", "0.3", "--unavailable-rate", "0.3",
+                                 "--retry-after", "0", "--faults-first", "2", "--seed", "11"])
+        let directory = try Fixtures.emptyDirectory("llm-mixed")
+        let file = try writePipeline(directory, rows: 30, server: server, llm: "max_concurrency: 10, retries: 4")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try lines(runDirectory + "/out.jsonl").count == 30)
+        let faults = try server.stats()["faults"]
+        #expect((faults?["drop"]?.int64Value ?? 0) > 0)
+        #expect((faults?["malformed"]?.int64Value ?? 0) > 0)
+        #expect((faults?["unavailable"]?.int64Value ?? 0) > 0)
+    }
+
     @Test func aRequestThatKeepsFailingIsARowErrorNotACrash() throws {
         let server = try Server(["--error-rate", "1", "--error-status", "500"])
         let directory = try Fixtures.emptyDirectory("llm-fail")
