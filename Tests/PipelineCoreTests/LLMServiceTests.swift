@@ -125,6 +125,43 @@ struct LLMServiceTests {
         #expect(log.filter { $0["status"]?.int64Value == 200 }.count == 10)
     }
 
+    @Test func embeddingsAreUnitVectorsOfTheAskedWidth() throws {
+        let server = try Server(["--embed-dim", "16"])
+        let directory = try Fixtures.emptyDirectory("llm-embed")
+        let file = directory.appendingPathComponent("embed.yaml").path
+        try """
+            name: embed
+            llms:
+              embedder: {base_url: "\(server.url)/v1", model: embed-model}
+            steps:
+              - name: load
+                uses: load_inline
+                with: {rows: [{text: alpha}, {text: beta}, {text: gamma}, {text: alpha}]}
+              - name: embed
+                uses: embeddings
+                llm: embedder
+                input: load
+                with: {dimensions: 16}
+              - name: save
+                uses: write_jsonl
+                input: embed
+                with: {path: out.jsonl}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 0, "\(result.output)")
+        let rows = try lines(runDirectory + "/out.jsonl")
+        #expect(rows.count == 4)
+        let vectors = rows.map { ($0["embedding"]?.arrayValue ?? []).compactMap(\.doubleValue) }
+        for vector in vectors {
+            #expect(vector.count == 16)
+            #expect(abs(vector.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4)
+        }
+        // Deterministic: the same text gets the same vector.
+        #expect(vectors[0] == vectors[3])
+        #expect(vectors[0] != vectors[1])
+    }
+
     @Test func mixedFaultsAllRecover() throws {
         // Dropped connections, malformed bodies and 503s on the first two
         // attempts of most requests: every row still gets its answer.

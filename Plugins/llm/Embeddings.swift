@@ -1,0 +1,75 @@
+import PluginKit
+
+/// One embedding per row, through the step's LLM (any OpenAI-compatible
+/// /v1/embeddings), stored as fixed_size_list<float32>[dimensions].
+struct Embeddings: PipelineStep {
+    struct Parameters: Decodable {
+        var column: String
+        var output_column: String
+        var dimensions: Int
+    }
+
+    static let info = StepInfo(
+        kind: .step, id: "org.pipeline.embeddings", name: "embeddings", version: "1.0.0",
+        description: """
+            Embeds a text column with the step's LLM, batched, into a fixed_size_list<float32> column \
+            of `dimensions` floats. A text that fails (after the LLM's retries) or comes back with \
+            another width makes its row an error row. Every input column passes through.
+            """,
+        inputs: [.init("text", "utf8", description: "The text to embed.", nameParam: "column"), .init("*", "any")],
+        outputs: [.init("embedding", "fixed_size_list<float32>", nameParam: "output_column"), .init("*", "any")],
+        parameterSchema: """
+            {"type":"object","additionalProperties":false,"required":["dimensions"],
+             "properties":{
+               "column":{"type":"string","default":"text","description":"The text column to embed."},
+               "output_column":{"type":"string","minLength":1,"default":"embedding","description":"The vector column."},
+               "dimensions":{"type":"integer","minimum":1,"maximum":65536,"description":"Floats per vector: the model's output width."}}}
+            """,
+        deterministic: true, reentrant: true, usesLLM: true)
+
+    let column: String
+    let outputColumn: String
+    let dimensions: Int
+
+    init(parameters: Parameters, context: StepContext) throws(StepError) {
+        column = parameters.column
+        outputColumn = parameters.output_column
+        dimensions = parameters.dimensions
+    }
+
+    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
+        guard let batch else { return nil }
+        guard let text = batch.column(column), text.type == .utf8 || text.type == .largeUtf8 else {
+            throw .invalidData("embeddings: no utf8 column \"\(column)\" in the input")
+        }
+        let rows = (0..<batch.length).filter { text.isValid($0) }
+        let vectors = try context.embed(rows.map { text.string($0) ?? "" }, dimension: dimensions)
+        var byRow = [[Float]?](repeating: nil, count: batch.length)
+        for (index, row) in rows.enumerated() { byRow[row] = vectors[index] }
+        let output = ColumnBuilder(.embedding(width: dimensions))
+        let errors = ColumnBuilder(.utf8)
+        var failed = false
+        for row in 0..<batch.length {
+            if let vector = byRow[row] {
+                vector.withUnsafeBufferPointer { output.append(vector: $0) }
+                errors.appendNull()
+            } else {
+                output.appendNull()
+                errors.append(text.isValid(row) ? "embeddings: the LLM gave no \(dimensions)-float vector for this text"
+                                                : "embeddings: the text is null")
+                failed = true
+            }
+        }
+        var fields = batch.fields.filter { $0.name != outputColumn && $0.name != "_error" }
+        var kept = fields.compactMap { field in batch.column(field.name) }
+        fields.append(ArrowField(outputColumn, .embedding(width: dimensions)))
+        kept.append(output.finish())
+        if failed {
+            fields.append(ArrowField("_error", .utf8))
+            kept.append(errors.finish())
+        }
+        do { return try RecordBatch(fields: fields, columns: kept, length: batch.length) } catch {
+            throw .internal(error.message)
+        }
+    }
+}
