@@ -13,6 +13,8 @@ struct LoadJSONL: PipelineStep {
         var batch_size: Int?
         var on_error: String?
         var max_line_bytes: Int?
+        var embeddings: String?
+        var embedding_column: String?
     }
 
     static let name = "load_jsonl"
@@ -26,7 +28,7 @@ struct LoadJSONL: PipelineStep {
             arrays of strings → list<utf8>, arrays of numbers → list<float64>, anything else (objects, \
             mixed arrays, mixed kinds in a column) → utf8 holding the compact JSON text (strings stay \
             text). Missing keys and null are null; a duplicate key: the last value wins. Columns keep \
-            the order their keys are first seen. Blank lines, CRLF and a UTF-8 byte order mark are fine.
+            the order their keys are first seen. Blank lines, CRLF and a UTF-8 byte order mark are fine.             With `embeddings`, row n also gets row n of a float32 .npy matrix as a             fixed_size_list<float32> column: large pools of vectors without JSON floats.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the objects.")],
@@ -38,7 +40,9 @@ struct LoadJSONL: PipelineStep {
               "on_error":{"type":"string","enum":["fail","skip"],"default":"fail",
                 "description":"What a bad line does: fail the step naming the file and line, or skip it (each skipped line is counted and logged as a warning, up to 10, then a total)."},
               "max_line_bytes":{"type":"integer","minimum":1,"maximum":1073741824,"default":\(defaultMaxLineBytes),
-                "description":"The longest line accepted, in bytes; a longer line is a bad line (it is never read into memory whole)."}}}
+                "description":"The longest line accepted, in bytes; a longer line is a bad line (it is never read into memory whole)."},
+              "embeddings":{"type":"string","format":"input-path","description":"A NumPy .npy float32 matrix (rows × dimensions), row-aligned with the file's rows: row n of the matrix goes with the n-th JSON object. Needs on_error: fail."},
+              "embedding_column":{"type":"string","minLength":1,"default":"embedding","description":"The column the matrix rows go to."}}}
             """)
 
     private let reader: LineReader
@@ -49,6 +53,8 @@ struct LoadJSONL: PipelineStep {
     private var skipped = SkipLog(step: name)
     private var exhausted = false
     private var reportedReserved: Set<String> = []
+    private let matrix: NPYMatrixReader?
+    private let embeddingColumn: String
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         let name = Self.name
@@ -60,6 +66,15 @@ struct LoadJSONL: PipelineStep {
             throw .invalidArgument("\(name): max_line_bytes must be between 1 and 1073741824 (got \(maxLine))")
         }
         reader = try LineReader(path: displayPath, step: name, maxLineBytes: maxLine)
+        embeddingColumn = parameters.embedding_column ?? "embedding"
+        if let path = parameters.embeddings {
+            guard !skipBadLines else {
+                throw .invalidArgument("\(name): embeddings needs on_error: fail (a skipped line would shift every row against the matrix)")
+            }
+            matrix = try NPYMatrixReader(path: try Check.path(path, step: name), step: name)
+        } else {
+            matrix = nil
+        }
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
@@ -91,8 +106,33 @@ struct LoadJSONL: PipelineStep {
             }
             reportedReserved = rows.ignoredReservedKeys
         }
-        guard rows.rowCount > 0 else { return nil }
-        return try rows.makeBatch()
+        guard rows.rowCount > 0 else {
+            if let matrix, matrix.rowsRead < matrix.rows {
+                throw .invalidData("\(Self.name): \(matrix.path) has \(matrix.rows) rows but \(displayPath) has \(matrix.rowsRead)")
+            }
+            return nil
+        }
+        let batch = try rows.makeBatch()
+        guard let matrix else { return batch }
+        let values = try matrix.next(batch.length, step: Self.name)
+        guard values.count == batch.length * matrix.columns else {
+            throw .invalidData("\(Self.name): \(matrix.path) has \(matrix.rows) rows, fewer than the rows of \(displayPath)")
+        }
+        if exhausted, matrix.rowsRead < matrix.rows {
+            throw .invalidData("\(Self.name): \(matrix.path) has \(matrix.rows) rows but \(displayPath) has \(matrix.rowsRead)")
+        }
+        let vectors = ColumnBuilder(.embedding(width: matrix.columns))
+        values.withUnsafeBufferPointer { all in
+            for row in 0..<batch.length {
+                vectors.append(vector: UnsafeBufferPointer(rebasing: all[row * matrix.columns..<(row + 1) * matrix.columns]))
+            }
+        }
+        do {
+            return try batch.setting(ArrowField(embeddingColumn, .embedding(width: matrix.columns), nullable: false),
+                                     vectors.finish())
+        } catch {
+            throw .internal(error.message)
+        }
     }
 
     private func message(for error: JSONSyntaxError, line: Line) -> String {

@@ -1,0 +1,99 @@
+import PluginKit
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a 2-d float32 matrix from a NumPy `.npy` file (format 1.0–3.0,
+/// little-endian `<f4`, C order) row block by row block, so large pools of
+/// embeddings load without a JSON float in sight.
+final class NPYMatrixReader {
+    let path: String
+    let rows: Int
+    let columns: Int
+    private let descriptor: Int32
+    private(set) var rowsRead = 0
+
+    init(path: String, step: String) throws(StepError) {
+        self.path = path
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .io("\(step): cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let fail = { (message: String) -> StepError in
+            close(descriptor)
+            return .invalidData("\(step): \(path): \(message)")
+        }
+        var prefix = [UInt8](repeating: 0, count: 12)
+        guard Self.readFully(descriptor, &prefix, 10) == 10, prefix.prefix(6).elementsEqual([0x93] + Array("NUMPY".utf8)) else {
+            throw fail("not a .npy file (bad magic)")
+        }
+        let major = prefix[6]
+        var headerLength: Int
+        if major == 1 {
+            headerLength = Int(prefix[8]) | Int(prefix[9]) << 8
+        } else if major == 2 || major == 3 {
+            var more = [UInt8](repeating: 0, count: 2)
+            guard Self.readFully(descriptor, &more, 2) == 2 else { throw fail("truncated header") }
+            headerLength = Int(prefix[8]) | Int(prefix[9]) << 8 | Int(more[0]) << 16 | Int(more[1]) << 24
+        } else {
+            throw fail("unsupported .npy format version \(major)")
+        }
+        guard headerLength > 0, headerLength < 1 << 20 else { throw fail("implausible header length \(headerLength)") }
+        var header = [UInt8](repeating: 0, count: headerLength)
+        guard Self.readFully(descriptor, &header, headerLength) == headerLength else { throw fail("truncated header") }
+        let text = String(decoding: header, as: UTF8.self)
+        guard text.contains("'descr': '<f4'") || text.contains("'descr': '|f4'") || text.contains("\"descr\": \"<f4\"") else {
+            throw fail("the matrix must be float32 little-endian ('<f4'); header: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        guard text.contains("'fortran_order': False") else { throw fail("the matrix must be in C order (fortran_order False)") }
+        guard let open = text.range(of: "'shape': ("), let close = text[open.upperBound...].firstIndex(of: ")") else {
+            throw fail("no shape in the header")
+        }
+        let dims = text[open.upperBound..<close].split(separator: ",").compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard dims.count == 2, dims[0] >= 0, dims[1] > 0 else {
+            throw fail("the matrix must be 2-d (rows × dimensions), shape is (\(text[open.upperBound..<close]))")
+        }
+        rows = dims[0]
+        columns = dims[1]
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// The next `count` rows (fewer at the end), as one contiguous array.
+    func next(_ count: Int, step: String) throws(StepError) -> [Float] {
+        let take = min(count, rows - rowsRead)
+        guard take > 0 else { return [] }
+        var values = [Float](repeating: 0, count: take * columns)
+        let bytes = take * columns * 4
+        let got = values.withUnsafeMutableBytes { buffer in
+            Self.readFully(descriptor, buffer.baseAddress!, bytes)
+        }
+        guard got == bytes else { throw .invalidData("\(step): \(path): the file ends before its \(rows) rows") }
+        #if _endian(big)
+        values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+        #endif
+        rowsRead += take
+        return values
+    }
+
+    private static func readFully(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        var done = 0
+        while done < count {
+            let n = read(descriptor, buffer + done, count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    private static func readFully(_ descriptor: Int32, _ bytes: inout [UInt8], _ count: Int) -> Int {
+        bytes.withUnsafeMutableBytes { readFully(descriptor, $0.baseAddress!, count) }
+    }
+}
