@@ -5,6 +5,7 @@ import PluginKit
 struct Embeddings: PipelineStep {
     struct Parameters: Decodable {
         var column: String
+        var template: String?
         var output_column: String
         var dimensions: Int
     }
@@ -21,29 +22,45 @@ struct Embeddings: PipelineStep {
         parameterSchema: """
             {"type":"object","additionalProperties":false,"required":["dimensions"],
              "properties":{
-               "column":{"type":"string","default":"text","description":"The text column to embed."},
+               "column":{"type":"string","default":"text","description":"The text column to embed (unless template is given)."},
+               "template":{"type":"string","description":"Instead of column: the text to embed, written from the row's columns like a text_generation template: {instruction} then {response}."},
                "output_column":{"type":"string","minLength":1,"default":"embedding","description":"The vector column."},
                "dimensions":{"type":"integer","minimum":1,"maximum":65536,"description":"Floats per vector: the model's output width."}}}
             """,
         deterministic: true, reentrant: true, usesLLM: true)
 
     let column: String
+    let template: PromptTemplate?
     let outputColumn: String
     let dimensions: Int
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         column = parameters.column
+        template = try parameters.template.map { text throws(StepError) in try PromptTemplate(text) }
         outputColumn = parameters.output_column
         dimensions = parameters.dimensions
     }
 
     func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard let batch else { return nil }
-        guard let text = batch.column(column), text.type == .utf8 || text.type == .largeUtf8 else {
-            throw .invalidData("embeddings: no utf8 column \"\(column)\" in the input")
+        var texts = [String?](repeating: nil, count: batch.length)
+        if let template {
+            var columns: [String: ArrowColumn] = [:]
+            for name in template.columns {
+                guard let found = batch.column(name) else {
+                    throw .invalidData("embeddings: the template reads column \"\(name)\", which the input does not have")
+                }
+                columns[name] = found
+            }
+            for row in 0..<batch.length { texts[row] = template.render(batch, row: row, columns: columns) }
+        } else {
+            guard let text = batch.column(column), text.type == .utf8 || text.type == .largeUtf8 else {
+                throw .invalidData("embeddings: no utf8 column \"\(column)\" in the input")
+            }
+            for row in 0..<batch.length { texts[row] = text.string(row) }
         }
-        let rows = (0..<batch.length).filter { text.isValid($0) }
-        let vectors = try context.embed(rows.map { text.string($0) ?? "" }, dimension: dimensions)
+        let rows = (0..<batch.length).filter { texts[$0] != nil }
+        let vectors = try context.embed(rows.map { texts[$0] ?? "" }, dimension: dimensions)
         var byRow = [[Float]?](repeating: nil, count: batch.length)
         for (index, row) in rows.enumerated() { byRow[row] = vectors[index] }
         let output = ColumnBuilder(.embedding(width: dimensions))
@@ -55,7 +72,7 @@ struct Embeddings: PipelineStep {
                 errors.appendNull()
             } else {
                 output.appendNull()
-                errors.append(text.isValid(row) ? "embeddings: the LLM gave no \(dimensions)-float vector for this text"
+                errors.append(texts[row] != nil ? "embeddings: the LLM gave no \(dimensions)-float vector for this text"
                                                 : "embeddings: the text is null")
                 failed = true
             }

@@ -1,0 +1,181 @@
+import Foundation
+
+// Score parsing for complexity_scorer and quality_scorer. Kept free of
+// PluginKit so the tests can compile it on its own.
+//
+// distilabel's fault, not repeated here: it matched an anchored regex on
+// the first n lines in order and ignored the bracket index, so a preamble
+// line shifted every score and a short answer gave a short list. Here a
+// score is found anywhere and mapped by its bracket index; a missing, out of
+// range or contradictory score fails the whole row, naming the items.
+
+enum ScoreParsing {
+    enum Format: String, Sendable {
+        case lines
+        case json
+    }
+
+    /// The scores for items 1...count, each within 1...count+1, or why not.
+    static func parse(_ text: String, count: Int, format: Format = .lines) -> Result<[Double], ScoreError> {
+        guard count >= 1 else { return .success([]) }
+        if format == .json, let scores = jsonScores(text) {
+            guard scores.count == count else {
+                return .failure(ScoreError(message: "the JSON \"scores\" list has \(scores.count) entries for \(count) items"))
+            }
+            return check(Dictionary(uniqueKeysWithValues: scores.enumerated().map { ($0.offset + 1, $0.element) }),
+                         count: count, duplicates: [])
+        }
+        var found: [Int: Double] = [:]
+        var duplicates: [String] = []
+        for (index, score) in scoreLines(text) {
+            guard (1...count).contains(index) else { continue }  // not an item: ignored
+            if let previous = found[index], previous != score {
+                duplicates.append("item \(index) scored both \(show(previous)) and \(show(score))")
+            } else {
+                found[index] = score
+            }
+        }
+        return check(found, count: count, duplicates: duplicates)
+    }
+
+    private static func check(_ found: [Int: Double?], count: Int, duplicates: [String]) -> Result<[Double], ScoreError> {
+        var problems = duplicates
+        let missing = (1...count).filter { (found[$0] ?? nil) == nil }
+        if !missing.isEmpty {
+            problems.append("no score for item\(missing.count == 1 ? "" : "s") \(missing.map(String.init).joined(separator: ", ")) of \(count)")
+        }
+        for index in 1...count {
+            if let value = found[index] ?? nil, !(value >= 1 && value <= Double(count + 1)) {
+                problems.append("item \(index) scored \(show(value)), outside 1...\(count + 1)")
+            }
+        }
+        guard problems.isEmpty else { return .failure(ScoreError(message: problems.joined(separator: "; "))) }
+        return .success((1...count).map { (found[$0] ?? nil) ?? 0 })
+    }
+
+    private static func check(_ found: [Int: Double], count: Int, duplicates: [String]) -> Result<[Double], ScoreError> {
+        check(found.mapValues { Optional($0) }, count: count, duplicates: duplicates)
+    }
+
+    private static func show(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+
+    /// Every `[i] Score: s` in the text, in order of appearance: anywhere in
+    /// a line, any case, with optional spaces and markdown emphasis
+    /// (`**[2] Score:** 3`), s an integer or decimal number.
+    static func scoreLines(_ text: String) -> [(index: Int, score: Double)] {
+        let chars = Array(text.lowercased().unicodeScalars)
+        var result: [(Int, Double)] = []
+        var i = 0
+        func skip(_ set: String, _ j: inout Int) {
+            while j < chars.count, set.unicodeScalars.contains(chars[j]) { j += 1 }
+        }
+        func digits(_ j: inout Int) -> String {
+            var s = ""
+            while j < chars.count, chars[j].properties.numericType != nil, chars[j].isASCII {
+                s.unicodeScalars.append(chars[j]); j += 1
+            }
+            return s
+        }
+        while i < chars.count {
+            guard chars[i] == "[" else { i += 1; continue }
+            var j = i + 1
+            skip(" \t", &j)
+            let indexText = digits(&j)
+            skip(" \t", &j)
+            guard !indexText.isEmpty, j < chars.count, chars[j] == "]", let index = Int(indexText) else { i += 1; continue }
+            j += 1
+            skip(" \t*_", &j)
+            let word = "score".unicodeScalars
+            guard j + word.count <= chars.count, Array(chars[j..<j + word.count]) == Array(word) else { i += 1; continue }
+            j += word.count
+            skip(" \t*_", &j)
+            guard j < chars.count, chars[j] == ":" || chars[j] == "=" else { i += 1; continue }
+            j += 1
+            skip(" \t*_", &j)
+            var number = ""
+            if j < chars.count, chars[j] == "-" { number = "-"; j += 1 }
+            let whole = digits(&j)
+            guard !whole.isEmpty else { i += 1; continue }
+            number += whole
+            if j + 1 < chars.count, chars[j] == ".", chars[j + 1].isASCII, chars[j + 1].properties.numericType != nil {
+                j += 1
+                number += "." + digits(&j)
+            }
+            if let value = Double(number) { result.append((index, value)) }
+            i = j
+        }
+        return result
+    }
+
+    /// The numbers of the first `{"scores": [...]}` object in the text
+    /// (possibly inside a code fence or after a preamble); nil when none.
+    /// A null or non-number entry is nil (and so "missing").
+    static func jsonScores(_ text: String) -> [Double?]? {
+        var start = text.startIndex
+        while let open = text[start...].firstIndex(of: "{") {
+            var depth = 0
+            var inString = false
+            var escaped = false
+            var end: String.Index?
+            for index in text[open...].indices {
+                let c = text[index]
+                if inString {
+                    if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                    continue
+                }
+                if c == "\"" { inString = true } else if c == "{" { depth += 1 } else if c == "}" {
+                    depth -= 1
+                    if depth == 0 { end = index; break }
+                }
+            }
+            guard let end else { return nil }
+            let candidate = String(text[open...end])
+            if let object = try? JSONSerialization.jsonObject(with: Data(candidate.utf8)) as? [String: Any],
+               let list = object.first(where: { $0.key.lowercased() == "scores" })?.value as? [Any] {
+                return list.map { item -> Double? in
+                    if let number = item as? NSNumber { return number.doubleValue }
+                    if let string = item as? String { return Double(string.trimmingCharacters(in: .whitespaces)) }
+                    return nil
+                }
+            }
+            start = text.index(after: open)
+        }
+        return nil
+    }
+}
+
+struct ScoreError: Error, Sendable {
+    let message: String
+}
+
+/// Reading a rewrite out of an evolution answer (evol_instruct, evol_quality).
+enum RewriteParsing {
+    /// The text after the last of `markers` (case-insensitive) if any,
+    /// trimmed of whitespace (and of a leading colon).
+    static func afterMarker(_ text: String, markers: [String]) -> String {
+        var start = text.startIndex
+        for marker in markers {
+            if let range = text.range(of: marker, options: [.caseInsensitive, .backwards]), range.upperBound > start {
+                start = range.upperBound
+            }
+        }
+        var result = text[start...].trimmingCharacters(in: .whitespacesAndNewlines)
+        if result.hasPrefix(":") { result = String(result.dropFirst()).trimmingCharacters(in: .whitespacesAndNewlines) }
+        return result
+    }
+
+    /// Why a rewrite is unusable, or nil: empty, the input unchanged, or
+    /// naming the template's own markers.
+    static func degenerate(_ rewrite: String, input: String, markerWords: [String]) -> String? {
+        if rewrite.isEmpty { return "the rewrite is empty" }
+        if rewrite == input.trimmingCharacters(in: .whitespacesAndNewlines) { return "the rewrite is the input unchanged" }
+        let lower = rewrite.lowercased()
+        if let word = markerWords.first(where: { lower.contains($0) }) {
+            return "the rewrite contains the template's marker \"\(word)\""
+        }
+        return nil
+    }
+
+}
