@@ -20,7 +20,7 @@ VENV       = .build/test-venv
 ABI_INC    = Sources/CPipelineABI/include
 C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$(ABI_INC)
 SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
-C_PLUGINS  = text_filter
+C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
 .PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm chaos clean help
@@ -48,7 +48,7 @@ plugins: build
 	@mkdir -p $(PLUGIN_DIR)
 	@for p in $(C_PLUGINS); do \
 	  echo "cc Plugins/$$p/$$p.c -> $(PLUGIN_DIR)/lib$$p.so"; \
-	  $(CC) $(C_FLAGS) -shared -o $(PLUGIN_DIR)/lib$$p.so Plugins/$$p/$$p.c || exit 1; \
+	  $(CC) $(C_FLAGS) -shared -o $(PLUGIN_DIR)/lib$$p.so Plugins/$$p/$$p.c -pthread -lm || exit 1; \
 	done
 	@for p in $(SWIFT_PLUGINS); do ln -sf ../lib$$p.so $(PLUGIN_DIR)/lib$$p.so; done
 
