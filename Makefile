@@ -57,12 +57,16 @@ run: plugins
 	@echo "== plugins this host can load"
 	@$(BIN)/pipeline plugins list
 	@echo "== pipeline run pipelines/demo.yaml (no LLM)"
-	@$(BIN)/pipeline run pipelines/demo.yaml --run-dir runs/demo
+	@$(BIN)/pipeline run pipelines/demo.yaml --run-dir runs/demo --fresh
 	@echo "== pipeline run pipelines/textgen.yaml, against the in-project LLM server"
 	@Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
 	  $(BIN)/pipeline run pipelines/textgen.yaml --run-dir runs/textgen --fresh --no-llm-cache
+	@echo "== pipeline run pipelines/deita.yaml (k=3, budget 50), against the in-project LLM server"
+	@DEITA_BUDGET=50 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
+	  $(BIN)/pipeline run pipelines/deita.yaml --run-dir runs/deita --fresh --no-llm-cache
 	@echo "outputs: $$(pwd)/runs/demo/demo.jsonl ($$(wc -l < runs/demo/demo.jsonl) rows)"
 	@echo "         $$(pwd)/runs/textgen/textgen.jsonl (LLM answers; teacher I/O log: runs/textgen/llm-io.jsonl)"
+	@echo "         $$(pwd)/runs/deita/deita.jsonl (the DEITA selection: $$(wc -l < runs/deita/deita.jsonl) rows)"
 
 # A Python venv with pyarrow, for the Arrow C Data Interface conformance test.
 venv: $(VENV)/.ready

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@testable import PipelineCore
+
+/// pipelines/deita.yaml end to end against the in-project server: the call
+/// counts of the method, and a selection that obeys the filter's rule.
+@Suite("DEITA pipeline", .serialized)
+struct DeitaPipelineTests {
+    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+
+    private func run(k: Int, budget: Int, server: LLMServiceTests.Server, runDirectory: String) throws -> (status: Int32, output: String) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["LLM_BASE_URL"] = server.url + "/v1"
+        environment["DEITA_K"] = String(k)
+        environment["DEITA_BUDGET"] = String(budget)
+        environment["DEITA_DIMENSIONS"] = "32"
+        let pipeline = Fixtures.packageRoot.appendingPathComponent("pipelines/deita.yaml").path
+        return try Spawned(binary, ["run", pipeline, "--run-dir", runDirectory, "--no-llm-cache", "--log-format", "json"],
+                           environment: environment).wait()
+    }
+
+    @Test(arguments: [2, 3])
+    func callsPerSeedAreThoseOfTheMethod(k: Int) throws {
+        let server = try LLMServiceTests.Server(["--embed-dim", "32"])
+        let runDirectory = try Fixtures.emptyDirectory("deita-\(k)").path
+        let result = try run(k: k, budget: 20, server: server, runDirectory: runDirectory)
+        #expect(result.status == 0, "\(result.output)")
+        let seeds = try String(contentsOf: Fixtures.packageRoot.appendingPathComponent("pipelines/deita-seed.jsonl"), encoding: .utf8)
+            .split(separator: "\n").count
+        let stats = try server.stats()
+        // (k+1)(k+3) chat calls and (k+1)^2 embedded candidates per seed row.
+        #expect(stats["by_endpoint"]?["chat"]?.int64Value == Int64(seeds * (k + 1) * (k + 3)))
+        #expect(stats["embedding_inputs"]?.int64Value == Int64(seeds * (k + 1) * (k + 1)))
+
+        let rows = try String(contentsOfFile: runDirectory + "/deita.jsonl", encoding: .utf8)
+            .split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+        #expect(rows.count == 20)
+        let scores = rows.compactMap { $0["deita_score"]?.doubleValue }
+        #expect(scores.count == 20)
+        for row in rows {
+            let complexity = try #require(row["complexity_score"]?.doubleValue)
+            let quality = try #require(row["quality_score"]?.doubleValue)
+            #expect(row["deita_score"]?.doubleValue == complexity * quality)
+        }
+        // Every row kept after the first is farther than the threshold from the rows kept before it.
+        for row in rows.dropFirst() { #expect((row["nearest_distance"]?.doubleValue ?? 0) > 0.1) }
+    }
+}
