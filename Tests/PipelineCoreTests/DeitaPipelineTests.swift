@@ -46,4 +46,38 @@ struct DeitaPipelineTests {
         // Every row kept after the first is farther than the threshold from the rows kept before it.
         for row in rows.dropFirst() { #expect((row["nearest_distance"]?.doubleValue ?? 0) > 0.1) }
     }
+
+    /// Killed mid-run (SIGKILL, seeded moments) and resumed with the same
+    /// command: the same selected rows as a run never interrupted.
+    @Test func killedMidDeitaAndResumedSelectsTheSameRows() throws {
+        let server = try LLMServiceTests.Server(["--embed-dim", "32", "--latency-ms", "15"])
+        let reference = try Fixtures.emptyDirectory("deita-reference").path
+        let first = try run(k: 2, budget: 30, server: server, runDirectory: reference)
+        #expect(first.status == 0, "\(first.output)")
+        let expected = try String(contentsOfFile: reference + "/deita.jsonl", encoding: .utf8)
+
+        let runDirectory = try Fixtures.emptyDirectory("deita-killed").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["LLM_BASE_URL"] = server.url + "/v1"
+        environment["DEITA_K"] = "2"
+        environment["DEITA_BUDGET"] = "30"
+        environment["DEITA_DIMENSIONS"] = "32"
+        let pipeline = Fixtures.packageRoot.appendingPathComponent("pipelines/deita.yaml").path
+        let arguments = ["run", pipeline, "--run-dir", runDirectory, "--no-llm-cache", "--log-format", "json"]
+        var landed = 0
+        for delay in [150, 320, 90, 410, 230] as [UInt32] {
+            let process = try Spawned(binary, arguments, environment: environment)
+            usleep(delay * 1000)
+            var status: Int32 = 0
+            if waitpid(process.pid, &status, WNOHANG) == 0 {
+                process.kill()
+                landed += 1
+            }
+            _ = process.wait()
+        }
+        let last = try Spawned(binary, arguments, environment: environment).wait()
+        #expect(last.status == 0, "\(last.output)")
+        #expect(landed >= 3)
+        #expect(try String(contentsOfFile: runDirectory + "/deita.jsonl", encoding: .utf8) == expected)
+    }
 }
