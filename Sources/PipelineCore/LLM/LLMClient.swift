@@ -75,7 +75,7 @@ final class LLMClient: @unchecked Sendable {
     private var inFlight = 0
     private var waiting: [Job] = []
     private var waitingHead = 0
-    private var recentStarts: [(time: Double, tokens: Double)] = []
+    private var rate: RateWindow
     private var pumpScheduled = false
     private var usageByStep: [String: LLMUsage] = [:]
 
@@ -83,6 +83,7 @@ final class LLMClient: @unchecked Sendable {
         self.config = config
         self.cache = cache
         self.log = log
+        rate = RateWindow(requestsPerMinute: config.requestsPerMinute, tokensPerMinute: config.tokensPerMinute)
     }
 
     /// One request being worked on, across its attempts.
@@ -254,21 +255,14 @@ final class LLMClient: @unchecked Sendable {
         var retryIn: Double?
         lock.lock()
         let now = Date().timeIntervalSince1970
-        recentStarts.removeAll { now - $0.time > 60 }
         while inFlight < config.maxConcurrency, waitingHead < waiting.count {
             let job = waiting[waitingHead]
-            if let rpm = config.requestsPerMinute, Double(recentStarts.count) >= rpm {
-                retryIn = (recentStarts.first.map { $0.time + 60 - now } ?? 1)
-                break
-            }
-            if let tpm = config.tokensPerMinute, !recentStarts.isEmpty,
-               recentStarts.reduce(0, { $0 + $1.tokens }) + job.estimatedTokens > tpm {
-                retryIn = (recentStarts.first.map { $0.time + 60 - now } ?? 1)
+            if let wait = rate.admit(tokens: job.estimatedTokens, now: now) {
+                retryIn = wait
                 break
             }
             waitingHead += 1
             inFlight += 1
-            recentStarts.append((now, job.estimatedTokens))
             starting.append(job)
         }
         if waitingHead > 256, waitingHead * 2 > waiting.count {
@@ -387,5 +381,31 @@ final class LLMClient: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return usageByStep
+    }
+}
+
+/// The rate limits of one LLM over a sliding minute: requests started, and
+/// their estimated tokens. Pure: the caller gives the time.
+struct RateWindow {
+    var requestsPerMinute: Double?
+    var tokensPerMinute: Double?
+    private var starts: [(time: Double, tokens: Double)] = []
+
+    init(requestsPerMinute: Double?, tokensPerMinute: Double?) {
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+    }
+
+    /// Records a start and returns nil when a request of `tokens` may start
+    /// at `now`; otherwise the seconds until the oldest start leaves the
+    /// window. A request larger than the whole token budget still starts
+    /// when the window is empty (else it could never run).
+    mutating func admit(tokens: Double, now: Double) -> Double? {
+        starts.removeAll { now - $0.time >= 60 }
+        let wait = starts.first.map { max(0.01, $0.time + 60 - now) } ?? 0
+        if let rpm = requestsPerMinute, Double(starts.count) >= rpm { return wait }
+        if let tpm = tokensPerMinute, !starts.isEmpty, starts.reduce(0, { $0 + $1.tokens }) + tokens > tpm { return wait }
+        starts.append((now, tokens))
+        return nil
     }
 }
