@@ -74,7 +74,7 @@ static const pipeline_host *g_host;
 
 #define DF_MARGIN 1e-4f     /* float cosines this close to the limit are re-decided in double */
 #ifndef DF_ROUND
-#define DF_ROUND 16         /* candidates per thread per round */
+#define DF_ROUND 128        /* candidates per round */
 #endif
 #ifndef DF_CHUNK
 #define DF_CHUNK 128        /* kept rows scanned between early-exit checks */
@@ -114,66 +114,66 @@ static void log_info(pipeline_call *call, const char *format, ...) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Dot kernels: out[a * ldo + b] = <A[a], B + b * stride>, length dp (a     */
-/* multiple of 8; rows are zero-padded), a < na <= 4, b < nb.               */
+/* Dot kernels: out[b * 4 + a] = <A[a], B + b * stride>, length dp (a       */
+/* multiple of 8, of 16 for AVX-512; rows are zero-padded), na <= 4.     */
 /* ------------------------------------------------------------------------ */
 
 typedef void (*dots_fn)(const float *const *A, int na, const float *B, size_t nb, size_t stride,
-                        size_t dp, float *out, size_t ldo);
+                        size_t dp, float *out);
 
 static void dots_portable(const float *const *A, int na, const float *B, size_t nb, size_t stride,
-                          size_t dp, float *out, size_t ldo) {
-  for (int a = 0; a < na; a++) {
-    const float *x = A[a];
-    for (size_t b = 0; b < nb; b++) {
-      const float *y = B + b * stride;
+                          size_t dp, float *out) {
+  for (size_t b = 0; b < nb; b++) {
+    const float *y = B + b * stride;
+    for (int a = 0; a < na; a++) {
+      const float *x = A[a];
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       for (size_t k = 0; k < dp; k += 8)
         for (int j = 0; j < 8; j++) acc[j] += x[k + j] * y[k + j];
-      out[(size_t)a * ldo + b] =
+      out[b * 4 + (size_t)a] =
           ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     }
   }
 }
 
 #ifdef DF_X86
-__attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+/* The four sums of c0..c3, as one vector. */
+__attribute__((target("avx2,fma"))) static inline __m128 hsum4x256(__m256 c0, __m256 c1, __m256 c2, __m256 c3) {
+  __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(c0, c1), _mm256_hadd_ps(c2, c3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* 4 x 3 register blocks: 12 accumulators, 7 loads per 12 FMAs. */
 __attribute__((target("avx2,fma"))) static void dots_avx2(const float *const *A, int na, const float *B,
-                                                         size_t nb, size_t stride, size_t dp, float *out,
-                                                         size_t ldo) {
+                                                         size_t nb, size_t stride, size_t dp, float *out) {
   const float *x0 = A[0], *x1 = A[na > 1 ? 1 : 0], *x2 = A[na > 2 ? 2 : 0], *x3 = A[na > 3 ? 3 : 0];
   size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const float *y0 = B + b * stride, *y1 = y0 + stride;
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
-           c31 = c00;
+  for (; b + 3 <= nb; b += 3) {
+    const float *y0 = B + b * stride, *y1 = y0 + stride, *y2 = y1 + stride;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00,
+           c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (size_t k = 0; k < dp; k += 8) {
-      __m256 v0 = _mm256_loadu_ps(y0 + k), v1 = _mm256_loadu_ps(y1 + k), u;
+      __m256 v0 = _mm256_loadu_ps(y0 + k), v1 = _mm256_loadu_ps(y1 + k), v2 = _mm256_loadu_ps(y2 + k), u;
       u = _mm256_loadu_ps(x0 + k);
       c00 = _mm256_fmadd_ps(u, v0, c00);
       c01 = _mm256_fmadd_ps(u, v1, c01);
+      c02 = _mm256_fmadd_ps(u, v2, c02);
       u = _mm256_loadu_ps(x1 + k);
       c10 = _mm256_fmadd_ps(u, v0, c10);
       c11 = _mm256_fmadd_ps(u, v1, c11);
+      c12 = _mm256_fmadd_ps(u, v2, c12);
       u = _mm256_loadu_ps(x2 + k);
       c20 = _mm256_fmadd_ps(u, v0, c20);
       c21 = _mm256_fmadd_ps(u, v1, c21);
+      c22 = _mm256_fmadd_ps(u, v2, c22);
       u = _mm256_loadu_ps(x3 + k);
       c30 = _mm256_fmadd_ps(u, v0, c30);
       c31 = _mm256_fmadd_ps(u, v1, c31);
+      c32 = _mm256_fmadd_ps(u, v2, c32);
     }
-    float r[8] = {hsum256(c00), hsum256(c01), hsum256(c10), hsum256(c11),
-                  hsum256(c20), hsum256(c21), hsum256(c30), hsum256(c31)};
-    for (int a = 0; a < na; a++) {
-      out[(size_t)a * ldo + b] = r[2 * a];
-      out[(size_t)a * ldo + b + 1] = r[2 * a + 1];
-    }
+    _mm_storeu_ps(out + b * 4, hsum4x256(c00, c10, c20, c30));
+    _mm_storeu_ps(out + b * 4 + 4, hsum4x256(c01, c11, c21, c31));
+    _mm_storeu_ps(out + b * 4 + 8, hsum4x256(c02, c12, c22, c32));
   }
   for (; b < nb; b++) {
     const float *y0 = B + b * stride;
@@ -185,20 +185,61 @@ __attribute__((target("avx2,fma"))) static void dots_avx2(const float *const *A,
       c2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + k), v0, c2);
       c3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + k), v0, c3);
     }
-    float r[4] = {hsum256(c0), hsum256(c1), hsum256(c2), hsum256(c3)};
-    for (int a = 0; a < na; a++) out[(size_t)a * ldo + b] = r[a];
+    _mm_storeu_ps(out + b * 4, hsum4x256(c0, c1, c2, c3));
   }
+}
+/* The same 4 x 3 blocks with 16-float vectors (dp a multiple of 16). */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m256 fold512(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void dots_avx512(const float *const *A, int na, const float *B,
+                                                                   size_t nb, size_t stride, size_t dp, float *out) {
+  const float *x0 = A[0], *x1 = A[na > 1 ? 1 : 0], *x2 = A[na > 2 ? 2 : 0], *x3 = A[na > 3 ? 3 : 0];
+  size_t b = 0;
+  for (; b + 3 <= nb; b += 3) {
+    const float *y0 = B + b * stride, *y1 = y0 + stride, *y2 = y1 + stride;
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00,
+           c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    for (size_t k = 0; k < dp; k += 16) {
+      __m512 v0 = _mm512_loadu_ps(y0 + k), v1 = _mm512_loadu_ps(y1 + k), v2 = _mm512_loadu_ps(y2 + k), u;
+      u = _mm512_loadu_ps(x0 + k);
+      c00 = _mm512_fmadd_ps(u, v0, c00);
+      c01 = _mm512_fmadd_ps(u, v1, c01);
+      c02 = _mm512_fmadd_ps(u, v2, c02);
+      u = _mm512_loadu_ps(x1 + k);
+      c10 = _mm512_fmadd_ps(u, v0, c10);
+      c11 = _mm512_fmadd_ps(u, v1, c11);
+      c12 = _mm512_fmadd_ps(u, v2, c12);
+      u = _mm512_loadu_ps(x2 + k);
+      c20 = _mm512_fmadd_ps(u, v0, c20);
+      c21 = _mm512_fmadd_ps(u, v1, c21);
+      c22 = _mm512_fmadd_ps(u, v2, c22);
+      u = _mm512_loadu_ps(x3 + k);
+      c30 = _mm512_fmadd_ps(u, v0, c30);
+      c31 = _mm512_fmadd_ps(u, v1, c31);
+      c32 = _mm512_fmadd_ps(u, v2, c32);
+    }
+    _mm_storeu_ps(out + b * 4, hsum4x256(fold512(c00), fold512(c10), fold512(c20), fold512(c30)));
+    _mm_storeu_ps(out + b * 4 + 4, hsum4x256(fold512(c01), fold512(c11), fold512(c21), fold512(c31)));
+    _mm_storeu_ps(out + b * 4 + 8, hsum4x256(fold512(c02), fold512(c12), fold512(c22), fold512(c32)));
+  }
+  if (b < nb) dots_avx2(A, na, B + b * stride, nb - b, stride, dp, out + b * 4);
 }
 #endif
 
-static dots_fn pick_kernel(void) {
+static dots_fn pick_kernel(size_t dp) {
 #ifdef DF_X86
   __builtin_cpu_init();
+  if (dp % 16 == 0 && getenv("DEITA_FILTER_NO_AVX512") == NULL && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return dots_avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dots_avx2;
+#else
+  (void)dp;
 #endif
   return dots_portable;
 }
-
 /* ------------------------------------------------------------------------ */
 /* State                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -222,7 +263,7 @@ typedef struct deita {
   int64_t emb_out_pos;      /* output position of the embedding column */
   bool emb_nullable;
   int32_t d;
-  size_t dp;                /* d rounded up to a multiple of 8 */
+  size_t dp;                /* d rounded up to a multiple of 16 */
   stored_batch *batches;
   size_t n_batches, cap_batches;
   float *raw;               /* n x dp, zero-padded */
@@ -327,7 +368,6 @@ static pipeline_status deita_create(pipeline_call *call, const pipeline_step_des
     st = fail(call, PIPELINE_INVALID_ARGUMENT, "deita_filter: parameter \"threshold\" must be a number in [0, 2]");
     goto fail;
   }
-  s->dots = pick_kernel();
   free(method);
   *state = s;
   return PIPELINE_OK;
@@ -433,7 +473,8 @@ static pipeline_status deita_process(pipeline_call *call, void *state, const str
     s->have_schema = true;
     s->signature = sig;
     s->d = ec.width;
-    s->dp = ((size_t)ec.width + 7) & ~(size_t)7;
+    s->dp = ((size_t)ec.width + 15) & ~(size_t)15;
+    s->dots = pick_kernel(s->dp);
     s->emb_nullable = (schema->children[ei]->flags & ARROW_FLAG_NULLABLE) != 0;
     s->emb_out_pos = 0;
     for (int64_t i = 0; i < ei; i++)
@@ -583,64 +624,68 @@ static int by_score(const void *a, const void *b) {
   return i < j ? -1 : i > j ? 1 : 0;
 }
 
-/* The work of one thread in one round: scan the kept set for its candidates. */
-typedef struct scan_job {
+/* One round of the paper selection: up to DF_ROUND candidates (normalised,
+   contiguous) against the kept set. The kept set is cut into chunks of
+   DF_CHUNK rows that the two threads take in order from a shared counter;
+   a candidate found within the threshold is flagged for both threads and
+   scanned no further (rejection is final, whatever kept row found it). */
+typedef struct round_job {
   const deita *s;
   const float *kept;        /* n_kept x dp, normalised */
-  int64_t n_kept;
-  const float *cand[DF_ROUND];
   const int64_t *kept_index;
-  int64_t cand_index[DF_ROUND];
+  int64_t n_kept;
+  const float *cand;        /* n_cand x dp, normalised */
+  const int64_t *cand_index;
   int n_cand;
   float limit;              /* 1 - threshold */
-  /* results */
-  bool rejected[DF_ROUND];
-  float best[DF_ROUND];
-  int64_t best_at[DF_ROUND];
-} scan_job;
+  int64_t next_chunk;       /* shared, atomic */
+  uint8_t rejected[DF_ROUND]; /* shared, atomic (relaxed) */
+  float best[2][DF_ROUND];  /* per thread: largest float cosine, and where */
+  int64_t best_at[2][DF_ROUND];
+} round_job;
 
-static void run_scan(scan_job *j) {
+static void run_chunks(round_job *j, int tid) {
   const deita *s = j->s;
-  int active[DF_ROUND], n_active = j->n_cand;
+  const size_t dp = s->dp;
+  float *best = j->best[tid];
+  int64_t *best_at = j->best_at[tid];
+  int active[DF_ROUND];
   float out[4 * DF_CHUNK];
-  for (int c = 0; c < j->n_cand; c++) {
-    active[c] = c;
-    j->rejected[c] = false;
-    j->best[c] = -INFINITY;
-    j->best_at[c] = -1;
-  }
-  for (int64_t start = 0; start < j->n_kept && n_active > 0; start += DF_CHUNK) {
+  for (;;) {
+    int64_t start = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED) * (int64_t)DF_CHUNK;
+    if (start >= j->n_kept) break;
+    int n_active = 0;
+    for (int c = 0; c < j->n_cand; c++)
+      if (!__atomic_load_n(&j->rejected[c], __ATOMIC_RELAXED)) active[n_active++] = c;
+    if (n_active == 0) break;
     size_t nb = (size_t)(j->n_kept - start < DF_CHUNK ? j->n_kept - start : DF_CHUNK);
-    const float *B = j->kept + (size_t)start * s->dp;
+    const float *B = j->kept + (size_t)start * dp;
     for (int g = 0; g < n_active; g += 4) {
       int na = n_active - g < 4 ? n_active - g : 4;
       const float *A[4];
-      for (int a = 0; a < na; a++) A[a] = j->cand[active[g + a]];
-      s->dots(A, na, B, nb, s->dp, s->dp, out, DF_CHUNK);
+      for (int a = 0; a < na; a++) A[a] = j->cand + (size_t)active[g + a] * dp;
+      s->dots(A, na, B, nb, dp, dp, out);
       for (int a = 0; a < na; a++) {
         int c = active[g + a];
+        float bv = best[c];
+        int64_t ba = best_at[c];
         for (size_t t = 0; t < nb; t++) {
-          float v = out[(size_t)a * DF_CHUNK + t];
-          if (v > j->best[c]) {
-            j->best[c] = v;
-            j->best_at[c] = start + (int64_t)t;
+          float v = out[t * 4 + (size_t)a];
+          if (v > bv) {
+            bv = v;
+            ba = start + (int64_t)t;
           }
-          if (v >= j->limit - DF_MARGIN) {
-            bool within = v > j->limit + DF_MARGIN ||
-                          !(1.0 - exact_cos(s, j->cand_index[c], j->kept_index[start + (int64_t)t]) >
-                            s->threshold);
-            if (within) {
-              j->rejected[c] = true;
-              break;
-            }
+          if (v >= j->limit - DF_MARGIN &&
+              (v > j->limit + DF_MARGIN ||
+               !(1.0 - exact_cos(s, j->cand_index[c], j->kept_index[start + (int64_t)t]) > s->threshold))) {
+            __atomic_store_n(&j->rejected[c], 1, __ATOMIC_RELAXED);
+            break;
           }
         }
+        best[c] = bv;
+        best_at[c] = ba;
       }
     }
-    int m = 0;
-    for (int a = 0; a < n_active; a++)
-      if (!j->rejected[active[a]]) active[m++] = active[a];
-    n_active = m;
   }
 }
 
@@ -648,7 +693,7 @@ typedef struct worker {
   pthread_t thread;
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  scan_job *job;
+  round_job *job;
   unsigned generation, done_generation;
   bool quit;
 } worker;
@@ -661,9 +706,9 @@ static void *worker_main(void *arg) {
     while (!w->quit && w->generation == seen) pthread_cond_wait(&w->cond, &w->lock);
     if (w->quit) break;
     seen = w->generation;
-    scan_job *job = w->job;
+    round_job *job = w->job;
     pthread_mutex_unlock(&w->lock);
-    run_scan(job);
+    run_chunks(job, 1);
     pthread_mutex_lock(&w->lock);
     w->done_generation = seen;
     pthread_cond_broadcast(&w->cond);
@@ -674,13 +719,18 @@ static void *worker_main(void *arg) {
 
 static pipeline_status select_paper(pipeline_call *call, deita *s, const int64_t *order) {
   int64_t cap = s->budget < s->n ? s->budget : s->n;
-  float *kept = aligned_alloc(64, ((size_t)cap * s->dp * sizeof(float) + 63) & ~(size_t)63);
-  float *cand = aligned_alloc(64, ((size_t)2 * DF_ROUND * s->dp * sizeof(float) + 63) & ~(size_t)63);
-  scan_job *jobs = calloc(2, sizeof *jobs);
+  const size_t dp = s->dp;
+  float *kept = aligned_alloc(64, ((size_t)cap * dp * sizeof(float) + 63) & ~(size_t)63);
+  float *cand = aligned_alloc(64, ((size_t)DF_ROUND * dp * sizeof(float) + 63) & ~(size_t)63);
+  float *surv = aligned_alloc(64, ((size_t)DF_ROUND * dp * sizeof(float) + 63) & ~(size_t)63);
+  float *gram = malloc((size_t)DF_ROUND * DF_ROUND * sizeof(float));
+  int64_t *cand_index = malloc((size_t)DF_ROUND * sizeof *cand_index);
+  round_job *job = calloc(1, sizeof *job);
   worker w;
   bool threaded = false;
   pipeline_status st = PIPELINE_OK;
-  if (kept == NULL || cand == NULL || jobs == NULL || (s->sel = malloc((size_t)cap * sizeof *s->sel)) == NULL ||
+  if (kept == NULL || cand == NULL || surv == NULL || gram == NULL || cand_index == NULL || job == NULL ||
+      (s->sel = malloc((size_t)cap * sizeof *s->sel)) == NULL ||
       (s->sel_dist = malloc((size_t)cap * sizeof *s->sel_dist)) == NULL) {
     st = fail(call, PIPELINE_OUT_OF_MEMORY, "deita_filter: out of memory");
     goto done;
@@ -693,82 +743,104 @@ static pipeline_status select_paper(pipeline_call *call, deita *s, const int64_t
       st = fail(call, PIPELINE_CANCELLED, "deita_filter: cancelled");
       goto done;
     }
-    /* One round: up to 2 x DF_ROUND candidates; two threads once the kept set is large. */
-    bool two = s->n_sel * (int64_t)s->dp >= 64 * 1024 && s->n - pos > DF_ROUND;
-    int per = DF_ROUND, n_jobs = two ? 2 : 1;
+    /* The round's candidates. */
+    int64_t want = DF_ROUND;
+    int n_cand = 0;
+    for (; n_cand < want && pos < s->n; n_cand++, pos++) {
+      int64_t g = order[pos];
+      float *q = cand + (size_t)n_cand * dp;
+      const float *x = s->raw + (size_t)g * dp;
+      float inv = s->inv_norm[g];
+      for (size_t k = 0; k < dp; k++) q[k] = x[k] * inv;
+      cand_index[n_cand] = g;
+    }
+    job->s = s;
+    job->kept = kept;
+    job->kept_index = s->sel;
+    job->n_kept = s->n_sel;
+    job->cand = cand;
+    job->cand_index = cand_index;
+    job->n_cand = n_cand;
+    job->limit = limit;
+    job->next_chunk = 0;
+    for (int c = 0; c < n_cand; c++) {
+      job->rejected[c] = 0;
+      job->best[0][c] = job->best[1][c] = -INFINITY;
+      job->best_at[0][c] = job->best_at[1][c] = -1;
+    }
+    /* Two threads once the kept set is worth splitting. */
+    bool two = s->n_sel >= 2 * DF_CHUNK;
     if (two && !threaded) {
       if (pthread_mutex_init(&w.lock, NULL) == 0 && pthread_cond_init(&w.cond, NULL) == 0 &&
           pthread_create(&w.thread, NULL, worker_main, &w) == 0)
         threaded = true;
-      else {
+      else
         two = false;
-        n_jobs = 1;
-      }
     }
-    int total = 0;
-    for (int jn = 0; jn < n_jobs; jn++) {
-      scan_job *j = &jobs[jn];
-      j->s = s;
-      j->kept = kept;
-      j->n_kept = s->n_sel;
-      j->kept_index = s->sel;
-      j->limit = limit;
-      j->n_cand = 0;
-      for (int c = 0; c < per && pos < s->n; c++, pos++) {
-        int64_t g = order[pos];
-        float *q = cand + (size_t)total * s->dp;
-        const float *x = s->raw + (size_t)g * s->dp;
-        float inv = s->inv_norm[g];
-        for (size_t k = 0; k < s->dp; k++) q[k] = x[k] * inv;
-        j->cand[c] = q;
-        j->cand_index[c] = g;
-        j->n_cand++;
-        total++;
-      }
-    }
-    if (n_jobs == 2 && jobs[1].n_cand > 0) {
+    if (two) {
       pthread_mutex_lock(&w.lock);
-      w.job = &jobs[1];
+      w.job = job;
       w.generation++;
       pthread_cond_broadcast(&w.cond);
       pthread_mutex_unlock(&w.lock);
-      run_scan(&jobs[0]);
+      run_chunks(job, 0);
       pthread_mutex_lock(&w.lock);
       while (w.done_generation != w.generation) pthread_cond_wait(&w.cond, &w.lock);
       pthread_mutex_unlock(&w.lock);
-    } else {
-      for (int jn = 0; jn < n_jobs; jn++) run_scan(&jobs[jn]);
+    } else if (job->n_kept > 0) {
+      run_chunks(job, 0);
     }
-    /* Resolve in order against the rows kept earlier in this round. */
-    int64_t round_start = s->n_sel;
-    for (int jn = 0; jn < n_jobs && s->n_sel < cap; jn++) {
-      scan_job *j = &jobs[jn];
-      for (int c = 0; c < j->n_cand && s->n_sel < cap; c++) {
-        if (j->rejected[c]) continue;
-        float best = j->best[c];
-        int64_t best_at = j->best_at[c];
-        bool within = false;
-        for (int64_t r = round_start; r < s->n_sel; r++) {
-          const float *y = kept + (size_t)r * s->dp;
-          float v;
-          s->dots(&j->cand[c], 1, y, 1, s->dp, s->dp, &v, 1);
-          if (v > best) {
-            best = v;
-            best_at = r;
-          }
-          if (v >= limit - DF_MARGIN &&
-              (v > limit + DF_MARGIN || !(1.0 - exact_cos(s, j->cand_index[c], s->sel[r]) > s->threshold))) {
-            within = true;
-            break;
-          }
-        }
-        if (within) continue;
-        int64_t k = s->n_sel;
-        memcpy(kept + (size_t)k * s->dp, j->cand[c], s->dp * sizeof(float));
-        s->sel[k] = j->cand_index[c];
-        s->sel_dist[k] = best_at < 0 ? 2.0 : 1.0 - exact_cos(s, j->cand_index[c], s->sel[best_at]);
-        s->n_sel++;
+    /* The survivors, contiguous, and their cosines to each other (lower triangle). */
+    int surv_c[DF_ROUND], m = 0;
+    for (int c = 0; c < n_cand; c++)
+      if (!job->rejected[c]) {
+        memcpy(surv + (size_t)m * dp, cand + (size_t)c * dp, dp * sizeof(float));
+        surv_c[m++] = c;
       }
+    for (int i = 0; i < m; i += 4) {
+      int na = m - i < 4 ? m - i : 4;
+      const float *A[4];
+      float out[4 * DF_ROUND];
+      for (int a = 0; a < na; a++) A[a] = surv + (size_t)(i + a) * dp;
+      size_t nb = (size_t)(i + na - 1); /* rows before the last of the group */
+      if (nb > 0) s->dots(A, na, surv, nb, dp, dp, out);
+      for (int a = 0; a < na; a++)
+        for (int b2 = 0; b2 < i + a; b2++) gram[(size_t)(i + a) * DF_ROUND + (size_t)b2] = out[(size_t)b2 * 4 + (size_t)a];
+    }
+    /* Resolve the survivors in order against the rows kept earlier in this round. */
+    int64_t kept_at[DF_ROUND]; /* survivor -> kept position, -1 if not kept */
+    for (int i = 0; i < m && s->n_sel < cap; i++) {
+      int c = surv_c[i];
+      float best = job->best[0][c];
+      int64_t best_at = job->best_at[0][c];
+      if (job->best[1][c] > best || (job->best[1][c] == best && job->best_at[1][c] >= 0 &&
+                                     (best_at < 0 || job->best_at[1][c] < best_at))) {
+        best = job->best[1][c];
+        best_at = job->best_at[1][c];
+      }
+      bool within = false;
+      kept_at[i] = -1;
+      for (int i2 = 0; i2 < i; i2++) {
+        if (kept_at[i2] < 0) continue;
+        int64_t r = kept_at[i2];
+        float v = gram[(size_t)i * DF_ROUND + (size_t)i2];
+        if (v > best) {
+          best = v;
+          best_at = r;
+        }
+        if (v >= limit - DF_MARGIN &&
+            (v > limit + DF_MARGIN || !(1.0 - exact_cos(s, cand_index[c], s->sel[r]) > s->threshold))) {
+          within = true;
+          break;
+        }
+      }
+      if (within) continue;
+      int64_t k = s->n_sel;
+      memcpy(kept + (size_t)k * dp, surv + (size_t)i * dp, dp * sizeof(float));
+      s->sel[k] = cand_index[c];
+      s->sel_dist[k] = best_at < 0 ? 2.0 : 1.0 - exact_cos(s, cand_index[c], s->sel[best_at]);
+      kept_at[i] = (int)k;
+      s->n_sel++;
     }
   }
 done:
@@ -783,10 +855,12 @@ done:
   }
   free(kept);
   free(cand);
-  free(jobs);
+  free(surv);
+  free(gram);
+  free(cand_index);
+  free(job);
   return st;
 }
-
 /* distilabel: nearest neighbour over the whole pool, two threads on halves of the rows. */
 typedef struct nn_job {
   const deita *s;
@@ -811,13 +885,13 @@ static void *nn_main(void *arg) {
     }
     for (int64_t start = 0; start < s->n; start += DF_CHUNK) {
       size_t nb = (size_t)(s->n - start < DF_CHUNK ? s->n - start : DF_CHUNK);
-      s->dots(A, na, s->raw + (size_t)start * s->dp, nb, s->dp, s->dp, out, DF_CHUNK);
+      s->dots(A, na, s->raw + (size_t)start * s->dp, nb, s->dp, s->dp, out);
       for (int a = 0; a < na; a++) {
         float ia = s->inv_norm[i + a];
         for (size_t t = 0; t < nb; t++) {
           int64_t jj = start + (int64_t)t;
           if (jj == i + a) continue;
-          float v = out[(size_t)a * DF_CHUNK + t] * ia * s->inv_norm[jj];
+          float v = out[t * 4 + (size_t)a] * ia * s->inv_norm[jj];
           if (v > j->best[i + a]) {
             j->best[i + a] = v;
             j->best_at[i + a] = jj;
