@@ -23,7 +23,7 @@ SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
-.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm chaos clean help
+.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm bench-deita chaos clean help
 
 all: build plugins
 
@@ -137,6 +137,11 @@ bench-llm:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product llm-test-server
 	$(PYTHON) Tests/bench/llm/llm-bench.py --bin-dir .build/release $(BENCH_LLM_FLAGS)
+
+# The DEITA filter alone on 100k x 384 pools (random, clustered), from .npy and inline JSONL.
+bench-deita:
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(PYTHON) Tests/bench/deita-filter/bench.py --bin .build/release --plugin-path .build/release/pipeline-plugins
 
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins
