@@ -23,7 +23,7 @@ SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
-.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm bench-deita chaos clean help
+.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos clean help
 
 all: build plugins
 
@@ -142,6 +142,12 @@ bench-llm:
 bench-deita:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(PYTHON) Tests/bench/deita-filter/bench.py --bin .build/release --plugin-path .build/release/pipeline-plugins
+
+# The whole DEITA pipeline beside distilabel 1.5.3: N=1000, k=3 (and ours at k=5), 50 ms, 50 in flight.
+bench-deita-pipeline:
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(SWIFT) build -c release --product llm-test-server
+	$(PYTHON) Tests/bench/llm/deita-bench.py --bin-dir .build/release $(BENCH_DEITA_FLAGS)
 
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins
