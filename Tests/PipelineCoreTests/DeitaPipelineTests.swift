@@ -50,7 +50,7 @@ struct DeitaPipelineTests {
     /// Killed mid-run (SIGKILL, seeded moments) and resumed with the same
     /// command: the same selected rows as a run never interrupted.
     @Test func killedMidDeitaAndResumedSelectsTheSameRows() throws {
-        let server = try LLMServiceTests.Server(["--embed-dim", "32", "--latency-ms", "15"])
+        let server = try LLMServiceTests.Server(["--embed-dim", "32", "--latency-ms", "40"])
         let reference = try Fixtures.emptyDirectory("deita-reference").path
         let first = try run(k: 2, budget: 30, server: server, runDirectory: reference)
         #expect(first.status == 0, "\(first.output)")
@@ -65,7 +65,7 @@ struct DeitaPipelineTests {
         let pipeline = Fixtures.packageRoot.appendingPathComponent("pipelines/deita.yaml").path
         let arguments = ["run", pipeline, "--run-dir", runDirectory, "--no-llm-cache", "--log-format", "json"]
         var landed = 0
-        for delay in [150, 320, 90, 410, 230] as [UInt32] {
+        for delay in [120, 90, 150, 70, 110] as [UInt32] {
             let process = try Spawned(binary, arguments, environment: environment)
             usleep(delay * 1000)
             var status: Int32 = 0
