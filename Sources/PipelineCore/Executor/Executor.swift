@@ -109,8 +109,7 @@ public enum Executor {
             logger.error("run failed: \(error)")
             try? store?.setStatus(.failed)
         }
-        let elapsed = ContinuousClock.now - clock
-        summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        summary.seconds = (ContinuousClock.now - clock).seconds
         summary.recordResourceUsage()
         writeSummary(summary, to: options.runDirectory, logger: logger)
         return summary
@@ -516,8 +515,7 @@ final class StepRuntime: @unchecked Sendable {
         } catch {
             completion.result = .failure(error)
         }
-        let elapsed = ContinuousClock.now - start
-        completion.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        completion.seconds = (ContinuousClock.now - start).seconds
         return completion
     }
 
@@ -565,4 +563,9 @@ final class StepRuntime: @unchecked Sendable {
 enum ExecutorError: Error, CustomStringConvertible {
     case stepAlreadyDone
     var description: String { "internal error: a finished step was called again" }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
