@@ -68,8 +68,7 @@ struct DeitaPipelineTests {
         for delay in [120, 90, 150, 70, 110] as [UInt32] {
             let process = try Spawned(binary, arguments, environment: environment)
             usleep(delay * 1000)
-            var status: Int32 = 0
-            if waitpid(process.pid, &status, WNOHANG) == 0 {
+            if process.isRunning {
                 process.kill()
                 landed += 1
             }

@@ -71,15 +71,8 @@ struct KillResumeTests {
         return Outputs(rows: try lines("rows.jsonl"), total: try lines("total.jsonl"), errors: try lines("errors.jsonl"))
     }
 
-    private func launch(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+    private func launch(_ arguments: [String]) throws -> Spawned {
+        try Spawned(binary, arguments)
     }
 
     @Test func killedAtRandomMomentsAndResumedGivesTheSameRows() throws {
@@ -94,9 +87,8 @@ struct KillResumeTests {
 
         // The reference: one uninterrupted run.
         let referenceDirectory = directory.appendingPathComponent("reference").path
-        let reference = try launch(["run", file, "--run-dir", referenceDirectory] + flags)
-        reference.waitUntilExit()
-        #expect(reference.terminationStatus == 3, "the reference run has row errors, so exit 3")
+        let reference = try launch(["run", file, "--run-dir", referenceDirectory] + flags).wait()
+        #expect(reference.status == 3, "the reference run has row errors, so exit 3")
         let expected = try outputs(referenceDirectory)
         #expect(expected.rows.count == rows - (rows + 6) / 7)
         #expect(expected.total.count == 1)
@@ -110,15 +102,14 @@ struct KillResumeTests {
             let process = try launch(["run", file, "--run-dir", chaosDirectory] + flags)
             Thread.sleep(forTimeInterval: Double(delay) / 1000)
             if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
+                process.kill(SIGKILL)
                 landed += 1
             }
-            process.waitUntilExit()
+            _ = process.wait()
         }
         // Finish the run.
-        let last = try launch(["run", file, "--run-dir", chaosDirectory] + flags)
-        last.waitUntilExit()
-        #expect(last.terminationStatus == 3)
+        let last = try launch(["run", file, "--run-dir", chaosDirectory] + flags).wait()
+        #expect(last.status == 3)
         let got = try outputs(chaosDirectory)
         let duplicates = got.rows.count - Set(got.rows).count
         let lost = Set(expected.rows).subtracting(got.rows).count
@@ -135,25 +126,22 @@ struct KillResumeTests {
         let file = try pipeline(in: directory, rows: 3_000)
         let flags = try pluginFlags()
         let referenceDirectory = directory.appendingPathComponent("reference").path
-        let reference = try launch(["run", file, "--run-dir", referenceDirectory] + flags)
-        reference.waitUntilExit()
+        _ = try launch(["run", file, "--run-dir", referenceDirectory] + flags).wait()
         let expected = try outputs(referenceDirectory)
 
         let runDirectory = directory.appendingPathComponent("run").path
         let first = try launch(["run", file, "--run-dir", runDirectory] + flags)
         Thread.sleep(forTimeInterval: 0.4)
         try #require(first.isRunning, "the run ended before it could be signalled")
-        kill(first.processIdentifier, SIGTERM)
-        first.waitUntilExit()
-        #expect(first.terminationReason == .exit)
-        #expect(first.terminationStatus == 5)
+        first.kill(SIGTERM)
+        // 5 is an exit code: a death by signal would read 128 + the signal.
+        #expect(first.wait().status == 5)
         let summary = try JSONValue(parsing: String(contentsOfFile: runDirectory + "/summary.json", encoding: .utf8))
         #expect(summary["status"] == .string("interrupted"))
         #expect(!FileManager.default.fileExists(atPath: runDirectory + "/rows.jsonl"))
 
-        let second = try launch(["run", file, "--run-dir", runDirectory] + flags)
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 3)
+        let second = try launch(["run", file, "--run-dir", runDirectory] + flags).wait()
+        #expect(second.status == 3)
         #expect(try outputs(runDirectory) == expected)
     }
 }
