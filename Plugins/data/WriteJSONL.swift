@@ -54,22 +54,10 @@ struct WriteJSONL: PipelineStep {
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard let batch else { return nil }
         if context.isCancelled { throw .cancelled(Self.name) }
-        var writers: [ValueWriter] = []
-        for (index, field) in batch.fields.enumerated() {
-            if field.name == errorColumn || (field.name == rowIdColumn && !includeRowId) { continue }
-            writers.append(ValueWriter(field: field, column: batch.columns[index], first: writers.isEmpty))
-        }
+        let line = JSONLineWriter(batch, includeRowId: includeRowId, step: Self.name)
         let out = sink.buffer
         for row in 0..<batch.length {
-            out.append(UInt8(ascii: "{"))
-            for writer in writers {
-                out.append(writer.key.base, count: writer.key.count)
-                if let problem = writer.write(row, to: out) {
-                    throw .invalidData("\(Self.name): column \"\(writer.name)\", row \(row + 1) of the batch: \(problem)")
-                }
-            }
-            out.append(UInt8(ascii: "}"))
-            out.append(UInt8(ascii: "\n"))
+            try line.append(row, to: out)
             if out.count >= OutputFile.flushThreshold { try sink.flush() }
         }
         rowsWritten += batch.length
@@ -81,6 +69,37 @@ struct WriteJSONL: PipelineStep {
             context.log(.info, "\(Self.name): wrote \(rowsWritten) rows to \(sink.path)")
         }
         return nil
+    }
+}
+
+/// Writes rows of one batch as JSON Lines: one compact object per row, the
+/// columns in batch order, without the host's `_error` (and `_row_id`
+/// unless asked). Shared by write_jsonl and push_to_hub, so a pushed file
+/// holds exactly the bytes a local one would.
+struct JSONLineWriter {
+    private var writers: [ValueWriter] = []
+    private let step: String
+
+    init(_ batch: RecordBatch, includeRowId: Bool, step: String) {
+        self.step = step
+        for (index, field) in batch.fields.enumerated() {
+            if field.name == errorColumn || (field.name == rowIdColumn && !includeRowId) { continue }
+            writers.append(ValueWriter(field: field, column: batch.columns[index], first: writers.isEmpty))
+        }
+    }
+
+    /// Appends row `row` and its newline.
+    @inline(__always)
+    func append(_ row: Int, to out: ByteArena) throws(StepError) {
+        out.append(UInt8(ascii: "{"))
+        for writer in writers {
+            out.append(writer.key.base, count: writer.key.count)
+            if let problem = writer.write(row, to: out) {
+                throw .invalidData("\(step): column \"\(writer.name)\", row \(row + 1) of the batch: \(problem)")
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        out.append(UInt8(ascii: "\n"))
     }
 }
 

@@ -22,13 +22,17 @@ final class InstanceContext: @unchecked Sendable {
     let cancelled: Atomic<Bool>
     /// The named LLM of the step (`llm:`), for the "pipeline.llm/1" service.
     let llm: LLMClient?
+    /// The run the instance belongs to, for the "pipeline.run/1" service.
+    let run: RunContext
 
-    init(stepLabel: String, logger: Logger, parameters: [String: JSONValue], llm: LLMClient? = nil) {
+    init(stepLabel: String, logger: Logger, parameters: [String: JSONValue], llm: LLMClient? = nil,
+         run: RunContext? = nil) {
         self.stepLabel = stepLabel
         self.logger = logger
         self.parameters = parameters
         self.cancelled = Atomic(false)
         self.llm = llm
+        self.run = run ?? .ephemeral()
     }
 
     deinit {
@@ -117,6 +121,8 @@ private func hostGetExtension(_ host: UnsafePointer<pipeline_host>?, _ id: Unsaf
     switch String(cString: id) {
     case PIPELINE_EXT_PARAMS: return UnsafeRawPointer(ParamsService.table)
     case PIPELINE_EXT_LLM: return UnsafeRawPointer(LLMService.table)
+    case PIPELINE_EXT_HTTP: return UnsafeRawPointer(HTTPService.table)
+    case PIPELINE_EXT_RUN: return UnsafeRawPointer(RunService.table)
     default: return nil
     }
 }

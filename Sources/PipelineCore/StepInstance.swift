@@ -21,11 +21,11 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     init(_ descriptor: StepDescriptor, parameters: [String: JSONValue], label: String?, logger: Logger,
-         llm: LLMClient?) throws(PluginError) {
+         llm: LLMClient?, run: RunContext? = nil) throws(PluginError) {
         self.descriptor = descriptor
         self.label = label ?? descriptor.name
         let filled = Self.applyingDefaults(parameters, schema: descriptor.parameterSchema)
-        context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm)
+        context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm, run: run)
         let call = CallContext(instance: context)
         var state: UnsafeMutableRawPointer?
         let json = JSONValue.object(filled).serialized

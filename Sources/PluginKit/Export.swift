@@ -15,7 +15,10 @@ import Darwin
 ///                            description: "…", steps: [MyStep.self])
 ///     }
 public enum PluginExport {
+    /// `abiMinor`: the lowest host ABI minor the plugin needs (1 to use the
+    /// http and run services); the host refuses the library if it is older.
     public static func entry(host: UnsafePointer<pipeline_host>?, name: String, version: String, description: String,
+                             abiMinor: UInt16 = 0,
                              steps: [any PipelineStep.Type]) -> UnsafePointer<pipeline_plugin>? {
         guard let host else { return nil }
         return Registry.shared.withLock { registry in
@@ -39,7 +42,7 @@ public enum PluginExport {
             let plugin = UnsafeMutablePointer<pipeline_plugin>.allocate(capacity: 1)
             plugin.initialize(to: pipeline_plugin(
                 struct_size: UInt32(MemoryLayout<pipeline_plugin>.size),
-                abi_major: UInt16(PIPELINE_ABI_MAJOR), abi_minor: 0,
+                abi_major: UInt16(PIPELINE_ABI_MAJOR), abi_minor: abiMinor,
                 name: permanent(name), version: permanent(version), description: permanent(description),
                 step_count: UInt32(steps.count), steps: UnsafePointer(table)))
             registry.plugin = UnsafePointer(plugin)

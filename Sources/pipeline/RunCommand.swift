@@ -223,6 +223,7 @@ struct Run: ParsableCommand {
         options.checkpoint = !noCheckpoint
         options.llmCache = noLLMCache ? nil : (llmCache ?? LLMCache.defaultPath())
         options.stop = stop
+        options.pipelineText = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         if let progress { options.progress = { progress.update($0) } }
         return options
     }

@@ -69,6 +69,15 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_llm_response, prompt_tokens)": MemoryLayout<pipeline_llm_response>.offset(of: \.prompt_tokens),
     "sizeof(pipeline_llm_response)": MemoryLayout<pipeline_llm_response>.stride,
     "sizeof(pipeline_llm_ext)": MemoryLayout<pipeline_llm_ext>.stride,
+    "offsetof(pipeline_http_request, method)": MemoryLayout<pipeline_http_request>.offset(of: \.method),
+    "offsetof(pipeline_http_request, timeout_seconds)":
+        MemoryLayout<pipeline_http_request>.offset(of: \.timeout_seconds),
+    "sizeof(pipeline_http_request)": MemoryLayout<pipeline_http_request>.stride,
+    "offsetof(pipeline_http_response, http_status)": MemoryLayout<pipeline_http_response>.offset(of: \.http_status),
+    "offsetof(pipeline_http_response, headers)": MemoryLayout<pipeline_http_response>.offset(of: \.headers),
+    "sizeof(pipeline_http_response)": MemoryLayout<pipeline_http_response>.stride,
+    "sizeof(pipeline_http_ext)": MemoryLayout<pipeline_http_ext>.stride,
+    "sizeof(pipeline_run_ext)": MemoryLayout<pipeline_run_ext>.stride,
 
     "offsetof(ArrowSchema, release)": MemoryLayout<ArrowSchema>.offset(of: \.release),
     "offsetof(ArrowSchema, private_data)": MemoryLayout<ArrowSchema>.offset(of: \.private_data),
@@ -134,6 +143,14 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_llm_response, prompt_tokens)": 40,
     "sizeof(pipeline_llm_response)": 64,
     "sizeof(pipeline_llm_ext)": 40,
+    "offsetof(pipeline_http_request, method)": 8,
+    "offsetof(pipeline_http_request, timeout_seconds)": 56,
+    "sizeof(pipeline_http_request)": 64,
+    "offsetof(pipeline_http_response, http_status)": 8,
+    "offsetof(pipeline_http_response, headers)": 16,
+    "sizeof(pipeline_http_response)": 56,
+    "sizeof(pipeline_http_ext)": 24,
+    "sizeof(pipeline_run_ext)": 56,
 
     // The C Data Interface's frozen layout (Arrow specification).
     "offsetof(ArrowSchema, release)": 56,
@@ -209,7 +226,7 @@ struct ABILayoutTests {
     @Test("the ABI constants Swift imports")
     func constants() {
         #expect(PIPELINE_ABI_MAJOR == 1)
-        #expect(PIPELINE_ABI_MINOR == 0)
+        #expect(PIPELINE_ABI_MINOR == 1)
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)

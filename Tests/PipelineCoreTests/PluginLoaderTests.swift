@@ -1,3 +1,4 @@
+import CPipelineABI
 import Foundation
 import PipelineArrow
 import Testing
@@ -44,7 +45,7 @@ struct PluginLoaderTests {
         #expect(problem.error.isIncompatibleABI)
         #expect(problem.description.contains(badPath))
         #expect(problem.description.contains("built for plugin ABI 2.0"))
-        #expect(problem.description.contains("supports ABI 1.0–1.0"))
+        #expect(problem.description.contains("supports ABI 1.0–1.\(PIPELINE_ABI_MINOR)"))
         #expect(problem.description.contains("major"))
         try expectGoodStillLoads(registry)
     }
@@ -54,9 +55,9 @@ struct PluginLoaderTests {
         let problem = try #require(registry.problems.first)
         #expect(problem.error.isIncompatibleABI)
         #expect(problem.description.contains(badPath))
-        #expect(problem.description.contains("built for plugin ABI 1.1"))
-        #expect(problem.description.contains("supports ABI 1.0–1.0"))
-        #expect(problem.description.contains("newer than the host's 0"))
+        #expect(problem.description.contains("built for plugin ABI 1.\(PIPELINE_ABI_MINOR + 1)"))
+        #expect(problem.description.contains("supports ABI 1.0–1.\(PIPELINE_ABI_MINOR)"))
+        #expect(problem.description.contains("newer than the host's \(PIPELINE_ABI_MINOR)"))
         try expectGoodStillLoads(registry)
     }
 

@@ -1,6 +1,6 @@
 /*
  * pipeline_plugin.h: the whole contract between the `pipeline` host and a
- * step plugin. ABI version 1.0.
+ * step plugin. ABI version 1.1.
  *
  * A plugin is a shared library that exports exactly one function,
  *
@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define PIPELINE_ABI_MAJOR 1
-#define PIPELINE_ABI_MINOR 0
+#define PIPELINE_ABI_MINOR 1 /* 1.1 added "pipeline.http/1" and "pipeline.run/1" */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -408,6 +408,98 @@ typedef struct pipeline_llm_ext {
 } pipeline_llm_ext;
 
 /* ------------------------------------------------------------------------ */
+/* Service "pipeline.http/1": plain HTTP through the host (ABI 1.1)          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One HTTP/1.1 request over the host's libcurl: connections are kept alive
+ * and shared with the host's own traffic, proxies and CA certificates are
+ * the host's. The host neither retries nor logs requests: the plugin knows
+ * which of its requests are safe to repeat. Headers are never logged, so a
+ * plugin may put a credential in one.
+ */
+#define PIPELINE_EXT_HTTP "pipeline.http/1"
+
+typedef struct pipeline_http_request {
+  uint32_t struct_size;
+  const char *method;                /* "GET", "HEAD", "POST", "PUT", ... */
+  const char *url;                   /* absolute http:// or https:// URL */
+  const char *const *headers;        /* header_count "Name: value" lines */
+  size_t header_count;
+  const void *body;                  /* may be NULL when body_len is 0 */
+  size_t body_len;
+  double timeout_seconds;            /* the whole exchange; 0: 300 s */
+} pipeline_http_request;
+
+/* Filled by `perform`; host memory, valid until `release`. */
+typedef struct pipeline_http_response {
+  uint32_t struct_size;
+  /* PIPELINE_OK when a response arrived, whatever its status code;
+     PIPELINE_IO (no connection, reset), PIPELINE_TIMEOUT or
+     PIPELINE_CANCELLED when none did. */
+  pipeline_status status;
+  int32_t http_status;               /* 200, 404, ...; 0 without a response */
+  uint32_t reserved;
+  /* The response's header lines ("Name: value\r\n" each), NUL-terminated. */
+  const char *headers;
+  const uint8_t *body;
+  size_t body_len;
+  const char *error;                 /* why there is no response; else NULL */
+  void *host_private;
+} pipeline_http_response;
+
+typedef struct pipeline_http_ext {
+  uint32_t struct_size;
+  /* [worker] Sends the request and waits for the answer. Returns the same
+     code as response->status; the response must be released either way. */
+  pipeline_status (*perform)(pipeline_call *call, const pipeline_http_request *request,
+                             pipeline_http_response *response);
+  /* [thread-safe] Frees what `perform` put in the response. */
+  void (*release)(pipeline_http_response *response);
+  /* APPEND ONLY below this line. */
+} pipeline_http_ext;
+
+/* ------------------------------------------------------------------------ */
+/* Service "pipeline.run/1": the run a step belongs to (ABI 1.1)             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Durable key/value state per step of the run, and what the run is. The
+ * state lives in the run's state store (state.db), under the step's name:
+ * a resumed run sees what the interrupted one stored, `--fresh` forgets it.
+ * A run without a store (`--no-checkpoint`, `plugins try`) keeps it in
+ * memory for the run.
+ */
+#define PIPELINE_EXT_RUN "pipeline.run/1"
+
+typedef struct pipeline_run_ext {
+  uint32_t struct_size;
+  /* [thread-safe] A copy of the value stored under `key` for this step, to
+     free with `release_value`; PIPELINE_NOT_IMPLEMENTED if there is none. */
+  pipeline_status (*state_get)(const pipeline_call *call, const char *key, void **value, size_t *len);
+  /*
+   * [worker, control] Stores `value` under `key` for this step, replacing
+   * what was there. When it returns PIPELINE_OK the value is durable, and
+   * so is everything the run committed before: every batch this step
+   * consumed in earlier calls is recorded as consumed. A step therefore
+   * writes down what it is about to do to the outside world (a push, an
+   * upload) before doing it, and finds it again after a crash.
+   */
+  pipeline_status (*state_put)(pipeline_call *call, const char *key, const void *value, size_t len);
+  /* [thread-safe] Frees a value from state_get. */
+  void (*release_value)(void *value);
+  /* [thread-safe] An id of the run: the same across resumes of one run
+     directory, new after --fresh. 32 lowercase hex digits. */
+  const char *(*run_id)(const pipeline_call *call);
+  /* [thread-safe] The pipeline's name, and the text of its file with the
+     values of secret-looking keys (api_key, token, password, ...) replaced
+     by "<redacted>": safe to publish beside the data. */
+  const char *(*pipeline_name)(const pipeline_call *call);
+  const char *(*pipeline_text)(const pipeline_call *call);
+  /* APPEND ONLY below this line. */
+} pipeline_run_ext;
+
+/* ------------------------------------------------------------------------ */
 /* Layout checks (LP64: Linux and macOS on x86_64 and arm64)                 */
 /* ------------------------------------------------------------------------ */
 
@@ -456,6 +548,14 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, text) == 8, "pipeline_llm
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, prompt_tokens) == 40, "pipeline_llm_response layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response v1.0 size");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 40, "pipeline_llm_ext v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, method) == 8, "pipeline_http_request layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, timeout_seconds) == 56, "pipeline_http_request layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_request) == 64, "pipeline_http_request v1.1 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, http_status) == 8, "pipeline_http_response layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, headers) == 16, "pipeline_http_response layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_response) == 56, "pipeline_http_response v1.1 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_ext) == 24, "pipeline_http_ext v1.1 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 56, "pipeline_run_ext v1.1 size");
 #undef PIPELINE_STATIC_ASSERT
 #endif
 

@@ -26,6 +26,9 @@ public struct ExecutorOptions: Sendable {
     /// Called on the control thread after every completed call with the
     /// summary so far (for a progress display; keep it cheap).
     public var progress: (@Sendable (RunSummary) -> Void)?
+    /// The pipeline file's text: redacted, it is what "pipeline.run/1" shows
+    /// steps (a Hub pusher publishes it beside the data).
+    public var pipelineText = ""
 
     public init(runDirectory: String) { self.runDirectory = runDirectory }
 }
@@ -269,6 +272,10 @@ private struct Run {
                 llms[name] = LLMClient(config: config, cache: cache, log: log)
             }
         }
+        let writer = self.writer
+        let run = RunContext(runID: try store?.runID() ?? RunContext.newRunID(), pipelineName: plan.name,
+                             pipelineText: options.pipelineText, store: store,
+                             flush: { () throws(StoreError) in try writer?.flush() })
         // Instances are created (and destroyed) on this, the control, thread.
         var generatorOrdinal: UInt64 = 0
         for (position, step) in plan.steps.enumerated() {
@@ -288,7 +295,7 @@ private struct Run {
             var stepLogger = logger
             stepLogger[metadataKey: "step"] = "\(step.name)"
             let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger,
-                                            llm: step.llm.flatMap { llms[$0] })
+                                            llm: step.llm.flatMap { llms[$0] }, run: run)
             // A replaying step makes its ids again from zero; the others go on.
             let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
             runtimes.append(StepRuntime(instance: instance, batchSize: step.batchSize, idTag: tag, nextID: nextID))

@@ -1,19 +1,32 @@
 import CCurl
 import Foundation
 
-/// One HTTP request to an LLM server.
+/// One HTTP request: to an LLM server, or for a plugin (pipeline.http/1).
 struct HTTPRequest: Sendable {
     var url: String
     var headers: [String]
     var body: [UInt8]
     /// Seconds for the whole transfer.
     var timeout: Double
+    /// "POST" unless said otherwise; "GET" and "HEAD" send no body.
+    var method = "POST"
 }
 
 /// What came back: a response (any status), or no response at all.
 enum HTTPOutcome: Sendable {
     case response(status: Int, retryAfter: Double?, body: [UInt8])
     case failure(message: String, timedOut: Bool)
+}
+
+/// A response with its header lines, or no response at all.
+struct HTTPExchange: Sendable {
+    var status = 0
+    /// The header block of the final response ("Name: value\r\n" lines).
+    var headers: [UInt8] = []
+    var body: [UInt8] = []
+    /// Set when no response arrived.
+    var failure: String?
+    var timedOut = false
 }
 
 /// All HTTP of the process on one thread, through libcurl's multi
@@ -40,7 +53,23 @@ final class HTTPEngine: @unchecked Sendable {
 
     /// [thread-safe] Starts a request; `completion` runs once, on the engine thread.
     func start(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPOutcome) -> Void) {
-        let transfer = Transfer(request: request, completion: completion)
+        let transfer = Transfer(request: request) { exchange, retryAfter in
+            if let failure = exchange.failure {
+                completion(.failure(message: failure, timedOut: exchange.timedOut))
+            } else {
+                completion(.response(status: exchange.status, retryAfter: retryAfter, body: exchange.body))
+            }
+        }
+        enqueue(transfer)
+    }
+
+    /// [thread-safe] Starts a request whose caller wants the response
+    /// headers too; `completion` runs once, on the engine thread.
+    func exchange(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPExchange) -> Void) {
+        enqueue(Transfer(request: request) { exchange, _ in completion(exchange) })
+    }
+
+    private func enqueue(_ transfer: Transfer) {
         lock.lock()
         incoming.append(transfer)
         lock.unlock()
@@ -56,7 +85,7 @@ final class HTTPEngine: @unchecked Sendable {
             lock.unlock()
             for transfer in starting {
                 guard let easy = transfer.prepare() else {
-                    transfer.completion(.failure(message: "could not set up the request", timedOut: false))
+                    transfer.completion(HTTPExchange(failure: "could not set up the request"), nil)
                     continue
                 }
                 active[easy] = transfer
@@ -80,14 +109,17 @@ final class HTTPEngine: @unchecked Sendable {
 /// One request in flight: the easy handle and the buffers it reads and writes.
 private final class Transfer: @unchecked Sendable {
     let request: HTTPRequest
-    let completion: @Sendable (HTTPOutcome) -> Void
+    /// The exchange, and the Retry-After libcurl parsed (seconds).
+    let completion: @Sendable (HTTPExchange, Double?) -> Void
     private var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var body: UnsafeMutableBufferPointer<UInt8>
     private var url: UnsafeMutablePointer<CChar>?
+    private var method: UnsafeMutablePointer<CChar>?
     var response: [UInt8] = []
+    var responseHeaders: [UInt8] = []
 
-    init(request: HTTPRequest, completion: @escaping @Sendable (HTTPOutcome) -> Void) {
+    init(request: HTTPRequest, completion: @escaping @Sendable (HTTPExchange, Double?) -> Void) {
         self.request = request
         self.completion = completion
         body = .allocate(capacity: max(request.body.count, 1))
@@ -99,6 +131,7 @@ private final class Transfer: @unchecked Sendable {
         curl_slist_free_all(headerList)
         body.deallocate()
         free(url)
+        free(method)
     }
 
     func prepare() -> UnsafeMutableRawPointer? {
@@ -108,9 +141,20 @@ private final class Transfer: @unchecked Sendable {
         for header in request.headers { headerList = curl_slist_append(headerList, header) }
         pipeline_curl_setopt_pointer(easy, CURLOPT_URL, url)
         pipeline_curl_setopt_pointer(easy, CURLOPT_HTTPHEADER, headerList)
-        pipeline_curl_setopt_long(easy, CURLOPT_POST, 1)
-        pipeline_curl_setopt_pointer(easy, CURLOPT_POSTFIELDS, body.baseAddress)
-        pipeline_curl_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+        switch request.method {
+        case "GET":
+            pipeline_curl_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        case "HEAD":
+            pipeline_curl_setopt_long(easy, CURLOPT_NOBODY, 1)
+        default:
+            pipeline_curl_setopt_long(easy, CURLOPT_POST, 1)
+            pipeline_curl_setopt_pointer(easy, CURLOPT_POSTFIELDS, body.baseAddress)
+            pipeline_curl_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            if request.method != "POST" {
+                method = strdup(request.method)
+                pipeline_curl_setopt_pointer(easy, CURLOPT_CUSTOMREQUEST, method)
+            }
+        }
         pipeline_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000)))
         pipeline_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, 10_000)
         pipeline_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
@@ -126,6 +170,23 @@ private final class Transfer: @unchecked Sendable {
             return bytes
         }
         pipeline_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())
+        pipeline_curl_setopt_write(easy, CURLOPT_HEADERFUNCTION) { data, size, count, user in
+            guard let data, let user else { return 0 }
+            let transfer = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
+            let bytes = size * count
+            data.withMemoryRebound(to: UInt8.self, capacity: bytes) { line in
+                // A status line starts the headers of a new response (after
+                // a 100 Continue or a redirect): keep only the last one's.
+                if bytes >= 5, line[0] == UInt8(ascii: "H"), line[1] == UInt8(ascii: "T"),
+                   line[2] == UInt8(ascii: "T"), line[3] == UInt8(ascii: "P"), line[4] == UInt8(ascii: "/") {
+                    transfer.responseHeaders.removeAll(keepingCapacity: true)
+                    return
+                }
+                transfer.responseHeaders.append(contentsOf: UnsafeBufferPointer(start: line, count: bytes))
+            }
+            return bytes
+        }
+        pipeline_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, Unmanaged.passUnretained(self).toOpaque())
         return easy
     }
 
@@ -133,14 +194,15 @@ private final class Transfer: @unchecked Sendable {
         guard let easy else { return }
         guard code == CURLE_OK else {
             let message = String(cString: curl_easy_strerror(code))
-            completion(.failure(message: message, timedOut: code == CURLE_OPERATION_TIMEDOUT))
+            completion(HTTPExchange(failure: message, timedOut: code == CURLE_OPERATION_TIMEDOUT), nil)
             return
         }
         var status = 0
         pipeline_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
         var retryAfter: curl_off_t = 0
         pipeline_curl_getinfo_offset(easy, CURLINFO_RETRY_AFTER, &retryAfter)
-        completion(.response(status: status, retryAfter: retryAfter > 0 ? Double(retryAfter) : nil, body: response))
+        completion(HTTPExchange(status: status, headers: responseHeaders, body: response),
+                   retryAfter > 0 ? Double(retryAfter) : nil)
     }
 }
 

@@ -7,8 +7,9 @@
 /// `exclusiveMaximum`, `minLength`, `maxLength` (in Unicode code points),
 /// `pattern` (searched, not anchored), `minItems`, `maxItems`, `items`
 /// (`prefixItems` too), `properties`, `required`, `additionalProperties`
-/// (false or a schema), `default`, `format: input-path`; `true`/`false`
-/// schemas. Other keywords are ignored.
+/// (false or a schema), `default`, `format: input-path`, `not: {}` (the key
+/// is forbidden; its `description` says why); `true`/`false` schemas. Other
+/// keywords are ignored.
 ///
 /// Every problem becomes a Diagnostic at the value (or, for a missing or
 /// unknown key, at the key or the enclosing mapping), named by its path:
@@ -52,6 +53,13 @@ struct SchemaValidator {
                 message += Suggestion.hint(for: text, among: options.compactMap(\.stringValue))
             }
             report(message, at: path)
+            return value
+        }
+        // `"not": {}` (or `true`) forbids the key whatever its value; the
+        // schema's description says why ("a literal token is never accepted").
+        if let forbidden = schema["not"], forbidden == .bool(true) || forbidden.objectValue?.isEmpty == true {
+            let why = schema["description"]?.stringValue.map { ": \($0)" } ?? ""
+            report("\(path): is not allowed\(why)", at: path)
             return value
         }
         if let constant = schema["const"], constant != value {

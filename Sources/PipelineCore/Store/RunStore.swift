@@ -35,7 +35,8 @@ public final class RunStore: @unchecked Sendable {
     }
 
     let database: SQLiteDatabase
-    private let access = NSLock()
+    /// Serialises every use of `database` (StepState.swift uses it too).
+    let access = NSLock()
     public let path: String
     private var insertBatch: Statement?
     private var insertConsumed: Statement?
@@ -61,6 +62,7 @@ public final class RunStore: @unchecked Sendable {
             PRAGMA cache_size = -16384;
             """)
         if !existed { try createSchema() }
+        try createStepStateTable()
     }
 
     private func checkIdentity() throws(StoreError) {

@@ -1,0 +1,350 @@
+import Foundation
+import PluginKit
+
+/// A file to put in a Hub repository.
+struct HubFile {
+    var path: String
+    var bytes: [UInt8]
+}
+
+/// The Hugging Face Hub's upload protocol for one dataset repository, over
+/// the host's HTTP service (see docs/pushing-to-the-hub.md):
+///
+///     POST /api/repos/create                                  (once; 409 = exists)
+///     GET  /api/datasets/{repo}/revision/{rev}                the parent commit
+///     POST /api/datasets/{repo}/preupload/{rev}               regular or LFS, and the remote oid
+///     POST /datasets/{repo}.git/info/lfs/objects/batch        LFS files only, then PUT and verify
+///     POST /api/datasets/{repo}/commit/{rev}                  NDJSON, with parentCommit
+///
+/// Every request but the commit is retried on 408, 429, 5xx and network
+/// errors, honouring Retry-After. A commit is never repeated blindly: after
+/// a failure whose outcome is unknown, the next attempt first asks the
+/// server (preupload's remote oid) whether the files are already there.
+struct HubClient {
+    struct Settings {
+        var endpoint: String
+        var repoID: String
+        var revision: String
+        var isPrivate: Bool
+        var token: String
+        var attempts: Int
+        var backoff: Double
+        var timeout: Double
+        var step: String
+    }
+
+    enum UploadMode { case regular, lfs }
+
+    let settings: Settings
+    /// The current call's context: set anew for every call (a context is
+    /// valid only during the call it was made for).
+    var context: StepContext
+
+    private var repoPath: String { "datasets/" + settings.repoID }
+    private var quotedRevision: String {
+        settings.revision.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? settings.revision
+    }
+
+    // MARK: Requests
+
+    /// A failed exchange: the status (0 without a response) and what it means.
+    struct Failure: Error {
+        var status: Int
+        var message: String
+    }
+
+    private func url(_ path: String) -> String {
+        var base = settings.endpoint
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + path
+    }
+
+    private func headers(contentType: String?, authorized: Bool = true) -> [String] {
+        var lines: [String] = []
+        if authorized { lines.append("Authorization: Bearer " + settings.token) }
+        if let contentType { lines.append("Content-Type: " + contentType) }
+        return lines
+    }
+
+    static func isRetryable(_ status: Int) -> Bool { [408, 429, 500, 502, 503, 504].contains(status) }
+
+    /// Sends `request`; with `retrying`, again after transient failures.
+    /// Returns the response of the last attempt, whatever its status, or
+    /// throws when no response came at all.
+    func send(_ request: HTTPRequest, retrying: Bool, what: String) throws(StepError) -> HTTPResponse {
+        var attempt = 0
+        while true {
+            attempt += 1
+            if context.isCancelled { throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled") }
+            var wait = settings.backoff * Double(1 << min(attempt - 1, 3))
+            switch try context.http(request) {
+            case .success(let response):
+                guard retrying, Self.isRetryable(response.status), attempt < settings.attempts else { return response }
+                if let server = Self.retryAfter(response) { wait = max(wait, server) }
+                context.log(.warning, "\(settings.step): \(what): HTTP \(response.status), retrying in \(Self.seconds(wait)) (attempt \(attempt) of \(settings.attempts))")
+            case .failure(.cancelled):
+                throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled")
+            case .failure(let failure):
+                guard retrying, attempt < settings.attempts else {
+                    throw .io("\(settings.step): \(what): \(failure.message) (\(settings.endpoint))")
+                }
+                context.log(.warning, "\(settings.step): \(what): \(failure.message), retrying in \(Self.seconds(wait)) (attempt \(attempt) of \(settings.attempts))")
+            }
+            try sleep(wait)
+        }
+    }
+
+    /// Seconds the server asks to wait: `RateLimit: "api";r=0;t=N`, or a
+    /// numeric Retry-After; capped at five minutes.
+    static func retryAfter(_ response: HTTPResponse) -> Double? {
+        if let limit = response.header("RateLimit"), let range = limit.range(of: "t=") {
+            let digits = limit[range.upperBound...].prefix { $0.isNumber }
+            if let value = Double(digits) { return min(value + 1, 300) }
+        }
+        if let value = response.header("Retry-After").flatMap(Double.init) { return min(max(value, 0), 300) }
+        return nil
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value < 10 ? String(format: "%.1f s", value) : String(format: "%.0f s", value)
+    }
+
+    /// Sleeps in short steps so a stopping run is not held up.
+    func sleep(_ seconds: Double) throws(StepError) {
+        var left = seconds
+        while left > 0 {
+            if context.isCancelled { throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled") }
+            let step = min(left, 0.2)
+            usleep(UInt32(step * 1_000_000))
+            left -= step
+        }
+    }
+
+    /// The error for an unexpected answer, saying what to do about it.
+    func failure(_ response: HTTPResponse, _ what: String) -> StepError {
+        let code = response.header("X-Error-Code")
+        var detail = response.header("X-Error-Message") ?? Self.errorText(response.body) ?? ""
+        if detail.count > 300 { detail = String(detail.prefix(300)) + "…" }
+        let suffix = detail.isEmpty ? "" : ": \(detail)"
+        switch response.status {
+        case 401:
+            return .invalidArgument("\(settings.step): \(what): 401 Unauthorized from \(settings.endpoint): the Hub token was refused (is it valid and unexpired?)\(suffix)")
+        case 403:
+            return .invalidArgument("\(settings.step): \(what): 403 Forbidden: the token may not write to \(settings.repoID) (it needs write access to that namespace)\(suffix)")
+        case 404 where code == "RepoNotFound":
+            return .invalidArgument("\(settings.step): \(what): the dataset repository \(settings.repoID) does not exist\(suffix)")
+        case 404 where code == "RevisionNotFound":
+            return .invalidArgument("\(settings.step): \(what): the branch \"\(settings.revision)\" does not exist in \(settings.repoID)\(suffix)")
+        default:
+            return .io("\(settings.step): \(what): HTTP \(response.status) from \(settings.endpoint)\(code.map { " (\($0))" } ?? "")\(suffix)")
+        }
+    }
+
+    private static func errorText(_ body: [UInt8]) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
+        return object["error"] as? String
+    }
+
+    private static func json(_ object: Any) -> [UInt8] {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map(Array.init) ?? []
+    }
+
+    private static func jsonObject(_ body: [UInt8]) -> [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+    }
+
+    // MARK: The protocol
+
+    /// Creates the dataset repository if it does not exist.
+    func createRepository() throws(StepError) {
+        let parts = settings.repoID.split(separator: "/", maxSplits: 1).map(String.init)
+        let body = Self.json(["name": parts[1], "organization": parts[0], "type": "dataset",
+                              "private": settings.isPrivate])
+        let response = try send(HTTPRequest(method: "POST", url: url("/api/repos/create"),
+                                            headers: headers(contentType: "application/json"), body: body,
+                                            timeout: settings.timeout),
+                                retrying: true, what: "creating \(settings.repoID)")
+        switch response.status {
+        case 200, 201:
+            context.log(.info, "\(settings.step): created the dataset repository \(settings.repoID)\(settings.isPrivate ? " (private)" : "")")
+        case 409:
+            break  // it exists
+        default:
+            throw failure(response, "creating \(settings.repoID)")
+        }
+    }
+
+    /// The commit the branch points at.
+    func headCommit() throws(StepError) -> String {
+        let response = try send(HTTPRequest(method: "GET", url: url("/api/\(repoPath)/revision/\(quotedRevision)"),
+                                            headers: headers(contentType: nil), timeout: settings.timeout),
+                                retrying: true, what: "reading the head of \(settings.repoID)")
+        guard response.status == 200 else { throw failure(response, "reading the head of \(settings.repoID)") }
+        guard let sha = Self.jsonObject(response.body)?["sha"] as? String, !sha.isEmpty else {
+            throw .io("\(settings.step): the Hub's answer about \(settings.repoID) has no commit id")
+        }
+        return sha
+    }
+
+    /// How each file must be uploaded, and the id of what the branch holds
+    /// at its path now (nil if nothing).
+    func preupload(_ files: [HubFile]) throws(StepError) -> [String: (mode: UploadMode, remoteOID: String?)] {
+        let entries: [[String: Any]] = files.map { file in
+            ["path": file.path, "size": file.bytes.count,
+             "sample": Data(file.bytes.prefix(512)).base64EncodedString()]
+        }
+        let response = try send(HTTPRequest(method: "POST", url: url("/api/\(repoPath)/preupload/\(quotedRevision)"),
+                                            headers: headers(contentType: "application/json"),
+                                            body: Self.json(["files": entries]), timeout: settings.timeout),
+                                retrying: true, what: "preupload")
+        guard response.status == 200 else { throw failure(response, "preupload") }
+        guard let answer = Self.jsonObject(response.body)?["files"] as? [[String: Any]] else {
+            throw .io("\(settings.step): the Hub's preupload answer is not what the protocol says")
+        }
+        var result: [String: (UploadMode, String?)] = [:]
+        for entry in answer {
+            guard let path = entry["path"] as? String else { continue }
+            let mode: UploadMode = (entry["uploadMode"] as? String) == "lfs" ? .lfs : .regular
+            result[path] = (mode, entry["oid"] as? String)
+        }
+        for file in files where result[file.path] == nil {
+            throw .io("\(settings.step): the Hub's preupload answer does not mention \(file.path)")
+        }
+        return result
+    }
+
+    /// Uploads one LFS object (batch API, PUT, verify). Idempotent.
+    func uploadLFS(_ file: HubFile, oid: String) throws(StepError) {
+        let lfsHeaders = headers(contentType: "application/vnd.git-lfs+json") + ["Accept: application/vnd.git-lfs+json"]
+        var body: [String: Any] = [
+            "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
+            "objects": [["oid": oid, "size": file.bytes.count]],
+        ]
+        body["ref"] = ["name": settings.revision]
+        let batch = try send(HTTPRequest(method: "POST", url: url("/\(repoPath).git/info/lfs/objects/batch"),
+                                         headers: lfsHeaders, body: Self.json(body), timeout: settings.timeout),
+                             retrying: true, what: "LFS batch for \(file.path)")
+        guard batch.status == 200 else { throw failure(batch, "LFS batch for \(file.path)") }
+        guard let objects = Self.jsonObject(batch.body)?["objects"] as? [[String: Any]], let object = objects.first else {
+            throw .io("\(settings.step): the LFS batch answer for \(file.path) lists no object")
+        }
+        if let error = object["error"] as? [String: Any] {
+            throw .io("\(settings.step): LFS refused \(file.path): \(error["message"] as? String ?? "error \(error["code"] ?? "?")")")
+        }
+        guard let actions = object["actions"] as? [String: Any] else { return }  // already stored
+        if let upload = actions["upload"] as? [String: Any], let href = upload["href"] as? String {
+            // The upload URL is presigned: no Authorization, as the Hub's own client does.
+            var extra: [String] = []
+            if let header = upload["header"] as? [String: Any] {
+                guard header["chunk_size"] == nil else {
+                    throw .io("\(settings.step): the Hub asks for a multipart LFS upload of \(file.path), which this client does not do; keep data files under a few GB")
+                }
+                for (name, value) in header { extra.append("\(name): \(value)") }
+            }
+            let put = try send(HTTPRequest(method: "PUT", url: href, headers: extra, body: file.bytes, timeout: settings.timeout),
+                               retrying: true, what: "uploading \(file.path)")
+            guard (200..<300).contains(put.status) else { throw failure(put, "uploading \(file.path)") }
+        }
+        if let verify = actions["verify"] as? [String: Any], let href = verify["href"] as? String {
+            let check = try send(HTTPRequest(method: "POST", url: href, headers: lfsHeaders,
+                                             body: Self.json(["oid": oid, "size": file.bytes.count]), timeout: settings.timeout),
+                                 retrying: true, what: "verifying \(file.path)")
+            guard (200..<300).contains(check.status) else { throw failure(check, "verifying \(file.path)") }
+        }
+    }
+
+    /// What one commit attempt came to.
+    enum CommitOutcome {
+        case committed(String)
+        /// The branch moved (412) or another commit was in progress (409).
+        case conflict
+        /// No answer, or a transient one: the commit may or may not have landed.
+        case unknown(String)
+    }
+
+    /// Sends the commit once. Never retried here: see `push`.
+    func commit(_ files: [(HubFile, UploadMode, String)], summary: String, description: String,
+                parent: String) throws(StepError) -> CommitOutcome {
+        var lines: [[String: Any]] = [["key": "header", "value": ["summary": summary, "description": description,
+                                                                  "parentCommit": parent]]]
+        for (file, mode, oid) in files {
+            switch mode {
+            case .regular:
+                lines.append(["key": "file", "value": ["path": file.path, "encoding": "base64",
+                                                       "content": Data(file.bytes).base64EncodedString()]])
+            case .lfs:
+                lines.append(["key": "lfsFile", "value": ["path": file.path, "algo": "sha256", "oid": oid,
+                                                          "size": file.bytes.count]])
+            }
+        }
+        var body: [UInt8] = []
+        for line in lines {
+            body += Self.json(line)
+            body.append(UInt8(ascii: "\n"))
+        }
+        let request = HTTPRequest(method: "POST", url: url("/api/\(repoPath)/commit/\(quotedRevision)"),
+                                  headers: headers(contentType: "application/x-ndjson"), body: body,
+                                  timeout: settings.timeout)
+        let response: HTTPResponse
+        switch try context.http(request) {
+        case .success(let answer): response = answer
+        case .failure(.cancelled): throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled")
+        case .failure(let failure): return .unknown(failure.message)
+        }
+        switch response.status {
+        case 200, 201:
+            let oid = Self.jsonObject(response.body)?["commitOid"] as? String ?? "?"
+            return .committed(oid)
+        case 409, 412:
+            return .conflict
+        case let status where Self.isRetryable(status):
+            return .unknown("HTTP \(status)")
+        default:
+            throw failure(response, "commit")
+        }
+    }
+
+    /// Puts `files` on the branch in one commit, exactly once, and returns
+    /// the commit id; nil when the branch already holds every file as given.
+    ///
+    /// Each attempt reads the head, asks preupload what the branch holds,
+    /// uploads LFS objects, and commits on top of that head. A commit with a
+    /// stale parent is refused by the server (412), so two attempts can
+    /// never both land; after a conflict or an unknown outcome the next
+    /// attempt finds out from the remote oids whether the files are there.
+    func push(_ files: [HubFile], summary: String, description: String) throws(StepError) -> String? {
+        var conflicts = 0
+        var unknowns = 0
+        while true {
+            let parent = try headCommit()
+            let remote = try preupload(files)
+            var changed: [(HubFile, UploadMode, String)] = []
+            for file in files {
+                guard let (mode, remoteOID) = remote[file.path] else { continue }
+                let oid = mode == .lfs ? SHA.sha256Hex(file.bytes) : SHA.gitBlobID(file.bytes)
+                if remoteOID == oid { continue }
+                if mode == .lfs { try uploadLFS(file, oid: oid) }
+                changed.append((file, mode, oid))
+            }
+            if changed.isEmpty { return nil }
+            switch try commit(changed, summary: summary, description: description, parent: parent) {
+            case .committed(let id):
+                return id
+            case .conflict:
+                conflicts += 1
+                guard conflicts < max(settings.attempts, 10) else {
+                    throw .io("\(settings.step): \(settings.repoID) kept changing under the commit (\(conflicts) conflicts); is another writer pushing to \(settings.revision)?")
+                }
+                context.log(.info, "\(settings.step): the branch moved or was busy; re-reading its head (conflict \(conflicts))")
+                try sleep(min(settings.backoff * Double(conflicts), 30))
+            case .unknown(let why):
+                unknowns += 1
+                guard unknowns < settings.attempts else {
+                    throw .io("\(settings.step): commit to \(settings.repoID) failed \(unknowns) times, last: \(why)")
+                }
+                context.log(.warning, "\(settings.step): commit: \(why); checking whether it landed before trying again")
+                try sleep(settings.backoff * Double(1 << min(unknowns - 1, 3)))
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+import PluginKit
+
+/// Pushes the rows it receives to a dataset repository on the Hugging Face
+/// Hub, as JSON Lines files, while the run goes on (a sink: it emits no
+/// rows).
+///
+/// Every `every_rows` rows (or `every_seconds`), the rows not yet pushed
+/// become one new file `data/<split>-<run>-<n>.jsonl` in one commit; at
+/// the end of the run the rest follows, with a dataset card (README.md)
+/// and the pipeline file, secrets redacted.
+///
+/// Exactly once, across kills: the step is stateful, so a resumed run
+/// replays its input in the same order. Before a file is pushed, the rows
+/// it holds (a range of that input order) are written to the run's state
+/// store (pipeline.run/1), which also makes every earlier input durable.
+/// After a crash the same range gives the same bytes, and the Hub's answer
+/// to preupload (the remote file's id) says whether the commit had landed.
+struct PushToHub: PipelineStep {
+    struct Parameters: Decodable {
+        var repo_id: String
+        var `private`: Bool?
+        var revision: String?
+        var split: String?
+        var token_env: String?
+        var token_file: String?
+        var endpoint: String?
+        var every_rows: Int?
+        var every_seconds: Double?
+        var commit_message: String?
+        var max_attempts: Int?
+        var backoff_seconds: Double?
+        var timeout_seconds: Double?
+    }
+
+    static let name = "push_to_hub"
+
+    static let info = StepInfo(
+        kind: .step, id: "org.pipeline.push_to_hub", name: name, version: "1.0.0",
+        description: """
+            Pushes every row to a Hugging Face Hub dataset repository as JSON Lines files \
+            (data/<split>-<run>-<n>.jsonl, the same bytes write_jsonl writes): a new file every \
+            every_rows rows or every_seconds seconds while the run goes on, the rest at the end, then \
+            a dataset card (README.md, so datasets.load_dataset finds the split) and the pipeline file \
+            with secrets redacted. Creates the repository if needed. Nothing is pushed twice or lost \
+            when a killed run resumes. The token comes from an environment variable or a file, never \
+            from the pipeline file.
+            """,
+        inputs: [.init("*", "any", description: "Every column is pushed (not _row_id).")],
+        outputs: [],
+        parameterSchema: """
+            {"type":"object","additionalProperties":false,"required":["repo_id"],
+             "properties":{
+              "repo_id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$","maxLength":200,
+                "description":"The dataset repository, owner/name; best given at run time (${HF_REPO})."},
+              "private":{"type":"boolean","default":true,"description":"Create the repository private (if it does not exist)."},
+              "revision":{"type":"string","default":"main","minLength":1,"description":"The branch to commit to."},
+              "split":{"type":"string","default":"train","pattern":"^[A-Za-z0-9_]+$","description":"The split the files belong to."},
+              "token_env":{"type":"string","default":"HF_TOKEN","pattern":"^[A-Za-z_][A-Za-z0-9_]*$",
+                "description":"The environment variable that holds the Hub token."},
+              "token_file":{"type":"string","format":"input-path","description":"A file holding the token instead (its first line)."},
+              "token":{"not":{},"description":"a token is never written in a pipeline file: set the environment variable named by token_env (default HF_TOKEN), or give token_file"},
+              "endpoint":{"type":"string","pattern":"^https?://","description":"The Hub's URL; default: $HF_ENDPOINT, else https://huggingface.co."},
+              "every_rows":{"type":"integer","minimum":1,"description":"Push a file every this many rows."},
+              "every_seconds":{"type":"number","exclusiveMinimum":0,"description":"Push what has come, at least this often."},
+              "commit_message":{"type":"string","default":"{pipeline}: rows {first}-{last} ({file})",
+                "description":"Summary of each data commit; {pipeline}, {run}, {file}, {shard}, {rows}, {first}, {last} are filled in."},
+              "max_attempts":{"type":"integer","minimum":1,"default":8,"description":"Tries per request on 408/429/5xx and network errors."},
+              "backoff_seconds":{"type":"number","minimum":0,"default":1,"description":"First wait between tries; doubles up to 8×, or what Retry-After says."},
+              "timeout_seconds":{"type":"number","exclusiveMinimum":0,"default":300,"description":"Per request."}}}
+            """,
+        deterministic: false, stateful: true)
+
+    /// What has been pushed, kept in the run's state store under "ledger".
+    struct Ledger: Codable {
+        struct Shard: Codable {
+            var path: String
+            /// The rows it holds: [start, end) in the order the step got them.
+            var start: Int
+            var end: Int
+            var committed: Bool
+        }
+        var runKey: String
+        var shards: [Shard] = []
+
+        var committedEnd: Int { shards.last(where: \.committed)?.end ?? 0 }
+    }
+
+    private var client: HubClient
+    private let split: String
+    private let everyRows: Int?
+    private let everySeconds: Double?
+    private let messageTemplate: String
+    private var ledger: Ledger
+    /// Rows seen so far, replayed ones included.
+    private var rowsSeen = 0
+    /// Encoded rows from `ledger.committedEnd` on, and where each one ends.
+    private var pending = ByteArena(capacity: 1 << 16)
+    private var lineEnds: [Int] = []
+    private var repositoryReady = false
+    private var lastPush = ContinuousClock.now
+
+    init(parameters: Parameters, context: StepContext) throws(StepError) {
+        let step = Self.name
+        guard context.hasHTTP, !context.runID.isEmpty else {
+            throw .invalidArgument("\(step): needs a host with plugin ABI 1.1 (the pipeline.http/1 and pipeline.run/1 services)")
+        }
+        try Self.checkRepoID(parameters.repo_id)
+        let token = try Self.token(env: parameters.token_env ?? "HF_TOKEN", file: parameters.token_file)
+        let environment = ProcessInfo.processInfo.environment
+        var endpoint = parameters.endpoint ?? environment["HF_ENDPOINT"] ?? "https://huggingface.co"
+        if endpoint.isEmpty { endpoint = "https://huggingface.co" }
+        guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+            throw .invalidArgument("\(step): endpoint must be an http(s) URL, got \"\(endpoint)\"")
+        }
+        if let rows = parameters.every_rows, rows < 1 {
+            throw .invalidArgument("\(step): every_rows must be at least 1 (got \(rows))")
+        }
+        client = HubClient(
+            settings: .init(endpoint: endpoint, repoID: parameters.repo_id, revision: parameters.revision ?? "main",
+                            isPrivate: parameters.private ?? true, token: token,
+                            attempts: max(parameters.max_attempts ?? 8, 1), backoff: max(parameters.backoff_seconds ?? 1, 0),
+                            timeout: parameters.timeout_seconds ?? 300, step: step),
+            context: context)
+        split = parameters.split ?? "train"
+        everyRows = parameters.every_rows
+        everySeconds = parameters.every_seconds
+        messageTemplate = parameters.commit_message ?? "{pipeline}: rows {first}-{last} ({file})"
+        if let stored = try context.state("ledger") {
+            do {
+                ledger = try JSONDecoder().decode(Ledger.self, from: Data(stored))
+            } catch {
+                throw .internal("\(step): the stored push ledger cannot be read (\(error)); run with --fresh to start over")
+            }
+        } else {
+            ledger = Ledger(runKey: String(context.runID.prefix(8)))
+        }
+    }
+
+    static func checkRepoID(_ id: String) throws(StepError) {
+        let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        let valid = parts.count == 2 && parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 96 && part.allSatisfy(allowed.contains)
+                && !part.hasPrefix("-") && !part.hasPrefix(".") && !part.hasSuffix(".") && !part.contains("--")
+                && !part.contains("..")
+        }
+        guard valid else {
+            throw .invalidArgument("\(name): repo_id must be owner/name (letters, digits, '-', '_', '.'), got \"\(id)\"")
+        }
+    }
+
+    /// The token from the environment or a file. Never logged, never stored.
+    static func token(env: String, file: String?) throws(StepError) -> String {
+        if env.hasPrefix("hf_") && env.count >= 30 {
+            throw .invalidArgument("\(name): token_env must name an environment variable; it looks like a token itself. Put the token in the environment (export HF_TOKEN=...) and remove it from the pipeline file")
+        }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw .invalidArgument("\(name): cannot read the token file \(file)")
+            }
+            let token = text.split(whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+            guard !token.isEmpty else { throw .invalidArgument("\(name): the token file \(file) is empty") }
+            return token
+        }
+        guard let token = ProcessInfo.processInfo.environment[env]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
+            throw .invalidArgument("\(name): no Hub token: the environment variable \(env) is not set (set it, or give token_file); nothing was pushed")
+        }
+        return token
+    }
+
+    mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
+        guard let batch else { return nil }
+        client.context = context
+        if context.isCancelled { throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(Self.name): cancelled") }
+        try prepareRepository()
+        // Only rows of earlier calls are pushed: writing the ledger makes
+        // their consumption durable, so a resumed run replays them in the
+        // same order. This call's rows wait for the next one.
+        try pushDue(final: false, context: context)
+        let line = JSONLineWriter(batch, includeRowId: false, step: Self.name)
+        let committedEnd = ledger.committedEnd
+        for row in 0..<batch.length {
+            defer { rowsSeen += 1 }
+            if rowsSeen < committedEnd { continue }  // pushed before this run resumed
+            try line.append(row, to: pending)
+            lineEnds.append(pending.count)
+        }
+        return nil
+    }
+
+    mutating func finish(context: StepContext) throws(StepError) -> RecordBatch? {
+        client.context = context
+        try prepareRepository()
+        try pushDue(final: true, context: context)
+        let card = HubFile(path: "README.md", bytes: Array(datasetCard(context: context, complete: true).utf8))
+        var files = [card]
+        let pipeline = context.pipelineText
+        if !pipeline.isEmpty { files.append(HubFile(path: "pipeline.yaml", bytes: Array(pipeline.utf8))) }
+        if let commit = try client.push(files, summary: "\(context.pipelineName): dataset card and pipeline file",
+                                        description: "run \(ledger.runKey)") {
+            context.log(.info, "\(Self.name): dataset card pushed to \(client.settings.repoID) (commit \(commit.prefix(12)))")
+        }
+        context.log(.info, "\(Self.name): \(ledger.committedEnd) rows in \(ledger.shards.count) file\(ledger.shards.count == 1 ? "" : "s") on \(client.settings.repoID)")
+        return nil
+    }
+
+    private mutating func prepareRepository() throws(StepError) {
+        guard !repositoryReady else { return }
+        try client.createRepository()
+        repositoryReady = true
+    }
+
+    /// Pushes the files that are due: first one a crashed run had begun,
+    /// then new ones by every_rows / every_seconds, or (final) the rest.
+    private mutating func pushDue(final: Bool, context: StepContext) throws(StepError) {
+        while true {
+            if let open = ledger.shards.last, !open.committed {
+                // Begun before a crash: the same rows again, once replayed.
+                guard lineEnds.count >= open.end - open.start else { return }
+                try pushOpenShard(context: context)
+                continue
+            }
+            let available = lineEnds.count
+            var take = 0
+            if let rows = everyRows, available >= rows {
+                take = rows
+            } else if let seconds = everySeconds, available > 0, ContinuousClock.now - lastPush >= .seconds(seconds) {
+                take = available
+            } else if final {
+                take = available
+            }
+            guard take > 0 else { return }
+            let start = ledger.committedEnd
+            let path = "data/\(split)-\(ledger.runKey)-\(String(format: "%05d", ledger.shards.count)).jsonl"
+            ledger.shards.append(.init(path: path, start: start, end: start + take, committed: false))
+            try saveLedger(context: context)
+            try pushOpenShard(context: context)
+        }
+    }
+
+    /// Pushes the last shard of the ledger (recorded, not yet committed).
+    private mutating func pushOpenShard(context: StepContext) throws(StepError) {
+        guard let index = ledger.shards.indices.last else { return }
+        let shard = ledger.shards[index]
+        let count = shard.end - shard.start
+        let bytes = Array(UnsafeBufferPointer(start: pending.base, count: count == 0 ? 0 : lineEnds[count - 1]))
+        let summary = commitMessage(shard: shard, number: index, context: context)
+        let card = HubFile(path: "README.md", bytes: Array(datasetCard(context: context, complete: false).utf8))
+        let commit = try client.push([HubFile(path: shard.path, bytes: bytes), card], summary: summary,
+                                     description: "run \(ledger.runKey), rows \(shard.start)..<\(shard.end)")
+        context.log(.info, "\(Self.name): \(commit == nil ? "already on the Hub" : "pushed") \(shard.path) (\(count) rows)\(commit.map { ", commit \($0.prefix(12))" } ?? "")")
+        ledger.shards[index].committed = true
+        try saveLedger(context: context)
+        // Drop the pushed rows from the buffer.
+        let used = count == 0 ? 0 : lineEnds[count - 1]
+        let rest = ByteArena(capacity: max(pending.count - used, 1 << 16))
+        rest.append(pending.base + used, count: pending.count - used)
+        pending = rest
+        lineEnds = lineEnds.dropFirst(count).map { $0 - used }
+        lastPush = .now
+    }
+
+    private func saveLedger(context: StepContext) throws(StepError) {
+        guard let data = try? JSONEncoder().encode(ledger) else { throw .internal("\(Self.name): cannot encode the ledger") }
+        try context.setState("ledger", Array(data))
+    }
+
+    private func commitMessage(shard: Ledger.Shard, number: Int, context: StepContext) -> String {
+        let values: [String: String] = [
+            "pipeline": context.pipelineName.isEmpty ? "pipeline" : context.pipelineName, "run": ledger.runKey,
+            "file": shard.path, "shard": String(number), "rows": String(shard.end - shard.start),
+            "first": String(shard.start), "last": String(max(shard.end - 1, shard.start)),
+        ]
+        var message = messageTemplate
+        for (key, value) in values { message = message.replacingOccurrences(of: "{\(key)}", with: value) }
+        return message
+    }
+
+    /// README.md: YAML front matter that tells `datasets` where the split's
+    /// files are, and a short account of the run.
+    private func datasetCard(context: StepContext, complete: Bool) -> String {
+        let pipeline = context.pipelineName.isEmpty ? "a pipeline" : "`\(context.pipelineName)`"
+        let status = complete
+            ? "complete: \(ledger.committedEnd) rows in \(ledger.shards.count) file\(ledger.shards.count == 1 ? "" : "s")"
+            : "in progress (files are added as rows are made)"
+        return """
+            ---
+            configs:
+            - config_name: default
+              data_files:
+              - split: \(split)
+                path: data/\(split)-*.jsonl
+            tags:
+            - synthetic
+            ---
+            # \(client.settings.repoID)
+
+            Rows made by \(pipeline) with [pipeline](https://example.invalid/pipeline) and pushed as JSON Lines \
+            while it ran.
+
+            - Latest run: `\(ledger.runKey)`, \(status).
+            - Files: `data/\(split)-<run>-<n>.jsonl`; each run adds its own.
+            - The pipeline file, secrets redacted: `pipeline.yaml`.
+
+            """
+    }
+}
