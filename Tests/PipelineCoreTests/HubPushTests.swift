@@ -1,0 +1,360 @@
+import Foundation
+import Testing
+
+@testable import PipelineCore
+
+/// push_to_hub against the in-project Hub test double (Tests/hub), over real
+/// HTTP, with the real binary: checkpoint commits, kill -9 and resume,
+/// injected faults, the token kept out of every file, clear errors. The
+/// official `huggingface_hub` + `datasets` read the result back when the
+/// test venv has them (always under `make test`).
+@Suite("Push to the Hub", .serialized)
+struct HubPushTests {
+    static let token = "hf_canaryTOKEN\(UInt32.random(in: 100_000...999_999))xyzzy"
+    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+
+    /// One hub_test_server.py process on a free port.
+    final class HubServer {
+        let process: Spawned
+        let port: Int
+        var endpoint: String { "http://127.0.0.1:\(port)" }
+
+        init(_ arguments: [String] = []) throws {
+            let script = Fixtures.packageRoot.appendingPathComponent("Tests/hub/hub_test_server.py").path
+            process = try Spawned("/usr/bin/env", ["python3", "-u", script, "--port", "0"] + arguments)
+            let prefix = "hub-test-server listening on http://127.0.0.1:"
+            let deadline = Date().addingTimeInterval(15)
+            var found: Int?
+            while found == nil && Date() < deadline && process.isRunning {
+                if let line = process.output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                    found = Int(line.dropFirst(prefix.count).prefix { $0.isNumber })
+                } else {
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+            }
+            guard let found else {
+                process.kill()
+                _ = process.wait()
+                throw FixtureError(message: "hub_test_server.py did not start: \(process.output)")
+            }
+            port = found
+        }
+
+        deinit {
+            process.kill(SIGTERM)
+            _ = process.wait()
+        }
+
+        func get(_ path: String, token: String? = HubPushTests.token) throws -> (status: Int, body: [UInt8]) {
+            let box = Box()
+            var headers: [String] = []
+            if let token { headers.append("Authorization: Bearer \(token)") }
+            HTTPEngine.shared.exchange(HTTPRequest(url: endpoint + path, headers: headers, body: [], timeout: 30,
+                                                   method: "GET")) { exchange in
+                box.value = exchange
+                box.done.signal()
+            }
+            box.done.wait()
+            guard box.value.failure == nil else { throw FixtureError(message: "GET \(path): \(box.value.failure ?? "")") }
+            return (box.value.status, box.value.body)
+        }
+
+        final class Box: @unchecked Sendable {
+            var value = HTTPExchange()
+            let done = DispatchSemaphore(value: 0)
+        }
+
+        func stats() throws -> [String: Any] {
+            let (status, body) = try get("/_stats", token: nil)
+            guard status == 200, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+                throw FixtureError(message: "/_stats answered \(status)")
+            }
+            return object
+        }
+
+        /// The commits of a dataset repository, oldest first.
+        func commits(_ repo: String) throws -> [[String: Any]] {
+            let repos = try stats()["repos"] as? [String: Any]
+            return (repos?["dataset/\(repo)"] as? [String: Any])?["commits"] as? [[String: Any]] ?? []
+        }
+
+        func counter(_ name: String) throws -> Int {
+            (try stats()["counters"] as? [String: Any])?[name] as? Int ?? -1
+        }
+
+        /// Every line of every data file on the branch head.
+        func rows(_ repo: String) throws -> [String] {
+            let (status, body) = try get("/api/datasets/\(repo)/tree/main/data?recursive=true")
+            guard status == 200, let entries = try JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]] else {
+                throw FixtureError(message: "tree of \(repo): HTTP \(status)")
+            }
+            var lines: [String] = []
+            for entry in entries where entry["type"] as? String == "file" {
+                guard let path = entry["path"] as? String else { continue }
+                let file = try get("/datasets/\(repo)/resolve/main/\(path)")
+                guard file.status == 200 else { throw FixtureError(message: "\(path): HTTP \(file.status)") }
+                lines += String(decoding: file.body, as: UTF8.self).split(separator: "\n").map(String.init)
+            }
+            return lines
+        }
+
+        func file(_ repo: String, _ path: String) throws -> String? {
+            let answer = try get("/datasets/\(repo)/resolve/main/\(path)")
+            return answer.status == 200 ? String(decoding: answer.body, as: UTF8.self) : nil
+        }
+    }
+
+    /// A directory with `rows` seed rows and a pipeline: load → slow → push
+    /// (and → write_jsonl, the local copy the repo must equal).
+    private func setUp(_ label: String, rows: Int, push: String, delayMs: Int = 0, batchSize: Int = 100) throws -> (URL, String) {
+        let directory = try Fixtures.emptyDirectory(label)
+        var text = ""
+        for n in 0..<rows { text += #"{"n":\#(n),"text":"row \#(n) \#(String(repeating: "é", count: n % 5))"}"# + "\n" }
+        try text.write(to: directory.appendingPathComponent("seed.jsonl"), atomically: true, encoding: .utf8)
+        let file = directory.appendingPathComponent("push.yaml").path
+        try """
+            name: hubtest
+            steps:
+              - name: load
+                uses: load_jsonl
+                with: {path: seed.jsonl}
+                batch_size: \(batchSize)
+              - name: slow
+                uses: slow
+                input: load
+                with: {delay_ms: \(delayMs)}
+              - name: push
+                uses: push_to_hub
+                input: slow
+                with:
+            \(push.split(separator: "\n").map { "          " + $0 }.joined(separator: "\n"))
+              - name: save
+                uses: write_jsonl
+                input: slow
+                with: {path: out.jsonl}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return (directory, file)
+    }
+
+    private func environment(_ server: HubServer, repo: String, token: String? = HubPushTests.token) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["HF_ENDPOINT"] = server.endpoint
+        environment["HF_REPO"] = repo
+        environment["HF_TOKEN"] = token
+        environment["NO_COLOR"] = "1"
+        return environment
+    }
+
+    private func launch(_ file: String, runDirectory: String, environment: [String: String], extra: [String] = []) throws -> Spawned {
+        let plugins = ["--plugin-path", try Fixtures.library("Tests/Fixtures/plugins/slow.c")]
+        return try Spawned(binary, ["run", file, "--run-dir", runDirectory] + plugins + extra, environment: environment)
+    }
+
+    private func localRows(_ runDirectory: String) throws -> [String] {
+        try String(contentsOfFile: runDirectory + "/out.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    /// Each data file appears in exactly one commit.
+    private func expectEachFileCommittedOnce(_ commits: [[String: Any]]) {
+        var seen: [String: Int] = [:]
+        for commit in commits {
+            for path in commit["added"] as? [String] ?? [] where path.hasPrefix("data/") { seen[path, default: 0] += 1 }
+        }
+        for (path, count) in seen { #expect(count == 1, "\(path) was committed \(count) times") }
+    }
+
+    @Test func tenThousandRowsEveryThousandMakeTenCommitsThatReadBackExactly() throws {
+        let server = try HubServer()
+        let repo = "team/ten-k"
+        let (directory, file) = try setUp("hub-10k", rows: 10_000, push: "repo_id: ${HF_REPO}\nevery_rows: 1000")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo)).wait()
+        try #require(result.status == 0, "run failed: \(result.output)")
+        let commits = try server.commits(repo)
+        let dataCommits = commits.filter { ($0["added"] as? [String] ?? []).contains { $0.hasPrefix("data/") } }
+        #expect(dataCommits.count >= 10, "one commit per 1000 rows: \(dataCommits.count)")
+        expectEachFileCommittedOnce(commits)
+        let local = try localRows(runDirectory)
+        #expect(local.count == 10_000)
+        #expect(try server.rows(repo).sorted() == local.sorted())
+        // The card lets `datasets` find the split; the pipeline file is there.
+        let card = try #require(try server.file(repo, "README.md"))
+        #expect(card.hasPrefix("---\nconfigs:\n- config_name: default\n"))
+        #expect(card.contains("path: data/train-*.jsonl"))
+        #expect(try server.file(repo, "pipeline.yaml")?.contains("repo_id: ${HF_REPO}") == true)
+        try readBackWithTheOfficialClient(server: server, repo: repo, expected: runDirectory + "/out.jsonl")
+    }
+
+    /// huggingface_hub + datasets (from the test venv) read what we pushed.
+    private func readBackWithTheOfficialClient(server: HubServer, repo: String, expected: String) throws {
+        let python = Fixtures.packageRoot.appendingPathComponent(".build/test-venv/bin/python").path
+        let available = FileManager.default.isExecutableFile(atPath: python)
+            && (try? Spawned(python, ["-c", "import huggingface_hub, datasets"]).wait().status) == 0
+        if !available {
+            #expect(ProcessInfo.processInfo.environment["PIPELINE_REQUIRE_PYARROW"] == nil,
+                    "the test venv lacks huggingface_hub/datasets: run `make venv`")
+            return
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["HUB_TEST_TOKEN"] = Self.token
+        let script = Fixtures.packageRoot.appendingPathComponent("Tests/hub/conformance.py").path
+        let result = try Spawned(python, [script, "--endpoint", server.endpoint, "--repo", repo,
+                                          "--expect-jsonl", expected, "--token-env", "HUB_TEST_TOKEN"],
+                                 environment: environment).wait()
+        #expect(result.status == 0, "the official client disagrees: \(result.output)")
+    }
+
+    @Test func killedDuringPushesAndResumedHoldsEveryRowExactlyOnce() throws {
+        let server = try HubServer()
+        let repo = "team/killed"
+        let rows = 6_000
+        let (directory, file) = try setUp("hub-kill", rows: rows, push: "repo_id: ${HF_REPO}\nevery_rows: 150",
+                                          delayMs: 25, batchSize: 50)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let env = environment(server, repo: repo)
+        var seed: UInt64 = 0x5eed_2026_1130
+        var landed = 0
+        var attempts = 0
+        while landed < 12 && attempts < 40 {
+            attempts += 1
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let delay = 150 + Int(seed >> 33) % 500
+            let process = try launch(file, runDirectory: runDirectory, environment: env)
+            Thread.sleep(forTimeInterval: Double(delay) / 1000)
+            if process.isRunning {
+                process.kill(SIGKILL)
+                landed += 1
+            }
+            let status = process.wait().status
+            if status == 0 { break }  // it finished before the kill
+        }
+        let last = try launch(file, runDirectory: runDirectory, environment: env).wait()
+        try #require(last.status == 0, "the final resume failed: \(last.output)")
+        #expect(landed >= 10, "at least 10 kills while running (got \(landed))")
+        let commits = try server.commits(repo)
+        expectEachFileCommittedOnce(commits)
+        let pushed = try server.rows(repo)
+        let local = try localRows(runDirectory)
+        print("hub kill/resume: \(landed) kills, \(commits.count) commits, \(pushed.count) rows pushed, \(local.count) local")
+        #expect(local.count == rows)
+        #expect(Set(pushed).count == pushed.count, "no row twice")
+        #expect(pushed.sorted() == local.sorted(), "every row exactly once")
+    }
+
+    @Test func withThirtyPercentOfUploadsAndCommitsFailingTheRepoEqualsTheLocalOutput() throws {
+        let server = try HubServer(["--fault-rate", "0.3", "--retry-after", "0", "--hang-seconds", "3", "--seed", "7",
+                                    "--commit-lost-response-rate", "0.1", "--force-lfs"])
+        let repo = "team/faulty"
+        let (directory, file) = try setUp(
+            "hub-faults", rows: 3_000,
+            push: "repo_id: ${HF_REPO}\nevery_rows: 200\nbackoff_seconds: 0.05\ntimeout_seconds: 1\nmax_attempts: 30")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo)).wait()
+        try #require(result.status == 0, "run failed: \(result.output)")
+        let stats = try server.stats()
+        let faults = (stats["faults_injected"] as? [String: Int] ?? [:]).values.reduce(0, +)
+        #expect(faults >= 10, "faults were injected: \(stats["faults_injected"] ?? "?")")
+        let commits = try server.commits(repo)
+        expectEachFileCommittedOnce(commits)
+        #expect(try server.rows(repo).sorted() == (try localRows(runDirectory)).sorted())
+    }
+
+    @Test func theTokenIsInNoFileLogOrDatabase() throws {
+        let server = try HubServer()
+        let repo = "team/canary"
+        let (directory, file) = try setUp("hub-canary", rows: 500, push: "repo_id: ${HF_REPO}\nevery_rows: 100")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo),
+                                extra: ["--summary", directory.path + "/summary-out.json"]).wait()
+        try #require(result.status == 0, "run failed: \(result.output)")
+        #expect(!result.output.contains(Self.token))
+        let canary = Array(Self.token.utf8)
+        for name in try FileManager.default.subpathsOfDirectory(atPath: directory.path) {
+            let path = directory.path + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            #expect(!Array(data).contains(subsequence: canary), "the token is in \(name)")
+        }
+        for path in ["README.md", "pipeline.yaml"] {
+            #expect(try server.file(repo, path)?.contains(Self.token) == false)
+        }
+        #expect(try !server.rows(repo).contains { $0.contains(Self.token) })
+    }
+
+    // MARK: Clear errors, nothing pushed
+
+    private func expectRefused(_ push: String, token: String?, server: HubServer, repo: String = "team/refused",
+                               status: Int32, message: String) throws {
+        let (directory, file) = try setUp("hub-refused", rows: 300, push: push)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo, token: token)).wait()
+        #expect(result.status == status, "exit \(result.status): \(result.output)")
+        #expect(result.output.contains(message), "expected \"\(message)\" in: \(result.output)")
+        #expect(try server.counter("commit_ok") == 0, "nothing was committed")
+        if let token { #expect(!result.output.contains(token)) }
+    }
+
+    @Test func aMissingTokenIsAClearErrorAndNothingIsPushed() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}", token: nil, server: server, status: 1,
+                          message: "no Hub token: the environment variable HF_TOKEN is not set")
+        #expect(try server.counter("create") == 0)
+    }
+
+    @Test func aRepoIdThatIsNotOwnerSlashNameIsAValidationError() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, repo: "just-a-name", status: 2,
+                          message: "must match the pattern")
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, repo: "a/b/c", status: 2,
+                          message: "push.yaml:")
+    }
+
+    @Test func aLiteralTokenInThePipelineFileIsAValidationError() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}\ntoken: hf_literalLiteralLiteralLiteral", token: Self.token, server: server,
+                          status: 2, message: "is not allowed: a token is never written in a pipeline file")
+    }
+
+    @Test func a401SaysTheTokenWasRefusedAndNothingIsPushed() throws {
+        let server = try HubServer(["--token", "hf_theOnlyGoodTokenOfThisServer"])
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 1,
+                          message: "401 Unauthorized")
+    }
+
+    @Test func a403SaysTheTokenMayNotWriteAndNothingIsPushed() throws {
+        let server = try HubServer(["--read-only-token", Self.token])
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 1,
+                          message: "403 Forbidden: the token may not write to team/refused")
+    }
+
+    @Test func secretsAreRedactedFromThePublishedPipelineFile() {
+        let text = """
+            llms:
+              teacher:
+                api_key: sk-live-123   # a literal, redacted
+                api_key_env: OPENAI_KEY
+                token: "${HF_TOKEN}"
+                password: 'hunter2'
+            steps:
+              - {name: push, uses: push_to_hub, with: {repo_id: a/b, secret: abc, every_rows: 5}}
+            """
+        let redacted = PipelineRedaction.redact(text)
+        #expect(!redacted.contains("sk-live-123") && !redacted.contains("hunter2") && !redacted.contains("abc,"))
+        #expect(redacted.contains("api_key: \"<redacted>\" # a literal, redacted"))
+        #expect(redacted.contains("api_key_env: OPENAI_KEY"))
+        #expect(redacted.contains("token: \"${HF_TOKEN}\""))
+        #expect(redacted.contains("secret: \"<redacted>\", every_rows: 5}"))
+    }
+}
+
+private extension Array where Element == UInt8 {
+    func contains(subsequence: [UInt8]) -> Bool {
+        guard !subsequence.isEmpty, subsequence.count <= count else { return false }
+        let first = subsequence[0]
+        var index = 0
+        while index <= count - subsequence.count {
+            if self[index] == first && Array(self[index..<(index + subsequence.count)]) == subsequence { return true }
+            index += 1
+        }
+        return false
+    }
+}
