@@ -64,13 +64,20 @@ run: plugins
 	@echo "== pipeline run pipelines/deita.yaml (k=3, budget 50), against the in-project LLM server"
 	@DEITA_BUDGET=50 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
 	  $(BIN)/pipeline run pipelines/deita.yaml --run-dir runs/deita --fresh --no-llm-cache
+	@echo "== pipeline run pipelines/textgen-hub.yaml: answers pushed to the in-project Hub double as they come"
+	@HUB_EVERY_ROWS=5 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- Tests/tools/with-hub-server.sh -- \
+	  $(BIN)/pipeline run pipelines/textgen-hub.yaml --run-dir runs/textgen-hub --fresh --no-llm-cache
 	@echo "outputs: $$(pwd)/runs/demo/demo.jsonl ($$(wc -l < runs/demo/demo.jsonl) rows)"
 	@echo "         $$(pwd)/runs/textgen/textgen.jsonl (LLM answers; teacher I/O log: runs/textgen/llm-io.jsonl)"
 	@echo "         $$(pwd)/runs/deita/deita.jsonl (the DEITA selection: $$(wc -l < runs/deita/deita.jsonl) rows)"
 
-# A Python venv with pyarrow, for the Arrow C Data Interface conformance test.
+# A Python venv for the conformance tests: pyarrow (Arrow C Data Interface)
+# and huggingface_hub + datasets (reading back what push_to_hub pushed).
+# Tests/hub/requirements.txt pins every package with its hash; --no-deps
+# because huggingface_hub declares hf-xet, which the tests must not use.
+VENV_REQUIREMENTS = Tests/hub/requirements.txt
 venv: $(VENV)/.ready
-$(VENV)/.ready: Tests/conformance/requirements.txt
+$(VENV)/.ready: $(VENV_REQUIREMENTS) Tests/conformance/requirements.txt
 	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
 	  echo "Installing python3-venv"; SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y python3-venv; \
@@ -79,9 +86,9 @@ $(VENV)/.ready: Tests/conformance/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	@# Hash-pinned requirements: if TLS to PyPI fails (an intercepting proxy whose
 	@# CA this machine lacks), retry trusting the hosts; the hashes still verify.
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r Tests/conformance/requirements.txt \
-	  || $(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
-	       --trusted-host pypi.org --trusted-host files.pythonhosted.org -r Tests/conformance/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV_REQUIREMENTS) \
+	  || $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+	       --trusted-host pypi.org --trusted-host files.pythonhosted.org -r $(VENV_REQUIREMENTS)
 	touch $@
 
 # The C SDK helper, alone, under AddressSanitizer and UBSan.

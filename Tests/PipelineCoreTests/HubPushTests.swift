@@ -280,6 +280,30 @@ struct HubPushTests {
         #expect(try !server.rows(repo).contains { $0.contains(Self.token) })
     }
 
+    @Test func everySecondsPushesWhatHasComeWhileTheRunGoesOn() throws {
+        let server = try HubServer()
+        let repo = "team/timed"
+        // 40 batches of 25 rows, 40 ms each: about 1.6 s, a push at least every 0.3 s.
+        let (directory, file) = try setUp("hub-seconds", rows: 1_000, push: "repo_id: ${HF_REPO}\nevery_seconds: 0.3",
+                                          delayMs: 40, batchSize: 25)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo)).wait()
+        try #require(result.status == 0, "run failed: \(result.output)")
+        let commits = try server.commits(repo)
+        let dataCommits = commits.filter { ($0["added"] as? [String] ?? []).contains { $0.hasPrefix("data/") } }
+        #expect(dataCommits.count >= 3, "pushed while running: \(dataCommits.count) data commits")
+        expectEachFileCommittedOnce(commits)
+        #expect(try server.rows(repo).sorted() == (try localRows(runDirectory)).sorted())
+    }
+
+    @Test func theBundledHubPipelineValidates() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["HF_REPO"] = "someone/answers"
+        let file = Fixtures.packageRoot.appendingPathComponent("pipelines/textgen-hub.yaml").path
+        let result = try Spawned(binary, ["validate", file], environment: environment).wait()
+        #expect(result.status == 0, "\(result.output)")
+    }
+
     // MARK: Clear errors, nothing pushed
 
     private func expectRefused(_ push: String, token: String?, server: HubServer, repo: String = "team/refused",
