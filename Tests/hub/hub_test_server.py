@@ -428,6 +428,8 @@ class Handler(BaseHTTPRequestHandler):
     def maybe_fault(self, kind: str, allow_stale=False) -> bool:
         """Inject a fault for a write-path request (or a read with --fault-reads).
         Returns True if the request was consumed by a fault."""
+        if self.cfg.write_latency_ms and kind in ("preupload", "commit"):
+            time.sleep(self.cfg.write_latency_ms / 1000.0)
         drawn = self.state.draw_fault(kind, allow_stale)
         if drawn is None:
             return False
@@ -1112,6 +1114,8 @@ def parse_args(argv=None):
                     help="probability that an applied commit's response is lost (connection reset)")
     ap.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on injected 429 (default 1)")
     ap.add_argument("--hang-seconds", type=float, default=30.0, help="sleep of the hang fault (default 30)")
+    ap.add_argument("--write-latency-ms", type=float, default=0.0,
+                    help="sleep this long before answering each preupload and commit (a slow Hub)")
     ap.add_argument("--state", default=None, metavar="FILE", help="persist repos to FILE (JSON) and load it at start")
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
     a = ap.parse_args(argv)
