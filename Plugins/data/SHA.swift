@@ -31,7 +31,7 @@ enum SHA {
 }
 
 /// The block buffering both hashes share: 64-byte blocks, big-endian length.
-private struct BlockBuffer {
+struct BlockBuffer {
     var pending: [UInt8] = []
     var length: UInt64 = 0
 
@@ -90,24 +90,34 @@ private func digestBytes(_ words: [UInt32]) -> [UInt8] {
     words.flatMap { word in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: word >> UInt32($0)) } }
 }
 
-struct SHA1 {
-    private var h: [UInt32] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0]
-    private var buffer = BlockBuffer()
+/// A Merkle–Damgård hash over 64-byte blocks with 32-bit words: SHA-1 and
+/// SHA-256 differ only in their initial state and compression function.
+protocol BlockHash {
+    var h: [UInt32] { get set }
+    var buffer: BlockBuffer { get set }
+    static func compress(_ h: inout [UInt32], _ block: UnsafeRawBufferPointer)
+}
 
+extension BlockHash {
     mutating func update(_ bytes: [UInt8]) {
         var state = h
         buffer.update(bytes) { Self.compress(&state, $0) }
         h = state
     }
 
-    mutating func finalize() -> [UInt8] {
+    func finalize() -> [UInt8] {
         var state = h
         var copy = buffer
         copy.finish { Self.compress(&state, $0) }
         return digestBytes(state)
     }
+}
 
-    private static func compress(_ h: inout [UInt32], _ block: UnsafeRawBufferPointer) {
+struct SHA1: BlockHash {
+    var h: [UInt32] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0]
+    var buffer = BlockBuffer()
+
+    static func compress(_ h: inout [UInt32], _ block: UnsafeRawBufferPointer) {
         var w = [UInt32](repeating: 0, count: 80)
         for i in 0..<16 { w[i] = bigEndianWord(block, i) }
         for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
@@ -128,7 +138,7 @@ struct SHA1 {
     }
 }
 
-struct SHA256 {
+struct SHA256: BlockHash {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -139,24 +149,11 @@ struct SHA256 {
         0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
-    private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-    private var buffer = BlockBuffer()
+    var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    var buffer = BlockBuffer()
 
-    mutating func update(_ bytes: [UInt8]) {
-        var state = h
-        buffer.update(bytes) { Self.compress(&state, $0) }
-        h = state
-    }
-
-    mutating func finalize() -> [UInt8] {
-        var state = h
-        var copy = buffer
-        copy.finish { Self.compress(&state, $0) }
-        return digestBytes(state)
-    }
-
-    private static func compress(_ h: inout [UInt32], _ block: UnsafeRawBufferPointer) {
+    static func compress(_ h: inout [UInt32], _ block: UnsafeRawBufferPointer) {
         var w = [UInt32](repeating: 0, count: 64)
         for i in 0..<16 { w[i] = bigEndianWord(block, i) }
         for i in 16..<64 {
