@@ -253,6 +253,95 @@ struct DeitaFilterTests {
                                             "threshold": .number(0.3)]).ids.isEmpty)
     }
 
+    // MARK: Embeddings as lists (load_jsonl turns JSON arrays into list<float64>)
+
+    /// The batch of `rows` with the embedding as list<float64>; rows in `nullRows` get a null list.
+    private func listBatch(_ rows: [Row], nullRows: Set<Int64> = [], lengths: [Int64: Int] = [:],
+                           nullItem: Int64? = nil) throws -> RecordBatch {
+        let ids = ColumnBuilder(.int64), cs = ColumnBuilder(.float64), qs = ColumnBuilder(.float64)
+        let es = ColumnBuilder(.float64List), texts = ColumnBuilder(.utf8)
+        for row in rows {
+            ids.append(row.id)
+            if let c = row.c { cs.append(c) } else { cs.appendNull() }
+            if let q = row.q { qs.append(q) } else { qs.appendNull() }
+            if nullRows.contains(row.id) {
+                es.appendNull()
+            } else {
+                var values = row.v.map(Double.init)
+                if let n = lengths[row.id] { values = Array((values + Array(repeating: 0.5, count: n)).prefix(n)) }
+                if nullItem == row.id {
+                    let items = es.items
+                    items.appendNull()
+                    for v in values.dropFirst() { items.append(v) }
+                    es.append(doubles: [])  // ends the row
+                } else {
+                    es.append(doubles: values)
+                }
+            }
+            texts.append("t\(row.id)")
+        }
+        return try RecordBatch(fields: [ArrowField("id", .int64), ArrowField("complexity_score", .float64),
+                                        ArrowField("quality_score", .float64), ArrowField("embedding", .float64List),
+                                        ArrowField("text", .utf8)],
+                               columns: [ids.finish(), cs.finish(), qs.finish(), es.finish(), texts.finish()])
+    }
+
+    @Test func listFloat64EmbeddingsSelectLikeFixedOnes() throws {
+        let rows = [
+            Row(id: 0, c: 2, q: 5, v: [1, 0]),          // 10: first, kept
+            Row(id: 1, c: 3, q: 3, v: [0.99, 0.141]),   // 9: 8 degrees from row 0, dropped
+            Row(id: 2, c: 2, q: 4, v: [0, 1]),          // 8: orthogonal to row 0, kept
+            Row(id: 3, c: 1, q: 1, v: [1, 1]),          // 1: 45 degrees from both, kept
+            Row(id: 4, c: 9, q: 9, v: [-1, 0]),         // 81, but a null embedding: not selectable
+            Row(id: 5, c: 0.5, q: 1, v: [0.1, 0.25]),   // 0.5: 0.07 from row 2: dropped
+        ]
+        let logs = LogCapture()
+        let step = try descriptor()
+        let instance = try StepInstance(step, parameters: ["budget": .number(10)],
+                                        logger: Logger(label: "test") { _ in CaptureHandler(capture: logs) })
+        // Two batches: the first row of the second is null, so the dimension comes from the first batch.
+        #expect(try instance.process(try listBatch(Array(rows[0..<3]))) == nil)
+        #expect(try instance.process(try listBatch(Array(rows[3...]).reversed(), nullRows: [4])) == nil)
+        var ids: [Int64] = [], distances: [Double] = [], vectors: [[Double?]] = [], types: [String] = []
+        while let output = try instance.finish() {
+            let id = try #require(output.column("id")), distance = try #require(output.column("nearest_distance"))
+            let embedding = try #require(output.column("embedding"))
+            types.append(embedding.type.displayName)
+            for i in 0..<output.length {
+                ids.append(id.int64(i))
+                distances.append(distance.float64(i))
+                vectors.append(embedding.float64List(i) ?? [])
+            }
+        }
+        #expect(ids == [0, 2, 3])
+        #expect(close(distances, [2.0, 1.0, 1 - 1 / 2.0.squareRoot()]))
+        #expect(types == ["list<float64>"])
+        #expect(vectors == [[1, 0], [0, 1], [1, 1]])
+        #expect(logs.messages(.info).contains { $0.contains("6 rows in") && $0.contains("1 with a null embedding") && $0.contains("3 selected") })
+
+        // The same rows as fixed_size_list<float32> select the same rows.
+        #expect(try run([try batch(Array(rows[0..<4]) + [rows[5]])], ["budget": .number(10)]).ids == [0, 2, 3])
+    }
+
+    @Test func listEmbeddingsOfAnotherLengthOrWithNullsFailTheStep() throws {
+        let rows = [Row(id: 0, c: 2, q: 5, v: [1, 0]), Row(id: 1, c: 3, q: 3, v: [0, 1]), Row(id: 2, c: 1, q: 1, v: [1, 1])]
+        let step = try descriptor()
+        let longer = try StepInstance(step, parameters: ["budget": .number(10)])
+        #expect(try longer.process(try listBatch(Array(rows[0..<2]))) == nil)
+        let error = #expect(throws: PluginError.self) { try longer.process(try listBatch([rows[2]], lengths: [2: 3])) }
+        #expect(error?.description.contains("different length") == true, "\(String(describing: error))")
+
+        let shorter = try StepInstance(step, parameters: ["budget": .number(10)])
+        #expect(throws: PluginError.self) { try shorter.process(try listBatch(rows, lengths: [1: 1])) }
+
+        let empty = try StepInstance(step, parameters: ["budget": .number(10)])
+        #expect(throws: PluginError.self) { try empty.process(try listBatch(rows, lengths: [0: 0])) }
+
+        let nullItem = try StepInstance(step, parameters: ["budget": .number(10)])
+        let nullError = #expect(throws: PluginError.self) { try nullItem.process(try listBatch(rows, nullItem: 1)) }
+        #expect(nullError?.description.contains("null value") == true, "\(String(describing: nullError))")
+    }
+
     @Test func rejectsBadInput() throws {
         let step = try descriptor()
         let instance = try StepInstance(step, parameters: ["budget": .number(3), "embedding_column": .string("vec")])
