@@ -242,6 +242,28 @@ struct JSONRowAccumulator {
             : lines.bytes(cell.start, Int(cell.length))
     }
 
+    /// The items of a list<float64> row: runs of numbers in one copy each
+    /// (an embedding is hundreds of them), nulls between runs.
+    private func appendNumbers(_ entries: ArraySlice<Cell>, to builder: ColumnBuilder) {
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(entries.count, 1)) { run in
+            var count = 0
+            func flush() {
+                builder.append(contentsOf: UnsafeBufferPointer(rebasing: run[0..<count]))
+                count = 0
+            }
+            for entry in entries {
+                switch entry.kind {
+                case .int: run[count] = Double(Int64(bitPattern: entry.payload)); count += 1
+                case .float: run[count] = Double(bitPattern: entry.payload); count += 1
+                default:
+                    flush()
+                    builder.appendNull()
+                }
+            }
+            flush()
+        }
+    }
+
     private func build(_ cells: [Cell], as type: ArrowType) -> ArrowColumn {
         let builder = ColumnBuilder(type)
         switch type {
@@ -270,14 +292,18 @@ struct JSONRowAccumulator {
                     continue
                 }
                 let first = Int(cell.payload)
+                if !strings {
+                    appendNumbers(items[first..<first + Int(cell.count)], to: itemBuilder)
+                    builder.endListRow()
+                    continue
+                }
                 for k in first..<first + Int(cell.count) {
                     let entry = items[k]
                     switch entry.kind {
                     case .null: itemBuilder.appendNull()
                     case .int: itemBuilder.append(Double(Int64(bitPattern: entry.payload)))
                     case .float: itemBuilder.append(Double(bitPattern: entry.payload))
-                    default:
-                        if strings { itemBuilder.appendUTF8(text(of: entry)) } else { itemBuilder.appendNull() }
+                    default: itemBuilder.appendUTF8(text(of: entry))
                     }
                 }
                 builder.endListRow()

@@ -289,6 +289,64 @@ struct JSONScanner {
 
     @inline(__always)
     mutating func numberCell() throws(JSONSyntaxError) -> Cell {
+        if let cell = plainNumberCell() { return cell }
+        return try anyNumberCell()
+    }
+
+    /// The common shapes, in one pass: `-?digits` or `-?digits.digits`
+    /// with at most 19 digits and no exponent (every float an embedding
+    /// writer prints), exactly as parseNumber would read them. Nil: leave
+    /// it to anyNumberCell, which handles (and rejects) everything else.
+    @inline(__always)
+    private mutating func plainNumberCell() -> Cell? {
+        let start = pos
+        var i = pos
+        let negative = i < end && p[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        var mantissa: UInt64 = 0
+        let integerStart = i
+        while i < end, p[i] &- 0x30 < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(p[i] &- 0x30)
+            i += 1
+        }
+        let integerDigits = i - integerStart
+        guard integerDigits > 0, integerDigits == 1 || p[integerStart] != UInt8(ascii: "0") else { return nil }
+        var fractionDigits = 0
+        if i < end && p[i] == UInt8(ascii: ".") {
+            i += 1
+            let fractionStart = i
+            while i < end, p[i] &- 0x30 < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(p[i] &- 0x30)
+                i += 1
+            }
+            fractionDigits = i - fractionStart
+            guard fractionDigits > 0 else { return nil }
+        }
+        // An exponent, or a character that would make the number invalid: the general path.
+        if i < end {
+            let b = p[i]
+            guard b != UInt8(ascii: "e") && b != UInt8(ascii: "E") && b != UInt8(ascii: "+") && b != UInt8(ascii: "-")
+                && b != UInt8(ascii: ".") else { return nil }
+        }
+        guard integerDigits + fractionDigits <= 18 else { return nil }
+        pos = i
+        if fractionDigits == 0 {
+            let value = negative ? -Int64(mantissa) : Int64(mantissa)
+            return Cell(payload: UInt64(bitPattern: value), start: base + start, length: UInt32(i - start), count: 0,
+                        kind: .int)
+        }
+        // ≤ 18 digits < 2^53·111 is not always exact: check, as parseNumber does.
+        guard mantissa <= 1 << 53 else {
+            pos = start
+            return nil
+        }
+        // Both operands exact, so the one IEEE division rounds correctly.
+        var value = Double(mantissa) / exactPowersOfTen[fractionDigits]
+        if negative { value = -value }
+        return Cell(payload: value.bitPattern, start: base + start, length: UInt32(i - start), count: 0, kind: .float)
+    }
+
+    private mutating func anyNumberCell() throws(JSONSyntaxError) -> Cell {
         let start = pos
         while pos < end {
             let b = p[pos]

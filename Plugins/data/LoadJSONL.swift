@@ -114,18 +114,12 @@ struct LoadJSONL: PipelineStep {
         }
         let batch = try rows.makeBatch()
         guard let matrix else { return batch }
-        let values = try matrix.next(batch.length, step: Self.name)
-        guard values.count == batch.length * matrix.columns else {
-            throw .invalidData("\(Self.name): \(matrix.path) has \(matrix.rows) rows, fewer than the rows of \(displayPath)")
+        let vectors = ColumnBuilder(.embedding(width: matrix.columns))
+        try vectors.appendVectors(rows: batch.length) { (memory) throws(StepError) in
+            try matrix.readRows(into: memory, step: Self.name)
         }
         if exhausted, matrix.rowsRead < matrix.rows {
             throw .invalidData("\(Self.name): \(matrix.path) has \(matrix.rows) rows but \(displayPath) has \(matrix.rowsRead)")
-        }
-        let vectors = ColumnBuilder(.embedding(width: matrix.columns))
-        values.withUnsafeBufferPointer { all in
-            for row in 0..<batch.length {
-                vectors.append(vector: UnsafeBufferPointer(rebasing: all[row * matrix.columns..<(row + 1) * matrix.columns]))
-            }
         }
         do {
             return try batch.setting(ArrowField(embeddingColumn, .embedding(width: matrix.columns), nullable: false),

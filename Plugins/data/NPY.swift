@@ -65,21 +65,22 @@ final class NPYMatrixReader {
 
     deinit { close(descriptor) }
 
-    /// The next `count` rows (fewer at the end), as one contiguous array.
-    func next(_ count: Int, step: String) throws(StepError) -> [Float] {
-        let take = min(count, rows - rowsRead)
-        guard take > 0 else { return [] }
-        var values = [Float](repeating: 0, count: take * columns)
-        let bytes = take * columns * 4
-        let got = values.withUnsafeMutableBytes { buffer in
-            Self.readFully(descriptor, buffer.baseAddress!, bytes)
+    /// Reads the next `buffer.count / (4 × columns)` rows into `buffer`
+    /// (the column's own memory: no copy on the way).
+    func readRows(into buffer: UnsafeMutableRawBufferPointer, step: String) throws(StepError) {
+        let take = buffer.count / (4 * columns)
+        guard take > 0, let base = buffer.baseAddress else { return }
+        guard take <= rows - rowsRead else {
+            throw .invalidData("\(step): \(path) has \(rows) rows, fewer than the rows of the JSON Lines file")
         }
-        guard got == bytes else { throw .invalidData("\(step): \(path): the file ends before its \(rows) rows") }
+        guard Self.readFully(descriptor, base, buffer.count) == buffer.count else {
+            throw .invalidData("\(step): \(path): the file ends before its \(rows) rows")
+        }
         #if _endian(big)
-        values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+        let words = buffer.bindMemory(to: UInt32.self)
+        for index in words.indices { words[index] = UInt32(littleEndian: words[index]) }
         #endif
         rowsRead += take
-        return values
     }
 
     private static func readFully(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {

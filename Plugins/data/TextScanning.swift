@@ -107,7 +107,7 @@ enum ParsedNumber: Equatable {
 private func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
 
 /// Powers of ten that a Double holds exactly (10^0 ... 10^22).
-private let exactPowersOfTen: [Double] = [
+let exactPowersOfTen: [Double] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ]

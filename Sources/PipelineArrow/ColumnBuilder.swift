@@ -51,6 +51,14 @@ struct ByteBuffer {
         count += bytes.count
     }
 
+    /// Grows by `n` bytes that `fill` writes, all of them, in place.
+    mutating func appendUninitialized<E: Error>(_ n: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
+        reserve(n)
+        guard let base else { return }
+        try fill(UnsafeMutableRawBufferPointer(start: base + count, count: n))
+        count += n
+    }
+
     mutating func appendZeros(_ n: Int) {
         reserve(n)
         (base! + count).initializeMemory(as: UInt8.self, repeating: 0, count: n)
@@ -183,6 +191,18 @@ public final class ColumnBuilder {
         markValid(); values.append(value); length += 1
     }
 
+    /// Appends non-null float64 values in one copy (the items of a list).
+    public func append(contentsOf values: UnsafeBufferPointer<Double>) {
+        precondition(type == .float64, "Doubles appended to a \(type.displayName) column")
+        guard !values.isEmpty else { return }
+        if hasValidity {
+            for value in values { append(value) }
+        } else {
+            self.values.append(UnsafeRawBufferPointer(values))
+            length += values.count
+        }
+    }
+
     public func append(_ value: Float) {
         precondition(type == .float32, "Float appended to a \(type.displayName) column")
         markValid(); values.append(value); length += 1
@@ -251,6 +271,32 @@ public final class ColumnBuilder {
         markValid()
         items.appendFloats(vector)
         length += 1
+    }
+
+    /// Appends `rows` vectors to a fixed_size_list<float32> column; `fill`
+    /// writes their floats (rows × width, as raw bytes) straight into the
+    /// column's memory: how a loader moves a block of a binary matrix in
+    /// without an intermediate copy.
+    public func appendVectors<E: Error>(rows: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
+        guard case .fixedSizeList(let item, let width) = type, item.type == .float32 else {
+            preconditionFailure("vectors appended to a \(type.displayName) column")
+        }
+        guard rows > 0 else { return }
+        try items.appendRawFloats(rows * width, fill)
+        if hasValidity {
+            for _ in 0..<rows { markValid(); length += 1 }
+        } else {
+            length += rows
+        }
+    }
+
+    private func appendRawFloats<E: Error>(_ n: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
+        try values.appendUninitialized(n * MemoryLayout<Float>.size, fill)
+        if hasValidity {
+            for _ in 0..<n { markValid(); length += 1 }
+        } else {
+            length += n
+        }
     }
 
     private func appendFloats(_ vector: UnsafeBufferPointer<Float>) {

@@ -150,6 +150,37 @@ struct DataPluginTests {
         #expect(batch.column("b")?.float64(3) == 1.2345678901234568e29)
     }
 
+    /// Numbers in arrays go through a one-pass fast path; whatever the
+    /// shape, the value must be the correctly rounded one.
+    @Test func jsonlNumberArraysParseExactlyLikeTheStandardLibrary() throws {
+        var generator = SystemRandomNumberGenerator()
+        var texts: [String] = ["0", "-0", "0.0", "-0.0", "1", "-1", "0.5", "9007199254740993", "0.1", "0.30000000000000004",
+                               "123456789012345678", "1234567890123456789", "12345678901234567890", "0.000001",
+                               "1e5", "-2.5E-3", "1.7976931348623157e308", "4.9e-324", "0.12345678901234567",
+                               "98765.4321098765", "100000000000000000000.5"]
+        for _ in 0..<3000 {
+            let value = Double.random(in: -1...1, using: &generator) * pow(10, Double(Int.random(in: -12...12, using: &generator)))
+            switch Int.random(in: 0..<4, using: &generator) {
+            case 0: texts.append("\(value)")
+            case 1: texts.append(String(format: "%.10g", value))
+            case 2: texts.append(String(format: "%.6f", value))
+            default: texts.append("\(Float(value))")
+            }
+        }
+        let dir = try directory("numbers")
+        let path = file(dir, "n.jsonl", "{\"v\":[\(texts.joined(separator: ","))]}\n")
+        let batch = try #require(try drain(try loadJSONL(path)).first)
+        let parsed = try #require(batch.column("v")?.float64List(0))
+        #expect(parsed.count == texts.count)
+        for (text, value) in zip(texts, parsed) {
+            #expect(value == Double(text), "\(text) read as \(value.map { "\($0)" } ?? "nil")")
+            // A negative zero with a fraction stays negative ("-0" is the integer 0).
+            if text.hasPrefix("-"), text.contains("."), Double(text) == 0 {
+                #expect(value?.sign == .minus, "\(text) keeps its sign")
+            }
+        }
+    }
+
     @Test func jsonlDecodesEscapesAndSurrogatePairs() throws {
         let dir = try directory("escapes")
         let path = file(dir, "e.jsonl", #"""

@@ -11,7 +11,9 @@ Data (made once, by gen.c compiled with cc; no numpy needed) in --work:
   clustered-100k  10 000 tight clusters of 10
   random-1m     1 000 000 x 384 (budget 100 000)
 Pipeline: load_jsonl (embeddings: X.npy) -> deita_filter {budget, threshold 0.1}
--> write_jsonl. Each case: median of --runs (1 for 1M) runs, measured from outside
+-> keep_columns [id, deita_score, nearest_distance] -> write_jsonl: the selection
+(which rows, their score and distance), not the selected vectors printed again
+as JSON floats, which would measure write_jsonl's float printing instead. Each case: median of --runs (1 for 1M) runs, measured from outside
 with os.wait4 (wall, ru_maxrss). Then distilabel 1.5.3's DeitaFiltering runs on the first
 N rows (N = 5000, 10000, 20000, budget N/10) beside ours (method paper and method
 distilabel, whose selection must equal distilabel's). Its venv is .build/bench-venvs/distilabel,
@@ -39,9 +41,13 @@ steps:
     uses: deita_filter
     input: load
     with: {{budget: {budget}, threshold: 0.1}}
+  - name: keep
+    uses: keep_columns
+    input: select
+    with: {{columns: [id, deita_score, nearest_distance]}}
   - name: write
     uses: write_jsonl
-    input: select
+    input: keep
     with: {{path: out.jsonl}}
 """
 
