@@ -36,6 +36,7 @@ struct JSONRowAccumulator {
     private let lines = ByteArena(capacity: 1 << 16)
     private let decoded = ByteArena(capacity: 1 << 12)
     private var items: [Cell] = []
+    private var numbers: [Double] = []
     private let scratch = ByteArena(capacity: 256)
     private(set) var ignoredReservedKeys: Set<String> = []
 
@@ -46,18 +47,23 @@ struct JSONRowAccumulator {
     /// the line is kept.
     mutating func add(_ bytes: UnsafePointer<UInt8>, count: Int) throws(JSONSyntaxError) {
         let savedLines = lines.count, savedDecoded = decoded.count, savedItems = items.count
+        let savedNumbers = numbers.count
         let savedColumns = columns.count
         lines.append(bytes, count: count)
         var scanner = JSONScanner(lines.base + savedLines, count: count, base: savedLines, decoded: decoded,
-                                  items: items)
+                                  items: items, numbers: numbers)
         items = []
+        numbers = []
         do throws(JSONSyntaxError) {
             try parseObject(&scanner)
             items = scanner.items
+            numbers = scanner.numbers
             rowCount += 1
         } catch {
             items = scanner.items
             items.removeLast(items.count - savedItems)
+            numbers = scanner.numbers
+            numbers.removeLast(numbers.count - savedNumbers)
             lines.count = savedLines
             decoded.count = savedDecoded
             for index in columns.indices where columns[index].cells.count > rowCount {
@@ -226,6 +232,7 @@ struct JSONRowAccumulator {
         lines.count = 0
         decoded.count = 0
         items.removeAll(keepingCapacity: true)
+        numbers.removeAll(keepingCapacity: true)
         lines.shrink(to: 1 << 24)
         decoded.shrink(to: 1 << 24)
         do throws(ArrowError) {
@@ -244,23 +251,16 @@ struct JSONRowAccumulator {
 
     /// The items of a list<float64> row: runs of numbers in one copy each
     /// (an embedding is hundreds of them), nulls between runs.
-    private func appendNumbers(_ entries: ArraySlice<Cell>, to builder: ColumnBuilder) {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(entries.count, 1)) { run in
-            var count = 0
-            func flush() {
-                builder.append(contentsOf: UnsafeBufferPointer(rebasing: run[0..<count]))
-                count = 0
+    private func appendNumbers(_ first: Int, _ count: Int, to builder: ColumnBuilder) {
+        numbers.withUnsafeBufferPointer { all in
+            var runStart = first
+            for index in first..<first + count
+            where all[index].bitPattern == JSONScanner.nullNumber.bitPattern {
+                builder.append(contentsOf: UnsafeBufferPointer(rebasing: all[runStart..<index]))
+                builder.appendNull()
+                runStart = index + 1
             }
-            for entry in entries {
-                switch entry.kind {
-                case .int: run[count] = Double(Int64(bitPattern: entry.payload)); count += 1
-                case .float: run[count] = Double(bitPattern: entry.payload); count += 1
-                default:
-                    flush()
-                    builder.appendNull()
-                }
-            }
-            flush()
+            builder.append(contentsOf: UnsafeBufferPointer(rebasing: all[runStart..<first + count]))
         }
     }
 
@@ -286,25 +286,22 @@ struct JSONRowAccumulator {
         case .list(let item):
             let itemBuilder = builder.items
             let strings = item.type == .utf8
+            if !strings { itemBuilder.reserve(cells.reduce(0) { $0 + ($1.kind == .numberArray ? Int($1.count) : 0) }) }
             for cell in cells {
                 guard cell.kind != .null else {
                     builder.appendNull()
                     continue
                 }
                 let first = Int(cell.payload)
-                if !strings {
-                    appendNumbers(items[first..<first + Int(cell.count)], to: itemBuilder)
+                if cell.kind == .numberArray {
+                    appendNumbers(first, Int(cell.count), to: itemBuilder)
                     builder.endListRow()
                     continue
                 }
+                // Strings and nulls (an all-null array holds only nulls).
                 for k in first..<first + Int(cell.count) {
                     let entry = items[k]
-                    switch entry.kind {
-                    case .null: itemBuilder.appendNull()
-                    case .int: itemBuilder.append(Double(Int64(bitPattern: entry.payload)))
-                    case .float: itemBuilder.append(Double(bitPattern: entry.payload))
-                    default: itemBuilder.appendUTF8(text(of: entry))
-                    }
+                    if entry.kind == .null || !strings { itemBuilder.appendNull() } else { itemBuilder.appendUTF8(text(of: entry)) }
                 }
                 builder.endListRow()
             }

@@ -29,7 +29,7 @@ enum CellKind: UInt8 {
     case string          // text = the span itself (no escapes)
     case decodedString   // text in the decoded arena at payload, `count` bytes
     case stringArray     // items: strings (and nulls) from payload, `count` items
-    case numberArray     // items: numbers (and nulls)
+    case numberArray     // numbers: doubles (and nullNumber)
     case emptyArray      // items: only nulls, or none
     case json            // object or other array: its source text is the span
 }
@@ -71,15 +71,23 @@ struct JSONScanner {
     let base: Int
     /// Strings with escapes are decoded here.
     let decoded: ByteArena
-    /// Items of string and number arrays.
+    /// Items of string arrays (and the nulls of all-null arrays).
     var items: [Cell]
+    /// Items of number arrays, as the doubles a list<float64> holds (nulls
+    /// as `nullNumber`): an embedding's hundreds of floats go straight here.
+    var numbers: [Double]
 
-    init(_ p: UnsafePointer<UInt8>, count: Int, base: Int, decoded: ByteArena, items: [Cell]) {
+    /// Marks a null item among `numbers`: a signalling NaN no JSON text and
+    /// no arithmetic produces.
+    static let nullNumber = Double(bitPattern: 0x7FF4_0000_0000_0001)
+
+    init(_ p: UnsafePointer<UInt8>, count: Int, base: Int, decoded: ByteArena, items: [Cell], numbers: [Double]) {
         self.p = p
         self.end = count
         self.base = base
         self.decoded = decoded
         self.items = items
+        self.numbers = numbers
     }
 
     // MARK: Errors
@@ -315,6 +323,13 @@ struct JSONScanner {
         if i < end && p[i] == UInt8(ascii: ".") {
             i += 1
             let fractionStart = i
+            // Eight digits at a time while they last (SWAR), then one by one.
+            while i + 8 <= end {
+                let word = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                guard isEightDigits(word) else { break }
+                mantissa = mantissa &* 100_000_000 &+ eightDigitsValue(word)
+                i += 8
+            }
             while i < end, p[i] &- 0x30 < 10 {
                 mantissa = mantissa &* 10 &+ UInt64(p[i] &- 0x30)
                 i += 1
@@ -406,6 +421,7 @@ struct JSONScanner {
         guard depth <= maxJSONDepth else { throw fail("JSON nested deeper than \(maxJSONDepth) levels", at: pos) }
         let start = pos
         let first = items.count
+        let firstNumber = numbers.count
         var kind = CellKind.emptyArray
         pos += 1
         skipSpace()
@@ -421,16 +437,23 @@ struct JSONScanner {
                         items.append(try stringCell())
                         if kind == .numberArray { kind = .json } else { kind = .stringArray }
                     } else if b == UInt8(ascii: "-") || (b &- 0x30) < 10 {
-                        items.append(try numberCell())
+                        let number = try numberCell()
+                        numbers.append(number.kind == .int ? Double(Int64(bitPattern: number.payload))
+                                                           : Double(bitPattern: number.payload))
                         if kind == .stringArray { kind = .json } else { kind = .numberArray }
                     } else if b == UInt8(ascii: "n") {
                         try literal("null")
+                        // Which list it belongs to is known at the end.
                         items.append(.null)
+                        numbers.append(Self.nullNumber)
                     } else {
                         kind = .json
                         try skipValue(depth: depth)
                     }
-                    if kind == .json { items.removeLast(items.count - first) }
+                    if kind == .json {
+                        items.removeLast(items.count - first)
+                        numbers.removeLast(numbers.count - firstNumber)
+                    }
                 } else {
                     try skipValue(depth: depth)
                 }
@@ -446,6 +469,12 @@ struct JSONScanner {
                 }
             }
         }
+        if kind == .numberArray {
+            items.removeLast(items.count - first)
+            return Cell(payload: UInt64(firstNumber), start: base + start, length: UInt32(pos - start),
+                        count: UInt32(numbers.count - firstNumber), kind: kind)
+        }
+        numbers.removeLast(numbers.count - firstNumber)
         return Cell(payload: UInt64(first), start: base + start, length: UInt32(pos - start),
                     count: UInt32(items.count - first), kind: kind)
     }
@@ -562,3 +591,26 @@ func appendCompactJSON(_ p: UnsafePointer<UInt8>, _ count: Int, to out: ByteAren
         i += 1
     }
 }
+
+// Eight ASCII digits in one little-endian word: the check and the value,
+// without a loop (the technique of simdjson and fast_float).
+@inline(__always)
+private func isEightDigits(_ word: UInt64) -> Bool {
+    #if _endian(little)
+    return ((word & 0xF0F0_F0F0_F0F0_F0F0) | (((word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333
+    #else
+    return false
+    #endif
+}
+
+@inline(__always)
+private func eightDigitsValue(_ word: UInt64) -> UInt64 {
+    let mask: UInt64 = 0x0000_00FF_0000_00FF
+    var value = word &- 0x3030_3030_3030_3030
+    value = (value &* 10) &+ (value >> 8)  // pairs of digits
+    let high = ((value & mask) &* (100 + (1_000_000 << 32)))
+    let low = (((value >> 16) & mask) &* (1 + (10_000 << 32)))
+    return (high &+ low) >> 32
+}
+

@@ -191,6 +191,16 @@ public final class ColumnBuilder {
         markValid(); values.append(value); length += 1
     }
 
+    /// Makes room for `count` more values of a fixed-width column, so a
+    /// builder that knows its size does not grow (and copy) step by step.
+    public func reserve(_ count: Int) {
+        switch type {
+        case .int64, .uint64, .float64: values.reserve(count * 8)
+        case .float32: values.reserve(count * 4)
+        default: break
+        }
+    }
+
     /// Appends non-null float64 values in one copy (the items of a list).
     public func append(contentsOf values: UnsafeBufferPointer<Double>) {
         precondition(type == .float64, "Doubles appended to a \(type.displayName) column")
