@@ -134,6 +134,10 @@ bench:
 	Tests/bench/checkpoint-bench.sh .build/release
 	@echo "== LLM: text generation beside distilabel 1.5.3 and Curator 0.1.31 (same llm-test-server)"
 	$(MAKE) --no-print-directory bench-llm
+	@echo "== DEITA filter alone: 100k x 384 (random, clustered, inline JSONL), 1M x 384; distilabel's DeitaFiltering at 5k/10k/20k"
+	$(MAKE) --no-print-directory bench-deita
+	@echo "== DEITA pipeline end to end beside distilabel 1.5.3 (N=1000, k=3; ours also k=5)"
+	$(MAKE) --no-print-directory bench-deita-pipeline
 
 # Our text_generation vs distilabel and Curator: N=2000, 50 in flight, 50 ms per request.
 # Peer venvs are made once under .build/bench-venvs from ../shared/peer-bench*/requirements.lock.txt.
