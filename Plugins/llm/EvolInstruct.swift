@@ -131,7 +131,7 @@ struct EvolInstruct: PipelineStep {
         var errors: [String?] = []
         for row in 0..<batch.length {
             let text = input.isValid(row) ? (input.string(row) ?? "") : nil
-            if let text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let text, !RewriteParsing.trimmed(text).isEmpty {
                 starts.append(text)
                 errors.append(nil)
             } else {
@@ -159,7 +159,7 @@ struct EvolInstruct: PipelineStep {
                     outcome.errors[row] = "evol_instruct: answer \(answers[row].count + 1): \(response.error ?? "the request failed")"
                     continue
                 }
-                let answer = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                let answer = RewriteParsing.trimmed(text)
                 if answer.isEmpty {
                     outcome.errors[row] = "evol_instruct: answer \(answers[row].count + 1) is empty"
                     continue

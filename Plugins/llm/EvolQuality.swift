@@ -116,7 +116,7 @@ struct EvolQuality: PipelineStep {
         for row in 0..<batch.length {
             let instruction = instructions.isValid(row) ? instructions.string(row) : nil
             let response = responses.isValid(row) ? responses.string(row) : nil
-            if let instruction, let response, !response.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let instruction, let response, !RewriteParsing.trimmed(response).isEmpty {
                 starts.append(response)
                 extra.append(["instruction": instruction])
                 errors.append(nil)

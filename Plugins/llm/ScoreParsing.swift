@@ -155,6 +155,7 @@ enum RewriteParsing {
     /// The text after the last of `markers` (case-insensitive) if any,
     /// trimmed of whitespace (and of a leading colon).
     static func afterMarker(_ text: String, markers: [String]) -> String {
+        if let fast = ASCIIText.afterMarker(text, markers: markers) { return fast }
         var start = text.startIndex
         for marker in markers {
             if let range = text.range(of: marker, options: [.caseInsensitive, .backwards]), range.upperBound > start {
@@ -170,7 +171,10 @@ enum RewriteParsing {
     /// naming the template's own markers.
     static func degenerate(_ rewrite: String, input: String, markerWords: [String]) -> String? {
         if rewrite.isEmpty { return "the rewrite is empty" }
-        if rewrite == input.trimmingCharacters(in: .whitespacesAndNewlines) { return "the rewrite is the input unchanged" }
+        if rewrite == trimmed(input) { return "the rewrite is the input unchanged" }
+        if let found = ASCIIText.firstContained(markerWords, in: rewrite) {
+            return found.map { "the rewrite contains the template's marker \"\($0)\"" }
+        }
         let lower = rewrite.lowercased()
         if let word = markerWords.first(where: { lower.contains($0) }) {
             return "the rewrite contains the template's marker \"\(word)\""
@@ -178,4 +182,109 @@ enum RewriteParsing {
         return nil
     }
 
+    /// `text.trimmingCharacters(in: .whitespacesAndNewlines)`, without
+    /// Foundation's UTF-16 round trip for ASCII text.
+    static func trimmed(_ text: String) -> String {
+        ASCIIText.trimmed(text) ?? text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+}
+
+/// Fast paths for ASCII text (what LLM answers mostly are): the same
+/// results as Foundation's case-insensitive search, lowercased/contains and
+/// trimming of whitespace and newlines, on UTF-8 bytes. Each returns nil
+/// when the text or a pattern is not ASCII, and the caller falls back.
+enum ASCIIText {
+    /// ASCII whitespace and newlines: what `.whitespacesAndNewlines` holds below 0x80.
+    static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
+
+    static func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+
+    static func ascii(_ text: String) -> [UInt8]? {
+        let bytes = Array(text.utf8)
+        return bytes.allSatisfy { $0 < 0x80 } ? bytes : nil
+    }
+
+    /// Where `pattern` last occurs in `bytes`, ignoring ASCII case: the offset just after it.
+    static func lastEnd(of pattern: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard !pattern.isEmpty, pattern.count <= bytes.count else { return nil }
+        var at = bytes.count - pattern.count
+        while at >= 0 {
+            var offset = 0
+            while offset < pattern.count, lower(bytes[at + offset]) == lower(pattern[offset]) { offset += 1 }
+            if offset == pattern.count { return at + pattern.count }
+            at -= 1
+        }
+        return nil
+    }
+
+    static func trimmedRange(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Range<Int> {
+        var low = start, high = bytes.count
+        while low < high, isSpace(bytes[low]) { low += 1 }
+        while high > low, isSpace(bytes[high - 1]) { high -= 1 }
+        return low..<high
+    }
+
+    static func afterMarker(_ text: String, markers: [String]) -> String? {
+        var markerBytes: [[UInt8]] = []
+        for marker in markers {
+            guard let bytes = ascii(marker) else { return nil }
+            markerBytes.append(bytes)
+        }
+        var text = text
+        return text.withUTF8 { bytes -> String? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            var start = 0
+            for marker in markerBytes {
+                if let end = lastEnd(of: marker, in: bytes), end > start { start = end }
+            }
+            var range = trimmedRange(bytes, from: start)
+            if !range.isEmpty, bytes[range.lowerBound] == UInt8(ascii: ":") {
+                range = trimmedRange(UnsafeBufferPointer(rebasing: bytes[..<range.upperBound]), from: range.lowerBound + 1)
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+    }
+
+    static func trimmed(_ text: String) -> String? {
+        var text = text
+        let range = text.withUTF8 { bytes -> Range<Int>? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            return trimmedRange(bytes, from: 0)
+        }
+        guard let range else { return nil }
+        if range.count == text.utf8.count { return text }
+        return text.withUTF8 { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    /// The first of `words` that `text.lowercased()` contains (as `.some(word)`),
+    /// `.some(nil)` when none does, nil when text or words are not ASCII.
+    static func firstContained(_ words: [String], in text: String) -> String?? {
+        var patterns: [[UInt8]] = []
+        for word in words {
+            guard let bytes = ascii(word) else { return nil }
+            patterns.append(bytes)
+        }
+        var text = text
+        return text.withUTF8 { bytes -> String?? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            for (index, pattern) in patterns.enumerated() where contains(pattern, in: bytes) {
+                return .some(words[index])
+            }
+            return .some(nil)
+        }
+    }
+
+    /// `lowercased(text).contains(pattern)`: the pattern is compared as it
+    /// is (an uppercase letter in it never matches), the text lowercased.
+    private static func contains(_ pattern: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        if pattern.isEmpty { return true }
+        guard pattern.count <= bytes.count else { return false }
+        for at in 0...(bytes.count - pattern.count) {
+            var offset = 0
+            while offset < pattern.count, lower(bytes[at + offset]) == pattern[offset] { offset += 1 }
+            if offset == pattern.count { return true }
+        }
+        return false
+    }
 }

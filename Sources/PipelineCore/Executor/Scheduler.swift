@@ -42,7 +42,10 @@ public struct Scheduler<Item> {
     private struct State {
         var node: Node
         var children: [Int] = []
-        var inbox: [Item] = []
+        /// Items from `inboxHead` on are waiting; slots before it are
+        /// emptied as they are taken, so a taken batch is not kept alive
+        /// here (the array itself is compacted only now and then).
+        var inbox: [Item?] = []
         var inboxHead = 0
         var inFlight = 0
         /// Inbox slots promised to parents' calls in flight.
@@ -55,7 +58,8 @@ public struct Scheduler<Item> {
         var occupied: Int { queued + reserved }
 
         mutating func popInbox() -> Item {
-            let item = inbox[inboxHead]
+            guard let item = inbox[inboxHead] else { preconditionFailure("an inbox slot was taken twice") }
+            inbox[inboxHead] = nil
             inboxHead += 1
             if inboxHead > 64 && inboxHead * 2 > inbox.count {
                 inbox.removeFirst(inboxHead)
@@ -131,7 +135,7 @@ public struct Scheduler<Item> {
     /// not called again (its children count it as done); `inbox` holds the
     /// items a step must still (or again) process, in order.
     public mutating func restore(step: Int, inbox: [Item], done: Bool) {
-        states[step].inbox = inbox
+        states[step].inbox = inbox.map { $0 }
         states[step].inboxHead = 0
         if done {
             states[step].phase = .done
@@ -153,7 +157,7 @@ public struct Scheduler<Item> {
     private mutating func deliver(_ outputs: [Item], from step: Int) {
         guard !outputs.isEmpty else { return }
         for child in states[step].children {
-            states[child].inbox.append(contentsOf: outputs)
+            states[child].inbox.append(contentsOf: outputs.lazy.map { $0 })
         }
     }
 

@@ -2,7 +2,9 @@ import Foundation
 
 /// A FIFO that blocks `take()` until an element arrives.
 final class BlockingQueue<Element>: @unchecked Sendable {
-    private var items: [Element] = []
+    /// Taken slots are emptied at once, so a queue that is rarely empty
+    /// does not keep what it handed out (batches, closures) alive.
+    private var items: [Element?] = []
     private var head = 0
     private let condition = NSCondition()
 
@@ -17,10 +19,14 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while head == items.count { condition.wait() }
-        let item = items[head]
+        guard let item = items[head] else { preconditionFailure("a queue slot was taken twice") }
+        items[head] = nil
         head += 1
         if head == items.count {
             items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64, head * 2 > items.count {
+            items.removeFirst(head)
             head = 0
         }
         return item

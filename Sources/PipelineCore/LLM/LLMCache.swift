@@ -45,10 +45,13 @@ public final class LLMCache: @unchecked Sendable {
     }
 
     /// A 128-bit key: two independent 64-bit FNV-1a variants of the text.
-    static func key(_ text: String) -> String {
+    static func key(_ text: String) -> String { key(utf8: text.utf8) }
+
+    /// The same key, from the text's UTF-8 bytes.
+    static func key(utf8 text: some Sequence<UInt8>) -> String {
         var a: UInt64 = 0xcbf2_9ce4_8422_2325
         var b: UInt64 = 0x8422_2325_cbf2_9ce4
-        for byte in text.utf8 {
+        for byte in text {
             a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
             b = (b &+ UInt64(byte) &+ 0x9E37_79B9_7F4A_7C15) &* 0xBF58_476D_1CE4_E5B9
             b ^= b >> 29
@@ -58,45 +61,5 @@ public final class LLMCache: @unchecked Sendable {
             return String(repeating: "0", count: 16 - digits.count) + digits
         }
         return hex(a) + hex(b)
-    }
-}
-
-/// The teacher I/O log: one JSON line per LLM call (each attempt), with
-/// the request body, the answer or error, status, latency and tokens. API
-/// keys are never part of it: they only travel in a header. [thread-safe]
-final class LLMIOLog: @unchecked Sendable {
-    private let handle: FileHandle
-    private let lock = NSLock()
-    private var buffer = Data()
-
-    init?(path: String) {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else { return nil }
-        }
-        guard let handle = FileHandle(forWritingAtPath: path) else { return nil }
-        _ = try? handle.seekToEnd()
-        self.handle = handle
-    }
-
-    deinit {
-        flush()
-        try? handle.close()
-    }
-
-    func append(_ record: [String: JSONValue]) {
-        let line = JSONValue.object(record).serialized + "\n"
-        lock.lock()
-        buffer.append(contentsOf: line.utf8)
-        let full = buffer.count > 1 << 16
-        lock.unlock()
-        if full { flush() }
-    }
-
-    func flush() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !buffer.isEmpty else { return }
-        handle.write(buffer)
-        buffer.removeAll(keepingCapacity: true)
     }
 }

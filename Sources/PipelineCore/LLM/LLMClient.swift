@@ -22,6 +22,8 @@ struct ChatResponse: Sendable {
     var promptTokens = 0
     var completionTokens = 0
     var cached = false
+    /// An embeddings answer: its vectors, in input order.
+    var vectors: [[Float]]?
 
     static func failure(_ status: PluginStatus, _ message: String) -> ChatResponse {
         ChatResponse(status: status, error: message)
@@ -73,7 +75,9 @@ final class LLMClient: @unchecked Sendable {
     private let engine = HTTPEngine.shared
     private let lock = NSLock()
     private var inFlight = 0
-    private var waiting: [Job] = []
+    /// Jobs from `waitingHead` on wait to start; started ones are emptied
+    /// (a job holds its request body until it ends, not until compaction).
+    private var waiting: [Job?] = []
     private var waitingHead = 0
     private var rate: RateWindow
     private var pumpScheduled = false
@@ -90,8 +94,8 @@ final class LLMClient: @unchecked Sendable {
     private final class Job: @unchecked Sendable {
         let step: String
         let endpoint: String
+        /// The request body as sent (and as the I/O log shows it).
         let body: [UInt8]
-        let bodyJSON: JSONValue
         let cacheKey: String?
         let estimatedTokens: Double
         let parse: @Sendable ([UInt8]) -> ChatResponse?
@@ -99,12 +103,11 @@ final class LLMClient: @unchecked Sendable {
         var attempt = 0
         var started = 0.0
 
-        init(step: String, endpoint: String, bodyJSON: JSONValue, cacheKey: String?, estimatedTokens: Double,
+        init(step: String, endpoint: String, body: [UInt8], cacheKey: String?, estimatedTokens: Double,
              parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
             self.step = step
             self.endpoint = endpoint
-            self.bodyJSON = bodyJSON
-            body = Array(bodyJSON.serialized.utf8)
+            self.body = body
             self.cacheKey = cacheKey
             self.estimatedTokens = estimatedTokens
             self.parse = parse
@@ -128,23 +131,27 @@ final class LLMClient: @unchecked Sendable {
             body["messages"] = .array(messages)
         }
         let deterministic = body["temperature"]?.doubleValue == 0 || body["seed"] != nil
-        let useCache = config.cache == .always || (config.cache == .auto && deterministic)
-        let key = useCache ? LLMCache.key(JSONValue.object([
-            "url": .string(config.baseURL), "endpoint": .string("chat"), "body": .object(body),
-            "generation": .number(Double(request.generation)),
-        ]).serialized) : nil
+        let useCache = cache != nil && (config.cache == .always || (config.cache == .auto && deterministic))
+        // Serialized once: the same bytes are sent, hashed and logged.
+        var json = JSONBytes(capacity: 1024)
+        json.value(.object(body))
+        let bodyBytes = json.bytes
+        let key = useCache ? Self.cacheKey(url: config.baseURL, endpoint: "chat", body: bodyBytes,
+                                           generation: request.generation) : nil
         if let key, let cache, let stored = cache.get(key), let response = Self.parseChat(Array(stored.utf8)) {
             var hit = response
             hit.cached = true
             record(step: step) { $0.requests += 1; $0.cached += 1 }
-            log?.append(["llm": .string(config.name), "step": .string(step), "cached": .bool(true),
-                         "request": .object(body), "response": .string(hit.text ?? ""), "status": .number(200)])
+            log?.append(line: .object([("llm", .string(config.name)), ("step", .string(step)), ("cached", .bool(true)),
+                                       ("request", .raw(bodyBytes)), ("response", .string(hit.text ?? "")),
+                                       ("status", .int(200))], capacity: bodyBytes.count + 1024))
             completion(hit)
             return
         }
-        let promptChars = body["messages"]?.serialized.utf8.count ?? 0
+        // Only a token limit needs the estimate (the serialized messages' length).
+        let promptChars = config.tokensPerMinute == nil ? 0 : body["messages"]?.serialized.utf8.count ?? 0
         let estimate = Double(promptChars) / 4 + (body["max_tokens"]?.doubleValue ?? 256)
-        let job = Job(step: step, endpoint: "/chat/completions", bodyJSON: .object(body), cacheKey: key,
+        let job = Job(step: step, endpoint: "/chat/completions", body: bodyBytes, cacheKey: key,
                       estimatedTokens: estimate, parse: Self.parseChat, completion: completion)
         enqueue(job)
     }
@@ -162,6 +169,16 @@ final class LLMClient: @unchecked Sendable {
         }
         group.wait()
         return results.withLock { $0.map { $0 ?? .failure(.internal, "no answer") } }
+    }
+
+    /// The cache key of a request: the hash of the canonical JSON
+    /// `{"body":…,"endpoint":…,"generation":…,"url":…}` (sorted keys, as
+    /// `JSONValue.serialized` writes it), with the body's bytes spliced in.
+    static func cacheKey(url: String, endpoint: String, body: [UInt8], generation: Int?) -> String {
+        var fields: [(key: String, value: JSONBytes.Field)] = [("url", .string(url)), ("endpoint", .string(endpoint)),
+                                                                ("body", .raw(body))]
+        if let generation { fields.append(("generation", .int(generation))) }
+        return LLMCache.key(utf8: JSONBytes.object(fields, capacity: body.count + 256).bytes)
     }
 
     static func parseChat(_ bytes: [UInt8]) -> ChatResponse? {
@@ -189,12 +206,14 @@ final class LLMClient: @unchecked Sendable {
             body["model"] = .string(config.model)
             body["input"] = .array(slice.map { .string($0) })
             body["encoding_format"] = .string("float")
-            let key = config.cache == .never ? nil : LLMCache.key(JSONValue.object([
-                "url": .string(config.baseURL), "endpoint": .string("embeddings"), "body": .object(body),
-            ]).serialized)
+            var json = JSONBytes(capacity: slice.reduce(256) { $0 + $1.utf8.count + 8 })
+            json.value(.object(body))
+            let bodyBytes = json.bytes
+            let key = config.cache == .never || cache == nil ? nil
+                : Self.cacheKey(url: config.baseURL, endpoint: "embeddings", body: bodyBytes, generation: nil)
             let count = slice.count
             let finish: @Sendable (ChatResponse) -> Void = { response in
-                let vectors = response.text.flatMap { Self.parseEmbeddings(Array($0.utf8), count: count) }
+                let vectors = response.vectors
                 results.withLock { all in
                     for offset in 0..<count {
                         if let vectors {
@@ -209,17 +228,17 @@ final class LLMClient: @unchecked Sendable {
                 group.leave()
             }
             group.enter()
-            if let key, let cache, let stored = cache.get(key) {
+            if let key, let cache, let stored = cache.get(key),
+               let vectors = Self.parseEmbeddings(Array(stored.utf8), count: count) {
                 record(step: step) { $0.requests += 1; $0.cached += 1 }
-                finish(ChatResponse(status: .ok, text: stored, cached: true))
+                finish(ChatResponse(status: .ok, cached: true, vectors: vectors))
                 continue
             }
-            let job = Job(step: step, endpoint: "/embeddings", bodyJSON: .object(body), cacheKey: key,
+            let job = Job(step: step, endpoint: "/embeddings", body: bodyBytes, cacheKey: key,
                           estimatedTokens: Double(slice.reduce(0) { $0 + $1.utf8.count }) / 4,
                           parse: { bytes in
-                              guard Self.parseEmbeddings(bytes, count: count) != nil,
-                                    let text = String(validating: bytes, as: UTF8.self) else { return nil }
-                              return ChatResponse(status: .ok, text: text)
+                              guard let vectors = Self.parseEmbeddings(bytes, count: count) else { return nil }
+                              return ChatResponse(status: .ok, vectors: vectors)
                           },
                           completion: finish)
             enqueue(job)
@@ -228,16 +247,11 @@ final class LLMClient: @unchecked Sendable {
         return results.withLock { $0.map { $0 ?? .failure(.callFailed(step: step, function: "embed", status: .internal, message: "no answer")) } }
     }
 
+    /// The vectors of an embeddings answer (`data[i].embedding`, placed by
+    /// `data[i].index`), or nil when it is malformed or has another count.
     static func parseEmbeddings(_ bytes: [UInt8], count: Int) -> [[Float]]? {
-        guard let text = String(validating: bytes, as: UTF8.self), let json = try? JSONValue(parsing: text),
-              let data = json["data"]?.arrayValue, data.count == count else { return nil }
-        var vectors = [[Float]](repeating: [], count: count)
-        for (position, item) in data.enumerated() {
-            let index = Int(item["index"]?.int64Value ?? Int64(position))
-            guard index >= 0, index < count, let values = item["embedding"]?.arrayValue else { return nil }
-            vectors[index] = values.compactMap { $0.doubleValue.map(Float.init) }
-        }
-        return vectors
+        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+        return EmbeddingsReader.vectors(bytes, count: count)
     }
 
     // MARK: Scheduling
@@ -256,11 +270,12 @@ final class LLMClient: @unchecked Sendable {
         lock.lock()
         let now = Date().timeIntervalSince1970
         while inFlight < config.maxConcurrency, waitingHead < waiting.count {
-            let job = waiting[waitingHead]
+            guard let job = waiting[waitingHead] else { waitingHead += 1; continue }
             if let wait = rate.admit(tokens: job.estimatedTokens, now: now) {
                 retryIn = wait
                 break
             }
+            waiting[waitingHead] = nil
             waitingHead += 1
             inFlight += 1
             starting.append(job)
@@ -327,18 +342,20 @@ final class LLMClient: @unchecked Sendable {
                 failure = (.io, "HTTP \(status)\(kind)\(detail.map { ": \($0)" } ?? "")", retryable)
             }
         }
-        var record: [String: JSONValue] = [
-            "llm": .string(config.name), "step": .string(job.step), "attempt": .number(Double(job.attempt)),
-            "status": .number(Double(httpStatus)), "latency_ms": .number((latency * 1000).rounded()),
-            "request": job.bodyJSON, "cached": .bool(false),
-        ]
-        if let response {
-            if job.endpoint != "/embeddings" { record["response"] = .string(response.text ?? "") }
-            record["prompt_tokens"] = .number(Double(response.promptTokens))
-            record["completion_tokens"] = .number(Double(response.completionTokens))
+        if let log {
+            var fields: [(key: String, value: JSONBytes.Field)] = [
+                ("llm", .string(config.name)), ("step", .string(job.step)), ("attempt", .int(job.attempt)),
+                ("status", .int(httpStatus)), ("latency_ms", .int(Int((latency * 1000).rounded()))),
+                ("request", .raw(job.body)), ("cached", .bool(false)),
+            ]
+            if let response {
+                if job.endpoint != "/embeddings" { fields.append(("response", .string(response.text ?? ""))) }
+                fields.append(("prompt_tokens", .int(response.promptTokens)))
+                fields.append(("completion_tokens", .int(response.completionTokens)))
+            }
+            if let failure { fields.append(("error", .string(failure.message))) }
+            log.append(line: .object(fields, capacity: job.body.count + (response?.text?.utf8.count ?? 0) + 512))
         }
-        if let failure { record["error"] = .string(failure.message) }
-        log?.append(record)
 
         if let response {
             self.record(step: job.step) {
@@ -401,6 +418,8 @@ struct RateWindow {
     /// window. A request larger than the whole token budget still starts
     /// when the window is empty (else it could never run).
     mutating func admit(tokens: Double, now: Double) -> Double? {
+        // Without limits there is nothing to count (and no list to grow).
+        if requestsPerMinute == nil && tokensPerMinute == nil { return nil }
         starts.removeAll { now - $0.time >= 60 }
         let wait = starts.first.map { max(0.01, $0.time + 60 - now) } ?? 0
         if let rpm = requestsPerMinute, Double(starts.count) >= rpm { return wait }

@@ -57,9 +57,12 @@ public final class RunStore: @unchecked Sendable {
         // Large pages: batches are blobs of tens to hundreds of KiB, and
         // fewer overflow pages make them much cheaper to write and read.
         // page_size only takes effect before the first table exists.
+        // A small page cache (4 MiB): batches are written once and read
+        // back once at most, so caching them only holds memory (16 MiB of
+        // it with the default-sized cache of an earlier version).
         try database.execute("""
             PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-            PRAGMA cache_size = -16384;
+            PRAGMA cache_size = -4096;
             """)
         if !existed { try createSchema() }
         try createStepStateTable()

@@ -1,0 +1,413 @@
+import Foundation
+
+/// The teacher I/O log: one JSON line per LLM call (each attempt), with
+/// the request body, the answer or error, status, latency and tokens. API
+/// keys are never part of it: they only travel in a header. [thread-safe]
+///
+/// Lines are written by `JSONBytes` (the request body is spliced in as the
+/// bytes that were sent, not serialized a second time), keys sorted as
+/// `JSONValue.serialized` sorts them.
+final class LLMIOLog: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+    private var buffer: [UInt8] = []
+    private static let flushAt = 1 << 16
+
+    init?(path: String) {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else { return nil }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else { return nil }
+        _ = try? handle.seekToEnd()
+        self.handle = handle
+        buffer.reserveCapacity(Self.flushAt + 4096)
+    }
+
+    deinit {
+        flush()
+        try? handle.close()
+    }
+
+    func append(_ record: [String: JSONValue]) {
+        var line = JSONBytes(capacity: 512)
+        line.value(.object(record))
+        append(line: line)
+    }
+
+    /// Appends one record (an object) and its newline.
+    func append(line: JSONBytes) {
+        var full = false
+        lock.lock()
+        buffer.append(contentsOf: line.bytes)
+        buffer.append(0x0A)
+        full = buffer.count > Self.flushAt
+        lock.unlock()
+        if full { flush() }
+    }
+
+    func flush() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { handle.write(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!),
+                                                   count: $0.count, deallocator: .none)) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Compact JSON written straight into UTF-8 bytes: the same text as
+/// `JSONValue.serialized` (sorted keys, the same escapes and numbers), but
+/// strings are copied in runs instead of scalar by scalar. For the LLM
+/// client's per-request bodies, cache keys and log lines.
+struct JSONBytes {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    mutating func value(_ value: JSONValue) {
+        switch value {
+        case .string(let text): string(text)
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                self.value(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let object):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, key) in object.keys.sorted().enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(key)
+                bytes.append(UInt8(ascii: ":"))
+                if let item = object[key] { self.value(item) }
+            }
+            bytes.append(UInt8(ascii: "}"))
+        case .null, .bool, .number:
+            bytes.append(contentsOf: value.serialized.utf8)
+        }
+    }
+
+    /// A JSON string, escaped as `JSONValue.writeString` escapes it.
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { escape($0) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func int(_ value: Int) { bytes.append(contentsOf: String(value).utf8) }
+
+    /// Bytes that already are one JSON value.
+    mutating func raw(_ json: [UInt8]) { bytes.append(contentsOf: json) }
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func escape(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var run = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C { continue }
+            if index > run { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index])) }
+            switch byte {
+            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            default:
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            }
+            run = index + 1
+        }
+        if run < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
+    }
+
+    /// A JSON object from fields given in any order: written with sorted
+    /// keys, like `JSONValue.object(...).serialized`.
+    static func object(_ fields: [(key: String, value: Field)], capacity: Int = 512) -> JSONBytes {
+        var out = JSONBytes(capacity: capacity)
+        out.bytes.append(UInt8(ascii: "{"))
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.bytes.append(UInt8(ascii: ",")) }
+            out.string(field.key)
+            out.bytes.append(UInt8(ascii: ":"))
+            switch field.value {
+            case .value(let value): out.value(value)
+            case .string(let text): out.string(text)
+            case .int(let number): out.int(number)
+            case .bool(let flag): out.bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+            case .raw(let json): out.raw(json)
+            }
+        }
+        out.bytes.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    enum Field {
+        case value(JSONValue)
+        case string(String)
+        case int(Int)
+        case bool(Bool)
+        /// Bytes that already are one JSON value.
+        case raw([UInt8])
+    }
+}
+
+/// Reads the vectors out of an OpenAI-style /embeddings answer without
+/// building a JSONValue tree: `{"data": [{"index": i, "embedding": [...]}, ...], ...}`.
+/// Numbers are read as Double (correctly rounded, as the JSON parser does),
+/// then narrowed to Float. Malformed JSON in the parts it reads gives nil.
+struct EmbeddingsReader {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    /// The widest vector so far: the next one reserves as much.
+    private var width = 16
+
+    /// The `count` vectors of the answer in index order, or nil when the
+    /// answer is malformed or has another number of items.
+    static func vectors(_ body: [UInt8], count: Int) -> [[Float]]? {
+        body.withUnsafeBufferPointer { buffer in
+            var reader = EmbeddingsReader(bytes: buffer)
+            return reader.document(count: count)
+        }
+    }
+
+    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    private mutating func document(count: Int) -> [[Float]]? {
+        var vectors: [[Float]]?
+        guard object({ reader, key in
+            if key == "data" {
+                guard let found = reader.data(count: count) else { return false }
+                vectors = found
+                return true
+            }
+            return reader.skipValue()
+        }) else { return nil }
+        skipSpace()
+        guard index == bytes.count else { return nil }
+        return vectors
+    }
+
+    private mutating func data(count: Int) -> [[Float]]? {
+        skipSpace()
+        guard peek == UInt8(ascii: "[") else { return nil }
+        var vectors = [[Float]](repeating: [], count: count)
+        var position = 0
+        var malformed = false
+        let parsed = array { reader in
+            var itemIndex: Int?
+            var embedding: [Float]?
+            let ok = reader.object { reader, key in
+                switch key {
+                case "index":
+                    guard let number = reader.number() else { return false }
+                    itemIndex = number.rounded() == number && abs(number) < 9.0e15 ? Int(number) : -1
+                    return true
+                case "embedding":
+                    guard let values = reader.floats() else { return false }
+                    embedding = values
+                    return true
+                default:
+                    return reader.skipValue()
+                }
+            }
+            guard ok else { return false }
+            let slot = itemIndex ?? position
+            position += 1
+            guard slot >= 0, slot < count, let embedding else { malformed = true; return true }
+            vectors[slot] = embedding
+            return true
+        }
+        guard parsed, !malformed, position == count else { return nil }
+        return vectors
+    }
+
+    /// An array of numbers; other values in it are skipped (as before).
+    private mutating func floats() -> [Float]? {
+        skipSpace()
+        guard peek == UInt8(ascii: "[") else { return nil }
+        var values: [Float] = []
+        values.reserveCapacity(width)
+        let ok = array { reader in
+            reader.skipSpace()
+            if let byte = reader.peek, byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39) {
+                guard let number = reader.number() else { return false }
+                values.append(Float(number))
+                return true
+            }
+            return reader.skipValue()
+        }
+        width = max(width, values.count)
+        return ok ? values : nil
+    }
+
+    // MARK: JSON structure
+
+    private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    private mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func expect(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard peek == byte else { return false }
+        index += 1
+        return true
+    }
+
+    /// `{ "key": value, ... }`; `member` reads the value after the colon.
+    private mutating func object(_ member: (inout EmbeddingsReader, String) -> Bool) -> Bool {
+        guard expect(UInt8(ascii: "{")) else { return false }
+        if expect(UInt8(ascii: "}")) { return true }
+        while true {
+            skipSpace()
+            guard let key = string(), expect(UInt8(ascii: ":")), member(&self, key) else { return false }
+            if expect(UInt8(ascii: ",")) { continue }
+            return expect(UInt8(ascii: "}"))
+        }
+    }
+
+    /// `[ value, ... ]`; `element` reads one value.
+    private mutating func array(_ element: (inout EmbeddingsReader) -> Bool) -> Bool {
+        guard expect(UInt8(ascii: "[")) else { return false }
+        if expect(UInt8(ascii: "]")) { return true }
+        while true {
+            guard element(&self) else { return false }
+            if expect(UInt8(ascii: ",")) { continue }
+            return expect(UInt8(ascii: "]"))
+        }
+    }
+
+    /// A string token, decoded (escapes through the full JSON parser).
+    private mutating func string() -> String? {
+        guard peek == UInt8(ascii: "\"") else { return nil }
+        let start = index
+        index += 1
+        var escaped = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                index += 2
+                continue
+            }
+            if byte < 0x20 { return nil }
+            index += 1
+            if byte == UInt8(ascii: "\"") {
+                let token = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                if !escaped { return String(validating: token.dropFirst().dropLast(), as: UTF8.self) }
+                guard let text = String(validating: token, as: UTF8.self) else { return nil }
+                return (try? JSONValue(parsing: text))?.stringValue
+            }
+        }
+        return nil
+    }
+
+    private mutating func skipValue() -> Bool {
+        skipSpace()
+        guard let byte = peek else { return false }
+        switch byte {
+        case UInt8(ascii: "\""): return string() != nil
+        case UInt8(ascii: "{"): return object { reader, _ in reader.skipValue() }
+        case UInt8(ascii: "["): return array { reader in reader.skipValue() }
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        case UInt8(ascii: "n"): return literal("null")
+        default: return number() != nil
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { return false }
+        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return false }
+        index += count
+        return true
+    }
+
+    /// A JSON number (RFC 8259 grammar) as the correctly rounded Double:
+    /// exact integer arithmetic when the digits and the power of ten are
+    /// small enough (Clinger's fast path), strtod otherwise.
+    private mutating func number() -> Double? {
+        skipSpace()
+        let start = index
+        var negative = false
+        if peek == UInt8(ascii: "-") { negative = true; index += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0          // significant digits in mantissa
+        var exponent = 0        // power of ten applied to mantissa
+        var exact = true
+        func digit(_ byte: UInt8?) -> UInt64? {
+            guard let byte, byte >= 0x30, byte <= 0x39 else { return nil }
+            return UInt64(byte - 0x30)
+        }
+        // Integer part: 0, or a nonzero digit then digits.
+        guard let first = digit(peek) else { return nil }
+        index += 1
+        mantissa = first
+        digits = first == 0 ? 0 : 1
+        if first != 0 {
+            while let d = digit(peek) {
+                index += 1
+                if digits < 19 { mantissa = mantissa * 10 + d; digits += 1 } else { exponent += 1; exact = false }
+            }
+        }
+        if peek == UInt8(ascii: ".") {
+            index += 1
+            guard digit(peek) != nil else { return nil }
+            while let d = digit(peek) {
+                index += 1
+                if digits < 19 {
+                    mantissa = mantissa * 10 + d
+                    if mantissa != 0 { digits += 1 }
+                    exponent -= 1
+                } else if d != 0 {
+                    exact = false
+                }
+            }
+        }
+        if let byte = peek, byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+            index += 1
+            var negativeExponent = false
+            if let sign = peek, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                negativeExponent = sign == UInt8(ascii: "-")
+                index += 1
+            }
+            guard digit(peek) != nil else { return nil }
+            var value = 0
+            while let d = digit(peek) {
+                index += 1
+                if value < 100_000 { value = value * 10 + Int(d) }
+            }
+            exponent += negativeExponent ? -value : value
+        }
+        if exact, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
+            var value = Double(mantissa)
+            if exponent < 0 { value /= Self.powersOfTen[-exponent] } else { value *= Self.powersOfTen[exponent] }
+            return negative ? -value : value
+        }
+        // The slow, exact path (the token is a valid JSON number by now).
+        // A number too large for a Double is malformed, as for JSONValue.
+        guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)),
+              value.isFinite else { return nil }
+        return value
+    }
+
+    private static let powersOfTen: [Double] = (0...22).map { power in
+        var value = 1.0
+        for _ in 0..<power { value *= 10 }
+        return value
+    }
+}
