@@ -114,16 +114,22 @@ struct LoadJSONL: PipelineStep {
         }
         let batch = try rows.makeBatch()
         guard let matrix else { return batch }
-        let vectors = ColumnBuilder(.embedding(width: matrix.columns))
-        try vectors.appendVectors(rows: batch.length) { (memory) throws(StepError) in
-            try matrix.readRows(into: memory, step: Self.name)
+        let column: ArrowColumn
+        if let mapped = try matrix.mappedRows(batch.length, step: Self.name) {
+            column = mapped
+        } else {
+            let vectors = ColumnBuilder(.embedding(width: matrix.columns))
+            try vectors.appendVectors(rows: batch.length) { (memory) throws(StepError) in
+                try matrix.readRows(into: memory, step: Self.name)
+            }
+            column = vectors.finish()
         }
         if exhausted, matrix.rowsRead < matrix.rows {
             throw .invalidData("\(Self.name): \(matrix.path) has \(matrix.rows) rows but \(displayPath) has \(matrix.rowsRead)")
         }
         do {
             return try batch.setting(ArrowField(embeddingColumn, .embedding(width: matrix.columns), nullable: false),
-                                     vectors.finish())
+                                     column)
         } catch {
             throw .internal(error.message)
         }

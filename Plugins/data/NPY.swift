@@ -14,6 +14,8 @@ final class NPYMatrixReader {
     let rows: Int
     let columns: Int
     private let descriptor: Int32
+    /// Where the matrix starts in the file.
+    private let dataOffset: Int
     private(set) var rowsRead = 0
 
     init(path: String, step: String) throws(StepError) {
@@ -61,9 +63,38 @@ final class NPYMatrixReader {
         rows = dims[0]
         columns = dims[1]
         self.descriptor = descriptor
+        dataOffset = (major == 1 ? 10 : 12) + headerLength
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw fail("cannot stat: \(String(cString: strerror(errno)))") }
+        guard Int(info.st_size) >= dataOffset + rows * columns * 4 else {
+            throw fail("the file holds \(max(Int(info.st_size) - dataOffset, 0) / (4 * columns)) of its \(rows) rows (truncated?)")
+        }
     }
 
     deinit { close(descriptor) }
+
+    /// The next `count` rows as an embedding column over a read-only
+    /// mapping of the file: no copy, and the pages are the page cache's.
+    /// Each batch maps its own range and unmaps it when its last column
+    /// goes, so memory stays that of the batches in flight. Nil where the
+    /// file cannot be mapped (the caller then reads).
+    func mappedRows(_ count: Int, step: String) throws(StepError) -> ArrowColumn? {
+        #if os(Linux)
+        let start = dataOffset + rowsRead * columns * 4
+        guard count > 0, start % 4 == 0 else { return nil }
+        guard count <= rows - rowsRead else {
+            throw .invalidData("\(step): \(path) has \(rows) rows, fewer than the rows of the JSON Lines file")
+        }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let aligned = start - start % page
+        let length = start + count * columns * 4 - aligned
+        guard let mapping = FileMapping(descriptor: descriptor, offset: aligned, length: length) else { return nil }
+        rowsRead += count
+        return ArrowColumn.embeddings(rows: count, width: columns, floats: mapping.base + (start - aligned), owner: mapping)
+        #else
+        return nil
+        #endif
+    }
 
     /// Reads the next `buffer.count / (4 × columns)` rows into `buffer`
     /// (the column's own memory: no copy on the way).
@@ -73,7 +104,7 @@ final class NPYMatrixReader {
         guard take <= rows - rowsRead else {
             throw .invalidData("\(step): \(path) has \(rows) rows, fewer than the rows of the JSON Lines file")
         }
-        guard Self.readFully(descriptor, base, buffer.count) == buffer.count else {
+        guard Self.readFully(descriptor, base, buffer.count, at: dataOffset + rowsRead * columns * 4) == buffer.count else {
             throw .invalidData("\(step): \(path): the file ends before its \(rows) rows")
         }
         #if _endian(big)
@@ -81,6 +112,19 @@ final class NPYMatrixReader {
         for index in words.indices { words[index] = UInt32(littleEndian: words[index]) }
         #endif
         rowsRead += take
+    }
+
+    /// pread until `count` bytes from `offset` are in (the matrix is read
+    /// by position, so mapped and read batches can follow each other).
+    private static func readFully(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, at offset: Int) -> Int {
+        var done = 0
+        while done < count {
+            let n = pread(descriptor, buffer + done, count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        return done
     }
 
     private static func readFully(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
@@ -98,3 +142,26 @@ final class NPYMatrixReader {
         bytes.withUnsafeMutableBytes { readFully(descriptor, $0.baseAddress!, count) }
     }
 }
+
+/// A read-only, private mapping of part of a file, unmapped with the last
+/// reference. Populated at once (MAP_POPULATE), so the pages are in place
+/// before a consumer on another thread reads them.
+private final class FileMapping {
+    let base: UnsafeRawPointer
+    private let length: Int
+
+    init?(descriptor: Int32, offset: Int, length: Int) {
+        #if os(Linux)
+        let flags = MAP_PRIVATE | MAP_POPULATE
+        #else
+        let flags = MAP_PRIVATE
+        #endif
+        guard let address = mmap(nil, length, PROT_READ, flags, descriptor, off_t(offset)),
+              address != MAP_FAILED else { return nil }
+        base = UnsafeRawPointer(address)
+        self.length = length
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
+}
+

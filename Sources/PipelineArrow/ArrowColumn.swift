@@ -28,6 +28,17 @@ public final class ArrowColumn: @unchecked Sendable {
         self.owner = owner
     }
 
+    /// A fixed_size_list<float32> column of `rows` vectors of `width`
+    /// floats that lie, row after row, in memory the caller does not give
+    /// up: `owner` keeps it alive (say, a mapping of a file, unmapped when
+    /// the last column referring to it goes). No copy is made.
+    public static func embeddings(rows: Int, width: Int, floats: UnsafeRawPointer, owner: AnyObject) -> ArrowColumn {
+        let items = ArrowColumn(type: .float32, length: rows * width, offset: 0, nullCount: 0,
+                                buffers: [nil, floats], children: [], owner: owner)
+        return ArrowColumn(type: .embedding(width: width), length: rows, offset: 0, nullCount: 0,
+                           buffers: [nil], children: [items], owner: owner)
+    }
+
     // MARK: Validity
 
     /// True if row `i` holds a value (not null).
