@@ -734,8 +734,18 @@ static pipeline_status process_batch(pipeline_call *call, void *state, const str
                 (int)s->d);
       goto done;
     }
-    double norm2 = 0;
-    for (int32_t k = 0; k < s->d; k++) norm2 += (double)dst[k] * dst[k];
+    /* Four independent sums: one chain of dependent double adds would cost
+       d × the add latency per row, the copy-in's critical path. */
+    double n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+    int32_t k4 = s->d & ~3;
+    for (int32_t k = 0; k < k4; k += 4) {
+      n0 += (double)dst[k] * dst[k];
+      n1 += (double)dst[k + 1] * dst[k + 1];
+      n2 += (double)dst[k + 2] * dst[k + 2];
+      n3 += (double)dst[k + 3] * dst[k + 3];
+    }
+    for (int32_t k = k4; k < s->d; k++) n0 += (double)dst[k] * dst[k];
+    double norm2 = (n0 + n1) + (n2 + n3);
     for (size_t k = (size_t)s->d; k < s->dp; k++) dst[k] = 0;
     s->inv_norm[s->n] = (norm2 > 0 && isfinite(norm2)) ? (float)(1.0 / sqrt(norm2)) : 0.0f;
     s->score[s->n] = score;
