@@ -7,20 +7,12 @@
 #   Tests/tools/with-hub-server.sh [SERVER_FLAGS...] -- COMMAND...
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/Tests/tools/start-server.sh"
 flags=""
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do flags="$flags $1"; shift; done
 [ "${1:-}" = "--" ] && shift
-out=$(mktemp "${TMPDIR:-/tmp}/hub-server.XXXXXX")
 # shellcheck disable=SC2086
-python3 -u "$here/Tests/hub/hub_test_server.py" --port 0 $flags > "$out" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$out"' EXIT INT TERM
-for _ in $(seq 1 200); do
-  grep -q "listening on" "$out" 2>/dev/null && break
-  sleep 0.05
-done
-url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out" | head -1)
-[ -n "$url" ] || { echo "hub_test_server.py did not start:"; cat "$out"; exit 1; }
+start_server hub-test-server python3 -u "$here/Tests/hub/hub_test_server.py" --port 0 $flags
 echo "hub test double: $url (in memory, stopped when the command ends)"
 HF_ENDPOINT=$url HF_TOKEN=${HF_TOKEN:-hf_local_test_double_token} HF_REPO=${HF_REPO:-demo/textgen-answers} "$@"
 status=$?
