@@ -6,7 +6,8 @@ start_server() {
   out=$(mktemp "${TMPDIR:-/tmp}/$name.XXXXXX")
   "$@" > "$out" 2>&1 &
   server=$!
-  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "$out"' EXIT INT TERM
+  # (set -e must not turn the stopped server's status into ours.)
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -f "$out"' EXIT INT TERM
   for _ in $(seq 1 200); do
     grep -q "listening on" "$out" 2>/dev/null && break
     sleep 0.05
