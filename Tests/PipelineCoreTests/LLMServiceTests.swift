@@ -111,6 +111,21 @@ struct LLMServiceTests {
         #expect(!result.output.contains(canary))
     }
 
+    @Test func aFreshRunStartsItsOwnIOLogAndKeepsThePreviousOne() throws {
+        let server = try Server([])
+        let directory = try Fixtures.emptyDirectory("llm-fresh-log")
+        let file = try writePipeline(directory, rows: 12, server: server, llm: "max_concurrency: 4")
+        let runDirectory = directory.appendingPathComponent("run").path
+        #expect(try run(file, runDirectory).status == 0)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PIPELINE_TEST_KEY"] = canary
+        let again = try Spawned(binary, ["run", file, "--run-dir", runDirectory, "--fresh", "--no-llm-cache"],
+                                environment: environment).wait()
+        #expect(again.status == 0, "\(again.output)")
+        #expect(try lines(runDirectory + "/llm-io.jsonl").count == 12, "this run's requests only")
+        #expect(try lines(runDirectory + "/llm-io.previous.jsonl").count == 12, "the previous run's, kept")
+    }
+
     @Test func transientFaultsAreRetriedUntilTheyPass() throws {
         // Every request first gets a 429 with Retry-After, then succeeds.
         let server = try Server(["--rate-limit-rate", "1", "--retry-after", "1", "--faults-first", "1"])

@@ -73,6 +73,7 @@ public enum Executor {
         } catch {
             throw StoreError(.sqlite, "cannot create the run directory \(options.runDirectory): \(error.localizedDescription)")
         }
+        if options.fresh { keepPreviousIOLog(in: options.runDirectory, logger: logger) }
         var store: RunStore?
         var states: [String: RunStore.StepState] = [:]
         if options.checkpoint {
@@ -158,6 +159,18 @@ public enum Executor {
             try Data((summary.json.serialized + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             logger.error("could not write \(path): \(error)")
+        }
+    }
+
+    /// The teacher I/O log records one run: a fresh run starts its own and
+    /// keeps the previous run's, one generation back, as llm-io.previous.jsonl
+    /// (a resumed run appends to the log of the run it resumes).
+    static func keepPreviousIOLog(in directory: String, logger: Logger) {
+        let log = (directory as NSString).appendingPathComponent("llm-io.jsonl")
+        guard FileManager.default.fileExists(atPath: log) else { return }
+        let previous = (directory as NSString).appendingPathComponent("llm-io.previous.jsonl")
+        if rename(log, previous) != 0 {
+            logger.warning("could not move \(log) aside: \(String(cString: strerror(errno))); this run appends to it")
         }
     }
 
