@@ -18,6 +18,15 @@ struct LLMJSONTests {
                  "temperature": .number(0.7), "max_tokens": .number(512), "Zeta": .null, "alpha": .object(["b": .number(1), "a": .number(2)])]),
     ]
 
+    @Test func jsonValueNumbersFollowRFC8259() throws {
+        for text in ["0", "-0", "7", "-12", "0.5", "-0.25", "1e3", "1E+3", "2.5e-3", "123456789.125"] {
+            #expect(try JSONValue(parsing: text) == .number(Double(text) ?? .nan), "\(text)")
+        }
+        for text in ["01", "-01", "1.", ".5", "+1", "1e", "1e+", "-", "1.e3", "0x10", "1..2", "--1"] {
+            #expect(throws: JSONError.self, "\(text) is not a JSON number") { try JSONValue(parsing: text) }
+        }
+    }
+
     @Test func bytesAreWhatJSONValueSerializes() {
         for sample in Self.samples {
             var out = JSONBytes()
