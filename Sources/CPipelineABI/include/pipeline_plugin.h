@@ -488,8 +488,9 @@ typedef struct pipeline_run_ext {
   pipeline_status (*state_put)(pipeline_call *call, const char *key, const void *value, size_t len);
   /* [thread-safe] Frees a value from state_get. */
   void (*release_value)(void *value);
-  /* [thread-safe] An id of the run: the same across resumes of one run
-     directory, new after --fresh. 32 lowercase hex digits. */
+  /* [thread-safe] The strings below stay valid while the step instance
+     lives; NULL for a NULL call. An id of the run: the same across resumes
+     of one run directory, new after --fresh. 32 lowercase hex digits. */
   const char *(*run_id)(const pipeline_call *call);
   /* [thread-safe] The pipeline's name, and the text of its file with the
      values of secret-looking keys (api_key, token, password, ...) replaced
