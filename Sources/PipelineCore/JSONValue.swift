@@ -34,53 +34,16 @@ public enum JSONValue: Hashable, Sendable {
 
     /// Compact JSON text with sorted keys (stable, so it can be hashed).
     public var serialized: String {
-        var out = ""
-        write(to: &out)
-        return out
+        var out = JSONBytes()
+        out.value(self)
+        return String(decoding: out.bytes, as: UTF8.self)
     }
 
-    private func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n):
-            if n.rounded() == n, abs(n) < 1e15 { out += String(Int64(n)) } else { out += "\(n)" }
-        case .string(let s): Self.writeString(s, to: &out)
-        case .array(let items):
-            out += "["
-            for (index, item) in items.enumerated() {
-                if index > 0 { out += "," }
-                item.write(to: &out)
-            }
-            out += "]"
-        case .object(let object):
-            out += "{"
-            for (index, key) in object.keys.sorted().enumerated() {
-                if index > 0 { out += "," }
-                Self.writeString(key, to: &out)
-                out += ":"
-                object[key]?.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
+    /// Appends `s` as a JSON string literal.
     static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        var text = JSONBytes(capacity: s.utf8.count + 2)
+        text.string(s)
+        out += String(decoding: text.bytes, as: UTF8.self)
     }
 }
 

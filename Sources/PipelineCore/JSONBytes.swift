@@ -1,0 +1,111 @@
+/// Compact JSON written straight into UTF-8 bytes, with sorted keys (stable,
+/// so it can be hashed): the one JSON writer of the host. `JSONValue.serialized`
+/// is its text; the LLM client writes per-request bodies, cache keys and log
+/// lines with it directly. Strings are copied in runs between the bytes that
+/// need an escape.
+struct JSONBytes {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    mutating func value(_ value: JSONValue) {
+        switch value {
+        case .string(let text): string(text)
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                self.value(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let object):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, key) in object.keys.sorted().enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(key)
+                bytes.append(UInt8(ascii: ":"))
+                if let item = object[key] { self.value(item) }
+            }
+            bytes.append(UInt8(ascii: "}"))
+        case .null: raw("null")
+        case .bool(let flag): flag ? raw("true") : raw("false")
+        case .number(let n):
+            // Integral values as integers; others in Swift's shortest round-trip form.
+            if n.rounded() == n, abs(n) < 1e15 {
+                bytes.append(contentsOf: String(Int64(n)).utf8)
+            } else {
+                bytes.append(contentsOf: "\(n)".utf8)
+            }
+        }
+    }
+
+    /// A JSON string: `"` and `\` escaped, and control characters (as \n,
+    /// \r, \t or \u00XX); everything else as it is.
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { escape($0) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func int(_ value: Int) { bytes.append(contentsOf: String(value).utf8) }
+
+    /// Bytes that already are one JSON value.
+    mutating func raw(_ json: [UInt8]) { bytes.append(contentsOf: json) }
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func escape(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var run = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C { continue }
+            if index > run { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index])) }
+            switch byte {
+            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            default:
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            }
+            run = index + 1
+        }
+        if run < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
+    }
+
+    /// A JSON object from fields given in any order: written with sorted
+    /// keys, like `JSONValue.object(...).serialized`.
+    static func object(_ fields: [(key: String, value: Field)], capacity: Int = 512) -> JSONBytes {
+        var out = JSONBytes(capacity: capacity)
+        out.bytes.append(UInt8(ascii: "{"))
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.bytes.append(UInt8(ascii: ",")) }
+            out.string(field.key)
+            out.bytes.append(UInt8(ascii: ":"))
+            switch field.value {
+            case .value(let value): out.value(value)
+            case .string(let text): out.string(text)
+            case .int(let number): out.int(number)
+            case .bool(let flag): out.bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+            case .raw(let json): out.raw(json)
+            }
+        }
+        out.bytes.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    enum Field {
+        case value(JSONValue)
+        case string(String)
+        case int(Int)
+        case bool(Bool)
+        /// Bytes that already are one JSON value.
+        case raw([UInt8])
+    }
+}
