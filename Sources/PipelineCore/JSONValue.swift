@@ -205,33 +205,12 @@ private struct JSONParser {
         return value
     }
 
-    /// RFC 8259's number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-    /// ("01", "1.", ".5", "+1" are not numbers).
     mutating func parseNumber() throws(JSONError) -> Double {
-        let start = index
-        func isDigit(_ i: Int) -> Bool { i < bytes.count && bytes[i] &- UInt8(ascii: "0") < 10 }
-        func digits() -> Int {
-            let first = index
-            while isDigit(index) { index += 1 }
-            return index - first
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
-        let integerStart = index
-        var valid = digits() > 0 && (bytes[integerStart] != UInt8(ascii: "0") || index == integerStart + 1)
-        if valid, index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            valid = digits() > 0
-        }
-        if valid, index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            valid = digits() > 0
-        }
-        guard valid, index > start, let text = String(validating: bytes[start..<index], as: UTF8.self),
-              let value = Double(text), value.isFinite else {
-            index = start
+        var position = index
+        guard let value = bytes.withUnsafeBufferPointer({ JSONNumber.read($0, at: &position) }) else {
             throw error("invalid value")
         }
+        index = position
         return value
     }
 }

@@ -234,77 +234,8 @@ struct EmbeddingsReader {
         return true
     }
 
-    /// A JSON number (RFC 8259 grammar) as the correctly rounded Double:
-    /// exact integer arithmetic when the digits and the power of ten are
-    /// small enough (Clinger's fast path), strtod otherwise.
     private mutating func number() -> Double? {
         skipSpace()
-        let start = index
-        var negative = false
-        if peek == UInt8(ascii: "-") { negative = true; index += 1 }
-        var mantissa: UInt64 = 0
-        var digits = 0          // significant digits in mantissa
-        var exponent = 0        // power of ten applied to mantissa
-        var exact = true
-        func digit(_ byte: UInt8?) -> UInt64? {
-            guard let byte, byte >= 0x30, byte <= 0x39 else { return nil }
-            return UInt64(byte - 0x30)
-        }
-        // Integer part: 0, or a nonzero digit then digits.
-        guard let first = digit(peek) else { return nil }
-        index += 1
-        mantissa = first
-        digits = first == 0 ? 0 : 1
-        if first != 0 {
-            while let d = digit(peek) {
-                index += 1
-                if digits < 19 { mantissa = mantissa * 10 + d; digits += 1 } else { exponent += 1; exact = false }
-            }
-        }
-        if peek == UInt8(ascii: ".") {
-            index += 1
-            guard digit(peek) != nil else { return nil }
-            while let d = digit(peek) {
-                index += 1
-                if digits < 19 {
-                    mantissa = mantissa * 10 + d
-                    if mantissa != 0 { digits += 1 }
-                    exponent -= 1
-                } else if d != 0 {
-                    exact = false
-                }
-            }
-        }
-        if let byte = peek, byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
-            index += 1
-            var negativeExponent = false
-            if let sign = peek, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
-                negativeExponent = sign == UInt8(ascii: "-")
-                index += 1
-            }
-            guard digit(peek) != nil else { return nil }
-            var value = 0
-            while let d = digit(peek) {
-                index += 1
-                if value < 100_000 { value = value * 10 + Int(d) }
-            }
-            exponent += negativeExponent ? -value : value
-        }
-        if exact, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
-            var value = Double(mantissa)
-            if exponent < 0 { value /= Self.powersOfTen[-exponent] } else { value *= Self.powersOfTen[exponent] }
-            return negative ? -value : value
-        }
-        // The slow, exact path (the token is a valid JSON number by now).
-        // A number too large for a Double is malformed, as for JSONValue.
-        guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)),
-              value.isFinite else { return nil }
-        return value
-    }
-
-    private static let powersOfTen: [Double] = (0...22).map { power in
-        var value = 1.0
-        for _ in 0..<power { value *= 10 }
-        return value
+        return JSONNumber.read(bytes, at: &index)
     }
 }

@@ -1,0 +1,80 @@
+/// Reads one JSON number, the host's only number reader: the JSON parser
+/// (`JSONValue(parsing:)`) and the embeddings reader of the LLM client use it.
+enum JSONNumber {
+    /// The number at `index` (RFC 8259's grammar:
+    /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, so "01", "1.", ".5" and
+    /// "+1" are not numbers) as the correctly rounded Double, with `index`
+    /// just past it; nil when there is no number there or it does not fit a
+    /// Double. Exact integer arithmetic when the digits and the power of ten
+    /// are small enough (Clinger's fast path), the standard library's
+    /// correctly rounded parser otherwise.
+    static func read(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int) -> Double? {
+        let start = index
+        var negative = false
+        func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+        func digit(_ byte: UInt8?) -> UInt64? {
+            guard let byte, byte >= 0x30, byte <= 0x39 else { return nil }
+            return UInt64(byte - 0x30)
+        }
+        if peek() == UInt8(ascii: "-") { negative = true; index += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0          // significant digits in mantissa
+        var exponent = 0        // power of ten applied to mantissa
+        var exact = true
+        // Integer part: 0, or a nonzero digit then digits.
+        guard let first = digit(peek()) else { return nil }
+        index += 1
+        mantissa = first
+        digits = first == 0 ? 0 : 1
+        if first != 0 {
+            while let d = digit(peek()) {
+                index += 1
+                if digits < 19 { mantissa = mantissa * 10 + d; digits += 1 } else { exponent += 1; exact = false }
+            }
+        }
+        if peek() == UInt8(ascii: ".") {
+            index += 1
+            guard digit(peek()) != nil else { return nil }
+            while let d = digit(peek()) {
+                index += 1
+                if digits < 19 {
+                    mantissa = mantissa * 10 + d
+                    if mantissa != 0 { digits += 1 }
+                    exponent -= 1
+                } else if d != 0 {
+                    exact = false
+                }
+            }
+        }
+        if let byte = peek(), byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+            index += 1
+            var negativeExponent = false
+            if let sign = peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                negativeExponent = sign == UInt8(ascii: "-")
+                index += 1
+            }
+            guard digit(peek()) != nil else { return nil }
+            var value = 0
+            while let d = digit(peek()) {
+                index += 1
+                if value < 100_000 { value = value * 10 + Int(d) }
+            }
+            exponent += negativeExponent ? -value : value
+        }
+        if exact, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
+            var value = Double(mantissa)
+            if exponent < 0 { value /= powersOfTen[-exponent] } else { value *= powersOfTen[exponent] }
+            return negative ? -value : value
+        }
+        // The token is a valid JSON number by now; one too large for a Double is not accepted.
+        guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)),
+              value.isFinite else { return nil }
+        return value
+    }
+
+    private static let powersOfTen: [Double] = (0...22).map { power in
+        var value = 1.0
+        for _ in 0..<power { value *= 10 }
+        return value
+    }
+}
