@@ -457,16 +457,7 @@ struct JSONScanner {
                 } else {
                     try skipValue(depth: depth)
                 }
-                skipSpace()
-                guard pos < end else { throw expected("',' or ']'") }
-                if p[pos] == UInt8(ascii: ",") {
-                    pos += 1
-                } else if p[pos] == UInt8(ascii: "]") {
-                    pos += 1
-                    break
-                } else {
-                    throw expected("',' or ']' in an array")
-                }
+                if try endOfItem(UInt8(ascii: "]")) { break }
             }
         }
         if kind == .numberArray {
@@ -477,6 +468,24 @@ struct JSONScanner {
         numbers.removeLast(numbers.count - firstNumber)
         return Cell(payload: UInt64(first), start: base + start, length: UInt32(pos - start),
                     count: UInt32(items.count - first), kind: kind)
+    }
+
+    /// After an item of an array (`closing` "]") or object ("}"): moves past
+    /// the "," that follows (false) or the closing byte (true: it ended).
+    @inline(__always)
+    mutating func endOfItem(_ closing: UInt8) throws(JSONSyntaxError) -> Bool {
+        skipSpace()
+        if pos < end && p[pos] == UInt8(ascii: ",") {
+            pos += 1
+            return false
+        }
+        if pos < end && p[pos] == closing {
+            pos += 1
+            return true
+        }
+        let bracket = closing == UInt8(ascii: "]") ? "']'" : "'}'"
+        guard pos < end else { throw expected("',' or \(bracket)") }
+        throw expected("',' or \(bracket) in \(closing == UInt8(ascii: "]") ? "an array" : "an object")")
     }
 
     /// Checks any value at `pos` and moves past it.
@@ -505,16 +514,7 @@ struct JSONScanner {
         while true {
             skipSpace()
             try skipValue(depth: depth)
-            skipSpace()
-            guard pos < end else { throw expected("',' or ']'") }
-            if p[pos] == UInt8(ascii: ",") {
-                pos += 1
-            } else if p[pos] == UInt8(ascii: "]") {
-                pos += 1
-                return
-            } else {
-                throw expected("',' or ']' in an array")
-            }
+            if try endOfItem(UInt8(ascii: "]")) { return }
         }
     }
 
@@ -535,16 +535,7 @@ struct JSONScanner {
             pos += 1
             skipSpace()
             try skipValue(depth: depth)
-            skipSpace()
-            guard pos < end else { throw expected("',' or '}'") }
-            if p[pos] == UInt8(ascii: ",") {
-                pos += 1
-            } else if p[pos] == UInt8(ascii: "}") {
-                pos += 1
-                return
-            } else {
-                throw expected("',' or '}' in an object")
-            }
+            if try endOfItem(UInt8(ascii: "}")) { return }
         }
     }
 
