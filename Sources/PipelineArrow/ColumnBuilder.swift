@@ -139,6 +139,15 @@ public final class ColumnBuilder {
         }
     }
 
+    /// Counts `n` more non-null slots whose values are already written.
+    private func addValid(_ n: Int) {
+        if hasValidity {
+            for _ in 0..<n { markValid(); length += 1 }
+        } else {
+            length += n
+        }
+    }
+
     private func startValidity() {
         hasValidity = true
         let bytesNeeded = (length + 8) / 8
@@ -204,13 +213,8 @@ public final class ColumnBuilder {
     /// Appends non-null float64 values in one copy (the items of a list).
     public func append(contentsOf values: UnsafeBufferPointer<Double>) {
         precondition(type == .float64, "Doubles appended to a \(type.displayName) column")
-        guard !values.isEmpty else { return }
-        if hasValidity {
-            for value in values { append(value) }
-        } else {
-            self.values.append(UnsafeRawBufferPointer(values))
-            length += values.count
-        }
+        self.values.append(UnsafeRawBufferPointer(values))
+        addValid(values.count)
     }
 
     public func append(_ value: Float) {
@@ -292,30 +296,15 @@ public final class ColumnBuilder {
             preconditionFailure("vectors appended to a \(type.displayName) column")
         }
         guard rows > 0 else { return }
-        try items.appendRawFloats(rows * width, fill)
-        if hasValidity {
-            for _ in 0..<rows { markValid(); length += 1 }
-        } else {
-            length += rows
-        }
-    }
-
-    private func appendRawFloats<E: Error>(_ n: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(E) -> Void) throws(E) {
-        try values.appendUninitialized(n * MemoryLayout<Float>.size, fill)
-        if hasValidity {
-            for _ in 0..<n { markValid(); length += 1 }
-        } else {
-            length += n
-        }
+        let items = self.items
+        try items.values.appendUninitialized(rows * width * MemoryLayout<Float>.size, fill)
+        items.addValid(rows * width)
+        addValid(rows)
     }
 
     private func appendFloats(_ vector: UnsafeBufferPointer<Float>) {
-        if hasValidity {
-            for value in vector { append(value) }
-        } else {
-            values.append(UnsafeRawBufferPointer(vector))
-            length += vector.count
-        }
+        values.append(UnsafeRawBufferPointer(vector))
+        addValid(vector.count)
     }
 
     /// Copies row `row` of `source` (same type) into this column.
