@@ -41,9 +41,14 @@ struct HubClient {
     var context: StepContext
 
     private var repoPath: String { "datasets/" + settings.repoID }
+    /// The revision as one path segment ("refs/pr/1" → "refs%2Fpr%2F1"):
+    /// everything but RFC 3986's unreserved ASCII is escaped.
     private var quotedRevision: String {
-        settings.revision.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? settings.revision
+        settings.revision.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? settings.revision
     }
+
+    private static let unreserved = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     // MARK: Requests
 
