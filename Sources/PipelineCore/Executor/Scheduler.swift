@@ -42,11 +42,8 @@ public struct Scheduler<Item> {
     private struct State {
         var node: Node
         var children: [Int] = []
-        /// Items from `inboxHead` on are waiting; slots before it are
-        /// emptied as they are taken, so a taken batch is not kept alive
-        /// here (the array itself is compacted only now and then).
-        var inbox: [Item?] = []
-        var inboxHead = 0
+        /// Items waiting for the step, in order.
+        var inbox = FIFO<Item>()
         var inFlight = 0
         /// Inbox slots promised to parents' calls in flight.
         var reserved = 0
@@ -54,17 +51,11 @@ public struct Scheduler<Item> {
         var exhausted = false
         var phase = Phase.running
 
-        var queued: Int { inbox.count - inboxHead }
+        var queued: Int { inbox.count }
         var occupied: Int { queued + reserved }
 
         mutating func popInbox() -> Item {
-            guard let item = inbox[inboxHead] else { preconditionFailure("an inbox slot was taken twice") }
-            inbox[inboxHead] = nil
-            inboxHead += 1
-            if inboxHead > 64 && inboxHead * 2 > inbox.count {
-                inbox.removeFirst(inboxHead)
-                inboxHead = 0
-            }
+            guard let item = inbox.popFirst() else { preconditionFailure("a call was started for an empty inbox") }
             return item
         }
     }
@@ -135,8 +126,7 @@ public struct Scheduler<Item> {
     /// not called again (its children count it as done); `inbox` holds the
     /// items a step must still (or again) process, in order.
     public mutating func restore(step: Int, inbox: [Item], done: Bool) {
-        states[step].inbox = inbox.map { $0 }
-        states[step].inboxHead = 0
+        states[step].inbox = FIFO(inbox)
         if done {
             states[step].phase = .done
             for child in states[step].children { states[child].parentsDone += 1 }
@@ -157,7 +147,7 @@ public struct Scheduler<Item> {
     private mutating func deliver(_ outputs: [Item], from step: Int) {
         guard !outputs.isEmpty else { return }
         for child in states[step].children {
-            states[child].inbox.append(contentsOf: outputs.lazy.map { $0 })
+            states[child].inbox.append(contentsOf: outputs)
         }
     }
 

@@ -2,10 +2,7 @@ import Foundation
 
 /// A FIFO that blocks `take()` until an element arrives.
 final class BlockingQueue<Element>: @unchecked Sendable {
-    /// Taken slots are emptied at once, so a queue that is rarely empty
-    /// does not keep what it handed out (batches, closures) alive.
-    private var items: [Element?] = []
-    private var head = 0
+    private var items = FIFO<Element>()
     private let condition = NSCondition()
 
     func put(_ item: Element) {
@@ -18,18 +15,10 @@ final class BlockingQueue<Element>: @unchecked Sendable {
     func take() -> Element {
         condition.lock()
         defer { condition.unlock() }
-        while head == items.count { condition.wait() }
-        guard let item = items[head] else { preconditionFailure("a queue slot was taken twice") }
-        items[head] = nil
-        head += 1
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head > 64, head * 2 > items.count {
-            items.removeFirst(head)
-            head = 0
+        while true {
+            if let item = items.popFirst() { return item }
+            condition.wait()
         }
-        return item
     }
 }
 

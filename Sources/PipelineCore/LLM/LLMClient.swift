@@ -75,10 +75,9 @@ final class LLMClient: @unchecked Sendable {
     private let engine = HTTPEngine.shared
     private let lock = NSLock()
     private var inFlight = 0
-    /// Jobs from `waitingHead` on wait to start; started ones are emptied
-    /// (a job holds its request body until it ends, not until compaction).
-    private var waiting: [Job?] = []
-    private var waitingHead = 0
+    /// Jobs waiting to start (a started one is dropped from it at once: a
+    /// job holds its request body until it ends, no longer).
+    private var waiting = FIFO<Job>()
     private var rate: RateWindow
     private var pumpScheduled = false
     private var usageByStep: [String: LLMUsage] = [:]
@@ -269,20 +268,14 @@ final class LLMClient: @unchecked Sendable {
         var retryIn: Double?
         lock.lock()
         let now = Date().timeIntervalSince1970
-        while inFlight < config.maxConcurrency, waitingHead < waiting.count {
-            guard let job = waiting[waitingHead] else { waitingHead += 1; continue }
+        while inFlight < config.maxConcurrency, let job = waiting.first {
             if let wait = rate.admit(tokens: job.estimatedTokens, now: now) {
                 retryIn = wait
                 break
             }
-            waiting[waitingHead] = nil
-            waitingHead += 1
+            _ = waiting.popFirst()
             inFlight += 1
             starting.append(job)
-        }
-        if waitingHead > 256, waitingHead * 2 > waiting.count {
-            waiting.removeFirst(waitingHead)
-            waitingHead = 0
         }
         // A rate limit is full: look again when its oldest request ages out.
         let wake = retryIn != nil && !pumpScheduled

@@ -1,0 +1,36 @@
+/// A first-in, first-out queue over an array and a head index. A taken
+/// slot is emptied at once, so the queue never keeps alive what it handed
+/// out (a batch, a request body, a closure); the array is compacted when
+/// the taken part outgrows the rest. Not thread-safe: its owners lock.
+struct FIFO<Element> {
+    private var slots: [Element?] = []
+    private var head = 0
+
+    init() {}
+
+    init(_ elements: [Element]) { slots = elements.map { $0 } }
+
+    var count: Int { slots.count - head }
+    var isEmpty: Bool { head == slots.count }
+    /// The element `popFirst` would return.
+    var first: Element? { isEmpty ? nil : slots[head] }
+
+    mutating func append(_ element: Element) { slots.append(element) }
+
+    mutating func append(contentsOf elements: [Element]) { slots.append(contentsOf: elements.lazy.map { $0 }) }
+
+    mutating func popFirst() -> Element? {
+        guard head < slots.count else { return nil }
+        let element = slots[head]
+        slots[head] = nil
+        head += 1
+        if head == slots.count {
+            slots.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64, head * 2 > slots.count {
+            slots.removeFirst(head)
+            head = 0
+        }
+        return element
+    }
+}
