@@ -12,13 +12,10 @@ import Darwin
 // logging here: the plugin knows which of its requests may be repeated, and
 // its headers may carry a credential.
 
-private final class ExchangeBox: @unchecked Sendable {
-    var exchange = HTTPExchange()
-    let done = DispatchSemaphore(value: 0)
-}
-
-private func copyBytes(_ bytes: [UInt8], terminate: Bool) -> UnsafeMutablePointer<UInt8>? {
-    guard let memory = malloc(bytes.count + (terminate ? 1 : 0) + 1) else { return nil }
+/// A malloc'd copy of `bytes` with a NUL after them (so headers read as a
+/// C string; harmless after a body). Freed by `httpRelease`.
+private func copyBytes(_ bytes: [UInt8]) -> UnsafeMutablePointer<UInt8>? {
+    guard let memory = malloc(bytes.count + 1) else { return nil }
     let pointer = memory.assumingMemoryBound(to: UInt8.self)
     bytes.withUnsafeBufferPointer { source in
         if let base = source.baseAddress { pointer.update(from: base, count: source.count) }
@@ -56,23 +53,16 @@ private func httpPerform(_ call: OpaquePointer?, _ request: UnsafePointer<pipeli
     headers.append("Expect:")
     let body = r.body.map { Array(UnsafeRawBufferPointer(start: $0, count: r.body_len)) } ?? []
     let timeout = r.timeout_seconds > 0 ? r.timeout_seconds : 300
-    let box = ExchangeBox()
-    HTTPEngine.shared.exchange(
-        HTTPRequest(url: urlText, headers: headers, body: body, timeout: timeout, method: String(cString: method))
-    ) { exchange in
-        box.exchange = exchange
-        box.done.signal()
-    }
-    box.done.wait()
-    let exchange = box.exchange
+    let exchange = HTTPEngine.shared.perform(
+        HTTPRequest(url: urlText, headers: headers, body: body, timeout: timeout, method: String(cString: method)))
     if let failure = exchange.failure {
         return failed(Int32(exchange.timedOut ? PIPELINE_TIMEOUT : PIPELINE_IO), failure)
     }
     response.pointee.status = Int32(PIPELINE_OK)
     response.pointee.http_status = Int32(clamping: exchange.status)
-    response.pointee.headers = UnsafeRawPointer(copyBytes(exchange.headers, terminate: true))?
+    response.pointee.headers = UnsafeRawPointer(copyBytes(exchange.headers))?
         .assumingMemoryBound(to: CChar.self)
-    response.pointee.body = UnsafePointer(copyBytes(exchange.body, terminate: false))
+    response.pointee.body = UnsafePointer(copyBytes(exchange.body))
     response.pointee.body_len = exchange.body.count
     return Int32(PIPELINE_OK)
 }

@@ -46,22 +46,12 @@ struct HubPushTests {
         }
 
         func get(_ path: String, token: String? = HubPushTests.token) throws -> (status: Int, body: [UInt8]) {
-            let box = Box()
             var headers: [String] = []
             if let token { headers.append("Authorization: Bearer \(token)") }
-            HTTPEngine.shared.exchange(HTTPRequest(url: endpoint + path, headers: headers, body: [], timeout: 30,
-                                                   method: "GET")) { exchange in
-                box.value = exchange
-                box.done.signal()
-            }
-            box.done.wait()
-            guard box.value.failure == nil else { throw FixtureError(message: "GET \(path): \(box.value.failure ?? "")") }
-            return (box.value.status, box.value.body)
-        }
-
-        final class Box: @unchecked Sendable {
-            var value = HTTPExchange()
-            let done = DispatchSemaphore(value: 0)
+            let answer = HTTPEngine.shared.perform(HTTPRequest(url: endpoint + path, headers: headers, body: [],
+                                                               timeout: 30, method: "GET"))
+            if let failure = answer.failure { throw FixtureError(message: "GET \(path): \(failure)") }
+            return (answer.status, answer.body)
         }
 
         func stats() throws -> [String: Any] {

@@ -69,6 +69,22 @@ final class HTTPEngine: @unchecked Sendable {
         enqueue(Transfer(request: request) { exchange, _ in completion(exchange) })
     }
 
+    /// [thread-safe, never the engine's thread] Sends a request and waits
+    /// for its response headers and body.
+    func perform(_ request: HTTPRequest) -> HTTPExchange {
+        final class Box: @unchecked Sendable {
+            var exchange = HTTPExchange()
+            let done = DispatchSemaphore(value: 0)
+        }
+        let box = Box()
+        exchange(request) { exchange in
+            box.exchange = exchange
+            box.done.signal()
+        }
+        box.done.wait()
+        return box.exchange
+    }
+
     private func enqueue(_ transfer: Transfer) {
         lock.lock()
         incoming.append(transfer)
