@@ -235,6 +235,9 @@ private struct Run {
     var interrupted = false
     /// One client per named LLM, shared by the steps that use it.
     var llms: [String: LLMClient] = [:]
+    /// The teacher I/O log of the run's LLMs, flushed when the run ends (not
+    /// left to deinit: a late callback may keep a client alive past exit).
+    var ioLog: LLMIOLog?
 
     init(plan: PipelinePlan, options: ExecutorOptions, logger: Logger, store: RunStore?,
          states: [String: RunStore.StepState]) throws {
@@ -280,6 +283,7 @@ private struct Run {
         if !plan.llms.isEmpty {
             let cache = try options.llmCache.map { path throws(StoreError) in try LLMCache(path: path) }
             let log = LLMIOLog(path: (options.runDirectory as NSString).appendingPathComponent("llm-io.jsonl"))
+            ioLog = log
             for (name, settings) in plan.llms {
                 let config = try LLMConfig(name: name, settings: settings, environment: options.environment)
                 llms[name] = LLMClient(config: config, cache: cache, log: log)
@@ -323,6 +327,7 @@ private struct Run {
         defer {
             pool.shutdown()
             writer?.close()
+            ioLog?.flush()
         }
         let events = BlockingQueue<Event>()
         options.stop?.onRequest { events.put(.stop) }
