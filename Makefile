@@ -84,11 +84,13 @@ $(VENV)/.ready: $(VENV_REQUIREMENTS) Tests/conformance/requirements.txt
 	fi
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	@# Hash-pinned requirements: if TLS to PyPI fails (an intercepting proxy whose
-	@# CA this machine lacks), retry trusting the hosts; the hashes still verify.
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV_REQUIREMENTS) \
-	  || $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-	       --trusted-host pypi.org --trusted-host files.pythonhosted.org -r $(VENV_REQUIREMENTS)
+	@# Hash-pinned requirements over verified TLS, never anything less: behind an
+	@# intercepting proxy, give pip the proxy's CA (PIP_CERT or REQUESTS_CA_BUNDLE).
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV_REQUIREMENTS) \
+	  || { echo "make venv: pip could not install $(VENV_REQUIREMENTS)." >&2; \
+	       echo "  If the error above is a TLS/certificate failure (an intercepting proxy), point pip at" >&2; \
+	       echo "  the proxy's CA bundle: PIP_CERT=/path/to/ca.pem make test (or REQUESTS_CA_BUNDLE=...)." >&2; \
+	       echo "  TLS verification is never switched off." >&2; rm -rf $(VENV); exit 1; }
 	touch $@
 
 # The C SDK helper, alone, under AddressSanitizer and UBSan.
