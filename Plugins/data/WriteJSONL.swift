@@ -8,8 +8,8 @@ import PluginKit
 /// Writes every input row as one compact JSON object per line (a sink: it
 /// emits no rows).
 ///
-/// The rows go to a temporary file next to the final one
-/// (`.<name>.tmp-<pid>`), through a 1 MiB buffer. `finish` flushes, fsyncs
+/// The rows go to a temporary file of its own next to the final one
+/// (`.<name>.<random>.tmp`, created exclusively), through a 1 MiB buffer. `finish` flushes, fsyncs
 /// and renames it over the final path, so a reader never sees a half
 /// written file; an instance destroyed without `finish` removes the
 /// temporary file. With no input rows the result is an empty file.
@@ -202,7 +202,7 @@ final class OutputFile {
     let buffer = ByteArena(capacity: (1 << 20) + (1 << 16))
     private let step: String
     private let overwrite: Bool
-    private var fd: Int32
+    private var fd: Int32 = -1
     private var committed = false
 
     init(path: String, overwrite: Bool, step: String) throws(StepError) {
@@ -222,11 +222,33 @@ final class OutputFile {
             }
         }
         try makeDirectories(directory, step: step)
-        temporaryPath = (directory == "." && !path.hasPrefix("./") ? "" : directory + "/") + ".\(name).tmp-\(getpid())"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw .io(describingErrno { "\(step): cannot create \(temporaryPath): \($0)" })
+        (fd, temporaryPath) = try Self.createTemporary(directory: directory, name: name, path: path, step: step)
+    }
+
+    /// A new file next to `path`, `.<name>.<random>.tmp`, created with
+    /// O_EXCL: unique to this writer (two writers, or two runs, never share
+    /// one), and never an existing file, so nothing is opened for writing
+    /// that anyone else reads. Long names are shortened to fit NAME_MAX.
+    private static func createTemporary(directory: String, name: String, path: String,
+                                        step: String) throws(StepError) -> (Int32, String) {
+        var stem = Array(name.utf8)
+        if stem.count > 200 {
+            stem.removeLast(stem.count - 200)
+            while let last = stem.last, last & 0xC0 == 0x80 { stem.removeLast() }  // whole UTF-8 sequences
+            if let last = stem.last, last >= 0xC0 { stem.removeLast() }
         }
+        let prefix = (directory == "." && !path.hasPrefix("./") ? "" : directory == "/" ? "/" : directory + "/")
+            + "." + String(decoding: stem, as: UTF8.self) + "."
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<100 {
+            let candidate = prefix + String(generator.next() as UInt64, radix: 36) + ".tmp"
+            let fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if fd >= 0 { return (fd, candidate) }
+            if errno != EEXIST {
+                throw .io(describingErrno { "\(step): cannot write \(path): cannot create a file in \(directory): \($0)" })
+            }
+        }
+        throw .io("\(step): cannot write \(path): no unused temporary name in \(directory)")
     }
 
     deinit {
@@ -241,7 +263,7 @@ final class OutputFile {
             let n = write(fd, buffer.base + offset, buffer.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .io(describingErrno { "\(step): cannot write \(temporaryPath): \($0)" })
+                throw .io(describingErrno { "\(step): cannot write \(path): \($0)" })
             }
             offset += n
         }
@@ -252,13 +274,13 @@ final class OutputFile {
     func commit() throws(StepError) -> Bool {
         guard !committed else { return false }
         try flush()
-        guard fsync(fd) == 0 else { throw .io(describingErrno { "\(step): cannot sync \(temporaryPath): \($0)" }) }
+        guard fsync(fd) == 0 else { throw .io(describingErrno { "\(step): cannot write \(path): sync failed: \($0)" }) }
         let closed = close(fd)
         fd = -1
-        guard closed == 0 else { throw .io(describingErrno { "\(step): cannot close \(temporaryPath): \($0)" }) }
+        guard closed == 0 else { throw .io(describingErrno { "\(step): cannot write \(path): close failed: \($0)" }) }
         if overwrite {
             guard rename(temporaryPath, path) == 0 else {
-                throw .io(describingErrno { "\(step): cannot rename \(temporaryPath) to \(path): \($0)" })
+                throw .io(describingErrno { "\(step): cannot put \(path) in place: \($0)" })
             }
         } else if link(temporaryPath, path) == 0 {
             // link() fails if the final path exists: no overwrite, no race.
@@ -274,7 +296,7 @@ final class OutputFile {
                 throw .io("\(step): \(path) appeared while the step ran and overwrite is false; the output is not written")
             }
             guard rename(temporaryPath, path) == 0 else {
-                throw .io(describingErrno { "\(step): cannot rename \(temporaryPath) to \(path): \($0)" })
+                throw .io(describingErrno { "\(step): cannot put \(path) in place: \($0)" })
             }
         }
         committed = true

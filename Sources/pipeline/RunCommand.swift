@@ -142,7 +142,7 @@ struct Run: ParsableCommand {
         let plan: PipelinePlan
         do {
             plan = try PipelineLoader.load(file: file, overrides: overrides, environment: environment,
-                                           registry: registry)
+                                           registry: registry, runDirectory: runDir)
         } catch {
             if console.format == .json {
                 for diagnostic in error.diagnostics { consoleLogger.error("\(diagnostic.description)") }

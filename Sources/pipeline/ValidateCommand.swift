@@ -20,6 +20,9 @@ struct Validate: ParsableCommand {
                         llm: names an entry of llms:
               columns   every required input column of a step comes from
                         upstream, where the plugins' declarations tell
+              files     no output replaces an input (the pipeline file and
+                        api_key_file included), another output or a file of
+                        the run directory; symlinks and hard links are followed
 
             Each problem is printed on stderr as FILE:LINE:COLUMN: error: MESSAGE,
             and the exit status is 2. A valid pipeline prints one line, its steps
@@ -35,6 +38,10 @@ struct Validate: ParsableCommand {
                                valueName: "step.key=value"))
     var parameters: [String] = []
 
+    @Option(help: ArgumentHelp("The run directory relative output paths go to, as for run (default: runs/<pipeline name>).",
+                               valueName: "dir"))
+    var runDir: String?
+
     @OptionGroup var plugins: PluginOptions
 
     func run() throws {
@@ -42,7 +49,7 @@ struct Validate: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         do {
             let plan = try PipelineLoader.load(file: file, overrides: parameters, environment: environment,
-                                               registry: registry)
+                                               registry: registry, runDirectory: runDir)
             let count = plan.steps.count
             let order = plan.steps.map(\.name).joined(separator: " → ")
             FileHandleOutput.standardOutput("\(file): ok (\(count) step\(count == 1 ? "" : "s"): \(order))")

@@ -588,31 +588,74 @@ struct DataPluginTests {
         #expect(message?.contains("CANCELLED") == true, "\(message ?? "")")
     }
 
+    /// The writer's temporary files in `dir`: `.final.jsonl.<random>.tmp`.
+    private func temporaries(_ dir: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }
+    }
+
     @Test func jsonlWriterUsesATemporaryFileUntilFinish() throws {
         let dir = try directory("temp")
         let path = dir.appendingPathComponent("final.jsonl").path
-        let temporary = dir.appendingPathComponent(".final.jsonl.tmp-\(getpid())").path
         let batch = try BatchJSON.batch(rows: [["a": .number(1)], ["a": .number(2)]])
         do {
             let writer = try instance("write_jsonl", ["path": .string(path)])
             #expect(try writer.process(batch) == nil)
             #expect(!FileManager.default.fileExists(atPath: path))
-            #expect(FileManager.default.fileExists(atPath: temporary))
+            #expect(try temporaries(dir).count == 1)
+            #expect(try temporaries(dir).first?.hasPrefix(".final.jsonl.") == true)
             #expect(try writer.finish() == nil)
             #expect(try writer.finish() == nil)
             #expect(contents(path) == "{\"a\":1}\n{\"a\":2}\n")
-            #expect(!FileManager.default.fileExists(atPath: temporary))
+            #expect(try temporaries(dir).isEmpty)
         }
         // Destroyed without finish: the temporary file goes, the final one is untouched.
         do {
             let writer = try instance("write_jsonl", ["path": .string(path)])
             #expect(try writer.process(batch) == nil)
-            #expect(FileManager.default.fileExists(atPath: temporary))
+            #expect(try temporaries(dir).count == 1)
             withExtendedLifetime(writer) {}
         }
-        #expect(!FileManager.default.fileExists(atPath: temporary))
+        #expect(try temporaries(dir).isEmpty)
         #expect(contents(path) == "{\"a\":1}\n{\"a\":2}\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["final.jsonl"])
+    }
+
+    /// The bug: two writers of one process shared `.out.jsonl.tmp-<pid>`, so
+    /// the file became a mix of both. Each writer now has its own temporary
+    /// file; whichever finishes last wins, whole.
+    @Test func twoWritersOfOnePathNeverMixTheirRows() throws {
+        let dir = try directory("twowriters")
+        let path = file(dir, "out.jsonl", "old\n")
+        let first = try instance("write_jsonl", ["path": .string(path)])
+        let second = try instance("write_jsonl", ["path": .string(path)])
+        for index in 0..<200 {
+            #expect(try first.process(try BatchJSON.batch(rows: [["w": .string("first"), "i": .number(Double(index))]])) == nil)
+            #expect(try second.process(try BatchJSON.batch(rows: [["w": .string("second"), "i": .number(Double(index))]])) == nil)
+        }
+        #expect(try temporaries(dir).count == 2)
+        #expect(contents(path) == "old\n")
+        #expect(try first.finish() == nil)
+        let afterFirst = contents(path) ?? ""
+        #expect(afterFirst.split(separator: "\n").count == 200)
+        #expect(!afterFirst.contains("second"))
+        #expect(try second.finish() == nil)
+        let lines = (contents(path) ?? "").split(separator: "\n")
+        #expect(lines.count == 200)
+        #expect(lines.allSatisfy { $0.contains("\"w\":\"second\"") })
+        #expect(try temporaries(dir).isEmpty)
+    }
+
+    @Test func jsonlWriterErrorsNameThePathNotTheTemporaryFile() throws {
+        let dir = try directory("longname")
+        // 250 bytes: fine as a name, too long with a temporary prefix and suffix added.
+        let path = dir.appendingPathComponent(String(repeating: "a", count: 244) + ".jsonl").path
+        try write([try BatchJSON.batch(rows: [["a": .number(1)]])], to: path)
+        #expect(contents(path) == "{\"a\":1}\n")
+        let missing = dir.appendingPathComponent("file/inside").path
+        _ = file(dir, "file", "x")
+        let message = failure { _ = try instance("write_jsonl", ["path": .string(missing)]) } ?? ""
+        #expect(!message.contains(".tmp"), "\(message)")
+        #expect(message.contains(dir.appendingPathComponent("file").path), "\(message)")
     }
 
     @Test func jsonlWriterWithNoRowsWritesAnEmptyFile() throws {

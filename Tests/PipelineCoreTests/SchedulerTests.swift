@@ -164,6 +164,78 @@ struct SchedulerTests {
         #expect(scheduler.queued(1) == 2)
     }
 
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func aSinkIsFinishedOnlyAfterEveryOtherStep(seed: UInt64) {
+        // gen(0) → sinkA(1); gen → slow(2) → sinkB(3): sinkA's input ends
+        // long before slow is done, yet it is finished only after it.
+        let nodes: [Scheduler<Int>.Node] = [
+            .init(parents: [], isGenerator: true),
+            .init(parents: [0], isGenerator: false),
+            .init(parents: [0], isGenerator: false),
+            .init(parents: [2], isGenerator: false),
+        ]
+        var scheduler = Scheduler<Int>(nodes: nodes, capacity: 4)
+        var pending = scheduler.start()
+        var random = Random(state: seed)
+        var produced = 0
+        var slowHeld: [Int] = []
+        var finishedOrder: [Int] = []
+        while !pending.isEmpty || !slowHeld.isEmpty {
+            if pending.isEmpty {
+                // The slow step answers only when nothing else can move.
+                slowHeld.removeFirst()
+                pending += scheduler.processed(step: 2, outputs: [1])
+                continue
+            }
+            switch pending.remove(at: random.next(pending.count)) {
+            case .process(0, _):
+                produced += 1
+                pending += produced > 6 ? scheduler.processed(step: 0, outputs: [], exhausted: true)
+                    : scheduler.processed(step: 0, outputs: [produced])
+            case .process(2, let item):
+                slowHeld.append(item ?? 0)
+            case .process(let step, _):
+                pending += scheduler.processed(step: step, outputs: [])
+            case .finish(let step):
+                finishedOrder.append(step)
+                if step == 1 { #expect(scheduler.isDone(2), "sinkA finished before slow was done") }
+                pending += scheduler.finished(step: step, outputs: [], done: true)
+            }
+        }
+        #expect(scheduler.isFinished)
+        #expect(Set(finishedOrder) == [0, 1, 2, 3])
+        #expect(finishedOrder.firstIndex(of: 1)! > finishedOrder.firstIndex(of: 2)!)
+    }
+
+    @Test func aFailureElsewhereLeavesSinksUnfinished() {
+        // gen(0) → sinkA(1); gen → b(2) → sinkB(3); b fails after sinkA's input is over.
+        var scheduler = Scheduler<Int>(nodes: [
+            .init(parents: [], isGenerator: true),
+            .init(parents: [0], isGenerator: false),
+            .init(parents: [0], isGenerator: false),
+            .init(parents: [2], isGenerator: false),
+        ], capacity: 4)
+        var actions = scheduler.start()
+        actions = scheduler.processed(step: 0, outputs: [], exhausted: true)
+        // gen is exhausted: gen finishes; nothing reached the sinks.
+        var finished: [Int] = []
+        while let action = actions.first {
+            actions.removeFirst()
+            switch action {
+            case .finish(let step) where step == 2:
+                scheduler.fail(step: 2)
+            case .finish(let step):
+                finished.append(step)
+                actions += scheduler.finished(step: step, outputs: [], done: true)
+            case .process(let step, _):
+                actions += scheduler.processed(step: step, outputs: [])
+            }
+        }
+        #expect(scheduler.failed)
+        #expect(!finished.contains(1), "a sink was finished although the run failed")
+        #expect(!finished.contains(3))
+    }
+
     @Test func afterAFailureNothingNewStarts() {
         var simulation = Simulation(nodes: diamond, capacity: 2)
         _ = simulation.run(generated: 100, seed: 3, failAt: (step: 1, call: 10))

@@ -30,45 +30,9 @@ public enum SummaryReport {
         return .object(object)
     }
 
-    /// Writes `text` to `path` atomically: a temporary file in the same
-    /// directory, flushed to disk, then renamed over `path`. A reader sees
-    /// the old file or the new one, never a part.
-    public static func writeAtomically(_ text: String, to path: String) throws(SummaryWriteError) {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporary = (directory.isEmpty ? "" : directory) + "/.\(name).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SummaryWriteError(path: path, operation: "create \(temporary)", code: errno) }
-        var text = text
-        var failure: Int32 = 0
-        text.withUTF8 { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, base + offset, buffer.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { failure = written < 0 ? errno : EIO; return }
-                offset += written
-            }
-        }
-        if failure == 0 && fsync(fd) != 0 { failure = errno }
-        if close(fd) != 0 && failure == 0 { failure = errno }
-        if failure == 0 && rename(temporary, path) != 0 { failure = errno }
-        if failure != 0 {
-            unlink(temporary)
-            throw SummaryWriteError(path: path, operation: "write", code: failure)
-        }
-    }
-}
-
-/// A summary file could not be written.
-public struct SummaryWriteError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    let operation: String
-    let code: Int32
-
-    public var description: String {
-        "cannot write the summary to \(path): \(operation): \(String(cString: strerror(code)))"
+    /// Writes `text` to `path` atomically (AtomicFile): a reader sees the
+    /// old file or the new one, never a part.
+    public static func writeAtomically(_ text: String, to path: String) throws(AtomicFileError) {
+        try AtomicFile.write(text, to: path)
     }
 }

@@ -156,9 +156,9 @@ public enum Executor {
     static func writeSummary(_ summary: RunSummary, to directory: String, logger: Logger) {
         let path = (directory as NSString).appendingPathComponent("summary.json")
         do {
-            try Data((summary.json.serialized + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try AtomicFile.write(summary.json.serialized + "\n", to: path)
         } catch {
-            logger.error("could not write \(path): \(error)")
+            logger.error("\(error)")
         }
     }
 
@@ -187,7 +187,7 @@ public enum Executor {
         if text.isEmpty {
             try? FileManager.default.removeItem(atPath: path)
         } else {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try AtomicFile.write(text, to: path)
         }
     }
 }
@@ -247,6 +247,10 @@ private struct Run {
         self.store = store
         writer = store.map { StoreWriter(store: $0) }
         let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
+        // Validation checked this; the file system may have changed since
+        // (a symlink made, a --run-dir given to the executor only).
+        let conflicts = PathConflicts.problems(PathConflicts.uses(of: plan, runDirectory: options.runDirectory))
+        guard conflicts.isEmpty else { throw ExecutorError.pathConflicts(conflicts) }
         let state = plan.steps.map { states[$0.name] ?? RunStore.StepState() }
         emitted = state.map(\.emitted)
         consumedCount = state.map(\.consumed.count)
@@ -587,7 +591,14 @@ final class StepRuntime: @unchecked Sendable {
 
 enum ExecutorError: Error, CustomStringConvertible {
     case stepAlreadyDone
-    var description: String { "internal error: a finished step was called again" }
+    case pathConflicts([Diagnostic])
+
+    var description: String {
+        switch self {
+        case .stepAlreadyDone: "internal error: a finished step was called again"
+        case .pathConflicts(let problems): problems.map(\.description).joined(separator: "\n")
+        }
+    }
 }
 
 extension Duration {

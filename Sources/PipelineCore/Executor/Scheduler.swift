@@ -16,7 +16,11 @@
 ///   is done and its inbox is empty) it is finished: `finish` is asked for
 ///   output until it has none, then its children learn it is done. A
 ///   global step is scheduled exactly like this: it gets every batch, and
-///   its output comes from `finish`.
+///   its output comes from `finish`;
+/// - a sink (a step no other step reads: a writer, a Hub pusher) is
+///   finished only once every other step is done: a writer publishes its
+///   file in `finish`, so a run that fails anywhere else never replaces an
+///   existing output.
 public struct Scheduler<Item> {
     public enum Action {
         /// Call `process` of `step` with `item` (nil: pull a generator).
@@ -160,6 +164,11 @@ public struct Scheduler<Item> {
         return state.parentsDone == state.node.parents.count && state.queued == 0
     }
 
+    /// Every step that feeds another is done (sinks wait for this to finish).
+    private func othersDone(than sink: Int) -> Bool {
+        states.indices.allSatisfy { $0 == sink || states[$0].children.isEmpty || states[$0].phase == .done }
+    }
+
     private mutating func schedule() -> [Action] {
         guard !failed else { return [] }
         var actions: [Action] = []
@@ -185,7 +194,8 @@ public struct Scheduler<Item> {
                         actions.append(.process(step: step, item: states[step].popInbox()))
                     }
                 }
-                if states[step].inFlight == 0, inputOver(states[step]), childrenHaveRoom(step) {
+                if states[step].inFlight == 0, inputOver(states[step]), childrenHaveRoom(step),
+                   !states[step].children.isEmpty || states[step].node.isGenerator || othersDone(than: step) {
                     states[step].phase = .finishing
                     reserveSlots(for: step)
                     actions.append(.finish(step: step))

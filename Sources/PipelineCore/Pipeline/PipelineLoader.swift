@@ -10,20 +10,23 @@ public enum PipelineLoader {
     /// - Parameters:
     ///   - overrides: `--param` arguments, `step.key=value`.
     ///   - environment: for `${NAME}` in the file.
+    ///   - runDirectory: where relative output paths go (`runs/<name>` if nil),
+    ///     for the check that no output replaces an input or another output.
     public static func load(file: String, overrides: [String], environment: [String: String],
-                            registry: PluginRegistry) throws(PipelineDiagnostics) -> PipelinePlan {
+                            registry: PluginRegistry, runDirectory: String? = nil) throws(PipelineDiagnostics) -> PipelinePlan {
         let bytes: [UInt8]
         switch readFile(file) {
         case .success(let contents): bytes = contents
         case .failure(let problem): throw PipelineDiagnostics([Diagnostic("cannot read \(file): \(problem.reason)", at: nil)])
         }
-        return try load(bytes: bytes, file: file, overrides: overrides, environment: environment, registry: registry)
+        return try load(bytes: bytes, file: file, overrides: overrides, environment: environment, registry: registry,
+                        runDirectory: runDirectory)
     }
 
     /// Validates pipeline text as if read from `file` (which names it in
     /// messages and anchors relative input paths); the file is not read.
     public static func load(bytes: [UInt8], file: String, overrides: [String], environment: [String: String],
-                            registry: PluginRegistry,
+                            registry: PluginRegistry, runDirectory: String? = nil,
                             currentDirectory: String = FileManager.default.currentDirectoryPath)
         throws(PipelineDiagnostics) -> PipelinePlan {
         var diagnostics: [Diagnostic] = []
@@ -39,6 +42,9 @@ public enum PipelineLoader {
         var checker = PipelineChecker(pipeline: pipeline, registry: registry,
                                       fileDirectory: Paths.directory(of: absoluteFile),
                                       currentDirectory: currentDirectory, home: environment["HOME"])
+        checker.file = absoluteFile
+        checker.runDirectory = Paths.absolute(runDirectory ?? "runs/\(pipeline.name ?? "")", base: currentDirectory,
+                                              home: environment["HOME"])
         let plan = checker.check()
         diagnostics += checker.diagnostics
         guard diagnostics.isEmpty, let plan else { throw PipelineDiagnostics(sorted(diagnostics)) }
@@ -147,6 +153,9 @@ struct PipelineChecker {
     /// Relative input paths given with --param are relative to it.
     let currentDirectory: String
     let home: String?
+    /// The pipeline file and the run directory, absolute: for PathConflicts.
+    var file = ""
+    var runDirectory = ""
     var diagnostics: [Diagnostic] = []
 
     private var steps: [PipelineFile.Step] { pipeline.steps }
@@ -172,6 +181,7 @@ struct PipelineChecker {
         let order = topologicalOrder(parents)
         checkColumns(order: order, parents: parents, incomplete: incomplete, descriptors: descriptors,
                      parameters: parameters)
+        if diagnostics.isEmpty { checkPaths(descriptors: descriptors, parameters: parameters, llms: llms) }
 
         guard diagnostics.isEmpty, order.count == steps.count else { return nil }
         var planned: [PlannedStep] = []
