@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layout (see docs/ARCHITECTURE.md):
 //   CPipelineABI   the C header that is the whole plugin contract
+//   CCrashGuard    the fatal-signal handler naming the plugin that crashed
 //   PipelineArrow  Arrow C Data Interface import/export and builders
 //   PipelineCore   the engine: plugin loading, host services, (later) executor
 //   pipeline       the thin command-line front end
@@ -30,6 +31,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CPipelineABI"),
+        // The fatal-signal handler: what crashed, said with async-signal-safe calls.
+        .target(name: "CCrashGuard"),
         .systemLibrary(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
@@ -44,7 +47,7 @@ let package = Package(
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "PipelineArrow", "CYAML", "CSQLite", "CCurl",
+                "CPipelineABI", "CCrashGuard", "PipelineArrow", "CYAML", "CSQLite", "CCurl",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -74,16 +74,20 @@ public struct PluginLibrary: Sendable {
     public static func load(path: String) throws(PluginError) -> PluginLibrary {
         // RTLD_LOCAL keeps each plugin's symbols to itself; RTLD_NOW fails
         // here, with the missing symbol named, rather than mid-run.
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+        // A crash in the library's initialisers or entry names the library.
+        let crashSite = CrashSite(library: path)
+        guard let handle = crashSite.during(.dlopen, { dlopen(path, RTLD_NOW | RTLD_LOCAL) }) else {
             throw .notLoadable(path, reason: dlerror().map { String(cString: $0) } ?? "unknown dlopen error")
         }
         // The handle is kept forever on purpose: descriptors and code must
         // outlive every instance, and unloading Swift or C++ code is unsafe.
         guard let symbol = dlsym(handle, PipelineABI.entrySymbol) else { throw .missingEntry(path) }
         let entry = unsafeBitCast(symbol, to: pipeline_plugin_entry_fn.self)
+        // The library stays loaded: its own threads are named from here on.
+        crashSite.registerCode(at: symbol)
 
         HostState.loading.withLock { $0 = (path, nil) }
-        let plugin = entry(HostTable.pointer)
+        let plugin = crashSite.during(.entry) { entry(HostTable.pointer) }
         let refusal = HostState.loading.withLock { state in
             defer { state = nil }
             return state?.refusal

@@ -12,6 +12,8 @@ public final class StepInstance: @unchecked Sendable {
     private let context: InstanceContext
     private let state: UnsafeMutableRawPointer?
     private let label: String
+    /// Names the step to the crash handler while one of its calls runs.
+    private let crashSite: CrashSite
 
     /// Creates an instance. `parameters` must already be validated; the
     /// schema's defaults are filled in for keys that are absent.
@@ -26,11 +28,15 @@ public final class StepInstance: @unchecked Sendable {
         self.label = label ?? descriptor.name
         let filled = Self.applyingDefaults(parameters, schema: descriptor.parameterSchema)
         context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm, run: run)
+        let crashSite = CrashSite(step: self.label, descriptor: descriptor)
+        self.crashSite = crashSite
         let call = CallContext(instance: context)
         var state: UnsafeMutableRawPointer?
         let json = JSONValue.object(filled).serialized
         let status = call.withCall { pointer in
-            json.withCString { descriptor.raw.pointee.create(pointer, descriptor.raw, $0, &state) }
+            crashSite.during(.create) {
+                json.withCString { descriptor.raw.pointee.create(pointer, descriptor.raw, $0, &state) }
+            }
         }
         guard status == PIPELINE_OK else {
             throw .callFailed(step: self.label, function: "create", status: PluginStatus(rawValue: status),
@@ -40,7 +46,7 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     deinit {
-        descriptor.raw.pointee.destroy(state)
+        crashSite.during(.destroy) { descriptor.raw.pointee.destroy(state) }
     }
 
     /// Sends one batch (nil for generators) and returns the step's output,
@@ -57,10 +63,12 @@ public final class StepInstance: @unchecked Sendable {
         var outSchema = ArrowSchema()
         var outArray = ArrowArray()
         let status = call.withCall { pointer in
-            if batch == nil {
-                return descriptor.raw.pointee.process(pointer, state, nil, nil, &outSchema, &outArray)
+            crashSite.during(.process) {
+                if batch == nil {
+                    return descriptor.raw.pointee.process(pointer, state, nil, nil, &outSchema, &outArray)
+                }
+                return descriptor.raw.pointee.process(pointer, state, &inSchema, &inArray, &outSchema, &outArray)
             }
-            return descriptor.raw.pointee.process(pointer, state, &inSchema, &inArray, &outSchema, &outArray)
         }
         return try takeOutput(status: status, call: call, function: "process", schema: &outSchema, array: &outArray)
     }
@@ -71,14 +79,14 @@ public final class StepInstance: @unchecked Sendable {
         let call = CallContext(instance: context)
         var outSchema = ArrowSchema()
         var outArray = ArrowArray()
-        let status = call.withCall { finish($0, state, &outSchema, &outArray) }
+        let status = call.withCall { pointer in crashSite.during(.finish) { finish(pointer, state, &outSchema, &outArray) } }
         return try takeOutput(status: status, call: call, function: "finish", schema: &outSchema, array: &outArray)
     }
 
     /// [thread-safe] Asks a running call to stop.
     public func interrupt() {
         context.cancelled.store(true, ordering: .relaxed)
-        descriptor.raw.pointee.interrupt?(state)
+        crashSite.during(.interrupt) { descriptor.raw.pointee.interrupt?(state) }
     }
 
     private func takeOutput(status: Int32, call: CallContext, function: String,

@@ -28,7 +28,8 @@ enum FileHandleOutput {
 /// set aside and descriptor 1 points at stderr until the end, so whatever
 /// else would print there (a chatty plugin) cannot corrupt the JSON.
 struct ReservedStandardOutput {
-    private let descriptor: Int32
+    /// The real stdout (-1 if it could not be set aside).
+    let descriptor: Int32
 
     init() {
         let saved = dup(1)

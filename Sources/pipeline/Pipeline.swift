@@ -20,6 +20,8 @@ struct Pipeline: ParsableCommand {
 
     static func main() {
         MallocTuning.apply()
+        // Before any plugin is loaded: a crash names its plugin and exits 6.
+        CrashGuard.install(environment: ProcessInfo.processInfo.environment)
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()

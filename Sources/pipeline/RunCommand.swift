@@ -102,6 +102,7 @@ struct Run: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let console = consoleLogging(environment: environment)
         let startedAt = Date().timeIntervalSince1970
+        CrashGuard.reportAlso(file: summary, descriptor: stdout.map(\.descriptor).flatMap { $0 >= 0 ? $0 : nil })
         let outcome = perform(console: console, environment: environment)
 
         let report: JSONValue
@@ -188,6 +189,9 @@ struct Run: ParsableCommand {
             MultiplexLogHandler([console.handler(label: label), fileLog(label)])
         }
         let progress = console.terminal.canRedraw && console.format == .human && !quiet ? ProgressDisplay() : nil
+        CrashGuard.console(json: console.format == .json, clearsStatusLine: progress != nil)
+        CrashGuard.log(to: (directory as NSString).appendingPathComponent("run.log"))
+        defer { CrashGuard.log(to: nil) }
         let stop = StopSignal()
         let signals = SignalHandling(stop: stop, logger: logger)
         defer { signals.cancel() }

@@ -379,7 +379,7 @@ struct CronTests {
     }
 
     @Test func exitCodesFollowTheTable() throws {
-        #expect(PipelineExitCode.allCases.map(\.rawValue) == [0, 1, 2, 3, 4, 5])
+        #expect(PipelineExitCode.allCases.map(\.rawValue) == [0, 1, 2, 3, 4, 5, 6])
         #expect(PipelineExitCode(status: "succeeded", rowErrors: 0) == .success)
         #expect(PipelineExitCode(status: "succeeded", rowErrors: 2) == .rowErrors)
         #expect(PipelineExitCode(status: "failed", rowErrors: 2) == .failed)

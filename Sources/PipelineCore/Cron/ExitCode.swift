@@ -11,6 +11,11 @@ public enum PipelineExitCode: Int32, CaseIterable, Sendable {
     case rowErrors = 3
     case locked = 4
     case interrupted = 5
+    /// A fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT): the crash
+    /// handler (`CrashGuard`) names the step and plugin, marks the summary
+    /// failed and exits with this instead of 128 + the signal. State is kept
+    /// as after a kill: the same command resumes.
+    case crashed = 6
 
     /// One line (at most 74 characters, so `--help` does not wrap it).
     public var meaning: String {
@@ -21,6 +26,7 @@ public enum PipelineExitCode: Int32, CaseIterable, Sendable {
         case .rowErrors: "finished with row errors (errors.jsonl); every other row is in the outputs"
         case .locked: "another run holds the lock of this run directory"
         case .interrupted: "interrupted (SIGINT/SIGTERM); state is saved: the same command resumes"
+        case .crashed: "a plugin (or the host) crashed: SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT"
         }
     }
 

@@ -154,6 +154,8 @@ public enum Executor {
     }
 
     static func writeSummary(_ summary: RunSummary, to directory: String, logger: Logger) {
+        // While the run goes on, a crash rewrites this summary as failed.
+        if summary.status == .running { CrashGuard.arm(summary) } else { CrashGuard.disarm() }
         let path = (directory as NSString).appendingPathComponent("summary.json")
         do {
             try AtomicFile.write(summary.json.serialized + "\n", to: path)

@@ -34,6 +34,7 @@ final class WorkerPool: @unchecked Sendable {
         for index in 0..<max(1, count) {
             done.enter()
             let thread = Thread { [jobs, done] in
+                CrashGuard.prepareThread()
                 while let job = jobs.take() { job() }
                 done.leave()
             }
