@@ -529,7 +529,13 @@ int crash_guard_install(int32_t exit_code) {
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_sigaction = handler;
-  action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+  /* No SA_RESETHAND: it would reset the disposition for the whole process,
+     and a second thread faulting while the first one reports would then
+     kill the process before the report is written; that thread waits in
+     the handler instead. A fault inside the handler is fatal anyway: every
+     signal is blocked there, and the kernel kills a thread that faults with
+     its signal blocked. */
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigfillset(&action.sa_mask);
   for (size_t i = 0; i < sizeof fatal_signals / sizeof fatal_signals[0]; i++)
     if (sigaction(fatal_signals[i], &action, NULL) != 0) return errno;

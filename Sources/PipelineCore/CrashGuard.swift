@@ -22,7 +22,7 @@ import Darwin
 public enum CrashGuard {
     /// Installs the handlers (the CLI, once, before anything else runs).
     /// `PIPELINE_CRASH_HANDLER=off` keeps the platform's behaviour instead
-    /// (Swift's backtrace, a core dump, 128 + the signal), for debugging.
+    /// (Swift's backtrace, a core dump where enabled, 128 + the signal).
     @discardableResult
     public static func install(environment: [String: String]) -> Bool {
         if environment["PIPELINE_CRASH_HANDLER"] == "off" { return false }
