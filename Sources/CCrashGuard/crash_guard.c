@@ -392,23 +392,31 @@ static char message_text[8192], message_json[32768], line[65536];
 /* The message, naming `who` (plain or JSON-escaped: everything else in it
    needs no escaping). */
 static size_t compose(char *out, size_t cap, const char *who, bool host, int sig, const siginfo_t *info,
-                      int function, bool own_thread, bool run_armed) {
+                      bool sent, int function, bool own_thread, bool run_armed) {
   text_buf b = {out, cap, 0};
-  put(&b, who);
-  put(&b, host ? " crashed (host) with " : " crashed with ");
-  put(&b, signal_name(sig));
-  put(&b, " (");
-  put(&b, signal_meaning(sig));
-  if ((sig == SIGSEGV || sig == SIGBUS) && info != NULL && info->si_code > 0) { /* from the kernel, not kill */
-    put(&b, " at address ");
-    put_hex(&b, (uintptr_t)info->si_addr);
-  }
-  put(&b, ")");
-  if (function >= 0) {
-    put(&b, function == CRASH_GUARD_DLOPEN ? " while being loaded (dlopen)" : " in ");
-    if (function != CRASH_GUARD_DLOPEN) put(&b, function_names[function]);
-  } else if (own_thread) {
-    put(&b, " on a thread of its own");
+  if (sent) {
+    /* kill(2) from another process: whatever the thread was doing, it did not fault */
+    put(&b, "pipeline was sent ");
+    put(&b, signal_name(sig));
+    put(&b, " by process ");
+    put_uint(&b, (uint64_t)(info->si_pid > 0 ? info->si_pid : 0), 1);
+  } else {
+    put(&b, who);
+    put(&b, host ? " crashed (host) with " : " crashed with ");
+    put(&b, signal_name(sig));
+    put(&b, " (");
+    put(&b, signal_meaning(sig));
+    if ((sig == SIGSEGV || sig == SIGBUS) && info != NULL && info->si_code > 0) { /* a fault, not a kill */
+      put(&b, " at address ");
+      put_hex(&b, (uintptr_t)info->si_addr);
+    }
+    put(&b, ")");
+    if (function >= 0) {
+      put(&b, function == CRASH_GUARD_DLOPEN ? " while being loaded (dlopen)" : " in ");
+      if (function != CRASH_GUARD_DLOPEN) put(&b, function_names[function]);
+    } else if (own_thread) {
+      put(&b, " on a thread of its own");
+    }
   }
   put(&b, "; exit code ");
   put_uint(&b, (uint64_t)exit_status, 1);
@@ -424,11 +432,13 @@ static void handler(int sig, siginfo_t *info, void *context) {
     for (;;) pause(); /* another thread is reporting; it exits the process */
   }
 
-  const crash_guard_call *call = atomic_load_explicit(&current_call, memory_order_relaxed);
+  /* Sent by another process (abort() and raise() send from this one). */
+  bool sent = info != NULL && (info->si_code == SI_USER || info->si_code == SI_QUEUE) && info->si_pid != getpid();
+  const crash_guard_call *call = sent ? NULL : atomic_load_explicit(&current_call, memory_order_relaxed);
   const crash_guard_site *site = call != NULL ? call->site : NULL;
   int function = call != NULL ? call->function : -1;
   bool own_thread = false;
-  if (site == NULL) {
+  if (site == NULL && !sent) {
     site = site_of_code(program_counter(context));
     own_thread = site != NULL;
   }
@@ -437,9 +447,9 @@ static void handler(int sig, siginfo_t *info, void *context) {
   const char *fields = host ? "" : site->json_fields;
 
   size_t text_len = compose(message_text, sizeof message_text - 1, host ? "pipeline" : site->text, host, sig, info,
-                            function, own_thread, reports != NULL);
+                            sent, function, own_thread, reports != NULL);
   size_t json_len = compose(message_json, sizeof message_json - 1, host ? "pipeline" : site->json_text, host, sig,
-                            info, function, own_thread, reports != NULL);
+                            info, sent, function, own_thread, reports != NULL);
   message_text[text_len] = 0;
   message_json[json_len] = 0;
   struct timespec now = {0, 0};

@@ -20,8 +20,8 @@ struct CrashTests {
                      "\(plugins) is missing: run `make test`, which builds the plugins first")
     }
 
-    /// load_jsonl (10 batches of 10 rows) → the crash fixture → write_jsonl.
-    private func pipeline(in directory: URL) throws -> String {
+    /// load_jsonl (10 batches of 10 rows) → the crash fixture (or `uses`) → write_jsonl.
+    private func pipeline(in directory: URL, uses: String = "crash") throws -> String {
         var text = ""
         for n in 0..<100 { text += #"{"n": \#(n), "text": "row \#(n)"}"# + "\n" }
         try text.write(to: directory.appendingPathComponent("seed.jsonl"), atomically: true, encoding: .utf8)
@@ -34,7 +34,7 @@ struct CrashTests {
                 with: {path: seed.jsonl}
                 batch_size: 10
               - name: boom
-                uses: crash
+                uses: \(uses)
                 input: load
               - name: save
                 uses: write_jsonl
@@ -145,5 +145,30 @@ struct CrashTests {
                     "\(how): \(crashed.output)")
             #expect(try lastLogRecord(runDirectory)["signal"] == .string(signal))
         }
+    }
+
+    @Test func aSignalSentByAnotherProcessBlamesNoPlugin() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("crash-kill")
+        let file = try pipeline(in: directory, uses: "slow\n    with: {delay_ms: 100}")
+        let plugin = try Fixtures.library("Tests/Fixtures/plugins/slow.c")
+        let runDirectory = directory.appendingPathComponent("run").path
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "PIPELINE_CRASH_HANDLER")
+        let process = try Spawned(binary, ["run", file, "--run-dir", runDirectory, "--plugin-path", plugin],
+                                  environment: environment)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline,
+              (try? String(contentsOfFile: runDirectory + "/run.log", encoding: .utf8))?.contains("run started") != true {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        try #require(process.isRunning, "the run ended before it could be signalled")
+        process.kill(SIGSEGV)
+        let result = process.wait()
+        #expect(result.status == 6, "\(result.output)")
+        #expect(result.output.contains("pipeline was sent SIGSEGV by process \(getpid()); exit code 6"), "\(result.output)")
+        #expect(try lastLogRecord(runDirectory)["plugin"] == nil)
+        #expect(try summary(runDirectory + "/summary.json")["status"] == .string("failed"))
     }
 }
