@@ -39,6 +39,8 @@ struct JSONRowAccumulator {
     private var numbers: [Double] = []
     private let scratch = ByteArena(capacity: 256)
     private(set) var ignoredReservedKeys: Set<String> = []
+    /// Numbers no Int64 or double holds unchanged become text instead of an error.
+    var inexactNumbersAsText = false
 
     /// Marks a key to skip (a reserved column).
     private static let ignored = -1
@@ -52,6 +54,7 @@ struct JSONRowAccumulator {
         lines.append(bytes, count: count)
         var scanner = JSONScanner(lines.base + savedLines, count: count, base: savedLines, decoded: decoded,
                                   items: items, numbers: numbers)
+        scanner.inexactNumbersAsText = inexactNumbersAsText
         items = []
         numbers = []
         do throws(JSONSyntaxError) {
@@ -196,7 +199,7 @@ struct JSONRowAccumulator {
             case .bool: kinds.insert(.bool)
             case .int: kinds.insert(.int)
             case .float: kinds.insert(.float)
-            case .string, .decodedString: kinds.insert(.string)
+            case .string, .decodedString, .numberText: kinds.insert(.string)
             case .stringArray: kinds.insert(.stringArray)
             case .numberArray: kinds.insert(.numberArray)
             case .emptyArray: kinds.insert(.emptyArray)
@@ -313,7 +316,7 @@ struct JSONRowAccumulator {
                     builder.appendNull()
                 case .string, .decodedString:
                     builder.appendUTF8(text(of: cell))
-                case .int, .float, .bool:
+                case .int, .float, .bool, .numberText:
                     builder.appendUTF8(lines.bytes(cell.start, Int(cell.length)))
                 case .stringArray, .numberArray, .emptyArray, .json:
                     scratch.count = 0

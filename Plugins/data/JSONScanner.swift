@@ -32,6 +32,7 @@ enum CellKind: UInt8 {
     case numberArray     // numbers: doubles (and nullNumber)
     case emptyArray      // items: only nulls, or none
     case json            // object or other array: its source text is the span
+    case numberText      // a number no Int64 or double holds unchanged: its text is the span
 }
 
 /// One value of a row (or one item of an array).
@@ -76,6 +77,9 @@ struct JSONScanner {
     /// Items of number arrays, as the doubles a list<float64> holds (nulls
     /// as `nullNumber`): an embedding's hundreds of floats go straight here.
     var numbers: [Double]
+    /// A number that no Int64 or double holds unchanged (a 30-digit id,
+    /// 1e400) is kept as its text (true) instead of failing the line.
+    var inexactNumbersAsText = false
 
     /// Marks a null item among `numbers`: a signalling NaN no JSON text and
     /// no arithmetic produces.
@@ -295,10 +299,13 @@ struct JSONScanner {
 
     // MARK: Numbers
 
+    /// A number that becomes a value (a column's or a number list's).
+    /// One that would change on the way is an error, or `.numberText` with
+    /// `inexactNumbersAsText`: never silently rounded.
     @inline(__always)
     mutating func numberCell() throws(JSONSyntaxError) -> Cell {
         if let cell = plainNumberCell() { return cell }
-        return try anyNumberCell()
+        return try anyNumberCell(checked: true)
     }
 
     /// The common shapes, in one pass: `-?digits` or `-?digits.digits`
@@ -361,7 +368,9 @@ struct JSONScanner {
         return Cell(payload: value.bitPattern, start: base + start, length: UInt32(i - start), count: 0, kind: .float)
     }
 
-    private mutating func anyNumberCell() throws(JSONSyntaxError) -> Cell {
+    /// `checked` false: the number stays inside JSON text (an object's
+    /// member), where it is copied byte for byte, so any valid number will do.
+    private mutating func anyNumberCell(checked: Bool) throws(JSONSyntaxError) -> Cell {
         let start = pos
         while pos < end {
             let b = p[pos]
@@ -382,6 +391,14 @@ struct JSONScanner {
         case .float(let value):
             return Cell(payload: value.bitPattern, start: base + start, length: UInt32(pos - start), count: 0,
                         kind: .float)
+        case .inexact(let value, let why):
+            if !checked || inexactNumbersAsText {
+                return Cell(payload: value.bitPattern, start: base + start, length: UInt32(pos - start), count: 0,
+                            kind: checked ? .numberText : .float)
+            }
+            let text = String(decoding: UnsafeBufferPointer(start: p + start, count: min(pos - start, 60)), as: UTF8.self)
+            throw fail("the number \(text)\(pos - start > 60 ? "…" : "") cannot be read as a number without changing it: "
+                       + "\(why.reason); to keep every digit, read such numbers as text (inexact_numbers: text)", at: start)
         }
     }
 
@@ -440,7 +457,8 @@ struct JSONScanner {
                         let number = try numberCell()
                         numbers.append(number.kind == .int ? Double(Int64(bitPattern: number.payload))
                                                            : Double(bitPattern: number.payload))
-                        if kind == .stringArray { kind = .json } else { kind = .numberArray }
+                        // A number kept as text: the array stays JSON text, digits and all.
+                        if kind == .stringArray || number.kind == .numberText { kind = .json } else { kind = .numberArray }
                     } else if b == UInt8(ascii: "n") {
                         try literal("null")
                         // Which list it belongs to is known at the end.
@@ -493,7 +511,8 @@ struct JSONScanner {
         guard pos < end else { throw expected("a value") }
         switch p[pos] {
         case quote: _ = try scanString()
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try numberCell()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            if plainNumberCell() == nil { _ = try anyNumberCell(checked: false) }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")

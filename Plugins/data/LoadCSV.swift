@@ -48,7 +48,7 @@ struct LoadCSV: PipelineStep {
               "delimiter":{"type":"string","minLength":1,"maxLength":1,"default":",","description":"The field separator, one ASCII character (e.g. \\",\\", \\";\\", \\"\\\\t\\")."},
               "header":{"type":"boolean","default":true,"description":"The first record names the columns."},
               "columns":{"type":"array","items":{"type":"string"},"description":"Column names: required when header is false; with a header, renames its columns (same count)."},
-              "infer_types":{"type":"boolean","default":true,"description":"Make int64 and float64 columns of numeric columns (per batch), and empty fields null; otherwise every column is utf8."},
+              "infer_types":{"type":"boolean","default":true,"description":"Make int64 and float64 columns of numeric columns (per batch), and empty fields null; otherwise every column is utf8. A column (of a batch) with a number that int64 or float64 cannot hold unchanged (a 30-digit id, 1e400, more than 17 significant digits) stays utf8: digits are never rounded."},
               "on_error":{"type":"string","enum":["fail","skip"],"default":"fail",
                 "description":"What a bad record (wrong number of fields, invalid UTF-8, text after a closing quote) does: fail the step naming the file and line, or skip it (logged, up to 10, then a total). An unterminated quote always fails."},
               "max_record_bytes":{"type":"integer","minimum":1,"maximum":1073741824,"default":\(defaultMaxRecordBytes),
@@ -331,7 +331,8 @@ struct LoadCSV: PipelineStep {
                     switch parseNumber(arena.base + field.start, field.length, lenient: true) {
                     case .int: sawInt = true
                     case .float: sawFloat = true
-                    case nil: sawText = true
+                    // Never rounded: a column holding one stays text, every digit kept.
+                    case .inexact, nil: sawText = true
                     }
                     if sawText { break }
                 }

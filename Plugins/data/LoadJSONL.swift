@@ -15,6 +15,7 @@ struct LoadJSONL: PipelineStep {
         var max_line_bytes: Int?
         var embeddings: String?
         var embedding_column: String?
+        var inexact_numbers: String?
     }
 
     static let name = "load_jsonl"
@@ -28,7 +29,11 @@ struct LoadJSONL: PipelineStep {
             arrays of strings → list<utf8>, arrays of numbers → list<float64>, anything else (objects, \
             mixed arrays, mixed kinds in a column) → utf8 holding the compact JSON text (strings stay \
             text). Missing keys and null are null; a duplicate key: the last value wins. Columns keep \
-            the order their keys are first seen. Blank lines, CRLF and a UTF-8 byte order mark are fine.             With `embeddings`, row n also gets row n of a float32 .npy matrix as a             fixed_size_list<float32> column: large pools of vectors without JSON floats.
+            the order their keys are first seen. Blank lines, CRLF and a UTF-8 byte order mark are fine. \
+            A number no int64 or float64 holds unchanged (a 30-digit id, 1e400, more than 17 \
+            significant digits) is never rounded: it fails the line, or with inexact_numbers: text \
+            it is read as its text. With `embeddings`, row n also gets row n of a float32 .npy \
+            matrix as a fixed_size_list<float32> column: large pools of vectors without JSON floats.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the objects.")],
@@ -42,7 +47,9 @@ struct LoadJSONL: PipelineStep {
               "max_line_bytes":{"type":"integer","minimum":1,"maximum":1073741824,"default":\(defaultMaxLineBytes),
                 "description":"The longest line accepted, in bytes; a longer line is a bad line (it is never read into memory whole)."},
               "embeddings":{"type":"string","format":"input-path","description":"A NumPy .npy float32 matrix (rows × dimensions), row-aligned with the file's rows: row n of the matrix goes with the n-th JSON object. Needs on_error: fail."},
-              "embedding_column":{"type":"string","minLength":1,"default":"embedding","description":"The column the matrix rows go to."}}}
+              "embedding_column":{"type":"string","minLength":1,"default":"embedding","description":"The column the matrix rows go to."},
+              "inexact_numbers":{"type":"string","enum":["error","text"],"default":"error",
+                "description":"A number that an int64 or a float64 cannot hold unchanged (an integer beyond 64 bits, more than 17 significant digits, beyond ±1.8e308 or below 2.2e-308): error, a bad line naming file:line:column; or text, read as its digits (the column becomes utf8 in that batch; inside an array, the array is kept as JSON text)."}}}
             """)
 
     private let reader: LineReader
@@ -67,6 +74,11 @@ struct LoadJSONL: PipelineStep {
         }
         reader = try LineReader(path: displayPath, step: name, maxLineBytes: maxLine)
         embeddingColumn = parameters.embedding_column ?? "embedding"
+        switch parameters.inexact_numbers ?? "error" {
+        case "error": rows.inexactNumbersAsText = false
+        case "text": rows.inexactNumbersAsText = true
+        case let other: throw .invalidArgument("\(name): inexact_numbers must be \"error\" or \"text\" (got \"\(other)\")")
+        }
         if let path = parameters.embeddings {
             guard !skipBadLines else {
                 throw .invalidArgument("\(name): embeddings needs on_error: fail (a skipped line would shift every row against the matrix)")

@@ -90,15 +90,44 @@ func describeByte(_ byte: UInt8) -> String {
 
 // MARK: Numbers
 
-/// A number read from text: an exact integer, or a double.
+/// A number read from text: an exact integer, a double, or a number that
+/// neither holds without changing it (the nearest double, and why).
 enum ParsedNumber: Equatable {
     case int(Int64)
     case float(Double)
+    case inexact(Double, InexactNumber)
 
     var double: Double {
         switch self {
         case .int(let value): Double(value)
-        case .float(let value): value
+        case .float(let value), .inexact(let value, _): value
+        }
+    }
+}
+
+/// Why a number's text cannot become an Int64 or a double unchanged.
+///
+/// A decimal of up to 17 significant digits names one double, and the
+/// writers print that double's shortest form, so such numbers are kept
+/// (as every JSON reader keeps them). Beyond that, digits would be lost.
+enum InexactNumber: Equatable {
+    /// An integer (no fraction, no exponent) outside Int64, with more than
+    /// 17 significant digits.
+    case integerTooLarge
+    /// More than 17 significant digits.
+    case tooManyDigits
+    /// Beyond ±1.8e308: it would become infinity (and be written as null).
+    case overflow
+    /// Non-zero but below 2.2e-308: it would become zero or lose precision.
+    case underflow
+
+    /// Why, for messages: "… cannot be read as a number without changing it: <why>".
+    var reason: String {
+        switch self {
+        case .integerTooLarge: "it is an integer outside the 64-bit range (±9223372036854775807) with more than the 17 significant digits a double keeps"
+        case .tooManyDigits: "it has more than the 17 significant digits a double keeps"
+        case .overflow: "it is beyond the range of a double (±1.8e308)"
+        case .underflow: "it is too close to zero for a double (below 2.2e-308)"
         }
     }
 }
@@ -135,9 +164,15 @@ func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> Pars
     var significant = 0      // digits held in mantissa
     var dropped = false      // digits beyond 19 were dropped
     var exponent = 0
+    var digits = 0           // significant digits, from the first non-zero one
+    var trailingZeros = 0    // zeros at the end of them
     let integerStart = i
     while i < count && isDigit(p[i]) {
         let digit = UInt64(p[i] &- 0x30)
+        if digits > 0 || digit != 0 {
+            digits += 1
+            trailingZeros = digit == 0 ? trailingZeros + 1 : 0
+        }
         if significant < 19 {
             if mantissa != 0 || digit != 0 {
                 mantissa = mantissa * 10 + digit
@@ -159,6 +194,10 @@ func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> Pars
         let fractionStart = i
         while i < count && isDigit(p[i]) {
             let digit = UInt64(p[i] &- 0x30)
+            if digits > 0 || digit != 0 {
+                digits += 1
+                trailingZeros = digit == 0 ? trailingZeros + 1 : 0
+            }
             if significant < 19 {
                 if mantissa != 0 || digit != 0 {
                     mantissa = mantissa * 10 + digit
@@ -202,6 +241,7 @@ func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> Pars
         }
     }
     if mantissa == 0 && !dropped { return .float(negative ? -0.0 : 0.0) }
+    let tooManyDigits = digits - trailingZeros > 17
     if !dropped && mantissa <= (1 << 53) && exponent >= -22 && exponent <= 22 {
         // Both operands are exact, so one IEEE operation rounds correctly.
         var value = Double(mantissa)
@@ -209,8 +249,14 @@ func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> Pars
         return .float(negative ? -value : value)
     }
     // Rare: many digits or a large exponent. The standard library's parser
-    // is correctly rounded and independent of the C locale.
+    // is correctly rounded and independent of the C locale (a leading `+`
+    // or a bare `.5`, accepted above when lenient, it reads too).
     let text = String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
     guard let value = Double(text) else { return nil }
+    if value.isInfinite { return .inexact(value, .overflow) }
+    if abs(value) < Double.leastNormalMagnitude { return .inexact(value, .underflow) }
+    // An integer beyond Int64 with few digits (1e20 written out) is a
+    // double like any other; with more, digits would be lost.
+    if tooManyDigits { return .inexact(value, integral ? .integerTooLarge : .tooManyDigits) }
     return .float(value)
 }
