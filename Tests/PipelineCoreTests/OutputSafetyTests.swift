@@ -137,4 +137,43 @@ struct OutputSafetyTests {
         #expect(read(previous)?.split(separator: "\n").count == 20)
         #expect(read(runDirectory.appendingPathComponent("big-out.jsonl").path)?.split(separator: "\n").count == 3001)
     }
+
+    /// errors.jsonl keeps a failed row as the step received it: expand_columns
+    /// cannot put unequal lists in its item-typed columns and emits nulls,
+    /// but the record holds the lists that caused the error.
+    @Test func aFailedRowIsRecordedAsItCameIn() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("errorrows")
+        _ = try write("""
+            {"q": "a", "answers": ["x", "y"], "scores": [1, 2]}
+            {"q": "b", "answers": ["x", "y", "z"], "scores": [1, 2]}
+
+            """, directory, "rows.jsonl")
+        let file = try write("""
+            name: expand
+            steps:
+              - name: load
+                uses: load_jsonl
+                with: {path: rows.jsonl}
+              - name: expand
+                uses: expand_columns
+                input: load
+                with: {columns: [answers, scores]}
+              - name: save
+                uses: write_jsonl
+                input: expand
+                with: {path: out.jsonl}
+            """, directory, "p.yaml")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try Fixtures.run(binary, ["run", file, "--run-dir", runDirectory])
+        #expect(result.status == 3, "\(result.output)")
+        let errors = try #require(read(runDirectory + "/errors.jsonl"))
+        let record = try JSONValue(parsing: String(errors.split(separator: "\n").first ?? ""))
+        #expect(record["step"] == .string("expand"))
+        #expect(record["q"] == .string("b"))
+        #expect(record["answers"] == .array([.string("x"), .string("y"), .string("z")]), "\(errors)")
+        #expect(record["scores"] == .array([.number(1), .number(2)]), "\(errors)")
+        #expect(record["_error"]?.stringValue?.contains("lists differ in length") == true, "\(errors)")
+        #expect(read(runDirectory + "/out.jsonl")?.split(separator: "\n").count == 2)
+    }
 }

@@ -247,12 +247,12 @@ private struct Run {
         self.options = options
         self.logger = logger
         self.store = store
-        writer = store.map { StoreWriter(store: $0) }
-        let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
         // Validation checked this; the file system may have changed since
         // (a symlink made, a --run-dir given to the executor only).
         let conflicts = PathConflicts.problems(PathConflicts.uses(of: plan, runDirectory: options.runDirectory))
         guard conflicts.isEmpty else { throw ExecutorError.pathConflicts(conflicts) }
+        writer = store.map { StoreWriter(store: $0) }
+        let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
         let state = plan.steps.map { states[$0.name] ?? RunStore.StepState() }
         emitted = state.map(\.emitted)
         consumedCount = state.map(\.consumed.count)
@@ -560,18 +560,45 @@ final class StepRuntime: @unchecked Sendable {
             if errorColumn.nullCount > 0 || errorColumn.length == 0 {
                 let failed = (0..<batch.length).filter { errorColumn.isValid($0) }
                 if !failed.isEmpty {
-                    output.errorRows.append(try batch.take(failed))
+                    output.errorRows += try asTheyCameIn(batch, failed, input: input)
                     let good = (0..<batch.length).filter { !errorColumn.isValid($0) }
                     batch = try batch.take(good)
                 }
                 batch = batch.removing("_error")
             } else {
                 // Every row failed.
-                output.errorRows.append(batch)
+                output.errorRows += try asTheyCameIn(batch, Array(0..<batch.length), input: input)
                 return
             }
         }
         if batch.length > 0 { output.batches.append(batch) }
+    }
+
+    /// The failed rows `failed` of a step's output, as the step received
+    /// them: a failed row that carries an input row's id is recorded as
+    /// that input row (every value that caused the error, where the step
+    /// may have replaced some with null) plus `_error`; other rows (from a
+    /// generator, or with new ids) as the step emitted them.
+    private func asTheyCameIn(_ batch: RecordBatch, _ failed: [Int], input: RecordBatch?) throws -> [RecordBatch] {
+        guard let input, let inputIDs = input.column("_row_id"), inputIDs.type == .uint64,
+              let ids = batch.column("_row_id"), ids.type == .uint64, let messages = batch.column("_error")
+        else { return [try batch.take(failed)] }
+        var position: [UInt64: Int] = [:]
+        for row in 0..<input.length where inputIDs.isValid(row) { position[inputIDs.uint64(row)] = row }
+        var found: [(input: Int, output: Int)] = []
+        var unmatched: [Int] = []
+        for row in failed {
+            if ids.isValid(row), let source = position[ids.uint64(row)] { found.append((source, row)) } else { unmatched.append(row) }
+        }
+        var result: [RecordBatch] = []
+        if !found.isEmpty {
+            let errors = ColumnBuilder(.utf8)
+            for (_, row) in found { errors.append(from: messages, row: row) }
+            result.append(try input.take(found.map(\.input)).removing("_error")
+                .setting(ArrowField("_error", .utf8), errors.finish()))
+        }
+        if !unmatched.isEmpty { result.append(try batch.take(unmatched)) }
+        return result
     }
 
     /// Ids for a batch that came without them: the input's ids when the
