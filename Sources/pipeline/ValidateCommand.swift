@@ -17,7 +17,8 @@ struct Validate: ParsableCommand {
                         Schema; defaults filled in, input paths made absolute
               graph     unique step names; input: names other steps; no cycles;
                         generators take no input, other steps need one;
-                        llm: names an entry of llms:
+                        llm: names an entry of llms:, on every step that calls
+                        an LLM and on no other
               columns   every required input column of a step comes from
                         upstream, where the plugins' declarations tell
               files     no output replaces an input (the pipeline file and

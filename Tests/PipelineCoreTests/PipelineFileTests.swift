@@ -93,7 +93,9 @@ struct PipelineFileTests {
                 uses: generate
                 input: inst
                 with: {mode: chat, temperature: 0x1, max_tokens: ~, stop: ['true', "null", '0o7']}
+                llm: t
               - {name: inst, uses: make_instruction, input: load, with: {template: !!str 42}}
+            llms: {t: {model: m}}
             """)
         let gen = try #require(plan.steps.first { $0.name == "gen" })
         #expect(gen.parameters["temperature"] == .number(1))
@@ -104,7 +106,8 @@ struct PipelineFileTests {
             steps:
               - {name: load, uses: load_rows, with: {path: a}}
               - {name: inst, uses: make_instruction, input: load}
-              - {name: gen, uses: generate, input: inst, with: {mode: chat, stop: ['true', "null", 0o7]}}
+              - {name: gen, uses: generate, input: inst, with: {mode: chat, stop: ['true', "null", 0o7]}, llm: t}
+            llms: {t: {model: m}}
             """) == ["p.yaml:5:88: error: steps[2].with.stop[2]: must be a string, got 7"])
         #expect(plan.steps.first { $0.name == "load" }?.parameters["path"] == .string("/work/project/123"))
         #expect(plan.steps.first { $0.name == "inst" }?.parameters["template"] == .string("42"))
@@ -389,6 +392,7 @@ struct PipelineFileTests {
                   label: "${API_KEY}"
                   stop: ["${API_KEY}"]
                   max_tokens: ${API_KEY}
+                llm: teacher
             """
         let found = try errors(yaml, environment: ["API_KEY": secret])
         #expect(found == [
@@ -415,8 +419,10 @@ struct PipelineFileTests {
                 uses: generate
                 input: inst
                 with: {mode: completion, stop: [x]}
+                llm: t
               - {name: inst, uses: make_instruction, input: load}
               - {name: numbers, uses: count}
+            llms: {t: {model: m}}
             """
         let plan = try plan(yaml, overrides: ["load.path=other/x.jsonl", "keep.stop=[a, 'b c']", "numbers.rows=7",
                                               "keep.options={seed: 3}", "keep.mode=chat", "keep.mode=completion"])

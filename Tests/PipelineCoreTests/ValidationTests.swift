@@ -107,6 +107,8 @@ struct ValidationTests {
                 with: {mode: chat, \(parameter)}
                 uses: generate
                 input: inst
+                llm: t
+            llms: {t: {model: m}}
             """)
     }
 
@@ -153,6 +155,8 @@ struct ValidationTests {
                 input: inst
                 with:
                   mode: chta
+                llm: t
+            llms: {t: {model: m}}
             """
         #expect(try errors(yaml) == [#"p.yaml:9:13: error: steps[2].with.mode: must be one of "chat", "completion", got "chta"; did you mean "chat"?"#])
     }
@@ -202,6 +206,8 @@ struct ValidationTests {
                 uses: generate
                 input: inst
                 with: {mode: chat, temperature: .inf}
+                llm: t
+            llms: {t: {model: m}}
             """
         #expect(try errors(yaml) == ["p.yaml:8:37: error: steps[2].with.temperature: .inf is not a finite number; values must be finite"])
     }
@@ -216,6 +222,8 @@ struct ValidationTests {
                 uses: generate
                 input: inst
                 with: {mode: chat, options: {seed: 1}}
+                llm: t
+            llms: {t: {model: m}}
             """)
         let gen = try #require(plan.steps.first { $0.name == "gen" })
         #expect(gen.parameters["temperature"] == .number(0.7))
@@ -392,9 +400,47 @@ struct ValidationTests {
         let yaml = """
             name: demo
             steps:
-              - {name: numbers, uses: count, llm: teacher}
+              - {name: load, uses: load_rows, with: {path: a.jsonl}}
+              - {name: inst, uses: make_instruction, input: load}
+              - {name: gen, uses: generate, input: inst, llm: teacher, with: {mode: chat}}
             """
-        #expect(try errors(yaml) == [#"p.yaml:3:39: error: no LLM named "teacher": the file has no llms: section"#])
+        #expect(try errors(yaml) == [#"p.yaml:5:51: error: no LLM named "teacher": the file has no llms: section"#])
+    }
+
+    @Test func aStepThatCallsAnLLMNeedsLLM() throws {
+        // generate sets PIPELINE_STEP_USES_LLM; without llm: it could only fail at run time.
+        let steps = """
+            steps:
+              - {name: load, uses: load_rows, with: {path: a.jsonl}}
+              - {name: inst, uses: make_instruction, input: load}
+              - name: gen
+                uses: generate
+                input: inst
+                with: {mode: chat}
+            """
+        #expect(try errors("name: demo\n" + steps) == [
+            #"p.yaml:5:5: error: step "gen" uses generate, which calls an LLM: add an llms: section and name its entry with llm:"#,
+        ])
+        #expect(try errors("name: demo\nllms: {teacher: {model: m}, judge: {model: j}}\n" + steps) == [
+            #"p.yaml:6:5: error: step "gen" uses generate, which calls an LLM: name the entry of llms: it calls with llm: (teacher, judge)"#,
+        ])
+    }
+
+    @Test func llmOnAStepThatCallsNoLLMIsAnError() throws {
+        let yaml = """
+            name: demo
+            llms: {teacher: {model: m}}
+            steps:
+              - name: load
+                uses: load_rows
+                with: {path: a.jsonl}
+                llm: teacher
+              - {name: numbers, uses: count, llm: nowhere}
+            """
+        #expect(try errors(yaml) == [
+            #"p.yaml:7:5: error: step "load" uses load_rows, which calls no LLM: remove llm: teacher"#,
+            #"p.yaml:8:34: error: step "numbers" uses count, which calls no LLM: remove llm: nowhere"#,
+        ])
     }
 
     @Test func llmSettingsAreChecked() throws {
@@ -429,7 +475,9 @@ struct ValidationTests {
                 api_key_file: secrets/key.txt
                 params: {temperature: 0}
             steps:
-              - {name: numbers, uses: count, llm: teacher}
+              - {name: load, uses: load_rows, with: {path: a.jsonl}}
+              - {name: inst, uses: make_instruction, input: load}
+              - {name: gen, uses: generate, input: inst, llm: teacher, with: {mode: chat}}
             """)
         #expect(plan.llms["teacher"] == .object([
             "base_url": .string("http://localhost:8000/v1"), "model": .string("big"),
@@ -439,7 +487,7 @@ struct ValidationTests {
             "max_concurrency": .number(16), "timeout_seconds": .number(120), "retries": .number(4),
             "cache": .string("auto"),
         ]))
-        #expect(plan.steps.first?.llm == "teacher")
+        #expect(plan.steps.first { $0.name == "gen" }?.llm == "teacher")
     }
 
     @Test func topologicalOrderKeepsFileOrderAmongReadySteps() throws {
@@ -471,6 +519,8 @@ struct ValidationTests {
                 uses: generate
                 input: load
                 with: {mode: chat}
+                llm: t
+            llms: {t: {model: m}}
             """
         #expect(try errors(yaml) == [#"p.yaml:6:5: error: step "gen" needs column "instruction", which no ancestor produces (available: id, prompt)"#])
     }
@@ -498,8 +548,9 @@ struct ValidationTests {
             steps:
               - {name: load, uses: load_rows, with: {path: a.jsonl}}
               - {name: inst, uses: make_instruction, input: load}
-              - {name: gen, uses: generate, input: inst, with: {mode: chat}}
+              - {name: gen, uses: generate, input: inst, with: {mode: chat}, llm: t}
               - {name: again, uses: make_instruction, input: gen}
+            llms: {t: {model: m}}
             """
         #expect(try errors(yaml) == [#"p.yaml:6:43: error: step "again" needs column "prompt", which "load" produces but a step after it does not pass on (available: instruction, response)"#])
     }
@@ -513,8 +564,9 @@ struct ValidationTests {
               - {name: any, uses: load_any}
               - {name: rows, uses: load_rows, with: {path: a.jsonl}}
               - {name: inst, uses: make_instruction, input: any}
-              - {name: gen, uses: generate, input: [any, rows], with: {mode: chat}}
+              - {name: gen, uses: generate, input: [any, rows], with: {mode: chat}, llm: t}
               - {name: scored, uses: score, input: inst, with: {column: whatever}}
+            llms: {t: {model: m}}
             """)
         #expect(plan.steps.count == 5)
     }

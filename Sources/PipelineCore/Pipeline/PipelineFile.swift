@@ -37,6 +37,8 @@ public struct PipelineFile: Sendable {
         /// Where the `input:` key is.
         public var inputLocation: SourceLocation?
         public var llm: Reference?
+        /// Where the `llm:` key is.
+        public var llmKeyLocation: SourceLocation?
         /// An `input:` entry could not be read (already reported).
         var inputProblem = false
 
@@ -336,6 +338,7 @@ public struct PipelineFile: Sendable {
             if let (key, value) = fields["llm"] {
                 let llmPath = path.appending("llm")
                 converter.record(llmPath, value: value, key: key)
+                step.llmKeyLocation = location(key)
                 if let name = text(value, path: llmPath, what: "the name of an entry of llms:") {
                     step.llm = Reference(name: name, location: location(value))
                 }

@@ -325,7 +325,17 @@ struct PipelineChecker {
                           at: step.inputLocation ?? step.location)
                 }
             }
-            if let llm = step.llm, !llmNames.contains(llm.name) {
+            // PIPELINE_STEP_USES_LLM in the descriptor says whether the step
+            // calls an LLM: then it needs llm:, and otherwise llm: means nothing.
+            if let descriptor = descriptors[index], descriptor.usesLLM, step.llm == nil {
+                let which = llmNames.isEmpty
+                    ? "add an llms: section and name its entry with llm:"
+                    : "name the entry of llms: it calls with llm: (" + llmNames.joined(separator: ", ") + ")"
+                error("\(step.label) uses \(descriptor.name), which calls an LLM: \(which)", at: step.location)
+            } else if let descriptor = descriptors[index], !descriptor.usesLLM, let llm = step.llm {
+                error("\(step.label) uses \(descriptor.name), which calls no LLM: remove llm: \(llm.name)",
+                      at: step.llmKeyLocation ?? llm.location)
+            } else if let llm = step.llm, !llmNames.contains(llm.name) {
                 if llmNames.isEmpty {
                     error("no LLM named \"\(llm.name)\": the file has no llms: section", at: llm.location)
                 } else {
