@@ -188,8 +188,75 @@ struct PipelineFileTests {
         #expect(found.first?.contains("YAML syntax error") == true, "\(found)")
     }
 
-    @Test func tabsAreASyntaxError() throws {
-        #expect(problems("a:\n\tb: 1\n").first?.hasPrefix("2:1: YAML syntax error: found character that cannot start any token") == true)
+    @Test func tabsAreNamed() throws {
+        let tab = "a TAB character: YAML indents with spaces only; replace the TAB with spaces"
+        // libyaml: "found character that cannot start any token".
+        #expect(problems("a:\n\tb: 1\n") == ["2:1: \(tab)"])
+        // libyaml: "found a tab character that violates indentation".
+        #expect(problems("a:\n  - b: 1\n\tc: 2\n") == ["3:1: \(tab)"])
+        #expect(problems("a:\n  b:\n  \t c: 1\n") == ["3:3: \(tab)"])
+        // A TAB between a key and its value is fine.
+        #expect(problems("a:\tb\n").isEmpty)
+        #expect(try errors("name: demo\nsteps:\n\t- {name: numbers, uses: count}\n") == ["p.yaml:3:1: error: \(tab)"])
+    }
+
+    @Test func tooManyValuesBlameAnOpenBracketNotAliases() {
+        let yaml = "a: 1\nb: [" + String(repeating: "x, ", count: 100_001)
+        #expect(problems(yaml) == [
+            "2:299990: the document has more than 100000 values, far more than a pipeline file holds: the `[` at line 2, column 4 is still open here; is its `]` missing?",
+        ])
+        let block = String(repeating: "- x\n", count: 100_001)
+        #expect(problems(block) == ["100000:3: the document has more than 100000 values, far more than a pipeline file holds"])
+    }
+
+    @Test func anAliasInsideItsOwnAnchorIsNamed() throws {
+        #expect(problems("a: &loop\n  - *loop\n")
+                == ["2:5: alias *loop is inside the collection it names (&loop at line 1, column 4): a value cannot contain itself"])
+        // The placeholder left in its place draws no second complaint.
+        #expect(try errors("name: demo\nsteps: &s [*s]\n")
+                == ["p.yaml:2:12: error: alias *s is inside the collection it names (&s at line 2, column 8): a value cannot contain itself"])
+    }
+
+    @Test func unsupportedTagsAreErrorsAtTheTag() throws {
+        let rule = "a pipeline file takes only the core tags !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
+        let yaml = """
+            name: demo
+            steps: !include steps.yaml
+            """
+        #expect(try errors(yaml) == ["p.yaml:2:8: error: unsupported YAML tag !include: \(rule)"])
+        let tagged = """
+            name: !!python/str demo
+            steps:
+              - name: load
+                uses: load_rows
+                with: !!python/dict {path: a.jsonl}
+              - name: inst
+                uses: !custom make_instruction
+                input: load
+                with: {template: !!binary aGVsbG8=}
+            """
+        #expect(try errors(tagged) == [
+            "p.yaml:1:7: error: unsupported YAML tag !!python/str: \(rule)",
+            "p.yaml:5:11: error: unsupported YAML tag !!python/dict: \(rule)",
+            "p.yaml:7:11: error: unsupported YAML tag !custom: \(rule)",
+            "p.yaml:9:22: error: unsupported YAML tag !!binary: \(rule)",
+        ])
+        // The core tags are accepted where they fit.
+        let plan = try plan("""
+            name: !!str demo
+            steps: !!seq
+              - !!map {name: load, uses: load_rows, with: {path: a.jsonl, limit: !!int 3}}
+            """)
+        #expect(plan.steps.first?.parameters["limit"] == .number(3))
+        #expect(problems("a: !!map x\n") == ["1:4: YAML tag !!map does not fit a scalar"])
+        #expect(try errors("name: demo\nsteps: [{name: demo, uses: count}]\n", overrides: ["demo.x=!include a.yaml"])
+                == ["error: --param demo.x=!include a.yaml: the value is not valid YAML: unsupported YAML tag !include: \(rule) (at column 1 of the value)"])
+    }
+
+    @Test func anEmptyDocumentIsEmpty() throws {
+        #expect(try errors("---\n") == ["p.yaml:2:1: error: the document is empty; a pipeline needs name: and steps:"])
+        #expect(try errors("--- ~\n") == ["p.yaml:1:5: error: the document is empty; a pipeline needs name: and steps:"])
+        #expect(try errors("just text\n") == ["p.yaml:1:1: error: a pipeline file is a mapping with name: and steps:, not a scalar"])
     }
 
     @Test func oneDocumentOnly() throws {
@@ -208,14 +275,51 @@ struct PipelineFileTests {
         #expect(try errors("# only a comment\n") == ["p.yaml:1:1: error: the file is empty; a pipeline needs name: and steps:"])
     }
 
-    @Test func invalidUTF8() throws {
+    /// Every diagnostic for raw bytes, as printed.
+    private func errors(bytes: [UInt8]) throws -> [String] {
         let registry = try PipelineTesting.registry()
-        #expect {
-            try PipelineLoader.load(bytes: Array("name: demo\nsteps: ".utf8) + [0xFF, 0xFE, 0x41], file: "p.yaml",
-                                    overrides: [], environment: [:], registry: registry)
-        } throws: { error in
-            let text = "\(error)"
-            return text.hasPrefix("error: cannot read the text: invalid") && text.contains("at byte")
+        do {
+            _ = try PipelineLoader.load(bytes: bytes, file: "p.yaml", overrides: [], environment: [:], registry: registry)
+            return []
+        } catch {
+            return error.diagnostics.map(\.description)
+        }
+    }
+
+    @Test func unreadableTextIsExplainedAtItsLineAndColumn() throws {
+        let start = Array("name: demo\nsteps: ".utf8)
+        let latin1 = "is the file in another encoding, such as Latin-1 or Windows-1252?"
+        let cases: [([UInt8], String)] = [
+            ([0xFF, 0xFE, 0x41], "p.yaml:2:8: error: invalid UTF-8: byte 0xFF cannot start a character (\(latin1))"),
+            ([0x80], "p.yaml:2:8: error: invalid UTF-8: byte 0x80 cannot start a character (\(latin1))"),
+            ([0xE9, 0x74, 0xE9], "p.yaml:2:8: error: invalid UTF-8: the character that byte 0xE9 starts is cut short by byte 0x74 (\(latin1))"),
+            ([0xC0, 0xAF], "p.yaml:2:8: error: invalid UTF-8: C0 AF is an overlong encoding (U+002F written with more bytes than it needs)"),
+            ([0xE0, 0x80, 0xAF], "p.yaml:2:8: error: invalid UTF-8: E0 80 AF is an overlong encoding (U+002F written with more bytes than it needs)"),
+            ([0xED, 0xA0, 0x80], "p.yaml:2:8: error: invalid UTF-8: ED A0 80 encodes U+D800, a UTF-16 surrogate, which UTF-8 text cannot contain"),
+            ([0xF4, 0x90, 0x80, 0x80], "p.yaml:2:8: error: invalid UTF-8: F4 90 80 80 encodes a value beyond U+10FFFF, the last Unicode code point"),
+            ([0x00], "p.yaml:2:8: error: a NUL byte (0x00), which YAML text cannot contain: is this a binary file?"),
+            ([0x01], "p.yaml:2:8: error: control character 0x01, which YAML text cannot contain (only TAB, LF and CR)"),
+            ([0x7F], "p.yaml:2:8: error: control character 0x7F (DEL), which YAML text cannot contain"),
+            ([0xC2, 0x80], "p.yaml:2:8: error: character U+0080, which YAML text cannot contain (a control character or a noncharacter)"),
+            // The column counts characters, not bytes.
+            (Array("[é, ".utf8) + [0xFF], "p.yaml:2:12: error: invalid UTF-8: byte 0xFF cannot start a character (\(latin1))"),
+        ]
+        for (tail, expected) in cases {
+            #expect(try errors(bytes: start + tail) == [expected], "\(tail)")
+        }
+    }
+
+    @Test func compressedFilesAreNamed() throws {
+        let text = Array("name: demo\nsteps: []\n".utf8)
+        let cases: [([UInt8], String)] = [
+            ([0x1F, 0x8B, 0x08, 0x00], "the file is gzip-compressed, not YAML text: decompress it first (gunzip)"),
+            ([0x28, 0xB5, 0x2F, 0xFD], "the file is zstd-compressed, not YAML text: decompress it first (unzstd)"),
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "the file is xz-compressed, not YAML text: decompress it first (unxz)"),
+            (Array("BZh91AY&SY".utf8) + [0x00, 0xFF], "the file is bzip2-compressed, not YAML text: decompress it first (bunzip2)"),
+            ([0x50, 0x4B, 0x03, 0x04, 0x14], "the file is a zip archive, not YAML text: extract the pipeline file from it first (unzip)"),
+        ]
+        for (magic, message) in cases {
+            #expect(try errors(bytes: magic + text) == ["p.yaml:1:1: error: \(message)"])
         }
     }
 

@@ -98,12 +98,22 @@ public struct PipelineFile: Sendable {
 
         func location(_ node: YAMLNode) -> SourceLocation { converter.location(node.mark) }
 
-        mutating func error(_ message: String, at node: YAMLNode) { converter.error(message, at: node.mark) }
+        /// Reports a problem with `node`; nothing for a placeholder, whose
+        /// problem the YAML reader reported.
+        mutating func error(_ message: String, at node: YAMLNode) {
+            guard !node.isPlaceholder else { return }
+            converter.error(message, at: node.mark)
+        }
 
         mutating func decode(_ root: YAMLNode) -> PipelineFile {
             var pipeline = PipelineFile(file: converter.file)
             guard let pairs = root.mapping else {
-                error("a pipeline file is a mapping with name: and steps:, not \(root.kindDescription)", at: root)
+                if isNull(root) {
+                    // `---` alone, or `~`: a document with nothing in it.
+                    error("the document is empty; a pipeline needs name: and steps:", at: root)
+                } else {
+                    error("a pipeline file is a mapping with name: and steps:, not \(root.kindDescription)", at: root)
+                }
                 return pipeline
             }
             converter.sourceMap.values[.root] = converter.origin(root.mark)
@@ -155,7 +165,7 @@ public struct PipelineFile: Sendable {
         /// The pairs whose keys are known, by key; reports the others.
         mutating func checkKeys(_ pairs: [YAMLPair], known: [String], path: JSONPath) -> [String: (YAMLNode, YAMLNode)] {
             var fields: [String: (YAMLNode, YAMLNode)] = [:]
-            for pair in pairs {
+            for pair in pairs where !pair.key.isPlaceholder {
                 guard let key = pair.key.scalar?.text else {
                     error("\(path): keys must be text, not \(pair.key.kindDescription)", at: pair.key)
                     continue
@@ -174,7 +184,7 @@ public struct PipelineFile: Sendable {
         }
 
         func isNull(_ node: YAMLNode) -> Bool {
-            guard node.tag == nil, let (text, style) = node.scalar, style.isPlain else { return false }
+            guard node.tag == nil, !node.isPlaceholder, let (text, style) = node.scalar, style.isPlain else { return false }
             return YAML.resolvePlain(text) == .null
         }
 

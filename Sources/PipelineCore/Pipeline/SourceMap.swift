@@ -211,6 +211,11 @@ struct NodeConverter {
 
     /// The JSON value of a scalar node; nil after reporting why not.
     mutating func scalarValue(_ node: YAMLNode, path: JSONPath) -> JSONValue? {
+        if node.isPlaceholder {
+            // Its problem (an unsupported tag, an unknown alias) is reported.
+            sourceMap.broken.insert(path)
+            return nil
+        }
         guard let (_, style) = node.scalar, let text = expandedText(node, path: path) else { return nil }
         let core: YAML.CoreValue
         let yamlTag = "tag:yaml.org,2002:"
@@ -237,7 +242,7 @@ struct NodeConverter {
             }
             core = resolved
         case let tag?:
-            error("\(path): unsupported YAML tag \(tag) (only the core !!str, !!int, !!float, !!bool and !!null)", at: node.mark)
+            error("\(path): unsupported YAML tag \(YAML.writtenTag(tag)) (only the core !!str, !!int, !!float, !!bool and !!null)", at: node.mark)
             sourceMap.broken.insert(path)
             return nil
         }
@@ -305,6 +310,7 @@ struct NodeConverter {
 
     /// A mapping key as text (expanded); nil after reporting a non-scalar key.
     mutating func mappingKey(_ node: YAMLNode, in path: JSONPath) -> String? {
+        if node.isPlaceholder { return nil }
         guard node.scalar != nil else {
             error("\(path): keys must be text, not \(node.kindDescription)", at: node.mark)
             return nil

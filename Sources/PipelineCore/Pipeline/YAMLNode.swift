@@ -41,11 +41,22 @@ public struct YAMLNode: Sendable {
     public var mark: YAMLMark
     /// The resolved tag when one is written (`!!str` is `tag:yaml.org,2002:str`).
     public var tag: String?
+    /// The node stands for one that could not be read (an alias naming no
+    /// anchor, a node with an unsupported tag): an empty scalar whose
+    /// problem was reported already, so later checks say nothing about it.
+    public var isPlaceholder = false
 
     public init(_ content: Content, mark: YAMLMark, tag: String? = nil) {
         self.content = content
         self.mark = mark
         self.tag = tag
+    }
+
+    /// An empty scalar in place of a node whose problem was reported.
+    static func placeholder(at mark: YAMLMark) -> YAMLNode {
+        var node = YAMLNode(.scalar("", .plain), mark: mark)
+        node.isPlaceholder = true
+        return node
     }
 
     public var scalar: (text: String, style: ScalarStyle)? {
@@ -117,6 +128,14 @@ public enum YAML {
         var builder = TreeBuilder()
         bytes.withUnsafeBufferPointer { buffer in builder.run(buffer) }
         return (builder.fatal ? nil : builder.root, builder.problems)
+    }
+
+    /// A tag as it is written in YAML: `!!str` for `tag:yaml.org,2002:str`.
+    public static func writtenTag(_ tag: String) -> String {
+        let core = "tag:yaml.org,2002:"
+        if tag.hasPrefix(core) { return "!!" + tag.dropFirst(core.count) }
+        if tag.hasPrefix("!") { return tag }
+        return "!<\(tag)>"
     }
 
     /// Parses one YAML document, throwing its first problem. An empty text
@@ -229,6 +248,8 @@ private struct TreeBuilder {
         var mark: YAMLMark
         var tag: String?
         var anchor: String?
+        /// Written `[...]` or `{...}`.
+        var flow = false
         var items: [YAMLNode] = []
         var pairs: [YAMLPair] = []
         var pendingKey: YAMLNode?
@@ -245,6 +266,8 @@ private struct TreeBuilder {
     var fatal = false
     var documents = 0
     var nodes = 0
+    /// Of `nodes`, the ones copied from anchors.
+    var aliasNodes = 0
 
     mutating func run(_ buffer: UnsafeBufferPointer<UInt8>) {
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
@@ -264,7 +287,7 @@ private struct TreeBuilder {
         var event = yaml_event_t()
         while !fatal {
             guard yaml_parser_parse(parser, &event) != 0 else {
-                syntaxError(parser.pointee)
+                syntaxError(parser.pointee, text: buffer)
                 return
             }
             let done = event.type == YAML_STREAM_END_EVENT
@@ -279,21 +302,74 @@ private struct TreeBuilder {
         fatal = true
     }
 
-    mutating func syntaxError(_ parser: yaml_parser_t) {
+    mutating func syntaxError(_ parser: yaml_parser_t, text: UnsafeBufferPointer<UInt8>) {
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
         switch parser.error {
         case YAML_MEMORY_ERROR:
             fail("out of memory reading YAML", at: nil)
         case YAML_READER_ERROR:
-            // Encoding problems have a byte offset, not a line.
-            fail("cannot read the text: \(problem) at byte \(parser.problem_offset)", at: nil)
+            // libyaml gives a byte offset; the message gives the line and column.
+            let start = YAMLMark(line: 1, column: 1)
+            if let (what, hint) = YAMLText.compression(text) {
+                fail("the file is \(what), not YAML text: \(hint)", at: start)
+                return
+            }
+            let offset = Int(parser.problem_offset)
+            let utf16 = text.count >= 2 && ((text[0] == 0xFF && text[1] == 0xFE) || (text[0] == 0xFE && text[1] == 0xFF))
+            if !utf16, let message = YAMLText.encodingProblem(at: offset, in: text) {
+                fail(message, at: YAMLText.mark(ofByte: YAMLText.characterStart(offset, in: text), in: text))
+            } else {
+                fail("cannot read the text: \(problem) at byte \(offset)", at: utf16 ? start : YAMLText.mark(ofByte: offset, in: text))
+            }
         default:
+            let mark = YAMLMark(parser.problem_mark)
+            if let tab = YAMLText.indentingTab(at: mark, in: text) {
+                fail("a TAB character: YAML indents with spaces only; replace the TAB with spaces", at: tab)
+                return
+            }
             var message = "YAML syntax error: \(problem)"
             if let context = parser.context {
                 message += " (\(String(cString: context)) at \(YAMLMark(parser.context_mark)))"
             }
-            fail(message, at: YAMLMark(parser.problem_mark))
+            fail(message, at: mark)
         }
+    }
+
+    /// Why a tag cannot be used on a node of this kind, or nil when it can:
+    /// a pipeline file takes the YAML core tags only (and `!`, which says
+    /// "not resolved": a string for a scalar).
+    static func tagProblem(_ tag: String, kind: YAMLNode.Content) -> String? {
+        let core = "tag:yaml.org,2002:"
+        if tag == "!" { return nil }
+        let written = YAML.writtenTag(tag)
+        guard tag.hasPrefix(core) else {
+            return "unsupported YAML tag \(written): a pipeline file takes only the core tags !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
+        }
+        let name = tag.dropFirst(core.count)
+        let fits: Bool
+        switch kind {
+        case .scalar: fits = ["str", "int", "float", "bool", "null"].contains(name)
+        case .sequence: fits = name == "seq"
+        case .mapping: fits = name == "map"
+        }
+        if fits { return nil }
+        if ["str", "int", "float", "bool", "null", "seq", "map"].contains(name) {
+            let what: String
+            switch kind {
+            case .scalar: what = "a scalar"
+            case .sequence: what = "a list"
+            case .mapping: what = "a mapping"
+            }
+            return "YAML tag \(written) does not fit \(what)"
+        }
+        return "unsupported YAML tag \(written): a pipeline file takes only the core tags !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
+    }
+
+    /// The node, or a placeholder after reporting its unsupported tag.
+    mutating func checkingTag(_ node: YAMLNode) -> YAMLNode {
+        guard let tag = node.tag, let problem = Self.tagProblem(tag, kind: node.content) else { return node }
+        problems.append(YAMLProblem(problem, at: node.mark))
+        return YAMLNode.placeholder(at: node.mark)
     }
 
     static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
@@ -325,34 +401,42 @@ private struct TreeBuilder {
             default: style = .plain
             }
             guard count(1, at: mark) else { return }
-            let node = YAMLNode(.scalar(text, style), mark: mark, tag: Self.string(scalar.tag))
+            let node = checkingTag(YAMLNode(.scalar(text, style), mark: mark, tag: Self.string(scalar.tag)))
             if let anchor = Self.string(scalar.anchor) { anchors[anchor] = (node, 1) }
             add(node, size: 1)
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
             guard let (anchored, size) = anchors[name] else {
-                problems.append(YAMLProblem("alias *\(name) names no anchor defined before it", at: mark))
-                add(YAMLNode(.scalar("", .plain), mark: mark), size: 1)
+                if let open = stack.last(where: { $0.anchor == name }) {
+                    problems.append(YAMLProblem("alias *\(name) is inside the collection it names (&\(name) at line \(open.mark.line), column \(open.mark.column)): a value cannot contain itself", at: mark))
+                } else {
+                    problems.append(YAMLProblem("alias *\(name) names no anchor defined before it", at: mark))
+                }
+                add(YAMLNode.placeholder(at: mark), size: 1)
                 return
             }
+            aliasNodes += size
             guard count(size, at: mark) else { return }
             var node = anchored
             node.mark = mark
             add(node, size: size)
         case YAML_SEQUENCE_START_EVENT:
             let start = event.data.sequence_start
-            push(Frame(isMapping: false, mark: mark, tag: Self.string(start.tag), anchor: Self.string(start.anchor)))
+            push(Frame(isMapping: false, mark: mark, tag: Self.string(start.tag), anchor: Self.string(start.anchor),
+                       flow: start.style == YAML_FLOW_SEQUENCE_STYLE))
         case YAML_MAPPING_START_EVENT:
             let start = event.data.mapping_start
-            push(Frame(isMapping: true, mark: mark, tag: Self.string(start.tag), anchor: Self.string(start.anchor)))
+            push(Frame(isMapping: true, mark: mark, tag: Self.string(start.tag), anchor: Self.string(start.anchor),
+                       flow: start.style == YAML_FLOW_MAPPING_STYLE))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast() else { return }
-            let node: YAMLNode
+            var node: YAMLNode
             if frame.isMapping {
                 node = YAMLNode(.mapping(merged(frame.pairs)), mark: frame.mark, tag: frame.tag)
             } else {
                 node = YAMLNode(.sequence(frame.items), mark: frame.mark, tag: frame.tag)
             }
+            node = checkingTag(node)
             if let anchor = frame.anchor { anchors[anchor] = (node, frame.size) }
             add(node, size: frame.size)
         default:
@@ -364,7 +448,14 @@ private struct TreeBuilder {
     mutating func count(_ added: Int, at mark: YAMLMark) -> Bool {
         nodes += added
         if nodes > YAML.maximumNodes {
-            fail("the document has more than \(YAML.maximumNodes) nodes once aliases are expanded (nested aliases?)", at: mark)
+            if aliasNodes * 2 > nodes {
+                fail("the document has more than \(YAML.maximumNodes) nodes once aliases are expanded (nested aliases?)", at: mark)
+            } else if let open = stack.first(where: \.flow) {
+                let bracket = open.isMapping ? "{" : "["
+                fail("the document has more than \(YAML.maximumNodes) values, far more than a pipeline file holds: the `\(bracket)` at line \(open.mark.line), column \(open.mark.column) is still open here; is its `\(open.isMapping ? "}" : "]")` missing?", at: mark)
+            } else {
+                fail("the document has more than \(YAML.maximumNodes) values, far more than a pipeline file holds", at: mark)
+            }
             return false
         }
         return true
@@ -418,6 +509,7 @@ private struct TreeBuilder {
             let sources = pair.value.sequence ?? [pair.value]
             for source in sources {
                 guard let sourcePairs = source.mapping else {
+                    if source.isPlaceholder { continue }
                     problems.append(YAMLProblem("<< merges mappings only, not \(source.kindDescription)", at: source.mark))
                     continue
                 }
