@@ -568,4 +568,20 @@ struct PipelineFileTests {
         #expect(broken.count == 1)
         #expect(broken.first?.hasPrefix("error: --param load.path=[a,: the value is not valid YAML: ") == true, "\(broken)")
     }
+
+    @Test func aHugeParamIsShownCutShort() throws {
+        let yaml = """
+            name: demo
+            steps:
+              - {name: load, uses: load_rows, with: {path: seed.jsonl}}
+            """
+        let huge = String(repeating: "x", count: 200_000)
+        let shown = "--param load.speed=" + String(repeating: "x", count: 69) + "… (200011 bytes)"
+        #expect(try errors(yaml, overrides: ["load.speed=" + huge])
+                == [#"error: \#(shown): steps[0].with: unknown parameter "speed" (known: batch_size, limit, path)"#])
+        // Short enough: whole.
+        let hundred = String(repeating: "y", count: 89)
+        #expect(try errors(yaml, overrides: ["lod.path=" + hundred])
+                == [#"error: --param lod.path=\#(hundred): no step named "lod"; did you mean "load"?"#])
+    }
 }

@@ -59,6 +59,29 @@ struct ValidationTests {
 
     // MARK: - Steps and parameters
 
+    @Test func aParameterBesideWithIsToldToMoveUnderIt() throws {
+        let yaml = """
+            name: demo
+            steps:
+              - name: load
+                uses: load_rows
+                path: seed.jsonl
+                limit: 3
+              - name: copy
+                uses: passthrough
+                input: load
+                path: out.jsonl
+                colour: red
+            """
+        #expect(try errors(yaml) == [
+            #"p.yaml:5:5: error: steps[0]: "path" is a parameter of load_rows: put it under with:"#,
+            #"p.yaml:6:5: error: steps[0]: "limit" is a parameter of load_rows: put it under with:"#,
+            // passthrough has no parameter path: the usual message.
+            #"p.yaml:10:5: error: steps[1]: unknown key "path" (expected one of: name, uses, with, batch_size, input, llm)"#,
+            #"p.yaml:11:5: error: steps[1]: unknown key "colour" (expected one of: name, uses, with, batch_size, input, llm)"#,
+        ])
+    }
+
     @Test func unknownStepSuggestsTheClosestName() throws {
         let yaml = """
             name: demo

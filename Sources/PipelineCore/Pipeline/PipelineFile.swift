@@ -41,6 +41,9 @@ public struct PipelineFile: Sendable {
         public var llmKeyLocation: SourceLocation?
         /// An `input:` entry could not be read (already reported).
         var inputProblem = false
+        /// Parameters of the step's plugin written beside `with:` instead of
+        /// in it (already reported).
+        var misplacedParameters: Set<String> = []
 
         public var path: JSONPath { JSONPath([.key("steps"), .index(index)]) }
         public var label: String { name.map { "step \"\($0)\"" } ?? "steps[\(index)]" }
@@ -68,9 +71,13 @@ public struct PipelineFile: Sendable {
 
     /// Reads a pipeline file's text. Returns the file (as much as could be
     /// read) and every problem found; the file is nil only when the text is
-    /// not YAML at all.
+    /// not YAML at all. `parameterNames` gives the parameters of the plugin
+    /// step a `uses:` names, when known, so that one written beside `with:`
+    /// is reported as such.
     public static func read(_ bytes: [UInt8], file: String, environment: [String: String],
-                            overrides: [ParamOverride] = []) -> (file: PipelineFile?, diagnostics: [Diagnostic]) {
+                            overrides: [ParamOverride] = [],
+                            parameterNames: (String) -> [String]? = { _ in nil })
+        -> (file: PipelineFile?, diagnostics: [Diagnostic]) {
         let (root, problems) = YAML.parse(bytes)
         var diagnostics = problems.map { problem in
             Diagnostic(problem.message, at: problem.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) })
@@ -83,7 +90,7 @@ public struct PipelineFile: Sendable {
             return (nil, diagnostics)
         }
         var decoder = Decoder(file: file, environment: environment, overrides: overrides)
-        let pipeline = decoder.decode(root)
+        let pipeline = decoder.decode(root, parameterNames: parameterNames)
         return (pipeline, diagnostics + decoder.converter.diagnostics)
     }
 
@@ -105,7 +112,7 @@ public struct PipelineFile: Sendable {
             converter.error(message, at: node.mark)
         }
 
-        mutating func decode(_ root: YAMLNode) -> PipelineFile {
+        mutating func decode(_ root: YAMLNode, parameterNames: (String) -> [String]?) -> PipelineFile {
             var pipeline = PipelineFile(file: converter.file)
             guard let pairs = root.mapping else {
                 if isNull(root) {
@@ -145,7 +152,7 @@ public struct PipelineFile: Sendable {
                 if let items = value.sequence {
                     if items.isEmpty { error("steps: list at least one step", at: value) }
                     for (index, item) in items.enumerated() {
-                        if let step = step(item, index: index) { pipeline.steps.append(step) }
+                        if let step = step(item, index: index, parameterNames: parameterNames) { pipeline.steps.append(step) }
                     }
                 } else {
                     error("steps: must be a list of steps, not \(describeKind(value))", at: value)
@@ -162,8 +169,10 @@ public struct PipelineFile: Sendable {
             return pipeline
         }
 
-        /// The pairs whose keys are known, by key; reports the others.
-        mutating func checkKeys(_ pairs: [YAMLPair], known: [String], path: JSONPath) -> [String: (YAMLNode, YAMLNode)] {
+        /// The pairs whose keys are known, by key; reports the others, but
+        /// for those `unknown` takes (which returns true when it reported one).
+        mutating func checkKeys(_ pairs: [YAMLPair], known: [String], path: JSONPath,
+                                unknown: (String, YAMLNode) -> Bool = { _, _ in false }) -> [String: (YAMLNode, YAMLNode)] {
             var fields: [String: (YAMLNode, YAMLNode)] = [:]
             for pair in pairs where !pair.key.isPlaceholder {
                 guard let key = pair.key.scalar?.text else {
@@ -174,6 +183,7 @@ public struct PipelineFile: Sendable {
                     if fields[key] == nil { fields[key] = (pair.key, pair.value) }
                     continue
                 }
+                if unknown(key, pair.key) { continue }
                 let prefix = path.components.isEmpty ? "unknown top-level key" : "\(path): unknown key"
                 var message = "\(prefix) \"\(key)\""
                 let hint = Suggestion.hint(for: key, among: known)
@@ -248,7 +258,7 @@ public struct PipelineFile: Sendable {
             return result
         }
 
-        mutating func step(_ node: YAMLNode, index: Int) -> Step? {
+        mutating func step(_ node: YAMLNode, index: Int, parameterNames: (String) -> [String]?) -> Step? {
             let path = JSONPath([.key("steps"), .index(index)])
             converter.sourceMap.values[path] = converter.origin(node.mark)
             guard let pairs = node.mapping else {
@@ -256,7 +266,18 @@ public struct PipelineFile: Sendable {
                 return nil
             }
             var step = Step(index: index, location: location(node))
-            let fields = checkKeys(pairs, known: PipelineFile.stepKeys, path: path)
+            // A parameter of the step's plugin written beside with: instead
+            // of under it: say so rather than "unknown key".
+            let usesText = pairs.first { $0.key.scalar?.text == "uses" }?.value.scalar?.text
+            let parameters = usesText.flatMap(parameterNames) ?? []
+            var misplaced: [(String, YAMLNode)] = []
+            let fields = checkKeys(pairs, known: PipelineFile.stepKeys, path: path) { key, keyNode in
+                guard let plugin = usesText, parameters.contains(key) else { return false }
+                misplaced.append(("\(path): \"\(key)\" is a parameter of \(plugin): put it under with:", keyNode))
+                step.misplacedParameters.insert(key)
+                return true
+            }
+            for (message, keyNode) in misplaced { error(message, at: keyNode) }
 
             if let (key, value) = fields["name"] {
                 converter.record(path.appending("name"), value: value, key: key)
@@ -369,7 +390,7 @@ public struct ParamOverride: Sendable {
 
     /// Parses the argument of a --param flag (`load.path=x.jsonl`).
     public static func parse(_ argument: String) throws(Diagnostic) -> ParamOverride {
-        let flag = "--param \(argument)"
+        let flag = "--param \(shortened(argument))"
         guard let equals = argument.firstIndex(of: "=") else {
             throw Diagnostic("\(flag): expected step.key=value", at: nil)
         }
@@ -386,5 +407,16 @@ public struct ParamOverride: Sendable {
         }
         return ParamOverride(flag: flag, step: String(target[..<dot]), key: String(target[target.index(after: dot)...]),
                              value: value)
+    }
+
+    /// Longer arguments are cut to this many characters in messages.
+    static let shownCharacters = 80
+
+    /// The argument as messages show it: whole, or when long, its first
+    /// characters and its size (`load.path=aaaa… (200000 bytes)`), so a
+    /// huge value is not echoed in every message about it.
+    static func shortened(_ argument: String) -> String {
+        guard argument.count > shownCharacters + 20 else { return argument }
+        return String(argument.prefix(shownCharacters)) + "… (\(argument.utf8.count) bytes)"
     }
 }

@@ -34,7 +34,9 @@ public enum PipelineLoader {
         for argument in overrides {
             do { parsed.append(try ParamOverride.parse(argument)) } catch { diagnostics.append(error) }
         }
-        let (pipeline, fileDiagnostics) = PipelineFile.read(bytes, file: file, environment: environment, overrides: parsed)
+        let (pipeline, fileDiagnostics) = PipelineFile.read(bytes, file: file, environment: environment, overrides: parsed) { uses in
+            (try? registry.step(uses))?.parameterSchema["properties"]?.objectValue.map { Array($0.keys) }
+        }
         diagnostics += fileDiagnostics
         guard let pipeline else { throw PipelineDiagnostics(sorted(diagnostics)) }
 
@@ -262,6 +264,8 @@ struct PipelineChecker {
             if case .flag? = origin { return Paths.absolute(path, base: currentDirectory, home: home) }
             return Paths.absolute(path, base: fileDirectory, home: home)
         }
+        // Written beside with: (reported): not "missing" as well.
+        validator.reportedElsewhere = step.misplacedParameters
         values = validator.validate(.object(values), schema: descriptor.parameterSchema, path: withPath).objectValue ?? values
         diagnostics += validator.diagnostics
         if descriptor.kind == .generator, validator.diagnostics.isEmpty,

@@ -24,6 +24,9 @@ struct SchemaValidator {
     /// Makes an `input-path` string absolute; gets where the value came from.
     let resolveInputPath: (String, SourceOrigin?) -> String
     var diagnostics: [Diagnostic] = []
+    /// Keys of the top-level object reported missing elsewhere (a step's
+    /// parameter written beside `with:`): not reported as missing here.
+    var reportedElsewhere: Set<String> = []
     private var patterns: [String: Regex<AnyRegexOutput>?] = [:]
 
     init(sourceMap: SourceMap, noun: String, rootPath: JSONPath,
@@ -228,6 +231,7 @@ struct SchemaValidator {
         }
         let noun = keyNoun(path)
         for key in (schema["required"]?.arrayValue ?? []).compactMap(\.stringValue) where result[key] == nil {
+            if path == rootPath, reportedElsewhere.contains(key) { continue }
             report("\(path): missing required \(noun) \"\(key)\"", at: path, key: true)
         }
         for key in object.keys.sorted() {

@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+@testable import PipelineCore
+
+/// The messages of the `pipeline` binary itself, in plain words: the
+/// built binary and plugins, real files.
+@Suite("CLI messages")
+struct MessageTests {
+    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+
+    private func requireBuild() throws {
+        try #require(FileManager.default.fileExists(atPath: binary), "\(binary) is missing: run `make plugins`")
+        let plugins = Fixtures.buildDirectory.appendingPathComponent("pipeline-plugins/libPipelineData.so").path
+        try #require(FileManager.default.fileExists(atPath: plugins), "\(plugins) is missing: run `make plugins`")
+    }
+
+    /// A pipeline that loads one row and writes it, in `directory`.
+    private func writePipeline(in directory: URL) throws -> String {
+        try "{\"prompt\": \"hi\"}\n".write(to: directory.appendingPathComponent("data.jsonl"), atomically: true, encoding: .utf8)
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: p
+            steps:
+              - {name: load, uses: load_jsonl, with: {path: data.jsonl}}
+              - {name: save, uses: write_jsonl, input: load, with: {path: out.jsonl}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    @Test func aCompressedPipelineFileIsNamedWithAPosition() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("gzip")
+        let file = directory.appendingPathComponent("p.yaml.gz").path
+        try Data([0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03]).write(to: URL(fileURLWithPath: file))
+        let result = try Fixtures.run(binary, ["validate", file])
+        #expect(result.status == 2)
+        #expect(result.output == """
+            \(file):1:1: error: the file is gzip-compressed, not YAML text: decompress it first (gunzip)
+            1 error in \(file)
+
+            """)
+    }
+
+    @Test func invalidUTF8HasALineAndColumn() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("utf8")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try Data(Array("name: p\nsteps: caf".utf8) + [0xE9, 0x0A]).write(to: URL(fileURLWithPath: file))
+        let result = try Fixtures.run(binary, ["validate", file])
+        #expect(result.status == 2)
+        #expect(result.output.hasPrefix("\(file):2:11: error: invalid UTF-8: the character that byte 0xE9 starts is cut short by byte 0x0A"),
+                "\(result.output)")
+    }
+
+    @Test func aHugeParamIsNotEchoedWhole() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("huge-param")
+        let file = try writePipeline(in: directory)
+        let value = String(repeating: "x", count: 100_000)
+        let result = try Fixtures.run(binary, ["validate", file, "--param", "save.colour=" + value])
+        #expect(result.status == 2)
+        let shown = "--param save.colour=" + String(repeating: "x", count: 68) + "… (100012 bytes)"
+        #expect(result.output == """
+            error: \(shown): steps[1].with: unknown parameter "colour" (known: include_row_id, overwrite, path)
+            1 error in \(file)
+
+            """)
+    }
+}
