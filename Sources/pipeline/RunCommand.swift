@@ -154,6 +154,16 @@ struct Run: ParsableCommand {
         }
         let directory = URL(fileURLWithPath: runDir ?? "runs/\(plan.name)").standardizedFileURL.path
         var outcome = Outcome(code: .failed, pipeline: plan.name, directory: directory)
+        if let file = Self.fileInTheWay(of: directory) {
+            // A usage problem: the flag (or the default) names a file.
+            let named = runDir.map { "--run-dir \($0)" } ?? "the run directory \(directory)"
+            outcome.code = .usage
+            outcome.error = file == directory
+                ? "\(named) is a file, not a directory"
+                : "\(named) cannot be a directory: \(file) is a file"
+            consoleLogger.error("\(outcome.error ?? "")")
+            return outcome
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -217,6 +227,19 @@ struct Run: ParsableCommand {
         report(summary, code: outcome.code, directory: directory, console: console, logger: logger,
                fileLogger: Logger(label: "pipeline.run") { fileLog($0) })
         return outcome
+    }
+
+    /// `path` itself or the nearest of its parents that exists, when that
+    /// is not a directory (so the run directory cannot be made there).
+    static func fileInTheWay(of path: String) -> String? {
+        var current = path
+        var isDirectory: ObjCBool = false
+        while !FileManager.default.fileExists(atPath: current, isDirectory: &isDirectory) {
+            let parent = (current as NSString).deletingLastPathComponent
+            guard !parent.isEmpty, parent != current else { return nil }
+            current = parent
+        }
+        return isDirectory.boolValue ? nil : current
     }
 
     /// What this command asks of the executor.

@@ -67,4 +67,19 @@ struct MessageTests {
 
             """)
     }
+
+    @Test func aRunDirectoryThatIsAFileIsSaidSo() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("run-dir-file")
+        let file = try writePipeline(in: directory)
+        let notADirectory = directory.appendingPathComponent("taken").path
+        try "x".write(toFile: notADirectory, atomically: true, encoding: .utf8)
+        let result = try Fixtures.run(binary, ["run", file, "--run-dir", notADirectory, "--log-format", "human"])
+        #expect(result.status == 2)
+        #expect(result.output.contains("error    --run-dir \(notADirectory) is a file, not a directory"), "\(result.output)")
+        let below = try Fixtures.run(binary, ["run", file, "--run-dir", notADirectory + "/run", "--log-format", "human"])
+        #expect(below.status == 2)
+        #expect(below.output.contains("error    --run-dir \(notADirectory)/run cannot be a directory: \(notADirectory) is a file"),
+                "\(below.output)")
+    }
 }
