@@ -17,11 +17,19 @@ public struct PluginSearchPath: Sendable, CustomStringConvertible {
 
     public static let environmentVariable = "PIPELINE_PLUGIN_PATH"
 
+    /// `--plugin-path` flags, then `$PIPELINE_PLUGIN_PATH`, then the
+    /// directories beside the binary. Relative entries are taken from
+    /// `currentDirectory`: `libx.so` is the file in the current directory,
+    /// not a name for dlopen's library search.
     public static func standard(flags: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
-                                executable: String? = CommandLine.arguments.first) -> PluginSearchPath {
+                                executable: String? = CommandLine.arguments.first,
+                                currentDirectory: String = FileManager.default.currentDirectoryPath) -> PluginSearchPath {
         var entries = flags
         if let value = environment[environmentVariable] {
             entries += value.split(separator: ":").map(String.init).filter { !$0.isEmpty }
+        }
+        entries = entries.map { entry in
+            entry.hasPrefix("/") ? entry : URL(fileURLWithPath: entry, relativeTo: URL(fileURLWithPath: currentDirectory, isDirectory: true)).standardizedFileURL.path
         }
         if let executable = executablePath(executable) {
             let binDirectory = (executable as NSString).deletingLastPathComponent

@@ -82,4 +82,16 @@ struct MessageTests {
         #expect(below.output.contains("error    --run-dir \(notADirectory)/run cannot be a directory: \(notADirectory) is a file"),
                 "\(below.output)")
     }
+
+    @Test func aPluginPathWithoutSlashIsAFileInTheCurrentDirectory() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("plugin-path")
+        let library = try Fixtures.library("Tests/Fixtures/plugins/good.c", name: "good", in: directory)
+        let name = (library as NSString).lastPathComponent
+        // dlopen("libgood.so") would search the library path, not the current directory.
+        let result = try Fixtures.run("/bin/sh", ["-c", "cd '\(directory.path)' && '\(binary)' plugins list --plugin-path \(name)"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains(directory.appendingPathComponent(name).path), "\(result.output)")
+        #expect(!result.output.contains("cannot open shared object file"), "\(result.output)")
+    }
 }
