@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a plugin library or one of its steps could not be used.
 ///
 /// Every message names the file, and for version problems both versions,
@@ -12,6 +14,8 @@ public struct PluginError: Error, CustomStringConvertible, Sendable {
     /// The library the problem is about, when there is one.
     public let path: String?
     public let message: String
+    /// For a failed call: the status the plugin returned.
+    public private(set) var status: PluginStatus?
 
     private init(_ code: Code, path: String?, _ message: String) {
         self.code = code
@@ -61,9 +65,28 @@ public struct PluginError: Error, CustomStringConvertible, Sendable {
         return PluginError(.notFound, path: nil, message + " (see `pipeline plugins list`)")
     }
 
-    static func callFailed(step: String, function: String, status: PluginStatus, message: String?) -> PluginError {
-        PluginError(.callFailed, path: nil,
-                    "step \(step): \(function) failed with \(status): \(message ?? "no message given")")
+    /// A plugin call that returned an error status: `step load: <the
+    /// plugin's message>`. The status code stays out of the text (the
+    /// message says what happened); a leading `plugin_name: ` in the
+    /// plugin's message is dropped, the step's name says where. Without a
+    /// message, the call and the status in words.
+    static func callFailed(step: String, function: String, status: PluginStatus, message: String?,
+                           plugin: String? = nil) -> PluginError {
+        var text = message?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        if let plugin, text.hasPrefix(plugin + ": ") { text.removeFirst(plugin.count + 2) }
+        if text.isEmpty {
+            let call: String
+            switch function {
+            case "create": call = "could not start"
+            case "process": call = "failed on a batch"
+            case "finish": call = "failed after its last input"
+            default: call = "failed in \(function)"
+            }
+            text = "\(plugin.map { "\($0) " } ?? "the plugin ")\(call) (\(status.meaning)) and gave no reason"
+        }
+        var error = PluginError(.callFailed, path: nil, "step \(step): \(text)")
+        error.status = status
+        return error
     }
 
     public var isIncompatibleABI: Bool { code == .incompatibleABI }
@@ -89,6 +112,23 @@ public struct PluginStatus: RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let `internal` = PluginStatus(rawValue: 7)
     public static let notImplemented = PluginStatus(rawValue: 8)
     public static let outOfMemory = PluginStatus(rawValue: 9)
+
+    /// The status in words, for messages.
+    public var meaning: String {
+        switch rawValue {
+        case 0: "no error"
+        case 1: "invalid parameters or a misused call"
+        case 2: "invalid data"
+        case 3: "a file or network error"
+        case 4: "cancelled"
+        case 5: "timed out"
+        case 6: "a temporary failure"
+        case 7: "an internal error in the plugin"
+        case 8: "not implemented"
+        case 9: "out of memory"
+        default: "unknown status \(rawValue)"
+        }
+    }
 
     public var description: String {
         switch rawValue {

@@ -40,7 +40,7 @@ public final class StepInstance: @unchecked Sendable {
         }
         guard status == PIPELINE_OK else {
             throw .callFailed(step: self.label, function: "create", status: PluginStatus(rawValue: status),
-                              message: call.errorMessage)
+                              message: call.errorMessage, plugin: descriptor.name)
         }
         self.state = state
     }
@@ -96,7 +96,7 @@ public final class StepInstance: @unchecked Sendable {
             if let release = schema.release { release(&schema) }
             if let release = array.release { release(&array) }
             throw .callFailed(step: label, function: function, status: PluginStatus(rawValue: status),
-                              message: call.errorMessage)
+                              message: call.errorMessage, plugin: descriptor.name)
         }
         switch (schema.release != nil, array.release != nil) {
         case (false, false):

@@ -94,4 +94,18 @@ struct MessageTests {
         #expect(result.output.contains(directory.appendingPathComponent(name).path), "\(result.output)")
         #expect(!result.output.contains("cannot open shared object file"), "\(result.output)")
     }
+
+    @Test func aFailedStepSaysWhatHappenedInWords() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("step-failure")
+        let file = try writePipeline(in: directory)
+        let data = directory.appendingPathComponent("data.jsonl").path
+        try "{\"prompt\": \"hi\"}\n{bad\n".write(toFile: data, atomically: true, encoding: .utf8)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try Fixtures.run(binary, ["run", file, "--run-dir", runDirectory, "--log-format", "human"])
+        #expect(result.status == 1)
+        #expect(result.output.contains("FAILED after"), "\(result.output)")
+        #expect(result.output.contains(": step load: \(data):2:2: expected a string key"), "\(result.output)")
+        #expect(!result.output.contains("INVALID_DATA") && !result.output.contains("failed with"), "\(result.output)")
+    }
 }

@@ -80,7 +80,7 @@ struct StepInstanceTests {
             try instance.process(input)
         } throws: { error in
             let text = "\(error)"
-            return text.contains("INVALID_DATA") && text.contains("prompt")
+            return (error as? PluginError)?.status == .invalidData && text.contains("prompt")
         }
     }
 
@@ -106,5 +106,20 @@ struct StepInstanceTests {
 
         let missing = try StepInstance(try registry.step("keep_columns"), parameters: ["columns": .array([.string("zz")])])
         #expect(throws: PluginError.self) { try missing.process(input) }
+    }
+
+    @Test func failedCallsSayWhatHappenedWithoutStatusCodes() {
+        let withMessage = PluginError.callFailed(step: "load", function: "process", status: .invalidData,
+                                                 message: "load_jsonl: /data/x.jsonl:2:2: expected a string key", plugin: "load_jsonl")
+        #expect(withMessage.description == "step load: /data/x.jsonl:2:2: expected a string key")
+        #expect(withMessage.status == .invalidData)
+        // Another plugin's name stays: only the step's own plugin is dropped.
+        let other = PluginError.callFailed(step: "load", function: "create", status: .io, message: "other: gone", plugin: "load_jsonl")
+        #expect(other.description == "step load: other: gone")
+        let silent = PluginError.callFailed(step: "save", function: "create", status: .io, message: nil, plugin: "write_jsonl")
+        #expect(silent.description == "step save: write_jsonl could not start (a file or network error) and gave no reason")
+        let finish = PluginError.callFailed(step: "pick", function: "finish", status: PluginStatus(rawValue: 42), message: " ",
+                                            plugin: "deita_filter")
+        #expect(finish.description == "step pick: deita_filter failed after its last input (unknown status 42) and gave no reason")
     }
 }
