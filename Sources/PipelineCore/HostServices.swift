@@ -54,9 +54,14 @@ final class InstanceContext: @unchecked Sendable {
 /// plugin reports through set_error.
 final class CallContext: @unchecked Sendable {
     let instance: InstanceContext?
+    /// Where the call's LLM requests are logged (nil: straight to the log file).
+    let ioLines: IOLogLines?
     private let error = Mutex<(status: Int32, message: String)?>(nil)
 
-    init(instance: InstanceContext?) { self.instance = instance }
+    init(instance: InstanceContext?, ioLines: IOLogLines? = nil) {
+        self.instance = instance
+        self.ioLines = ioLines
+    }
 
     func setError(status: Int32, message: String) { error.withLock { $0 = (status, message) } }
     var errorMessage: String? { error.withLock { $0?.message } }

@@ -50,9 +50,14 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     /// Sends one batch (nil for generators) and returns the step's output,
-    /// or nil when the step emitted nothing (a generator: exhausted).
+    /// or nil when the step emitted nothing (a generator: exhausted). The
+    /// teacher I/O log lines of the call's LLM requests go to `ioLines`.
     public func process(_ batch: RecordBatch?) throws(PluginError) -> RecordBatch? {
-        let call = CallContext(instance: context)
+        try process(batch, ioLines: nil)
+    }
+
+    func process(_ batch: RecordBatch?, ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
+        let call = CallContext(instance: context, ioLines: ioLines)
         var inSchema = ArrowSchema()
         var inArray = ArrowArray()
         if let batch { batch.export(schema: &inSchema, array: &inArray) }
@@ -75,8 +80,12 @@ public final class StepInstance: @unchecked Sendable {
 
     /// Asks for buffered output after the last input; nil once there is none.
     public func finish() throws(PluginError) -> RecordBatch? {
+        try finish(ioLines: nil)
+    }
+
+    func finish(ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
         guard let finish = descriptor.raw.pointee.finish else { return nil }
-        let call = CallContext(instance: context)
+        let call = CallContext(instance: context, ioLines: ioLines)
         var outSchema = ArrowSchema()
         var outArray = ArrowArray()
         let status = call.withCall { pointer in crashSite.during(.finish) { finish(pointer, state, &outSchema, &outArray) } }

@@ -185,7 +185,7 @@ struct ResumeTests {
         _ = try Executor.run(try plan(registry, rows: rows), options: ExecutorOptions(runDirectory: reference),
                              logger: Logger(label: "test"))
         let mountPoint = try Fixtures.emptyDirectory("full-disk").path
-        let mounted = try Fixtures.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint])
+        let mounted = try Fixtures.run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint])
         try #require(mounted.status == 0, "cannot mount a tmpfs: \(mounted.output)")
         defer { _ = try? Fixtures.run("/bin/umount", [mountPoint]) }
         let directory = mountPoint + "/run"

@@ -81,26 +81,39 @@ public enum Executor {
             states = try opened.begin(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint))
             store = opened
         }
-        if !states.isEmpty, states.values.allSatisfy(\.done) {
+        if let store, !states.isEmpty, states.values.allSatisfy(\.done) {
+            // Nothing runs, so nothing is written: summary.json keeps the
+            // figures of the attempts that did the work.
             logger.info("this run is already complete: nothing to do (run with --fresh to run it again)")
+            restoreCounters(states, into: &summary)
+                let attempts = try store.attempts()
+            summary.add(attempts)
+            summary.attempts = attempts.count
+            summary.status = .succeeded
+            return summary
         } else if states.values.contains(where: { $0.emitted > 0 || $0.done }) {
             let done = states.values.filter(\.done).count
             logger.info("resuming the run", metadata: ["steps_done": "\(done)", "steps": "\(plan.steps.count)"])
         }
-        for (index, step) in plan.steps.enumerated() {
-            if let counters = states[step.name]?.counters {
-                summary.steps[index].batchesIn = counters.batchesIn
-                summary.steps[index].rowsIn = counters.rowsIn
-                summary.steps[index].batchesOut = counters.batchesOut
-                summary.steps[index].rowsOut = counters.rowsOut
-                summary.steps[index].rowErrors = counters.rowErrors
-                summary.steps[index].busySeconds = counters.busySeconds
-            }
+        restoreCounters(states, into: &summary)
+        // Earlier attempts (a killed or failed run this one resumes) count too.
+        let earlier = try store?.attempts() ?? []
+        var attempt = earlier.count + 1
+        do {
+            attempt = try store?.beginAttempt(startedAt: summary.startedAt) ?? attempt
+        } catch {
+            // The figures are secondary: a store that cannot take them (a
+            // full disk) fails the run at its first commit, saying why.
+            logger.warning("cannot record this attempt's figures: \(error)")
         }
+        let thisStart = summary.startedAt
+        summary.add(earlier)
+        summary.attempts = earlier.count + 1
         summary.status = .running
         writeSummary(summary, to: options.runDirectory, logger: logger)
         do {
-            var run = try Run(plan: plan, options: options, logger: logger, store: store, states: states)
+            var run = try Run(plan: plan, options: options, logger: logger, store: store, states: states,
+                              attempt: attempt, startedAt: thisStart, clock: clock)
             try run.execute(summary: &summary)
             summary.status = run.interrupted ? .interrupted : .succeeded
             if let store {
@@ -113,10 +126,30 @@ public enum Executor {
             logger.error("run failed: \(error)")
             try? store?.setStatus(.failed)
         }
-        summary.seconds = (ContinuousClock.now - clock).seconds
-        summary.recordResourceUsage()
+        // This attempt's own figures, stored, then added to the earlier ones
+        // (its LLM usage is in the summary already, from the clients).
+        var this = store?.attemptProgress?() ?? RunStore.Attempt.measure(number: attempt, startedAt: thisStart, since: clock)
+        if let store {
+            do { try store.record(this) } catch { logger.error("could not record the run's figures: \(error)") }
+        }
+        this.llms = [:]
+        summary.add([this])
         writeSummary(summary, to: options.runDirectory, logger: logger)
         return summary
+    }
+
+    /// Step counters as the store has them (every attempt's work).
+    static func restoreCounters(_ states: [String: RunStore.StepState], into summary: inout RunSummary) {
+        for (index, step) in summary.steps.enumerated() {
+            if let counters = states[step.name]?.counters {
+                summary.steps[index].batchesIn = counters.batchesIn
+                summary.steps[index].rowsIn = counters.rowsIn
+                summary.steps[index].batchesOut = counters.batchesOut
+                summary.steps[index].rowsOut = counters.rowsOut
+                summary.steps[index].rowErrors = counters.rowErrors
+                summary.steps[index].busySeconds = counters.busySeconds
+            }
+        }
     }
 
     /// What determines a step's output: its plugin and version, its
@@ -128,6 +161,7 @@ public enum Executor {
     static func fingerprint(_ step: PlannedStep) -> RunStore.Fingerprint {
         var parts = [step.descriptor.id, step.descriptor.version, JSONValue.object(step.parameters).serialized,
                      step.inputs.joined(separator: ","), String(step.batchSize)]
+        var files: [String: (size: Int64, modified: Double)] = [:]
         for (key, property) in (step.descriptor.parameterSchema["properties"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key })
         where property["format"]?.stringValue == "input-path" {
             guard let path = step.parameters[key]?.stringValue,
@@ -135,8 +169,11 @@ public enum Executor {
             let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
             let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             parts.append("\(key)=\(size)@\(modified)")
+            files[key] = (size, modified)
         }
-        return RunStore.Fingerprint(name: step.name, config: fnv1a(parts.joined(separator: "\u{1F}")))
+        // The hash decides; the parts (secrets hidden) say what changed.
+        return RunStore.Fingerprint(name: step.name, config: fnv1a(parts.joined(separator: "\u{1F}")),
+                                    parts: FingerprintParts.make(step, files: files))
     }
 
     /// Parameters whose schema says `"format": "output-path"` are made
@@ -242,7 +279,7 @@ private struct Run {
     var ioLog: LLMIOLog?
 
     init(plan: PipelinePlan, options: ExecutorOptions, logger: Logger, store: RunStore?,
-         states: [String: RunStore.StepState]) throws {
+         states: [String: RunStore.StepState], attempt: Int, startedAt: Double, clock: ContinuousClock.Instant) throws {
         self.plan = plan
         self.options = options
         self.logger = logger
@@ -288,12 +325,20 @@ private struct Run {
         }
         if !plan.llms.isEmpty {
             let cache = try options.llmCache.map { path throws(StoreError) in try LLMCache(path: path) }
-            let log = LLMIOLog(path: (options.runDirectory as NSString).appendingPathComponent("llm-io.jsonl"))
+            let log = LLMIOLog(path: (options.runDirectory as NSString).appendingPathComponent("llm-io.jsonl"),
+                               committedLength: try store?.ioLogBytes())
             ioLog = log
             for (name, settings) in plan.llms {
                 let config = try LLMConfig(name: name, settings: settings, environment: options.environment)
                 llms[name] = LLMClient(config: config, cache: cache, log: log)
             }
+        }
+        // Every commit also records what this attempt has cost so far, so a
+        // killed attempt still counts in the next one's summary.
+        let clients = llms
+        store?.attemptProgress = {
+            RunStore.Attempt.measure(number: attempt, startedAt: startedAt, since: clock,
+                                     llms: clients.mapValues(\.usage))
         }
         let writer = self.writer
         let run = RunContext(runID: try store?.runID() ?? RunContext.newRunID(), pipelineName: plan.name,
@@ -356,6 +401,10 @@ private struct Run {
                 completion = value
             }
             let step = completion.step
+            // The call's log lines go in before its results are committed
+            // (with the log's new length): see LLMIOLog.
+            let lines = completion.ioLines.take()
+            if !lines.isEmpty { ioLog?.write(lines) }
             switch completion.result {
             case .failure(let error):
                 scheduler.fail(step: step)
@@ -396,6 +445,7 @@ private struct Run {
                     commit.errorRows = output.errorRows
                     commit.consumed = consumed
                     commit.done = isDone
+                    commit.ioLogBytes = ioLog?.bytes
                     try writer.enqueue(commit)
                 }
                 let items = output.batches.enumerated().map { Item(source: step, seq: firstSeq + $0, batch: $1) }
@@ -417,6 +467,8 @@ private struct Run {
         }
         // Everything the run did is in the store before it says how it ended.
         try writer?.flush()
+        // Lines of calls that failed stay, to explain the failure.
+        if let ioLog, let store { try store.setIOLogBytes(ioLog.bytes) }
         recordLLMUsage(into: &summary)
         if let failure { throw failure }
         if interrupted {
@@ -436,7 +488,7 @@ private struct Run {
                     summary.steps[index].llm = (summary.steps[index].llm ?? LLMUsage()).adding(usage)
                 }
             }
-            summary.llms[name] = total
+            summary.llms[name] = (summary.llms[name] ?? LLMUsage()).adding(total)
         }
     }
 
@@ -481,6 +533,8 @@ struct Completion: @unchecked Sendable {
     var batchesIn = 0
     var rowsIn = 0
     var seconds = 0.0
+    /// The teacher I/O log lines of the call's LLM requests.
+    var ioLines = IOLogLines()
     var result: Result<Output, any Error>
 }
 
@@ -509,7 +563,7 @@ final class StepRuntime: @unchecked Sendable {
         call(step: step, isFinish: false, item: input) { instance, completion, output in
             guard let item = input?.batch else {
                 // A generator: no output means it is exhausted.
-                guard let result = try instance.process(nil) else { output.exhausted = true; return }
+                guard let result = try instance.process(nil, ioLines: completion.ioLines) else { output.exhausted = true; return }
                 return try add(result, input: nil, to: &output)
             }
             var offset = 0
@@ -518,15 +572,17 @@ final class StepRuntime: @unchecked Sendable {
                 let chunk = count == item.length ? item : item.slice(from: offset, count: count)
                 completion.batchesIn += 1
                 completion.rowsIn += chunk.length
-                if let result = try instance.process(chunk) { try add(result, input: chunk, to: &output) }
+                if let result = try instance.process(chunk, ioLines: completion.ioLines) {
+                    try add(result, input: chunk, to: &output)
+                }
                 offset += count
             } while offset < item.length
         }
     }
 
     func finish(step: Int) -> Completion {
-        call(step: step, isFinish: true, item: nil) { instance, _, output in
-            guard let result = try instance.finish() else { output.exhausted = true; return }
+        call(step: step, isFinish: true, item: nil) { instance, completion, output in
+            guard let result = try instance.finish(ioLines: completion.ioLines) else { output.exhausted = true; return }
             try add(result, input: nil, to: &output)
         }
     }

@@ -43,13 +43,16 @@ public struct RunSummary: Sendable {
     public var steps: [Step]
     /// LLM requests and tokens of this run, per named LLM.
     public var llms: [String: LLMUsage] = [:]
+    /// How many times the run was started (the first run and each resume
+    /// that did work); the figures above add up all of them.
+    public var attempts = 1
 
     public var rowErrors: Int { steps.reduce(0) { $0 + $1.rowErrors } }
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
             "pipeline": .string(pipeline), "file": .string(file), "run_directory": .string(runDirectory),
-            "status": .string(status.rawValue), "started_at": .number(startedAt),
+            "status": .string(status.rawValue), "started_at": .number(startedAt), "attempts": .number(Double(attempts)),
             "seconds": .number((seconds * 1000).rounded() / 1000), "row_errors": .number(Double(rowErrors)),
             "cpu_seconds": .number((cpuSeconds * 1000).rounded() / 1000), "peak_rss_bytes": .number(Double(peakRSSBytes)),
             "llms": .object(llms.mapValues(\.json)),
@@ -93,20 +96,38 @@ func format2(_ value: Double) -> String {
 }
 
 extension RunSummary {
-    /// Fills CPU time and peak memory from getrusage.
-    mutating func recordResourceUsage() {
+    /// CPU time and peak memory of this process, from getrusage.
+    static func processUsage() -> (cpuSeconds: Double, peakRSSBytes: Int) {
         var usage = rusage()
         #if os(Linux)
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return }
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return (0, 0) }
+        let peak = Int(usage.ru_maxrss) * 1024
         #else
-        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return }
+        guard getrusage(RUSAGE_SELF, &usage) == 0 else { return (0, 0) }
+        let peak = Int(usage.ru_maxrss)
         #endif
-        cpuSeconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-        #if os(Linux)
-        peakRSSBytes = Int(usage.ru_maxrss) * 1024
-        #else
-        peakRSSBytes = Int(usage.ru_maxrss)
-        #endif
+        return (cpu, peak)
+    }
+
+    /// Adds attempts' figures: time and CPU add up, the peak is the
+    /// highest, the start is the first one's, LLM usage adds up per LLM
+    /// and per step.
+    mutating func add(_ attempts: [RunStore.Attempt]) {
+        for attempt in attempts {
+            seconds += attempt.seconds
+            cpuSeconds += attempt.cpuSeconds
+            peakRSSBytes = max(peakRSSBytes, attempt.peakRSSBytes)
+            if attempt.startedAt > 0 { startedAt = min(startedAt, attempt.startedAt) }
+            for (name, byStep) in attempt.llms {
+                for (step, usage) in byStep {
+                    llms[name] = (llms[name] ?? LLMUsage()).adding(usage)
+                    if let index = steps.firstIndex(where: { $0.name == step }) {
+                        steps[index].llm = (steps[index].llm ?? LLMUsage()).adding(usage)
+                    }
+                }
+            }
+        }
     }
 }

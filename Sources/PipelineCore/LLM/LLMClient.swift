@@ -71,6 +71,7 @@ public struct LLMUsage: Sendable {
 final class LLMClient: @unchecked Sendable {
     let config: LLMConfig
     private let cache: LLMCache?
+    /// Where lines of requests made outside a plugin call go.
     private let log: LLMIOLog?
     private let engine = HTTPEngine.shared
     private let lock = NSLock()
@@ -99,6 +100,10 @@ final class LLMClient: @unchecked Sendable {
         let estimatedTokens: Double
         let parse: @Sendable ([UInt8]) -> ChatResponse?
         let completion: @Sendable (ChatResponse) -> Void
+        /// The log of the plugin call that made the request, if any.
+        var sink: (any IOLogSink)?
+        /// Names the request in the I/O log (every attempt of it).
+        let requestID = LLMClient.newRequestID()
         var attempt = 0
         var started = 0.0
 
@@ -117,7 +122,8 @@ final class LLMClient: @unchecked Sendable {
     // MARK: Chat
 
     /// [thread-safe] Sends one chat request; `completion` runs once, on any thread.
-    func chat(_ request: ChatRequest, step: String, completion: @escaping @Sendable (ChatResponse) -> Void) {
+    func chat(_ request: ChatRequest, step: String, sink: (any IOLogSink)? = nil,
+              completion: @escaping @Sendable (ChatResponse) -> Void) {
         var body = config.params
         for (key, value) in request.options { body[key] = value }
         body["model"] = .string(config.model)
@@ -141,7 +147,8 @@ final class LLMClient: @unchecked Sendable {
             var hit = response
             hit.cached = true
             record(step: step) { $0.requests += 1; $0.cached += 1 }
-            log?.append(line: .object([("llm", .string(config.name)), ("step", .string(step)), ("cached", .bool(true)),
+            (sink ?? log)?.append(line: .object([("llm", .string(config.name)), ("step", .string(step)),
+                                       ("request_id", .string(String(Self.newRequestID(), radix: 16))), ("cached", .bool(true)),
                                        ("request", .raw(bodyBytes)), ("response", .string(hit.text ?? "")),
                                        ("status", .int(200))], capacity: bodyBytes.count + 1024))
             completion(hit)
@@ -152,16 +159,17 @@ final class LLMClient: @unchecked Sendable {
         let estimate = Double(promptChars) / 4 + (body["max_tokens"]?.doubleValue ?? 256)
         let job = Job(step: step, endpoint: "/chat/completions", body: bodyBytes, cacheKey: key,
                       estimatedTokens: estimate, parse: Self.parseChat, completion: completion)
+        job.sink = sink
         enqueue(job)
     }
 
     /// [worker] Sends every request at once and waits for all answers.
-    func complete(_ requests: [ChatRequest], step: String) -> [ChatResponse] {
+    func complete(_ requests: [ChatRequest], step: String, sink: (any IOLogSink)? = nil) -> [ChatResponse] {
         let results = Mutex<[ChatResponse?]>(Array(repeating: nil, count: requests.count))
         let group = DispatchGroup()
         for (index, request) in requests.enumerated() {
             group.enter()
-            chat(request, step: step) { response in
+            chat(request, step: step, sink: sink) { response in
                 results.withLock { $0[index] = response }
                 group.leave()
             }
@@ -192,10 +200,16 @@ final class LLMClient: @unchecked Sendable {
             completionTokens: Int(json["usage"]?["completion_tokens"]?.int64Value ?? 0))
     }
 
+    /// A random id for a request in the I/O log: all its attempts share it.
+    static func newRequestID() -> UInt64 {
+        var generator = SystemRandomNumberGenerator()
+        return generator.next()
+    }
+
     // MARK: Embeddings
 
     /// [worker] The vectors of `texts` (in order), or why each failed.
-    func embed(_ texts: [String], step: String) -> [Result<[Float], PluginError>] {
+    func embed(_ texts: [String], step: String, sink: (any IOLogSink)? = nil) -> [Result<[Float], PluginError>] {
         let results = Mutex<[Result<[Float], PluginError>?]>(Array(repeating: nil, count: texts.count))
         let group = DispatchGroup()
         let chunk = 64
@@ -240,6 +254,7 @@ final class LLMClient: @unchecked Sendable {
                               return ChatResponse(status: .ok, vectors: vectors)
                           },
                           completion: finish)
+            job.sink = sink
             enqueue(job)
         }
         group.wait()
@@ -335,9 +350,10 @@ final class LLMClient: @unchecked Sendable {
                 failure = (.io, "HTTP \(status)\(kind)\(detail.map { ": \($0)" } ?? "")", retryable)
             }
         }
-        if let log {
+        if let log = job.sink ?? log {
             var fields: [(key: String, value: JSONBytes.Field)] = [
-                ("llm", .string(config.name)), ("step", .string(job.step)), ("attempt", .int(job.attempt)),
+                ("llm", .string(config.name)), ("step", .string(job.step)),
+                ("request_id", .string(String(job.requestID, radix: 16))), ("attempt", .int(job.attempt)),
                 ("status", .int(httpStatus)), ("latency_ms", .int(Int((latency * 1000).rounded()))),
                 ("request", .raw(job.body)), ("cached", .bool(false)),
             ]

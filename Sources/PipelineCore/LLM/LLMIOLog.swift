@@ -1,31 +1,56 @@
 import Foundation
 
-/// The teacher I/O log: one JSON line per LLM call (each attempt), with
-/// the request body, the answer or error, status, latency and tokens. API
-/// keys are never part of it: they only travel in a header. [thread-safe]
+/// Where an LLM call's log line goes: the run's log file, or the lines of
+/// the plugin call that made the request.
+protocol IOLogSink: AnyObject, Sendable {
+    func append(line: JSONBytes)
+}
+
+/// The teacher I/O log, `llm-io.jsonl`: one JSON line per LLM call (each
+/// attempt), with the request body, the answer or error, status, latency
+/// and tokens. API keys are never part of it: they only travel in a
+/// header. [thread-safe]
+///
+/// Users build training sets from it, so it holds every answer that
+/// reached the store exactly once, across kills: the lines of a plugin call
+/// are collected with the call (`IOLogLines`) and written by the control
+/// thread just before the call's results are committed, with the log's new
+/// length (`RunStore.Commit.ioLogBytes`). A resumed run cuts the file back
+/// to the committed length, so the lines of calls that were in flight at
+/// a kill are dropped, and logged again when those calls are made again.
 ///
 /// Lines are written by `JSONBytes` (the request body is spliced in as the
 /// bytes that were sent, not serialized a second time), keys sorted as
 /// `JSONValue.serialized` sorts them.
-final class LLMIOLog: @unchecked Sendable {
-    private let handle: FileHandle
+final class LLMIOLog: IOLogSink, @unchecked Sendable {
+    private let fd: Int32
     private let lock = NSLock()
-    private var buffer: [UInt8] = []
-    private static let flushAt = 1 << 16
+    /// The file's length: where the next line goes.
+    private var length: Int64
 
-    init?(path: String) {
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else { return nil }
+    /// Opens (or creates) the log at `path`; with `committedLength`, a
+    /// longer file is cut back to it first.
+    init?(path: String, committedLength: Int64? = nil) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            close(fd)
+            return nil
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else { return nil }
-        _ = try? handle.seekToEnd()
-        self.handle = handle
-        buffer.reserveCapacity(Self.flushAt + 4096)
+        length = Int64(info.st_size)
+        if let committedLength, committedLength < length, ftruncate(fd, off_t(committedLength)) == 0 {
+            length = committedLength
+        }
     }
 
-    deinit {
-        flush()
-        try? handle.close()
+    deinit { close(fd) }
+
+    /// The file's length after everything written so far.
+    var bytes: Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return length
     }
 
     func append(_ record: [String: JSONValue]) {
@@ -34,24 +59,60 @@ final class LLMIOLog: @unchecked Sendable {
         append(line: line)
     }
 
-    /// Appends one record (an object) and its newline.
+    /// Appends one record (an object) and its newline, at once (a line
+    /// outside any plugin call).
     func append(line: JSONBytes) {
-        var full = false
+        var bytes = line.bytes
+        bytes.append(0x0A)
+        write(bytes)
+    }
+
+    /// Writes whole lines; returns the file's length after them.
+    @discardableResult
+    func write(_ bytes: [UInt8]) -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        bytes.withUnsafeBytes { buffer in
+            guard var base = buffer.baseAddress else { return }
+            var left = buffer.count
+            while left > 0 {
+                let written = Glibc.write(fd, base, left)
+                if written < 0 && errno == EINTR { continue }
+                // A full disk: the log misses lines, the run goes on (the
+                // answers themselves are in the store and the outputs).
+                guard written > 0 else { return }
+                base += written
+                left -= written
+                length += Int64(written)
+            }
+        }
+        return length
+    }
+
+    /// Nothing is buffered (kept for callers that flush at the end).
+    func flush() {}
+}
+
+/// The log lines of one plugin call, written to the log by the control
+/// thread when the call's results are committed. [thread-safe]
+final class IOLogLines: IOLogSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var buffer: [UInt8] = []
+
+    func append(line: JSONBytes) {
         lock.lock()
         buffer.append(contentsOf: line.bytes)
         buffer.append(0x0A)
-        full = buffer.count > Self.flushAt
         lock.unlock()
-        if full { flush() }
     }
 
-    func flush() {
+    /// The lines so far; empties the buffer.
+    func take() -> [UInt8] {
         lock.lock()
         defer { lock.unlock() }
-        guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { handle.write(Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!),
-                                                   count: $0.count, deallocator: .none)) }
-        buffer.removeAll(keepingCapacity: true)
+        let lines = buffer
+        buffer = []
+        return lines
     }
 }
 

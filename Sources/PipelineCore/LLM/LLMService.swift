@@ -63,7 +63,7 @@ private func llmComplete(_ call: OpaquePointer?, _ requests: UnsafePointer<pipel
         return Int32(PIPELINE_CANCELLED)
     }
     let chats = (0..<count).map { chatRequest(requests + $0) }
-    let answers = llm.complete(chats, step: instance.stepLabel)
+    let answers = llm.complete(chats, step: instance.stepLabel, sink: CallContext.from(call)?.ioLines)
     for (index, answer) in answers.enumerated() { fill(responses + index, from: answer) }
     return Int32(PIPELINE_OK)
 }
@@ -84,7 +84,7 @@ private func llmSubmit(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline
     guard let (llm, instance) = client(call) else { return noLLM(call) }
     guard let request, let done else { return Int32(PIPELINE_INVALID_ARGUMENT) }
     let callback = Callback(function: done, user: user)
-    llm.chat(chatRequest(request), step: instance.stepLabel) { answer in
+    llm.chat(chatRequest(request), step: instance.stepLabel, sink: CallContext.from(call)?.ioLines) { answer in
         var response = pipeline_llm_response()
         fill(&response, from: answer)
         callback.function(callback.user, &response)
@@ -100,7 +100,7 @@ private func llmEmbed(_ call: OpaquePointer?, _ texts: UnsafePointer<UnsafePoint
     guard count > 0 else { return Int32(PIPELINE_OK) }
     guard let texts, let vectors, let statuses, dim > 0 else { return Int32(PIPELINE_INVALID_ARGUMENT) }
     let strings = (0..<count).map { texts[$0].map { String(cString: $0) } ?? "" }
-    for (index, result) in llm.embed(strings, step: instance.stepLabel).enumerated() {
+    for (index, result) in llm.embed(strings, step: instance.stepLabel, sink: CallContext.from(call)?.ioLines).enumerated() {
         switch result {
         case .success(let vector) where vector.count == dim:
             for offset in 0..<dim { vectors[index * dim + offset] = vector[offset] }

@@ -43,6 +43,9 @@ public final class RunStore: @unchecked Sendable {
     private var insertErrors: Statement?
     private var updateStep: Statement?
     private var selectBatch: Statement?
+    /// What the current attempt has cost so far (RunAccounting.swift),
+    /// written with every commit transaction. Set before the first commit.
+    var attemptProgress: (@Sendable () -> Attempt)?
 
     /// Opens the store of `directory`, creating it if absent. With `fresh`,
     /// an existing store is deleted first.
@@ -66,6 +69,7 @@ public final class RunStore: @unchecked Sendable {
             """)
         if !existed { try createSchema() }
         try createStepStateTable()
+        try createAccountingTable()
     }
 
     private func checkIdentity() throws(StoreError) {
@@ -215,6 +219,8 @@ public final class RunStore: @unchecked Sendable {
         public var counters: RunSummary.Step
         public var nextID: UInt64
         public var done = false
+        /// The length of llm-io.jsonl once this call's lines are in it.
+        public var ioLogBytes: Int64?
 
         public init(step: String, counters: RunSummary.Step, nextID: UInt64) {
             self.step = step
@@ -265,6 +271,8 @@ public final class RunStore: @unchecked Sendable {
                 .int(Int64(c.batchesOut)), .int(Int64(c.rowsOut)), .int(Int64(c.rowErrors)), .double(c.busySeconds),
                 .text(commit.step))
           }
+          if let bytes = commits.compactMap(\.ioLogBytes).max() { try writeIOLogBytes(bytes) }
+          if let attemptProgress { try writeAttempt(attemptProgress()) }
         }
     }
 
