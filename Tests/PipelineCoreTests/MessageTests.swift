@@ -108,4 +108,18 @@ struct MessageTests {
         #expect(result.output.contains(": step load: \(data):2:2: expected a string key"), "\(result.output)")
         #expect(!result.output.contains("INVALID_DATA") && !result.output.contains("failed with"), "\(result.output)")
     }
+
+    @Test func aChangedPipelineNamesWhatChanged() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("changed")
+        let file = try writePipeline(in: directory)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let first = try Fixtures.run(binary, ["run", file, "--run-dir", runDirectory])
+        #expect(first.status == 0, "\(first.output)")
+        let again = try Fixtures.run(binary, ["run", file, "--run-dir", runDirectory, "--log-format", "human",
+                                              "--param", "save.include_row_id=true"])
+        #expect(again.status == 2)
+        #expect(again.output.contains(#"step "save" changed: with.include_row_id false → true. Resuming would mix"#),
+                "\(again.output)")
+    }
 }

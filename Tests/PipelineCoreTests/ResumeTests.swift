@@ -125,6 +125,76 @@ struct ResumeTests {
         #expect(summary.steps[2].rowErrors == 10)
     }
 
+    private func changedError(_ directory: String, _ plan: PipelinePlan) -> String? {
+        do {
+            _ = try Executor.run(plan, options: ExecutorOptions(runDirectory: directory), logger: Logger(label: "test"))
+            return nil
+        } catch {
+            return (error as? StoreError)?.kind == .changed ? "\(error)" : "unexpected: \(error)"
+        }
+    }
+
+    @Test func aChangedPipelineSaysWhatChangedWithOldAndNewValues() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("changed-parts").path
+        _ = try Executor.run(try plan(registry, rows: 50), options: ExecutorOptions(runDirectory: directory),
+                             logger: Logger(label: "test"))
+        var changed = try plan(registry, rows: 50, every: 5)
+        changed.steps[1].batchSize = 20
+        changed.steps[3].parameters["include_row_id"] = nil
+        changed.steps[5].inputs = ["total", "gen"]
+        let message = try #require(changedError(directory, changed))
+        #expect(message.contains(#"step "slow" changed: batch_size 1000 → 20; step "flaky" changed: with.every 3 → 5; "#
+                                 + #"step "save" changed: with.include_row_id true → (not set); "#
+                                 + #"step "save_total" changed: input ["total"] → ["total","gen"]. Resuming"#), "\(message)")
+        changed = try plan(registry, rows: 50)
+        changed.steps[2] = try step(registry, "flaky", uses: "slow", inputs: ["slow"])
+        let plugin = try #require(changedError(directory, changed))
+        #expect(plugin.contains(#"step "flaky" changed: plugin org.test.flaky 1.0.0 → org.test.slow 1.0.0; with.every 3 → (not set). "#),
+                "\(plugin)")
+    }
+
+    @Test func secretsAndEnvironmentValuesAreNeitherStoredNorShown() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("changed-secret").path
+        var first = try plan(registry, rows: 20)
+        first.steps[1].parameters["api_token"] = .string("sk-secret-one")
+        first.steps[1].parameters["delay_ms"] = .number(1)
+        first.steps[1].environmentParameters = ["delay_ms"]
+        _ = try Executor.run(first, options: ExecutorOptions(runDirectory: directory), logger: Logger(label: "test"))
+        for file in ["state.db", "state.db-wal"] {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))) ?? Data()
+            #expect(bytes.range(of: Data("sk-secret-one".utf8)) == nil, "\(file)")
+        }
+        var second = first
+        second.steps[1].parameters["api_token"] = .string("sk-secret-two")
+        second.steps[1].parameters["delay_ms"] = .number(2)
+        let message = try #require(changedError(directory, second))
+        #expect(message.contains(#"step "slow" changed: with.api_token or with.delay_ms (the value is not shown: a secret, or from the environment). "#),
+                "\(message)")
+        #expect(!message.contains("sk-secret"))
+    }
+
+    @Test func storesWithoutPartsStillResumeAndGetTheGenericMessage() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("changed-old-store").path
+        _ = try Executor.run(try plan(registry, rows: 50), options: ExecutorOptions(runDirectory: directory),
+                             logger: Logger(label: "test"))
+        // A store as earlier versions wrote it: no parts column.
+        do {
+            let store = try RunStore(directory: directory)
+            try store.database.execute("ALTER TABLE steps DROP COLUMN parts")
+        }
+        let message = try #require(changedError(directory, try plan(registry, rows: 50, every: 5)))
+        #expect(message.contains(#"step "flaky" changed (its plugin, parameters, inputs, batch size or input file)"#), "\(message)")
+        // The same pipeline resumes (here: is complete), and the parts are kept from then on.
+        let again = try Executor.run(try plan(registry, rows: 50), options: ExecutorOptions(runDirectory: directory),
+                                     logger: Logger(label: "test"))
+        #expect(again.status == .succeeded)
+        let detailed = try #require(changedError(directory, try plan(registry, rows: 50, every: 5)))
+        #expect(detailed.contains(#"step "flaky" changed: with.every 3 → 5"#), "\(detailed)")
+    }
+
     @Test func foreignAndNewerStoresAreRefusedWithoutTouchingThem() throws {
         let registry = try registry()
         let foreign = try Fixtures.emptyDirectory("foreign").path

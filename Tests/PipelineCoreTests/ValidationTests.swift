@@ -82,6 +82,16 @@ struct ValidationTests {
         ])
     }
 
+    @Test func parametersFromTheEnvironmentAreMarked() throws {
+        let plan = try plan("""
+            name: demo
+            steps:
+              - {name: load, uses: load_rows, with: {path: "${DATA}", limit: 3}}
+              - {name: inst, uses: make_instruction, input: load, with: {template: "x ${WORD:-y} {prompt}"}}
+            """, environment: ["DATA": "seed.jsonl", "WORD": "w"])
+        #expect(plan.steps.map(\.environmentParameters) == [["path"], ["template"]])
+    }
+
     @Test func unknownStepSuggestsTheClosestName() throws {
         let yaml = """
             name: demo

@@ -192,10 +192,25 @@ struct PipelineChecker {
             guard let name = step.name, let descriptor = descriptors[index] else { return nil }
             planned.append(PlannedStep(name: name, descriptor: descriptor, parameters: parameters[index],
                                        inputs: step.inputs.map(\.name), batchSize: batchSizes[index],
-                                       llm: step.llm?.name, location: step.location))
+                                       llm: step.llm?.name, location: step.location,
+                                       environmentParameters: environmentParameters(step)))
         }
         return PipelinePlan(name: pipeline.name ?? "", file: pipeline.file, steps: planned,
                             llms: Dictionary(llms.map { ($0.name, $0.settings) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// The step's parameters (top-level keys of `with:`) whose value, or
+    /// a part of it, came from a `${VARIABLE}`.
+    func environmentParameters(_ step: PipelineFile.Step) -> Set<String> {
+        let withPath = step.path.appending("with")
+        var keys = Set<String>()
+        for (path, names) in pipeline.sourceMap.variables where !names.isEmpty && path.isWithin(withPath) {
+            if path.components.count > withPath.components.count,
+               case .key(let key) = path.components[withPath.components.count] {
+                keys.insert(key)
+            }
+        }
+        return keys
     }
 
     // MARK: - Names and plugins

@@ -81,9 +81,12 @@ public struct PlannedStep: Sendable {
     public var llm: String?
     /// Where the step is defined (its `- name:` entry).
     public var location: SourceLocation
+    /// Parameters whose value (or part of it) came from an environment
+    /// variable: never stored or shown (the run store's fingerprint parts).
+    public var environmentParameters: Set<String> = []
 
     public init(name: String, descriptor: StepDescriptor, parameters: [String: JSONValue], inputs: [String],
-                batchSize: Int, llm: String?, location: SourceLocation) {
+                batchSize: Int, llm: String?, location: SourceLocation, environmentParameters: Set<String> = []) {
         self.name = name
         self.descriptor = descriptor
         self.parameters = parameters
@@ -91,5 +94,6 @@ public struct PlannedStep: Sendable {
         self.batchSize = batchSize
         self.llm = llm
         self.location = location
+        self.environmentParameters = environmentParameters
     }
 }

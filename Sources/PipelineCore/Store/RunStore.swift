@@ -125,25 +125,33 @@ public final class RunStore: @unchecked Sendable {
     /// everything that determines its output.
     public struct Fingerprint: Sendable {
         public var name: String
+        /// The hash of everything that determines the output.
         public var config: String
-        public init(name: String, config: String) {
+        /// What the hash is made of, secrets hidden (FingerprintParts),
+        /// stored beside it so a refused resume can say what changed.
+        public var parts: JSONValue?
+        public init(name: String, config: String, parts: JSONValue? = nil) {
             self.name = name
             self.config = config
+            self.parts = parts
         }
     }
 
     /// Records a new run, or checks that the stored one is the same
     /// pipeline, and returns every step's state (fresh: all empty).
     public func begin(pipeline: String, steps: [Fingerprint]) throws(StoreError) -> [String: StepState] {
-        var stored: [(name: String, config: String)] = []
-        try database.prepare("SELECT name, config FROM steps ORDER BY position").query { row in
-            stored.append((row.text(0) ?? "", row.text(1) ?? ""))
+        try addPartsColumn()
+        var stored: [Fingerprint] = []
+        try database.prepare("SELECT name, config, parts FROM steps ORDER BY position").query { row in
+            let parts = row.text(2).flatMap { try? JSONValue(parsing: $0) }
+            stored.append(Fingerprint(name: row.text(0) ?? "", config: row.text(1) ?? "", parts: parts))
         }
         if stored.isEmpty {
             try database.transaction { () throws(StoreError) in
-                let insert = try database.prepare("INSERT INTO steps (name, position, config) VALUES (?, ?, ?)")
+                let insert = try database.prepare("INSERT INTO steps (name, position, config, parts) VALUES (?, ?, ?, ?)")
                 for (position, step) in steps.enumerated() {
-                    try insert.run(.text(step.name), .int(Int64(position)), .text(step.config))
+                    try insert.run(.text(step.name), .int(Int64(position)), .text(step.config),
+                                   step.parts.map { .text($0.serialized) } ?? .null)
                 }
                 let meta = try database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
                 try meta.run(.text("pipeline"), .text(pipeline))
@@ -154,17 +162,41 @@ public final class RunStore: @unchecked Sendable {
             return Dictionary(uniqueKeysWithValues: steps.map { ($0.name, StepState()) })
         }
         try checkUnchanged(stored: stored, current: steps)
+        // A store written before the parts were kept gets them now.
+        if stored.contains(where: { $0.parts == nil }) {
+            let update = try database.prepare("UPDATE steps SET parts = ? WHERE name = ? AND parts IS NULL")
+            for step in steps {
+                if let parts = step.parts { try update.run(.text(parts.serialized), .text(step.name)) }
+            }
+        }
         return try loadStates()
     }
 
-    private func checkUnchanged(stored: [(name: String, config: String)], current: [Fingerprint]) throws(StoreError) {
-        let before = Dictionary(stored.map { ($0.name, $0.config) }, uniquingKeysWith: { first, _ in first })
+    /// `steps.parts` (JSON, FingerprintParts), which stores written by
+    /// earlier versions lack; older versions ignore it.
+    private func addPartsColumn() throws(StoreError) {
+        var columns: [String] = []
+        try database.prepare("PRAGMA table_info(steps)").query { row in columns.append(row.text(1) ?? "") }
+        if !columns.contains("parts") { try database.execute("ALTER TABLE steps ADD COLUMN parts TEXT") }
+    }
+
+    private func checkUnchanged(stored: [Fingerprint], current: [Fingerprint]) throws(StoreError) {
+        let before = Dictionary(stored.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let now = Dictionary(current.map { ($0.name, $0.config) }, uniquingKeysWith: { first, _ in first })
         var changes: [String] = []
         for step in current {
             guard let old = before[step.name] else { changes.append("step \"\(step.name)\" was added"); continue }
-            if old != step.config {
+            guard old.config != step.config else { continue }
+            guard let oldParts = old.parts, let newParts = step.parts else {
+                // Stored by a version that kept only the hash.
                 changes.append("step \"\(step.name)\" changed (its plugin, parameters, inputs, batch size or input file)")
+                continue
+            }
+            let what = FingerprintParts.changes(from: oldParts, to: newParts)
+            if what.isEmpty {
+                changes.append("step \"\(step.name)\" changed: a value that is not shown (a secret or from the environment)")
+            } else {
+                changes.append("step \"\(step.name)\" changed: " + what.joined(separator: "; "))
             }
         }
         for step in stored where now[step.name] == nil { changes.append("step \"\(step.name)\" was removed") }
