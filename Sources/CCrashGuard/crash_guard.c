@@ -514,7 +514,7 @@ static void handler(int sig, siginfo_t *info, void *context) {
   }
   for (size_t i = 0; reports != NULL && i < reports->count; i++) {
     const struct report *r = &reports->items[i];
-    int out = r->path != NULL ? open(r->temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : r->fd;
+    int out = r->path != NULL ? open(r->temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : r->fd;
     if (out < 0) continue;
     write_all(out, r->prefix, strlen(r->prefix));
     write_all(out, message_json, json_len);

@@ -96,7 +96,9 @@ public enum CrashGuard {
         let suffix = String(text[time.upperBound...])
         let temporary = path.map { path in
             let url = URL(fileURLWithPath: path)
-            return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).crash-tmp").path
+            // Its own name (as AtomicFile's): created with O_EXCL at crash time.
+            let unique = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(unique).crash-tmp").path
         }
         _ = crash_guard_reports_add(reports, path, temporary, descriptor, prefix, middle, suffix)
     }

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline_arrow.h"
 
@@ -82,7 +83,13 @@ static pipeline_status crash_process(pipeline_call *call, void *state, const str
   pipeline_status st;
   crash_state *s = state;
   if (in_schema == NULL || in == NULL) return fail(call, PIPELINE_INVALID_ARGUMENT, "no input");
-  if (++s->calls == s->crash_at) crash(s->how);
+  if (++s->calls == s->crash_at) {
+    /* The host commits earlier calls on a thread of its own: give it time,
+       so the rerun has committed work to resume from. */
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    crash(s->how);
+  }
   n = in_schema->n_children;
   columns = calloc(n > 0 ? (size_t)n : 1, sizeof *columns);
   if (columns == NULL) return fail(call, PIPELINE_OUT_OF_MEMORY, "out of memory");
