@@ -424,6 +424,18 @@ static size_t compose(char *out, size_t cap, const char *who, bool host, int sig
   return b.len;
 }
 
+/* `"function":"process","signal":"SIGSEGV` (the closing quote is the caller's):
+   the fields both the console record and run.log's record carry. */
+static void put_function_and_signal(text_buf *b, int function, int sig) {
+  if (function >= 0) {
+    put(b, "\"function\":\"");
+    put(b, function_names[function]);
+    put(b, "\",");
+  }
+  put(b, "\"signal\":\"");
+  put(b, signal_name(sig));
+}
+
 static void handler(int sig, siginfo_t *info, void *context) {
   if (in_handler) _exit(exit_status); /* a fault while reporting one */
   in_handler = 1;
@@ -462,13 +474,7 @@ static void handler(int sig, siginfo_t *info, void *context) {
     put(&b, message_json);
     put(&b, "\",\"metadata\":{");
     put(&b, fields);
-    if (function >= 0) {
-      put(&b, "\"function\":\"");
-      put(&b, function_names[function]);
-      put(&b, "\",");
-    }
-    put(&b, "\"signal\":\"");
-    put(&b, signal_name(sig));
+    put_function_and_signal(&b, function, sig);
     put(&b, "\"},\"time\":\"");
     put_rfc3339(&b, &now);
     put(&b, "\"}\n");
@@ -487,13 +493,7 @@ static void handler(int sig, siginfo_t *info, void *context) {
     put(&b, message_json);
     put(&b, "\",");
     put(&b, fields);
-    if (function >= 0) {
-      put(&b, "\"function\":\"");
-      put(&b, function_names[function]);
-      put(&b, "\",");
-    }
-    put(&b, "\"signal\":\"");
-    put(&b, signal_name(sig));
+    put_function_and_signal(&b, function, sig);
     put(&b, "\",\"time\":");
     put_uint(&b, (uint64_t)now.tv_sec, 1);
     put(&b, ".");
