@@ -60,15 +60,23 @@ final class NPYMatrixReader {
         guard dims.count == 2, dims[0] >= 0, dims[1] > 0 else {
             throw fail("the matrix must be 2-d (rows × dimensions), shape is (\(text[open.upperBound..<close]))")
         }
-        rows = dims[0]
-        columns = dims[1]
-        self.descriptor = descriptor
-        dataOffset = (major == 1 ? 10 : 12) + headerLength
+        // A row must fit an Arrow fixed-size list (an Int32 width), and
+        // rows × width × 4 must not overflow below.
+        guard dims[1] <= Int(Int32.max) else { throw fail("\(dims[1]) dimensions are more than a column can hold") }
+        let (rows, columns) = (dims[0], dims[1])
+        let dataOffset = (major == 1 ? 10 : 12) + headerLength
+        // Checked before the stored properties are set: a throw after that
+        // would run deinit, closing the descriptor `fail` already closed.
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw fail("cannot stat: \(String(cString: strerror(errno)))") }
-        guard Int(info.st_size) >= dataOffset + rows * columns * 4 else {
+        let (matrixBytes, overflow) = rows.multipliedReportingOverflow(by: columns * 4)
+        guard !overflow, Int(info.st_size) - dataOffset >= matrixBytes else {
             throw fail("the file holds \(max(Int(info.st_size) - dataOffset, 0) / (4 * columns)) of its \(rows) rows (truncated?)")
         }
+        self.rows = rows
+        self.columns = columns
+        self.descriptor = descriptor
+        self.dataOffset = dataOffset
     }
 
     deinit { close(descriptor) }
