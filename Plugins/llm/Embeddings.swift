@@ -60,20 +60,25 @@ struct Embeddings: PipelineStep {
             for row in 0..<batch.length { texts[row] = text.string(row) }
         }
         let rows = (0..<batch.length).filter { texts[$0] != nil }
-        let vectors = try context.embed(rows.map { texts[$0] ?? "" }, dimension: dimensions)
-        var byRow = [[Float]?](repeating: nil, count: batch.length)
-        for (index, row) in rows.enumerated() { byRow[row] = vectors[index] }
+        let embedded = try context.embedding(rows.map { texts[$0] ?? "" }, dimension: dimensions)
+        var byRow = [Embedding?](repeating: nil, count: batch.length)
+        for (index, row) in rows.enumerated() { byRow[row] = embedded[index] }
         let output = ColumnBuilder(.embedding(width: dimensions))
         let errors = ColumnBuilder(.utf8)
         var failed = false
         for row in 0..<batch.length {
-            if let vector = byRow[row] {
+            if let vector = byRow[row]?.vector {
                 vector.withUnsafeBufferPointer { output.append(vector: $0) }
                 errors.appendNull()
             } else {
                 output.appendNull()
-                errors.append(texts[row] != nil ? "embeddings: the LLM gave no \(dimensions)-float vector for this text"
-                                                : "embeddings: the text is null")
+                if texts[row] == nil {
+                    errors.append("embeddings: the text is null")
+                } else {
+                    // The cause (HTTP status and message) when the host says it.
+                    let cause = byRow[row]?.error.map { ": \($0)" } ?? ""
+                    errors.append("embeddings: the LLM gave no \(dimensions)-float vector for this text\(cause)")
+                }
                 failed = true
             }
         }

@@ -57,10 +57,25 @@ final class CallContext: @unchecked Sendable {
     /// Where the call's LLM requests are logged (nil: straight to the log file).
     let ioLines: IOLogLines?
     private let error = Mutex<(status: Int32, message: String)?>(nil)
+    /// C strings given to the plugin that live as long as the call
+    /// (embed_with_errors' messages).
+    private let kept = Mutex<[Int]>([])  // addresses of strdup copies
 
     init(instance: InstanceContext?, ioLines: IOLogLines? = nil) {
         self.instance = instance
         self.ioLines = ioLines
+    }
+
+    deinit {
+        kept.withLock { addresses in for address in addresses { free(UnsafeMutableRawPointer(bitPattern: address)) } }
+    }
+
+    /// A copy of `text` that stays valid until the call ends.
+    func keep(_ text: String) -> UnsafePointer<CChar>? {
+        guard let copy = strdup(text) else { return nil }
+        let address = Int(bitPattern: copy)
+        kept.withLock { $0.append(address) }
+        return UnsafePointer(copy)
     }
 
     func setError(status: Int32, message: String) { error.withLock { $0 = (status, message) } }

@@ -87,24 +87,52 @@ extension StepContext {
 
     /// [worker] Embeds texts with the step's LLM; nil where a text failed.
     public func embed(_ texts: [String], dimension: Int) throws(StepError) -> [[Float]?] {
+        try embedding(texts, dimension: dimension).map(\.vector)
+    }
+
+    /// [worker] Embeds texts with the step's LLM: each text's vector, or
+    /// why it has none (the HTTP status and the server's message, as the
+    /// teacher I/O log has them; a host older than ABI 1.2 gives no reason).
+    public func embedding(_ texts: [String], dimension: Int) throws(StepError) -> [Embedding] {
         guard let service = llmService else { throw .internal("this host offers no LLM service") }
         guard !texts.isEmpty else { return [] }
         let copies = texts.map { strdup($0) }
         defer { for pointer in copies { free(pointer) } }
         var vectors = [Float](repeating: 0, count: texts.count * dimension)
         var statuses = [pipeline_status](repeating: 0, count: texts.count)
+        var errors = [UnsafePointer<CChar>?](repeating: nil, count: texts.count)
         let pointers = copies.map { $0.map { UnsafePointer($0) } }
+        // embed_with_errors is in the table of hosts from ABI 1.2 on.
+        let explained = MemoryLayout<pipeline_llm_ext>.offset(of: \.embed_with_errors).map {
+            Int(service.pointee.struct_size) >= $0 + MemoryLayout<UnsafeRawPointer>.size
+        } ?? false
         let status = pointers.withUnsafeBufferPointer { input in
             vectors.withUnsafeMutableBufferPointer { output in
                 statuses.withUnsafeMutableBufferPointer { state in
-                    service.pointee.embed(call, input.baseAddress, input.count, output.baseAddress, dimension,
-                                          state.baseAddress)
+                    errors.withUnsafeMutableBufferPointer { reasons in
+                        if explained, let embed = service.pointee.embed_with_errors {
+                            return embed(call, input.baseAddress, input.count, output.baseAddress, dimension,
+                                         state.baseAddress, reasons.baseAddress)
+                        }
+                        return service.pointee.embed(call, input.baseAddress, input.count, output.baseAddress, dimension,
+                                                     state.baseAddress)
+                    }
                 }
             }
         }
         guard status == pipeline_status(PIPELINE_OK) else { throw StepError(status: status, "the LLM service refused the texts") }
         return (0..<texts.count).map { index in
-            statuses[index] == pipeline_status(PIPELINE_OK) ? Array(vectors[index * dimension..<(index + 1) * dimension]) : nil
+            if statuses[index] == pipeline_status(PIPELINE_OK) {
+                return Embedding(vector: Array(vectors[index * dimension..<(index + 1) * dimension]), error: nil)
+            }
+            return Embedding(vector: nil, error: errors[index].map { String(cString: $0) })
         }
     }
+}
+
+/// One text's embedding, or why it has none.
+public struct Embedding: Sendable {
+    public var vector: [Float]?
+    /// When `vector` is nil: what went wrong, if the host said.
+    public var error: String?
 }

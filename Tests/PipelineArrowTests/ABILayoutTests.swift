@@ -68,6 +68,7 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_llm_response, text)": MemoryLayout<pipeline_llm_response>.offset(of: \.text),
     "offsetof(pipeline_llm_response, prompt_tokens)": MemoryLayout<pipeline_llm_response>.offset(of: \.prompt_tokens),
     "sizeof(pipeline_llm_response)": MemoryLayout<pipeline_llm_response>.stride,
+    "offsetof(pipeline_llm_ext, embed)": MemoryLayout<pipeline_llm_ext>.offset(of: \.embed),
     "sizeof(pipeline_llm_ext)": MemoryLayout<pipeline_llm_ext>.stride,
     "offsetof(pipeline_http_request, method)": MemoryLayout<pipeline_http_request>.offset(of: \.method),
     "offsetof(pipeline_http_request, timeout_seconds)":
@@ -142,7 +143,8 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_llm_response, text)": 8,
     "offsetof(pipeline_llm_response, prompt_tokens)": 40,
     "sizeof(pipeline_llm_response)": 64,
-    "sizeof(pipeline_llm_ext)": 40,
+    "offsetof(pipeline_llm_ext, embed)": 32,
+    "sizeof(pipeline_llm_ext)": 48,
     "offsetof(pipeline_http_request, method)": 8,
     "offsetof(pipeline_http_request, timeout_seconds)": 56,
     "sizeof(pipeline_http_request)": 64,
@@ -226,7 +228,7 @@ struct ABILayoutTests {
     @Test("the ABI constants Swift imports")
     func constants() {
         #expect(PIPELINE_ABI_MAJOR == 1)
-        #expect(PIPELINE_ABI_MINOR == 1)
+        #expect(PIPELINE_ABI_MINOR == 2)
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)

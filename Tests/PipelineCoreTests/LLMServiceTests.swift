@@ -177,6 +177,46 @@ struct LLMServiceTests {
         #expect(vectors[0] != vectors[1])
     }
 
+    /// An embeddings pipeline of `rows` texts against `server`.
+    private func writeEmbeddingPipeline(_ directory: URL, server: Server, rows: Int, dimensions: Int) throws -> String {
+        let file = directory.appendingPathComponent("embed.yaml").path
+        let texts = (0..<rows).map { "{text: t\($0)}" }.joined(separator: ", ")
+        try """
+            name: embed
+            llms:
+              embedder: {base_url: "\(server.url)/v1", model: embed-model, retries: 1}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [\(texts)]}}
+              - {name: embed, uses: embeddings, llm: embedder, input: load, with: {dimensions: \(dimensions)}}
+              - {name: save, uses: write_jsonl, input: embed, with: {path: out.jsonl}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    @Test func embeddingRowErrorsCarryTheCause() throws {
+        let server = try Server(["--error-rate", "1", "--error-status", "500"])
+        let directory = try Fixtures.emptyDirectory("llm-embed-fail")
+        let file = try writeEmbeddingPipeline(directory, server: server, rows: 5, dimensions: 16)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 3, "\(result.output)")
+        let errors = try lines(runDirectory + "/errors.jsonl").map { $0["_error"]?.stringValue ?? "" }
+        #expect(errors.count == 5)
+        let cause = "embeddings: the LLM gave no 16-float vector for this text: llm embedder: HTTP 500"
+        #expect(errors.allSatisfy { $0.hasPrefix(cause) && $0.hasSuffix("(after 2 attempts)") }, "\(errors)")
+    }
+
+    @Test func anEmbeddingOfAnotherWidthSaysItsWidth() throws {
+        let server = try Server(["--embed-dim", "8"])
+        let directory = try Fixtures.emptyDirectory("llm-embed-width")
+        let file = try writeEmbeddingPipeline(directory, server: server, rows: 2, dimensions: 16)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 3, "\(result.output)")
+        let errors = try lines(runDirectory + "/errors.jsonl").map { $0["_error"]?.stringValue ?? "" }
+        #expect(errors == Array(repeating: "embeddings: the LLM gave no 16-float vector for this text: llm embedder: the vector has 8 floats, not 16", count: 2))
+    }
+
     @Test func mixedFaultsAllRecover() throws {
         // Dropped connections, malformed bodies and 503s on the first two
         // attempts of most requests: every row still gets its answer.

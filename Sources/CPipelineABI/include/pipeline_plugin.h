@@ -52,7 +52,8 @@ extern "C" {
 #endif
 
 #define PIPELINE_ABI_MAJOR 1
-#define PIPELINE_ABI_MINOR 1 /* 1.1 added "pipeline.http/1" and "pipeline.run/1" */
+#define PIPELINE_ABI_MINOR 2 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
+                                1.2 added pipeline_llm_ext.embed_with_errors */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -404,6 +405,18 @@ typedef struct pipeline_llm_ext {
    */
   pipeline_status (*embed)(pipeline_call *call, const char *const *texts, size_t count, float *vectors,
                            size_t dim, pipeline_status *statuses);
+  /*
+   * [worker] (ABI 1.2) `embed`, and for each text that got no vector,
+   * errors[i] says why in words, as the teacher I/O log has it
+   * ("llm teacher: HTTP 500: overloaded (after 5 attempts)"); NULL where
+   * the text got its vector. The strings are the host's, valid until the
+   * process or finish call that asked returns. A host older than 1.2 lacks
+   * the field: check PIPELINE_HAS_FIELD(llm, pipeline_llm_ext,
+   * embed_with_errors) and fall back to `embed`.
+   */
+  pipeline_status (*embed_with_errors)(pipeline_call *call, const char *const *texts, size_t count,
+                                       float *vectors, size_t dim, pipeline_status *statuses,
+                                       const char **errors);
   /* APPEND ONLY below this line. */
 } pipeline_llm_ext;
 
@@ -548,7 +561,8 @@ PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_request) == 48, "pipeline_llm_request
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, text) == 8, "pipeline_llm_response layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, prompt_tokens) == 40, "pipeline_llm_response layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response v1.0 size");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 40, "pipeline_llm_ext v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed) == 32, "pipeline_llm_ext v1.0 layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 48, "pipeline_llm_ext v1.2 size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, method) == 8, "pipeline_http_request layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, timeout_seconds) == 56, "pipeline_http_request layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_request) == 64, "pipeline_http_request v1.1 size");

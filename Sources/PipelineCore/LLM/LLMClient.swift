@@ -30,6 +30,13 @@ struct ChatResponse: Sendable {
     }
 }
 
+/// Why a text got no embedding: the status and the message the teacher
+/// I/O log has (`llm teacher: HTTP 500: overloaded (after 5 attempts)`).
+struct EmbedFailure: Error, Sendable {
+    var status: PluginStatus
+    var message: String
+}
+
 /// Token and request counts, per step and in total. [thread-safe]
 public struct LLMUsage: Sendable {
     public var requests = 0
@@ -209,8 +216,8 @@ final class LLMClient: @unchecked Sendable {
     // MARK: Embeddings
 
     /// [worker] The vectors of `texts` (in order), or why each failed.
-    func embed(_ texts: [String], step: String, sink: (any IOLogSink)? = nil) -> [Result<[Float], PluginError>] {
-        let results = Mutex<[Result<[Float], PluginError>?]>(Array(repeating: nil, count: texts.count))
+    func embed(_ texts: [String], step: String, sink: (any IOLogSink)? = nil) -> [Result<[Float], EmbedFailure>] {
+        let results = Mutex<[Result<[Float], EmbedFailure>?]>(Array(repeating: nil, count: texts.count))
         let group = DispatchGroup()
         let chunk = 64
         for start in stride(from: 0, to: texts.count, by: chunk) {
@@ -232,9 +239,8 @@ final class LLMClient: @unchecked Sendable {
                         if let vectors {
                             all[start + offset] = .success(vectors[offset])
                         } else {
-                            all[start + offset] = .failure(.callFailed(
-                                step: step, function: "embed", status: response.status,
-                                message: response.error ?? "malformed embeddings response"))
+                            all[start + offset] = .failure(EmbedFailure(
+                                status: response.status, message: response.error ?? "malformed embeddings response"))
                         }
                     }
                 }
@@ -258,7 +264,7 @@ final class LLMClient: @unchecked Sendable {
             enqueue(job)
         }
         group.wait()
-        return results.withLock { $0.map { $0 ?? .failure(.callFailed(step: step, function: "embed", status: .internal, message: "no answer")) } }
+        return results.withLock { $0.map { $0 ?? .failure(EmbedFailure(status: .internal, message: "no answer")) } }
     }
 
     /// The vectors of an embeddings answer (`data[i].embedding`, placed by

@@ -96,19 +96,32 @@ private func llmSubmit(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline
 private func llmEmbed(_ call: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
                       _ vectors: UnsafeMutablePointer<Float>?, _ dim: Int,
                       _ statuses: UnsafeMutablePointer<Int32>?) -> Int32 {
+    llmEmbed(call, texts, count, vectors, dim, statuses, errors: nil)
+}
+
+/// `embed`, and with `errors`, each failed text's reason (a string that
+/// lives as long as the call).
+private func llmEmbed(_ call: OpaquePointer?, _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
+                      _ vectors: UnsafeMutablePointer<Float>?, _ dim: Int,
+                      _ statuses: UnsafeMutablePointer<Int32>?,
+                      errors: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
     guard let (llm, instance) = client(call) else { return noLLM(call) }
     guard count > 0 else { return Int32(PIPELINE_OK) }
     guard let texts, let vectors, let statuses, dim > 0 else { return Int32(PIPELINE_INVALID_ARGUMENT) }
     let strings = (0..<count).map { texts[$0].map { String(cString: $0) } ?? "" }
     for (index, result) in llm.embed(strings, step: instance.stepLabel, sink: CallContext.from(call)?.ioLines).enumerated() {
+        let context = CallContext.from(call)
         switch result {
         case .success(let vector) where vector.count == dim:
             for offset in 0..<dim { vectors[index * dim + offset] = vector[offset] }
             statuses[index] = Int32(PIPELINE_OK)
-        case .success:
+            errors?[index] = nil
+        case .success(let vector):
             statuses[index] = Int32(PIPELINE_INVALID_DATA)
-        case .failure:
+            errors?[index] = context?.keep("llm \(llm.config.name): the vector has \(vector.count) floats, not \(dim)")
+        case .failure(let failure):
             statuses[index] = Int32(PIPELINE_IO)
+            errors?[index] = context?.keep(failure.message)
         }
     }
     return Int32(PIPELINE_OK)
@@ -122,7 +135,8 @@ enum LLMService {
             complete: { llmComplete($0, $1, $2, $3) },
             release: { llmRelease($0, $1) },
             submit: { llmSubmit($0, $1, $2, $3) },
-            embed: { llmEmbed($0, $1, $2, $3, $4, $5) }))
+            embed: { llmEmbed($0, $1, $2, $3, $4, $5) },
+            embed_with_errors: { llmEmbed($0, $1, $2, $3, $4, $5, errors: $6) }))
         return UnsafePointer(table)
     }()
 }
