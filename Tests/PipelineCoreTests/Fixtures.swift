@@ -56,6 +56,17 @@ enum Fixtures {
         return output
     }
 
+    /// The built `pipeline` binary.
+    static var pipelineBinary: String { buildDirectory.appendingPathComponent("pipeline").path }
+
+    /// Fails the test unless the binary and the built-in plugins are built.
+    static func requireBuiltPipeline() throws {
+        try #require(FileManager.default.fileExists(atPath: pipelineBinary), "\(pipelineBinary) is missing: run `make test`")
+        let plugins = buildDirectory.appendingPathComponent("pipeline-plugins/libPipelineData.so").path
+        try #require(FileManager.default.fileExists(atPath: plugins),
+                     "\(plugins) is missing: run `make test`, which builds the plugins first")
+    }
+
     /// A fresh, empty directory for one test.
     static func emptyDirectory(_ label: String) throws -> URL {
         let url = cache.directory.appendingPathComponent("\(label)-\(UUID().uuidString)")

@@ -8,13 +8,9 @@ import Testing
 /// plugins, on real files.
 @Suite("output safety")
 struct OutputSafetyTests {
-    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+    private var binary: String { Fixtures.pipelineBinary }
 
-    private func requireBuild() throws {
-        try #require(FileManager.default.fileExists(atPath: binary), "\(binary) is missing: run `make test`")
-        let plugins = Fixtures.buildDirectory.appendingPathComponent("pipeline-plugins/libPipelineData.so").path
-        try #require(FileManager.default.fileExists(atPath: plugins), "\(plugins) is missing: run `make test`")
-    }
+    private func requireBuild() throws { try Fixtures.requireBuiltPipeline() }
 
     private func write(_ text: String, _ directory: URL, _ name: String) throws -> String {
         let path = directory.appendingPathComponent(name).path

@@ -9,7 +9,7 @@ import Testing
 /// and the in-project LLM server over loopback.
 @Suite("Teacher log and accounting across kills", .serialized)
 struct TeacherLogTests {
-    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+    private var binary: String { Fixtures.pipelineBinary }
 
     private func writePipeline(_ directory: URL, rows: Int, url: String) throws -> String {
         var text = ""
@@ -57,7 +57,7 @@ struct TeacherLogTests {
     }
 
     @Test func afterKillsEveryCommittedAnswerIsLoggedExactlyOnce() throws {
-        try #require(FileManager.default.fileExists(atPath: binary), "\(binary) is missing: run `make test`")
+        try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server(["--latency-ms", "40"])
         let directory = try Fixtures.emptyDirectory("teacherlog")
         let rows = 300
@@ -96,7 +96,7 @@ struct TeacherLogTests {
     }
 
     @Test func aResumedRunsSummaryAddsUpEveryAttempt() throws {
-        try #require(FileManager.default.fileExists(atPath: binary), "\(binary) is missing: run `make test`")
+        try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server(["--latency-ms", "40"])
         let directory = try Fixtures.emptyDirectory("accounting")
         let rows = 300
