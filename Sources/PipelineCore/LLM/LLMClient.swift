@@ -207,11 +207,19 @@ final class LLMClient: @unchecked Sendable {
             completionTokens: Int(json["usage"]?["completion_tokens"]?.int64Value ?? 0))
     }
 
-    /// A random id for a request in the I/O log: all its attempts share it.
+    /// An id for a request in the I/O log (all its attempts share it):
+    /// a random base drawn once per process plus a counter, so ids differ
+    /// across processes (a resumed run) without a system call per request.
     static func newRequestID() -> UInt64 {
+        requestIDBase &+ requestIDCounter.wrappingAdd(1, ordering: .relaxed).oldValue &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    private static let requestIDBase: UInt64 = {
         var generator = SystemRandomNumberGenerator()
         return generator.next()
-    }
+    }()
+
+    private static let requestIDCounter = Atomic<UInt64>(0)
 
     // MARK: Embeddings
 
