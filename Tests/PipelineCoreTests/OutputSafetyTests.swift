@@ -172,4 +172,35 @@ struct OutputSafetyTests {
         #expect(record["_error"]?.stringValue?.contains("lists differ in length") == true, "\(errors)")
         #expect(read(runDirectory + "/out.jsonl")?.split(separator: "\n").count == 2)
     }
+
+    /// What a step adds to a failed row (a raw answer it could not parse,
+    /// say) is kept beside the input's columns.
+    @Test func aFailedRowKeepsWhatTheStepAdded() throws {
+        try requireBuild()
+        let directory = try Fixtures.emptyDirectory("errorrows-added")
+        _ = try write((1...6).map { "{\"n\": \($0), \"text\": \"row \($0)\"}\n" }.joined(), directory, "rows.jsonl")
+        let file = try write("""
+            name: flaky
+            steps:
+              - name: load
+                uses: load_jsonl
+                with: {path: rows.jsonl}
+              - name: check
+                uses: flaky
+                input: load
+                with: {every: 3, note: "checked by flaky"}
+              - name: save
+                uses: write_jsonl
+                input: check
+                with: {path: out.jsonl}
+            """, directory, "p.yaml")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try Fixtures.run(binary, ["run", file, "--run-dir", runDirectory,
+                                               "--plugin-path", try Fixtures.library("Tests/Fixtures/plugins/collect.c")])
+        #expect(result.status == 3, "\(result.output)")
+        let records = try (read(runDirectory + "/errors.jsonl") ?? "").split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+        #expect(records.map { $0["n"]?.int64Value } == [3, 6])
+        #expect(records.allSatisfy { $0["note"] == .string("checked by flaky") && $0["text"] != nil }, "\(records)")
+        #expect(records.first?["_error"] == .string("n=3 is a multiple of 3"))
+    }
 }

@@ -633,8 +633,9 @@ final class StepRuntime: @unchecked Sendable {
     /// The failed rows `failed` of a step's output, as the step received
     /// them: a failed row that carries an input row's id is recorded as
     /// that input row (every value that caused the error, where the step
-    /// may have replaced some with null) plus `_error`; other rows (from a
-    /// generator, or with new ids) as the step emitted them.
+    /// may have replaced some with null), plus the columns the step added,
+    /// plus `_error`; other rows (from a generator, or with new ids) as the
+    /// step emitted them.
     private func asTheyCameIn(_ batch: RecordBatch, _ failed: [Int], input: RecordBatch?) throws -> [RecordBatch] {
         guard let input, let inputIDs = input.column("_row_id"), inputIDs.type == .uint64,
               let ids = batch.column("_row_id"), ids.type == .uint64, let messages = batch.column("_error")
@@ -648,10 +649,17 @@ final class StepRuntime: @unchecked Sendable {
         }
         var result: [RecordBatch] = []
         if !found.isEmpty {
+            // The input's columns as they came in, then what the step added
+            // (a raw answer that could not be parsed, say), then _error.
+            var record = try input.take(found.map(\.input)).removing("_error")
+            let emitted = try batch.take(found.map(\.output))
+            for (index, field) in emitted.fields.enumerated()
+            where field.name != "_error" && record.index(of: field.name) == nil {
+                record = try record.setting(field, emitted.columns[index])
+            }
             let errors = ColumnBuilder(.utf8)
             for (_, row) in found { errors.append(from: messages, row: row) }
-            result.append(try input.take(found.map(\.input)).removing("_error")
-                .setting(ArrowField("_error", .utf8), errors.finish()))
+            result.append(try record.setting(ArrowField("_error", .utf8), errors.finish()))
         }
         if !unmatched.isEmpty { result.append(try batch.take(unmatched)) }
         return result

@@ -3,7 +3,8 @@
  *   - "org.test.collect" (global): counts every row it receives and the
  *     sum of its int64 column "n"; finish emits one row {rows, sum}.
  *   - "org.test.flaky" (step): passes rows through, marking rows whose "n"
- *     is a multiple of `every` (default 3) as failed with an "_error".
+ *     is a multiple of `every` (default 3) as failed with an "_error";
+ *     with `note`, it also adds a utf8 column "note" holding that text.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@ typedef struct {
   int64_t rows, sum;
   int emitted;
   int64_t every;
+  const char *note; /* host memory, valid until destroy */
+  size_t note_len;
 } state_t;
 
 static pipeline_status create(pipeline_call *call, const pipeline_step_desc *step, const char *params,
@@ -33,6 +36,7 @@ static pipeline_status create(pipeline_call *call, const pipeline_step_desc *ste
   if (s == NULL) return fail(call, PIPELINE_OUT_OF_MEMORY, "out of memory");
   s->every = 3;
   if (p != NULL) p->get_int64(call, "every", &s->every);
+  if (p != NULL && p->get_string(call, "note", &s->note, &s->note_len) != PIPELINE_OK) s->note = NULL;
   if (s->every <= 0) s->every = 3;
   *state = s;
   return PIPELINE_OK;
@@ -88,10 +92,11 @@ static pipeline_status flaky_process(pipeline_call *call, void *state, const str
   pipeline_arrow_builder b;
   pipeline_arrow_column n;
   pipeline_status st;
-  int64_t columns = schema->n_children, error_column = columns;
+  int64_t columns = schema->n_children, note_column = columns, error_column = columns + (s->note != NULL);
   if (n_column(call, schema, in, &n) != PIPELINE_OK) return PIPELINE_INVALID_DATA;
   pipeline_arrow_builder_init(&b);
   st = pipeline_arrow_builder_add_columns_like(&b, schema, NULL);
+  if (st == PIPELINE_OK && s->note != NULL) st = pipeline_arrow_builder_add_column(&b, "note", "u", false);
   if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&b, "_error", "u", true);
   for (int64_t row = 0; st == PIPELINE_OK && row < in->length; row++) {
     for (int64_t c = 0; st == PIPELINE_OK && c < columns; c++) {
@@ -99,6 +104,7 @@ static pipeline_status flaky_process(pipeline_call *call, void *state, const str
       st = pipeline_arrow_column_get(schema, in, c, &view);
       if (st == PIPELINE_OK) st = pipeline_arrow_append_from(&b, c, &view, row);
     }
+    if (st == PIPELINE_OK && s->note != NULL) st = pipeline_arrow_append_utf8(&b, note_column, s->note, s->note_len);
     if (st != PIPELINE_OK) break;
     int64_t value = pipeline_arrow_read_int64(&n, row);
     if (value % s->every == 0) {
@@ -143,7 +149,8 @@ static const pipeline_step_desc flaky_step = {
     .inputs_json = "[{\"name\": \"n\", \"type\": \"int64\"}, {\"name\": \"*\", \"type\": \"any\"}]",
     .outputs_json = "[{\"name\": \"*\", \"type\": \"any\"}]",
     .params_schema_json = "{\"type\": \"object\", \"additionalProperties\": false, \"properties\": "
-                          "{\"every\": {\"type\": \"integer\", \"minimum\": 1, \"default\": 3}}}",
+                          "{\"every\": {\"type\": \"integer\", \"minimum\": 1, \"default\": 3}, "
+                          "\"note\": {\"type\": \"string\"}}}",
     .create = create,
     .process = flaky_process,
     .destroy = destroy,
