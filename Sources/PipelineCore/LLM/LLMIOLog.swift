@@ -125,6 +125,10 @@ struct EmbeddingsReader {
     private var index = 0
     /// The widest vector so far: the next one reserves as much.
     private var width = 16
+    /// Open objects and arrays: deeper than JSONValue's 256 levels is
+    /// refused (the reader recurses; a server's answer must not overflow
+    /// the stack).
+    private var depth = 0
 
     /// The `count` vectors of the answer in index order, or nil when the
     /// answer is malformed or has another number of items.
@@ -227,7 +231,9 @@ struct EmbeddingsReader {
 
     /// `{ "key": value, ... }`; `member` reads the value after the colon.
     private mutating func object(_ member: (inout EmbeddingsReader, String) -> Bool) -> Bool {
-        guard expect(UInt8(ascii: "{")) else { return false }
+        guard depth < 256, expect(UInt8(ascii: "{")) else { return false }
+        depth += 1
+        defer { depth -= 1 }
         if expect(UInt8(ascii: "}")) { return true }
         while true {
             skipSpace()
@@ -239,7 +245,9 @@ struct EmbeddingsReader {
 
     /// `[ value, ... ]`; `element` reads one value.
     private mutating func array(_ element: (inout EmbeddingsReader) -> Bool) -> Bool {
-        guard expect(UInt8(ascii: "[")) else { return false }
+        guard depth < 256, expect(UInt8(ascii: "[")) else { return false }
+        depth += 1
+        defer { depth -= 1 }
         if expect(UInt8(ascii: "]")) { return true }
         while true {
             guard element(&self) else { return false }
