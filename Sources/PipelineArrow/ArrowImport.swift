@@ -26,7 +26,10 @@ final class ImportedArray: @unchecked Sendable {
 
 extension ArrowField {
     /// Reads a schema node (format, name, flags, children) without taking it.
-    static func read(_ schema: UnsafePointer<ArrowSchema>, path: String) throws(ArrowError) -> ArrowField {
+    /// Nesting deeper than the store's codec keeps (64 levels below the
+    /// batch) is refused.
+    static func read(_ schema: UnsafePointer<ArrowSchema>, path: String, depth: Int = 0) throws(ArrowError) -> ArrowField {
+        guard depth <= 64 else { throw .malformed("schema nests deeper than 64 levels", at: path) }
         guard let formatPointer = schema.pointee.format else {
             throw .malformed("schema has no format", at: path)
         }
@@ -46,7 +49,7 @@ extension ArrowField {
                 throw .malformed("schema child \(index) is NULL", at: path)
             }
             let childName = child.pointee.name.map { String(cString: $0) } ?? "\(index)"
-            children.append(try read(child, path: path.isEmpty ? childName : "\(path).\(childName)"))
+            children.append(try read(child, path: path.isEmpty ? childName : "\(path).\(childName)", depth: depth + 1))
         }
         let type = try ArrowType.parse(format: format, children: children, path: path)
         return ArrowField(name, type, nullable: schema.pointee.flags & Int64(ARROW_FLAG_NULLABLE) != 0)

@@ -110,7 +110,8 @@ public indirect enum ArrowType: Hashable, Sendable {
         case "+l": return .list(try one())
         case "+s": return .structure(children)
         default:
-            if format.hasPrefix("+w:"), let width = Int(format.dropFirst(3)), width > 0 {
+            // The C Data Interface's widths are int32 (the store's codec writes 32 bits).
+            if format.hasPrefix("+w:"), let width = Int(format.dropFirst(3)), width > 0, width <= Int(Int32.max) {
                 return .fixedSizeList(try one(), width: width)
             }
             throw .unsupportedFormat(format, at: path)

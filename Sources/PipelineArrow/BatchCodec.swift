@@ -22,7 +22,9 @@ public enum BatchCodec {
 
     public static func encode(_ batch: RecordBatch) -> [UInt8] {
         var writer = Writer()
-        writer.out.reserveCapacity(batch.columns.reduce(256) { $0 + $1.approximateBytes })
+        // A hint only, and capped: a struct without children may declare any
+        // length with no memory behind it (found by the arrow fuzz target).
+        writer.out.reserveCapacity(min(batch.columns.reduce(256) { $0 &+ $1.approximateBytes }, 1 << 26))
         writer.bytes(magic)
         writer.u32(UInt32(batch.fields.count))
         writer.u64(UInt64(batch.length))

@@ -140,6 +140,7 @@ for t in $TARGETS; do
   esac
   sources=("$ROOT"/Tests/fuzz/$t/*.swift "$ROOT"/Tests/fuzz/common/*.swift)
   case $t in jsonl|csv|npy|hub|score) sources+=("$ROOT"/Tests/fuzz/common/plugin/*.swift) ;; esac
+  case $t in jsonl|csv|npy|hub|score|arrow) sources+=("$ROOT"/Tests/fuzz/common/arrow/*.swift) ;; esac
   echo "swiftc $BIN/$t"
   (cd "$LIB" && "$SWIFTC" "${COMMON[@]}" -module-name "Fuzz_$t" -o "$BIN/$t" "${sources[@]}" "${libs[@]}")
 done

@@ -144,4 +144,39 @@ put("llm", "error-text.json", b"\x00" + b"upstream connect error or disconnect/r
 put("llm", "values.json", b"\x00" + b'[null, true, false, 0, -0.5e-3, 1E+2, 123456789012345678901234567890, "\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000", {"a": {}, "b": []}]')
 put("llm", "bad-index.json", b"\x02" + b'{"data": [{"index": 1.5, "embedding": []}, {"index": -1, "embedding": [1]}]}')
 
+# hub: byte 0 = options (attempts-1 in bits 0-1, 0x20 private, 0x40 a
+# refs/pr/1 revision, 0x80 cancel at poll n (bits 0-3)); then one record per
+# HTTP exchange: u8 kind (0 response, 1 I/O error, 2 timeout, 3 cancelled),
+# u16 status, u8 header length, headers, u16 body length, body.
+def rec(status, body=b"", headers=b"", kind=0):
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    return bytes([kind]) + struct.pack("<H", status) + bytes([len(headers)]) + headers + struct.pack("<H", len(body)) + body
+head = rec(200, {"sha": "0123abcd"})
+pre_regular = rec(200, {"files": [{"path": "data/train-00000.jsonl", "uploadMode": "regular", "oid": None},
+                                  {"path": "README.md", "uploadMode": "regular", "oid": "deadbeef"}]})
+pre_lfs = rec(200, {"files": [{"path": "data/train-00000.jsonl", "uploadMode": "lfs"},
+                              {"path": "README.md", "uploadMode": "regular"}]})
+lfs_batch = rec(200, {"objects": [{"oid": "x", "size": 9, "actions": {
+    "upload": {"href": "http://up.invalid/o", "header": {"X-Amz-Date": "1", "Content-Type": "application/octet-stream"}},
+    "verify": {"href": "http://hub.invalid/verify"}}}]})
+commit = rec(200, {"commitOid": "c0ffee", "commitUrl": "http://hub.invalid/c"})
+put("hub", "regular.bin", b"\x02" + rec(200, {}) + head + pre_regular + commit)
+put("hub", "lfs.bin", b"\x62" + rec(409, {"error": "exists"}) + head + pre_lfs + lfs_batch + rec(200) + rec(200) + commit)
+put("hub", "lfs-stored.bin", b"\x01" + rec(201) + head + pre_lfs + rec(200, {"objects": [{"oid": "x"}]}) + commit)
+put("hub", "lfs-error.bin", b"\x01" + rec(200) + head + pre_lfs + rec(200, {"objects": [{"error": {"code": 422, "message": "bad oid"}}]}))
+put("hub", "lfs-multipart.bin", b"\x01" + rec(200) + head + pre_lfs + rec(200, {"objects": [{"actions": {"upload": {"href": "h", "header": {"chunk_size": "5"}}}}]}))
+put("hub", "retries.bin", b"\x03" + rec(429, b"", b"Retry-After: 0\r\n") + rec(200) + rec(503, b"", b"RateLimit: \"api\";r=0;t=0\r\n")
+    + rec(0, kind=1) + head + rec(500) + pre_regular + commit)
+put("hub", "conflict.bin", b"\x01" + rec(200) + head + pre_regular + rec(412) + head + pre_regular + rec(409) + head
+    + rec(200, {"files": [{"path": "data/train-00000.jsonl", "oid": "7d2a1c1b7c3f0e5b6a84d3c8a33e2e8c4c1a1f8f"}, {"path": "README.md"}]}) + commit)
+put("hub", "unknown.bin", b"\x01" + rec(200) + head + pre_regular + rec(0, kind=2) + head + pre_regular + rec(502) + head + pre_regular)
+put("hub", "unauthorized.bin", b"\x00" + rec(401, {"error": "Invalid token"}, b"X-Error-Code: Unauthorized\r\n"))
+put("hub", "forbidden.bin", b"\x00" + rec(200) + rec(403, b"", b"X-Error-Message: no write access\r\n"))
+put("hub", "not-found.bin", b"\x00" + rec(200) + rec(404, {"error": "x" * 400}, b"X-Error-Code: RepoNotFound\r\n")
+    + rec(404, b"", b"x-error-code: RevisionNotFound\r\n"))
+put("hub", "bad-answers.bin", b"\x00" + rec(200) + rec(200, {"sha": ""}) + rec(200, b"[1]") + rec(200, {"files": "x"}))
+put("hub", "cancel.bin", b"\x83" + rec(200) + rec(0, kind=3) + head)
+put("hub", "commit-error.bin", b"\x00" + rec(200) + head + pre_regular + rec(400, b"not json", b"Content-Type: text/plain\r\n"))
+
 print("seeds written under", ROOT)

@@ -8,8 +8,8 @@
 #
 #   Tests/fuzz/run.sh [SECONDS] [target...]      (default: 60 s, every target)
 #
-# Environment: FUZZ_FLAGS adds libFuzzer flags; one process, one job, niced,
-# so other builds on the machine keep their cores.
+# Environment: FUZZ_FLAGS adds libFuzzer flags. One libFuzzer process at a
+# time, niced, so other builds on the machine keep their cores.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -39,7 +39,9 @@ for t in $TARGETS; do
       continue
     fi
   fi
-  nice -n 10 "$BIN/$t" -max_total_time="$SECONDS_PER_TARGET" -workers=1 -jobs=1 -timeout=30 \
+  # One process: no -jobs/-workers (with -jobs=1 libFuzzer runs a child that
+  # logs to ./fuzz-0.log instead).
+  nice -n 10 "$BIN/$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_FLAGS:-} \
     "$corpus" "$ROOT/Tests/fuzz/$t/seeds" >>"$log" 2>&1
   status=$?
