@@ -5,8 +5,11 @@
 #   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
 #   make bench                benchmarks (release build)
 #   make chaos                kill -9 / resume test with 100 kills
+#   make fuzz                 libFuzzer + ASan targets of Tests/fuzz, one after the other, FUZZ_SECONDS each
+#   make fuzz-coverage        line coverage of each fuzz target's parser files over its corpus
 #
-# Variables: CONFIG=debug|release, PREFIX=/usr/local, SWIFT=swift, CC=cc.
+# Variables: CONFIG=debug|release, PREFIX=/usr/local, SWIFT=swift, CC=cc,
+#            FUZZ_SECONDS=60, FUZZ_TARGETS="yaml jsonl csv npy score llm hub arrow".
 
 SWIFT    ?= swift
 CC       ?= cc
@@ -23,12 +26,12 @@ SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
-.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos clean help
+.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '1,/^$$/p' Makefile
 
 # System libraries, installed with apt when missing (root, or sudo).
 deps:
@@ -165,6 +168,18 @@ bench-deita-pipeline:
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins
 	PIPELINE_CHAOS_KILLS=$${PIPELINE_CHAOS_KILLS:-100} $(SWIFT) test -c $(CONFIG) --filter KillResume
+
+# Fuzzing (Tests/fuzz/README.md): swiftc -sanitize=fuzzer,address builds into
+# .build/fuzz; every regression input is replayed, then each target runs for
+# FUZZ_SECONDS. `make fuzz FUZZ_SECONDS=600` is the 10-minute run per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	Tests/fuzz/build.sh $(FUZZ_TARGETS)
+	Tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-coverage: deps
+	Tests/fuzz/coverage.sh $(FUZZ_TARGETS)
 
 clean:
 	$(SWIFT) package clean

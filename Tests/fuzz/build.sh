@@ -39,7 +39,8 @@ if [ ! -d "$LOGGING_SRC" ]; then
   swift package resolve
 fi
 
-CC=${CC:-clang}
+# The toolchain's clang (the C modules get the same sanitizers as Swift).
+FUZZ_CC=${FUZZ_CC:-$(dirname "$(command -v "$SWIFTC")")/clang}
 if [ "$MODE" = fuzz ]; then CSAN=(-fsanitize=address,fuzzer-no-link); else CSAN=(); fi
 
 # The C modules of Sources/, found as SwiftPM finds them: a system library
@@ -66,7 +67,7 @@ for dir in "$ROOT"/Sources/*/; do
       objects=()
       for c in "${sources[@]}"; do
         o=$LIB/$name-$(basename "$c" .c).o
-        "$CC" -c -std=c11 -O1 -g -fPIC "${CSAN[@]}" -I "$dir/include" -o "$o" "$c"
+        "$FUZZ_CC" -c -std=c11 -O1 -g -fPIC "${CSAN[@]}" -I "$dir/include" -o "$o" "$c"
         objects+=("$o")
       done
       rm -f "$LIB/lib$name.a"
