@@ -81,10 +81,12 @@ COMMON=(-swift-version 6 -O -g -parse-as-library -enable-testing
         "${SAN[@]}" "${CMODULES[@]}" -I "$LIB" -L "$LIB")
 
 # module NAME SOURCES...: a static library libNAME.a plus NAME.swiftmodule,
-# rebuilt when a source is newer than the library.
+# rebuilt when a source is newer than the library, or when a module built
+# before it (which it may import) was rebuilt.
+REBUILT=0
 module() {
   local name=$1; shift
-  local lib=$LIB/lib$name.a stale=0 f
+  local lib=$LIB/lib$name.a stale=$REBUILT f
   if [ -f "$lib" ]; then
     for f in "$@"; do [ "$f" -nt "$lib" ] && stale=1 && break; done
   else
@@ -99,6 +101,7 @@ module() {
     if (cd "$LIB" && "$SWIFTC" "${COMMON[@]}" ${MODULE_FLAGS:-} -module-name "$name" -emit-library -static \
           -emit-module -emit-module-path "$LIB/$name.swiftmodule" -o "$lib" "$@" 2>"$LIB/$name.log"); then
       grep -v warning "$LIB/$name.log" | grep -A3 'error:' >&2 || true
+      REBUILT=1   # the modules built after this one may depend on it
       return 0
     fi
     rm -f "$lib"

@@ -19,20 +19,20 @@ OUT=$ROOT/.build/fuzz-cov
 
 files_of() {
   case $1 in
-    yaml) echo Sources/PipelineCore/Pipeline/YAMLNode.swift Sources/PipelineCore/Pipeline/PipelineFile.swift \
-               Sources/PipelineCore/Pipeline/SchemaValidator.swift Sources/PipelineCore/Pipeline/SourceMap.swift ;;
-    jsonl) echo Plugins/data/JSONScanner.swift Plugins/data/JSONRows.swift Plugins/data/TextScanning.swift \
-                Plugins/data/LoadJSONL.swift Plugins/data/FileInput.swift ;;
-    csv) echo Plugins/data/LoadCSV.swift Plugins/data/TextScanning.swift ;;
-    npy) echo Plugins/data/NPY.swift ;;
-    score) echo Plugins/llm/ScoreParsing.swift ;;
-    llm) echo "Sources/PipelineCore/LLM/LLMClient.swift::static func parseChat" \
-              "Sources/PipelineCore/LLM/LLMClient.swift::static func parseEmbeddings" \
-              "Sources/PipelineCore/LLM/LLMClient.swift::static func errorMessage" \
-              "Sources/PipelineCore/LLM/LLMIOLog.swift::^struct EmbeddingsReader" \
-              Sources/PipelineCore/JSONValue.swift Sources/PipelineCore/JSONNumber.swift ;;
-    hub) echo Plugins/data/HubClient.swift ;;
-    arrow) echo Sources/PipelineArrow/ArrowImport.swift "Sources/PipelineArrow/ArrowType.swift::static func parse" ;;
+    yaml) printf '%s\n' Sources/PipelineCore/Pipeline/YAMLNode.swift Sources/PipelineCore/Pipeline/PipelineFile.swift \
+            Sources/PipelineCore/Pipeline/SchemaValidator.swift Sources/PipelineCore/Pipeline/SourceMap.swift ;;
+    jsonl) printf '%s\n' Plugins/data/JSONScanner.swift Plugins/data/JSONRows.swift Plugins/data/TextScanning.swift \
+             Plugins/data/LoadJSONL.swift Plugins/data/FileInput.swift ;;
+    csv) printf '%s\n' Plugins/data/LoadCSV.swift Plugins/data/TextScanning.swift ;;
+    npy) printf '%s\n' Plugins/data/NPY.swift ;;
+    score) printf '%s\n' Plugins/llm/ScoreParsing.swift ;;
+    llm) printf '%s\n' "Sources/PipelineCore/LLM/LLMClient.swift::static func parseChat" \
+           "Sources/PipelineCore/LLM/LLMClient.swift::static func parseEmbeddings" \
+           "Sources/PipelineCore/LLM/LLMClient.swift::static func errorMessage" \
+           "Sources/PipelineCore/LLM/LLMIOLog.swift::^struct EmbeddingsReader" \
+           Sources/PipelineCore/JSONValue.swift Sources/PipelineCore/JSONNumber.swift ;;
+    hub) printf '%s\n' Plugins/data/HubClient.swift ;;
+    arrow) printf '%s\n' Sources/PipelineArrow/ArrowImport.swift "Sources/PipelineArrow/ArrowType.swift::static func parse" ;;
   esac
 }
 
