@@ -35,12 +35,18 @@ final class FileInput {
         base = memory.assumingMemoryBound(to: UInt8.self)
         // Every property is set from here on, so deinit runs (closing the
         // file, freeing the buffer) if init throws.
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Without blocking: open(2) of a named pipe waits for a writer.
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw .io(describingErrno { "\(step): cannot open \(path): \($0)" }) }
         var info = stat()
         if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
             throw .io("\(step): cannot read \(path): it is a directory")
         }
+        if (info.st_mode & S_IFMT) == S_IFIFO {
+            // A resumed run reads its inputs again, which a pipe cannot give.
+            throw .io("\(step): cannot read \(path): it is a named pipe (FIFO), not a file")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     }
 
     deinit {

@@ -20,7 +20,8 @@ final class NPYMatrixReader {
 
     init(path: String, step: String) throws(StepError) {
         self.path = path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Without blocking: open(2) of a named pipe waits for a writer.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .io("\(step): cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -28,6 +29,11 @@ final class NPYMatrixReader {
             close(descriptor)
             return .invalidData("\(step): \(path): \(message)")
         }
+        var kind = stat()
+        if fstat(descriptor, &kind) == 0, (kind.st_mode & S_IFMT) != S_IFREG {
+            throw fail((kind.st_mode & S_IFMT) == S_IFDIR ? "it is a directory" : "not a regular file")
+        }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         var prefix = [UInt8](repeating: 0, count: 12)
         guard Self.readFully(descriptor, &prefix, 10) == 10, prefix.prefix(6).elementsEqual([0x93] + Array("NUMPY".utf8)) else {
             throw fail("not a .npy file (bad magic)")
@@ -48,7 +54,8 @@ final class NPYMatrixReader {
         guard Self.readFully(descriptor, &header, headerLength) == headerLength else { throw fail("truncated header") }
         let text = String(decoding: header, as: UTF8.self)
         guard text.contains("'descr': '<f4'") || text.contains("'descr': '|f4'") || text.contains("\"descr\": \"<f4\"") else {
-            throw fail("the matrix must be float32 little-endian ('<f4'); header: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            let shown = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw fail("the matrix must be float32 little-endian ('<f4'); header: \(shown.count > 200 ? shown.prefix(200) + "…" : shown)")
         }
         guard text.contains("'fortran_order': False") else { throw fail("the matrix must be in C order (fortran_order False)") }
         guard let open = text.range(of: "'shape': ("), let close = text[open.upperBound...].firstIndex(of: ")") else {
@@ -58,7 +65,8 @@ final class NPYMatrixReader {
             Int($0.trimmingCharacters(in: .whitespaces))
         }
         guard dims.count == 2, dims[0] >= 0, dims[1] > 0 else {
-            throw fail("the matrix must be 2-d (rows × dimensions), shape is (\(text[open.upperBound..<close]))")
+            let shape = text[open.upperBound..<close]
+            throw fail("the matrix must be 2-d (rows × dimensions), shape is (\(shape.count > 200 ? shape.prefix(200) + "…" : shape))")
         }
         // A row must fit an Arrow fixed-size list (an Int32 width), and
         // rows × width × 4 must not overflow below.

@@ -217,6 +217,17 @@ final class OutputFile {
             if (info.st_mode & S_IFMT) == S_IFDIR {
                 throw .invalidArgument("\(step): \(path) is a directory")
             }
+            // The file is renamed into place: over a named pipe, a device
+            // (/dev/stdout) or a link to one, that would replace the node
+            // itself with a regular file.
+            var target = stat()
+            let type = (info.st_mode & S_IFMT) == S_IFLNK && stat(path, &target) == 0 ? target.st_mode & S_IFMT : info.st_mode & S_IFMT
+            if type != S_IFREG && type != S_IFLNK {
+                let kind = type == S_IFIFO ? "a named pipe (FIFO)" : type == S_IFCHR ? "a character device"
+                    : type == S_IFBLK ? "a block device" : type == S_IFSOCK ? "a socket" : type == S_IFDIR ? "a directory" : "not a file"
+                let via = (info.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link to " : ""
+                throw .invalidArgument("\(step): \(path) is \(via)\(kind), not a regular file; write to a file")
+            }
             if !overwrite {
                 throw .invalidArgument("\(step): \(path) already exists and overwrite is false (remove it, or set overwrite: true)")
             }
