@@ -344,7 +344,7 @@ final class LLMClient: @unchecked Sendable {
         var httpStatus = 0
         switch outcome {
         case .failure(let message, let timedOut):
-            failure = (timedOut ? .timeout : .io, "no response from \(config.baseURL): \(message)", true)
+            failure = (timedOut ? .timeout : .io, "no response from \(config.displayURL): \(message)", true)
         case .response(let status, let after, let body):
             httpStatus = status
             retryAfter = after

@@ -23,6 +23,17 @@ struct LLMConfig: Sendable {
     /// Never logged, never given to plugins.
     var apiKey: String?
 
+    /// `baseURL` for messages: a user and password in it (often from
+    /// `${ENV}`) shown as `***`.
+    var displayURL: String { Self.withoutCredentials(baseURL) }
+
+    static func withoutCredentials(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let authority = url[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard let at = authority.lastIndex(of: "@") else { return url }
+        return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
+    }
+
     /// Reads the validated settings; the API key comes from the environment
     /// variable or file they name.
     init(name: String, settings: JSONValue, environment: [String: String]) throws(LLMError) {
