@@ -33,6 +33,14 @@ struct PathConflicts {
     static func problems(_ uses: [Use]) -> [Diagnostic] {
         let identities = uses.map { FileIdentity(resolving: $0.path) }
         var problems: [Diagnostic] = []
+        // The run rewrites its own files (summary.json, run.log, …): none may be an input.
+        for (index, use) in uses.enumerated() where use.role == .input {
+            guard let file = uses.indices.first(where: { uses[$0].role == .runFile && identities[$0] == identities[index] })
+            else { continue }
+            problems.append(Diagnostic(
+                "\(use.what) is \(use.path), which is \(uses[file].what); the run rewrites it: "
+                + "read a copy, or use another run directory", at: use.location))
+        }
         for (index, use) in uses.enumerated() where use.role == .output {
             for other in uses.indices where other != index && identities[other] == identities[index] {
                 let earlier = uses[other]
@@ -174,6 +182,20 @@ extension PipelineChecker {
         let keyFiles = llms.compactMap { llm in llm.settings["api_key_file"]?.stringValue.map { (llm: llm.name, path: $0) } }
         let uses = PathConflicts.uses(of: steps, llmKeyFiles: keyFiles, pipelineFile: file, runDirectory: runDirectory)
         diagnostics += PathConflicts.problems(uses)
+    }
+}
+
+extension PipelinePlan {
+    /// Why a run of this plan in `runDirectory` may not also write `path`
+    /// (a file of the command's own, such as `--summary FILE`, called
+    /// `what` in the message): it is an input, a step's output or a file
+    /// of the run directory. Nil when it may.
+    public func conflict(writing path: String, as what: String, runDirectory: String) -> String? {
+        let current = FileManager.default.currentDirectoryPath
+        let use = PathConflicts.Use(role: .output, what: what, path: Paths.absolute(path, base: current, home: nil),
+                                    location: nil)
+        return PathConflicts.problems(PathConflicts.uses(of: self, runDirectory: runDirectory) + [use])
+            .first { $0.message.hasPrefix(what + " writes ") }?.message
     }
 }
 

@@ -162,7 +162,7 @@ public struct PipelineFile: Sendable {
             }
             let names = Set(pipeline.steps.compactMap(\.name))
             for override in overrides where !names.contains(override.step) {
-                converter.error("no step named \"\(override.step)\"" + Suggestion.hint(for: override.step, among: pipeline.steps.compactMap(\.name)),
+                converter.error("no step named \(Suggestion.quoted(override.step))" + Suggestion.hint(for: override.step, among: pipeline.steps.compactMap(\.name)),
                                 origin: .flag(override.flag))
             }
             pipeline.sourceMap = converter.sourceMap
@@ -185,7 +185,7 @@ public struct PipelineFile: Sendable {
                 }
                 if unknown(key, pair.key) { continue }
                 let prefix = path.components.isEmpty ? "unknown top-level key" : "\(path): unknown key"
-                var message = "\(prefix) \"\(key)\""
+                var message = "\(prefix) \(Suggestion.quoted(key))"
                 let hint = Suggestion.hint(for: key, among: known)
                 message += hint.isEmpty ? " (expected one of: \(known.joined(separator: ", ")))" : hint
                 error(message, at: pair.key)

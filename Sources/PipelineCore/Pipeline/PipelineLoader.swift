@@ -38,7 +38,7 @@ public enum PipelineLoader {
             (try? registry.step(uses))?.parameterSchema["properties"]?.objectValue.map { Array($0.keys) }
         }
         diagnostics += fileDiagnostics
-        guard let pipeline else { throw PipelineDiagnostics(sorted(diagnostics)) }
+        guard let pipeline else { throw PipelineDiagnostics(redacted(sorted(diagnostics), bytes: bytes, environment: environment)) }
 
         let absoluteFile = Paths.absolute(file, base: currentDirectory, home: environment["HOME"])
         var checker = PipelineChecker(pipeline: pipeline, registry: registry,
@@ -49,8 +49,41 @@ public enum PipelineLoader {
                                               home: environment["HOME"])
         let plan = checker.check()
         diagnostics += checker.diagnostics
-        guard diagnostics.isEmpty, let plan else { throw PipelineDiagnostics(sorted(diagnostics)) }
+        guard diagnostics.isEmpty, let plan else {
+            throw PipelineDiagnostics(redacted(sorted(diagnostics), bytes: bytes, environment: environment))
+        }
         return plan
+    }
+
+    /// Messages never show a value from the environment (often a secret),
+    /// wherever in the file it went (a key, a step name, `uses:`, `input:`,
+    /// which are echoed as written): the value of every variable the file
+    /// names shows as `${NAME}`. Values under 4 bytes are left alone.
+    static func redacted(_ diagnostics: [Diagnostic], bytes: [UInt8], environment: [String: String]) -> [Diagnostic] {
+        var names = Set<String>()
+        var index = 0
+        while index + 2 < bytes.count {
+            defer { index += 1 }
+            guard bytes[index] == UInt8(ascii: "$"), bytes[index + 1] == UInt8(ascii: "{") else { continue }
+            let start = index + 2
+            var end = start
+            while end < bytes.count, bytes[end] == UInt8(ascii: "_") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end])
+                    || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[end]) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(bytes[end]) {
+                end += 1
+            }
+            if end > start { names.insert(String(decoding: bytes[start..<end], as: UTF8.self)) }
+        }
+        let secrets = names.compactMap { name in environment[name].map { (name, $0) } }
+            .filter { $0.1.utf8.count >= 4 }
+            .sorted { $0.1.utf8.count > $1.1.utf8.count }
+        guard !secrets.isEmpty else { return diagnostics }
+        return diagnostics.map { diagnostic in
+            var diagnostic = diagnostic
+            for (name, value) in secrets where diagnostic.message.contains(value) {
+                diagnostic.message = diagnostic.message.replacingOccurrences(of: value, with: "${\(name)}")
+            }
+            return diagnostic
+        }
     }
 
     /// Diagnostics without a position first (they concern flags or the
@@ -74,14 +107,27 @@ public enum PipelineLoader {
     struct ReadProblem: Error { var reason: String }
 
     /// The whole file; the reason (strerror) when it cannot be read.
+    /// Opened without blocking: a named pipe that nobody writes to would
+    /// otherwise wait forever in open(2). (One with a writer, such as
+    /// `<(cat p.yaml)`, is read to its end.)
     static func readFile(_ path: String) -> Result<[UInt8], ReadProblem> {
-        let descriptor = open(path, O_RDONLY)
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else { return .failure(ReadProblem(reason: String(cString: strerror(errno)))) }
         defer { close(descriptor) }
         var status = stat()
-        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+        let type = fstat(descriptor, &status) == 0 ? status.st_mode & S_IFMT : 0
+        if type == S_IFDIR {
             return .failure(ReadProblem(reason: "is a directory"))
         }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        let result = readAll(descriptor)
+        if type == S_IFIFO, case .success(let bytes) = result, bytes.isEmpty {
+            return .failure(ReadProblem(reason: "is a named pipe (FIFO) that nothing writes to; give a file"))
+        }
+        return result
+    }
+
+    private static func readAll(_ descriptor: Int32) -> Result<[UInt8], ReadProblem> {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -131,7 +177,7 @@ enum LLMSettings {
              "properties": {
                "base_url": {"type": "string", "pattern": "^https?://"},
                "model": {"type": "string", "minLength": 1},
-               "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+               "api_key_env": {"type": "string", "minLength": 1},
                "api_key_file": {"type": "string", "minLength": 1, "format": "input-path"},
                "max_concurrency": {"type": "integer", "minimum": 1, "default": 16},
                "requests_per_minute": {"type": "number", "exclusiveMinimum": 0},
@@ -143,6 +189,15 @@ enum LLMSettings {
             """
         return (try? JSONValue(parsing: text)) ?? .object([:])
     }()
+
+    /// `[A-Za-z_][A-Za-z0-9_]*`.
+    static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { byte in
+            byte == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+    }
 }
 
 /// The checks that need plugins: steps, parameters, the DAG, LLMs, columns.
@@ -241,7 +296,7 @@ struct PipelineChecker {
                            + "; write the id", at: step.usesLocation)
                 return nil
             }
-            var message = "unknown step \"\(uses)\""
+            var message = "unknown step \(Suggestion.quoted(uses))"
             if registry.steps.isEmpty {
                 message += " (no plugins were found; see `pipeline plugins list` and --plugin-path)"
             } else {
@@ -301,6 +356,15 @@ struct PipelineChecker {
             }
             let settings = validator.validate(llm.settings, schema: LLMSettings.schema, path: path)
             diagnostics += validator.diagnostics
+            // Checked here, not by a schema pattern, whose message would
+            // print the value: often the key itself, pasted in by mistake.
+            if let variable = llm.settings["api_key_env"]?.stringValue, !variable.isEmpty,
+               !LLMSettings.isVariableName(variable) {
+                let keyPath = path.appending("api_key_env")
+                diagnostics.append(Diagnostic(
+                    "\(keyPath): must be the name of an environment variable (letters, digits and _), not the key "
+                    + "itself; the value is not shown", origin: pipeline.sourceMap.valueOrigin(keyPath)))
+            }
             if llm.settings["api_key_env"] != nil, llm.settings["api_key_file"] != nil {
                 error("\(path): give api_key_env or api_key_file, not both", at: llm.location)
             }
@@ -329,7 +393,7 @@ struct PipelineChecker {
                 } else if let parent = indexByName[reference.name] {
                     stepParents.append(parent)
                 } else {
-                    error("no step named \"\(reference.name)\"" + Suggestion.hint(for: reference.name, among: names),
+                    error("no step named \(Suggestion.quoted(reference.name))" + Suggestion.hint(for: reference.name, among: names),
                           at: reference.location)
                     incomplete.insert(index)
                 }
@@ -356,9 +420,9 @@ struct PipelineChecker {
                       at: step.llmKeyLocation ?? llm.location)
             } else if let llm = step.llm, !llmNames.contains(llm.name) {
                 if llmNames.isEmpty {
-                    error("no LLM named \"\(llm.name)\": the file has no llms: section", at: llm.location)
+                    error("no LLM named \(Suggestion.quoted(llm.name)): the file has no llms: section", at: llm.location)
                 } else {
-                    error("no LLM named \"\(llm.name)\" in llms:" + Suggestion.hint(for: llm.name, among: llmNames), at: llm.location)
+                    error("no LLM named \(Suggestion.quoted(llm.name)) in llms:" + Suggestion.hint(for: llm.name, among: llmNames), at: llm.location)
                 }
             }
         }

@@ -177,10 +177,25 @@ struct SchemaValidator {
             report("\(path): must match the pattern \(pattern), got \(describe(.string(text), path))", at: path)
             return .string(text)
         }
-        if schema["format"]?.stringValue == "input-path", !text.isEmpty {
+        let format = schema["format"]?.stringValue
+        if format == "input-path" || format == "output-path", let problem = Self.pathProblem(text) {
+            report("\(path): \(problem)", at: path)
+            return .string(text)
+        }
+        if format == "input-path", !text.isEmpty {
             return .string(resolveInputPath(text, sourceMap.valueOrigin(path)))
         }
         return .string(text)
+    }
+
+    /// Why no file system could open `text` as a path (Linux limits), if so.
+    static func pathProblem(_ text: String) -> String? {
+        if text.utf8.contains(0) { return "a path cannot contain a NUL character" }
+        if let long = text.utf8.split(separator: UInt8(ascii: "/")).first(where: { $0.count > 255 }) {
+            return "a file name of \(long.count) bytes; names are at most 255 bytes"
+        }
+        if text.utf8.count > 4095 { return "a path of \(text.utf8.count) bytes; paths are at most 4095 bytes" }
+        return nil
     }
 
     /// A compiled pattern; nil (the check is skipped) when Swift's regex
@@ -243,7 +258,7 @@ struct SchemaValidator {
             }
             switch schema["additionalProperties"] {
             case .bool(false)?:
-                var message = "\(path): unknown \(noun) \"\(key)\""
+                var message = "\(path): unknown \(noun) \(Suggestion.quoted(key))"
                 let known = properties.keys.sorted()
                 let hint = Suggestion.hint(for: key, among: known)
                 if !hint.isEmpty {

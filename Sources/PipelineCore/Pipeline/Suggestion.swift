@@ -17,6 +17,8 @@ enum Suggestion {
     /// neighbouring characters is one edit.
     static func closest(to word: String, among candidates: [String], limit: Int? = nil) -> String? {
         if let synonym = synonyms[word], candidates.contains(synonym) { return synonym }
+        // A long word is no typo of a name (and its distance table would be huge).
+        guard word.utf8.count <= 128 else { return nil }
         let limit = limit ?? (word.count <= 4 ? 1 : max(2, word.count / 3))
         var best: (candidate: String, distance: Int)?
         for candidate in candidates where candidate != word {
@@ -47,6 +49,13 @@ enum Suggestion {
             }
         }
         return table[a.count][b.count]
+    }
+
+    /// `word` in double quotes; a long one (a 10 MiB key) as its first 60
+    /// characters and its size, not whole.
+    static func quoted(_ word: String) -> String {
+        guard word.utf8.count > 80 else { return "\"\(word)\"" }
+        return "\"\(word.prefix(60))…\" (\(word.utf8.count) bytes)"
     }
 
     /// `; did you mean "x"?`, or nothing.

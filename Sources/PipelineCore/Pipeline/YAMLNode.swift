@@ -483,7 +483,7 @@ private struct TreeBuilder {
         guard let key = stack[top].pendingKey else {
             if let text = node.scalar?.text {
                 if let first = stack[top].keys[text] {
-                    problems.append(YAMLProblem("duplicate key \"\(text)\" (first at line \(first.line), column \(first.column))", at: node.mark))
+                    problems.append(YAMLProblem("duplicate key \(Suggestion.quoted(text)) (first at line \(first.line), column \(first.column))", at: node.mark))
                 } else {
                     stack[top].keys[text] = node.mark
                 }
