@@ -96,6 +96,14 @@ struct PluginOptions: ParsableArguments {
                                valueName: "path"))
     var pluginPaths: [String] = []
 
+    func validate() throws {
+        // A library that is there but cannot be loaded is a warning (below);
+        // a path that names nothing is a mistyped flag.
+        for path in pluginPaths where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("--plugin-path \(path): no such file or directory")
+        }
+    }
+
     /// Loads every plugin; each library that cannot be loaded is reported
     /// through `report` (default: a `warning:` line on stderr).
     func loadRegistry(reportProblems: Bool = true,

@@ -40,7 +40,8 @@ struct Run: ParsableCommand {
                                valueName: "dir"))
     var runDir: String?
 
-    @Option(help: "Batches an edge between two steps may hold before the producer waits.")
+    // Unconditional: `--queue-capacity -1` is a value (refused below), not a missing one.
+    @Option(parsing: .unconditional, help: "Batches an edge between two steps may hold before the producer waits.")
     var queueCapacity = 4
 
     @Flag(help: "If another run holds the run directory's lock, wait for it instead of exiting with 4.")
@@ -79,6 +80,9 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be at least 1") }
+        if noLLMCache, let llmCache {
+            throw ValidationError("--llm-cache \(llmCache) and --no-llm-cache contradict each other; give one")
+        }
         if let summary {
             let parent = (summary as NSString).deletingLastPathComponent
             var isDirectory: ObjCBool = false
@@ -87,6 +91,11 @@ struct Run: ParsableCommand {
             else { throw ValidationError("--summary \(summary): the directory \(parent) does not exist") }
             if FileManager.default.fileExists(atPath: summary, isDirectory: &isDirectory), isDirectory.boolValue {
                 throw ValidationError("--summary \(summary) is a directory; give a file name")
+            }
+            // Written even when the pipeline file is invalid: never over it.
+            var a = stat(), b = stat()
+            if stat(summary, &a) == 0, stat(file, &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino {
+                throw ValidationError("--summary \(summary) is the pipeline file; give another file name")
             }
         }
     }
@@ -114,7 +123,7 @@ struct Run: ParsableCommand {
                                         startedAt: startedAt)
         }
         var code = outcome.code
-        if let path = summary {
+        if let path = summary, !outcome.summaryRefused {
             do {
                 try SummaryReport.writeAtomically(report.serialized + "\n", to: path)
             } catch {
@@ -134,6 +143,8 @@ struct Run: ParsableCommand {
         var pipeline: String?
         var directory: String?
         var error: String?
+        /// --summary names a file the run may not write.
+        var summaryRefused = false
     }
 
     /// Validates, locks the run directory, runs, reports on stderr.
@@ -154,6 +165,13 @@ struct Run: ParsableCommand {
         }
         let directory = URL(fileURLWithPath: runDir ?? "runs/\(plan.name)").standardizedFileURL.path
         var outcome = Outcome(code: .failed, pipeline: plan.name, directory: directory)
+        if let summary, let conflict = plan.conflict(writing: summary, as: "--summary \(summary)", runDirectory: directory) {
+            outcome.code = .usage
+            outcome.error = conflict
+            outcome.summaryRefused = true
+            consoleLogger.error("\(conflict)")
+            return outcome
+        }
         if let file = Self.fileInTheWay(of: directory) {
             // A usage problem: the flag (or the default) names a file.
             let named = runDir.map { "--run-dir \($0)" } ?? "the run directory \(directory)"
