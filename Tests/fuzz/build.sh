@@ -146,5 +146,8 @@ for t in $TARGETS; do
   case $t in jsonl|csv|npy|hub|score) sources+=("$ROOT"/Tests/fuzz/common/plugin/*.swift) ;; esac
   case $t in jsonl|csv|npy|hub|score|arrow) sources+=("$ROOT"/Tests/fuzz/common/arrow/*.swift) ;; esac
   echo "swiftc $BIN/$t"
-  (cd "$LIB" && "$SWIFTC" "${COMMON[@]}" -module-name "Fuzz_$t" -o "$BIN/$t" "${sources[@]}" "${libs[@]}")
+  # (gold's "Cannot export local symbol '__asan_…'" warnings are noise)
+  (cd "$LIB" && "$SWIFTC" "${COMMON[@]}" -module-name "Fuzz_$t" -o "$BIN/$t" "${sources[@]}" "${libs[@]}" 2>&1) \
+    | { grep -v "Cannot export local symbol '__asan" || true; }
+  [ -x "$BIN/$t" ] || exit 1
 done
