@@ -395,9 +395,11 @@ public struct ParamOverride: Sendable {
             throw Diagnostic("\(flag): expected step.key=value", at: nil)
         }
         let target = argument[..<equals]
-        guard let dot = target.firstIndex(of: "."), dot != target.startIndex, target.index(after: dot) != target.endIndex
-        else {
+        guard let dot = target.firstIndex(of: "."), dot != target.startIndex else {
             throw Diagnostic("\(flag): expected step.key=value, with the step's name before the dot", at: nil)
+        }
+        guard target.index(after: dot) != target.endIndex else {
+            throw Diagnostic("\(flag): expected step.key=value, with the parameter's name after the dot", at: nil)
         }
         let text = String(argument[argument.index(after: equals)...])
         let value: YAMLNode

@@ -178,6 +178,11 @@ struct SchemaValidator {
             return .string(text)
         }
         let format = schema["format"]?.stringValue
+        if format == "output-path", text.isEmpty {
+            // Taken in the run directory, "" would name the directory itself.
+            report("\(path): an output path cannot be empty", at: path)
+            return .string(text)
+        }
         if format == "input-path" || format == "output-path", let problem = Self.pathProblem(text) {
             report("\(path): \(problem)", at: path)
             return .string(text)
