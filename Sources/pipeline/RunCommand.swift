@@ -92,6 +92,12 @@ struct Run: ParsableCommand {
             if FileManager.default.fileExists(atPath: summary, isDirectory: &isDirectory), isDirectory.boolValue {
                 throw ValidationError("--summary \(summary) is a directory; give a file name")
             }
+            // Written by a rename: over a device or a pipe (/dev/stdout), that
+            // would replace the node itself with a regular file.
+            var info = stat()
+            if stat(summary, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+                throw ValidationError("--summary \(summary) is not a regular file (a device or a pipe); give a file name")
+            }
             // Written even when the pipeline file is invalid: never over it.
             var a = stat(), b = stat()
             if stat(summary, &a) == 0, stat(file, &b) == 0, a.st_dev == b.st_dev, a.st_ino == b.st_ino {
