@@ -730,7 +730,7 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             make(d, "LLM: the secret in base_url",
                  yaml: pipeline(load, "  - {name: gen, uses: text_generation, llm: teacher, input: load, with: {template: '{text}'}}",
                                 "  - {name: save, uses: write_jsonl, input: gen, with: {path: out.jsonl}}",
-                                llms: "llms:\n  teacher: {base_url: \"http://user:${\(secretVariable)}@127.0.0.1:9/v1\", model: m, retries: 0}\n"),
+                                llms: "llms:\n  teacher: {base_url: \"http://user:${\(secretVariable)}@127.0.0.1:9/v1\", model: m, retries: 0, timeout_seconds: 5}\n"),
                  run: true, exit: [3]),
             make(d, "LLM: api_key_env not set",
                  yaml: pipeline(load, "  - {name: gen, uses: text_generation, llm: teacher, input: load, with: {template: '{text}'}}",
