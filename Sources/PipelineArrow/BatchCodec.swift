@@ -203,6 +203,18 @@ extension ArrowColumn {
 
 extension ArrowType {
     var isStructure: Bool { if case .structure = self { true } else { false } }
+
+    /// No bytes are stored per row: a struct of such fields (none at all,
+    /// say), or a fixed-size list of such items (found by the arrow fuzz
+    /// target: a struct column without fields of more rows than 8 × the
+    /// stored bytes was written, then refused as "an absurd count").
+    var storesNothingPerRow: Bool {
+        switch self {
+        case .structure(let fields): fields.allSatisfy { $0.type.storesNothingPerRow }
+        case .fixedSizeList(let item, _): item.type.storesNothingPerRow
+        default: false
+        }
+    }
 }
 
 // MARK: - Reading
@@ -225,6 +237,13 @@ private struct Reader {
     mutating func count() throws(ArrowError) -> Int {
         let value = try u64()
         guard value <= UInt64(bytes.count) * 8 + 64 else { throw .malformed("stored batch has an absurd count", at: "") }
+        return Int(value)
+    }
+    /// The rows of a column that stores no bytes per row (a struct without
+    /// fields): not bounded by the stored bytes, only by what import accepts.
+    mutating func rowCount() throws(ArrowError) -> Int {
+        let value = try u64()
+        guard value < UInt64(Int32.max) * 64 else { throw .malformed("stored batch has an absurd row count", at: "") }
         return Int(value)
     }
     mutating func string() throws(ArrowError) -> String {
@@ -281,7 +300,7 @@ private struct Reader {
     }
 
     mutating func column(_ type: ArrowType, owner: OwnedBuffers) throws(ArrowError) -> ArrowColumn {
-        let length = try count()
+        let length = try type.storesNothingPerRow ? rowCount() : count()
         let nullCount = try count()
         guard nullCount <= length else { throw .malformed("stored column has more nulls than rows", at: "") }
         let validity: UnsafeRawPointer? = try u8() != 0 ? try buffer((length + 7) / 8, owner: owner) : nil
@@ -294,7 +313,9 @@ private struct Reader {
             buffers.append(try buffer(length * (type.valueWidth ?? 0), owner: owner))
         case .utf8, .largeUtf8, .list:
             let large = type == .largeUtf8
-            let total = try count()
+            var itemsStoreNothing = false
+            if case .list(let item) = type { itemsStoreNothing = item.type.storesNothingPerRow }
+            let total = try itemsStoreNothing ? rowCount() : count()
             if !large, total > Int(Int32.max) { throw .malformed("stored utf8 column over 2 GiB", at: "") }
             let offsetBuffer: UnsafeRawPointer
             if length == 0 {

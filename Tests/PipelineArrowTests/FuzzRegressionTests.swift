@@ -54,6 +54,37 @@ struct ArrowFuzzRegressionTests {
         }
     }
 
+    /// struct-without-fields-round-trip.bin: a struct column without fields
+    /// stores no bytes per row, so a stored batch of more such rows than 8 ×
+    /// its bytes was refused on reading ("an absurd count"): what a plugin
+    /// handed back could not be read back from the run's store.
+    @Test func structColumnsWithoutFieldsRoundTripThroughTheStore() throws {
+        let onlySchema = HandSchema.batch([HandSchema("+s", name: "empty")])
+        let onlyArray = HandArray.batch(length: 5000, [HandArray(length: 5000, buffers: [nil])])
+        let only = try RecordBatch.importing(schema: onlySchema.pointer, array: onlyArray.pointer)
+        let storedOnly = try BatchCodec.decode(BatchCodec.encode(only))
+        #expect(storedOnly.length == 5000 && storedOnly.columns[0].length == 5000)
+        withExtendedLifetime((onlySchema, onlyArray)) {}
+
+        let schema = HandSchema.batch([
+            HandSchema("+s", name: "empty"),
+            HandSchema("+l", name: "items", children: [HandSchema("+s", name: "item")]),
+            HandSchema("+w:3", name: "triples", children: [HandSchema("+s", name: "item")]),
+        ])
+        let rows: Int64 = 5000
+        let array = HandArray.batch(length: rows, [
+            HandArray(length: rows, buffers: [nil]),
+            HandArray.list(offsets: [0] + [Int32](repeating: 40, count: Int(rows)), HandArray(length: 40, buffers: [nil])),
+            HandArray(length: rows, buffers: [nil], children: [HandArray(length: rows * 3, buffers: [nil])]),
+        ])
+        let batch = try RecordBatch.importing(schema: schema.pointer, array: array.pointer)
+        let stored = try BatchCodec.decode(BatchCodec.encode(batch))
+        #expect(stored.fields == batch.fields && stored.length == Int(rows))
+        #expect(stored.columns.map(\.length) == [Int(rows), Int(rows), Int(rows)])
+        #expect(stored.columns[1].valueRange(0) == 0..<40 && stored.columns[2].items.length == Int(rows) * 3)
+        withExtendedLifetime((schema, array)) {}
+    }
+
     /// struct-without-children-huge-length.bin: a struct column with no
     /// fields may declare any length with no memory behind it; encoding the
     /// batch reserved memory for all those rows (an out-of-memory abort).
