@@ -86,7 +86,7 @@ public enum Executor {
             // figures of the attempts that did the work.
             logger.info("this run is already complete: nothing to do (run with --fresh to run it again)")
             restoreCounters(states, into: &summary)
-                let attempts = try store.attempts()
+            let attempts = try store.attempts()
             summary.add(attempts)
             summary.attempts = attempts.count
             summary.status = .succeeded
@@ -274,8 +274,8 @@ private struct Run {
     var interrupted = false
     /// One client per named LLM, shared by the steps that use it.
     var llms: [String: LLMClient] = [:]
-    /// The teacher I/O log of the run's LLMs, flushed when the run ends (not
-    /// left to deinit: a late callback may keep a client alive past exit).
+    /// The teacher I/O log of the run's LLMs: the control thread writes each
+    /// call's lines to it before the call's commit.
     var ioLog: LLMIOLog?
 
     init(plan: PipelinePlan, options: ExecutorOptions, logger: Logger, store: RunStore?,
@@ -378,7 +378,6 @@ private struct Run {
         defer {
             pool.shutdown()
             writer?.close()
-            ioLog?.flush()
         }
         let events = BlockingQueue<Event>()
         options.stop?.onRequest { events.put(.stop) }

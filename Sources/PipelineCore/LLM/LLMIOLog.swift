@@ -53,12 +53,6 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
         return length
     }
 
-    func append(_ record: [String: JSONValue]) {
-        var line = JSONBytes(capacity: 512)
-        line.value(.object(record))
-        append(line: line)
-    }
-
     /// Appends one record (an object) and its newline, at once (a line
     /// outside any plugin call).
     func append(line: JSONBytes) {
@@ -88,9 +82,6 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
         }
         return length
     }
-
-    /// Nothing is buffered (kept for callers that flush at the end).
-    func flush() {}
 }
 
 /// The log lines of one plugin call, written to the log by the control
