@@ -242,12 +242,11 @@ final class OutputFile {
     /// that anyone else reads. Long names are shortened to fit NAME_MAX.
     private static func createTemporary(directory: String, name: String, path: String,
                                         step: String) throws(StepError) -> (Int32, String) {
-        var stem = Array(name.utf8)
-        if stem.count > 200 {
-            stem.removeLast(stem.count - 200)
-            while let last = stem.last, last & 0xC0 == 0x80 { stem.removeLast() }  // whole UTF-8 sequences
-            if let last = stem.last, last >= 0xC0 { stem.removeLast() }
-        }
+        // At most 200 bytes of the name, cut before a whole character.
+        let bytes = Array(name.utf8)
+        var cut = min(bytes.count, 200)
+        while cut > 0, cut < bytes.count, bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
+        let stem = bytes[..<cut]
         let prefix = (directory == "." && !path.hasPrefix("./") ? "" : directory == "/" ? "/" : directory + "/")
             + "." + String(decoding: stem, as: UTF8.self) + "."
         var generator = SystemRandomNumberGenerator()

@@ -17,9 +17,11 @@ public enum AtomicFile {
         let directory = slash.map { $0 == path.utf8.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.utf8.index(after: $0)...]) } ?? path
         guard !name.isEmpty else { throw AtomicFileError(path: path, operation: "write", code: EISDIR) }
-        var stem = Array(name.utf8.prefix(200))
-        while let last = stem.last, last & 0xC0 == 0x80 { stem.removeLast() }
-        if stem.count < name.utf8.count, let last = stem.last, last >= 0xC0 { stem.removeLast() }
+        // At most 200 bytes of the name, cut before a whole character.
+        let nameBytes = Array(name.utf8)
+        var cut = min(nameBytes.count, 200)
+        while cut > 0, cut < nameBytes.count, nameBytes[cut] & 0xC0 == 0x80 { cut -= 1 }
+        let stem = nameBytes[..<cut]
         let prefix = (slash == nil ? "" : directory == "/" ? "/" : directory + "/") + "." + String(decoding: stem, as: UTF8.self) + "."
         var generator = SystemRandomNumberGenerator()
         var fd: Int32 = -1
