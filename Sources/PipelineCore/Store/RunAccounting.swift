@@ -79,10 +79,14 @@ extension RunStore {
     /// The UPDATE itself; the caller holds `access` (a commit runs it in
     /// its transaction, so the figures move with the work they describe).
     func writeAttempt(_ attempt: Attempt) throws(StoreError) {
-        try database.prepare("""
-            UPDATE attempts SET seconds = ?, cpu_seconds = ?, peak_rss = ?, usage = ? WHERE number = ?
-            """).run(.double(attempt.seconds), .double(attempt.cpuSeconds), .int(Int64(attempt.peakRSSBytes)),
-                     .text(attempt.usageJSON), .int(Int64(attempt.number)))
+        if updateAttempt == nil {
+            updateAttempt = try database.prepare("""
+                UPDATE attempts SET seconds = ?, cpu_seconds = ?, peak_rss = ?, usage = ? WHERE number = ?
+                """)
+        }
+        guard let updateAttempt else { return }
+        try updateAttempt.run(.double(attempt.seconds), .double(attempt.cpuSeconds), .int(Int64(attempt.peakRSSBytes)),
+                                  .text(attempt.usageJSON), .int(Int64(attempt.number)))
     }
 
     /// Bytes of llm-io.jsonl that belong to committed work: a resumed run
@@ -98,8 +102,8 @@ extension RunStore {
         return value
     }
 
-    /// Sets the committed length of the teacher I/O log (the caller holds
-    /// `access` when `locked` is false).
+    /// Sets the committed length of the teacher I/O log; the caller holds
+    /// `access` (a commit runs it in its transaction).
     func writeIOLogBytes(_ bytes: Int64) throws(StoreError) {
         try database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('io_log_bytes', ?)").run(.text(String(bytes)))
     }

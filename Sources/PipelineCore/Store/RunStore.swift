@@ -43,6 +43,8 @@ public final class RunStore: @unchecked Sendable {
     private var insertErrors: Statement?
     private var updateStep: Statement?
     private var selectBatch: Statement?
+    /// RunAccounting's UPDATE, run with every commit: prepared once.
+    var updateAttempt: Statement?
     /// What the current attempt has cost so far (RunAccounting.swift),
     /// written with every commit transaction. Set before the first commit.
     var attemptProgress: (@Sendable () -> Attempt)?
