@@ -44,23 +44,25 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
 
         .target(name: "PipelineArrow", dependencies: ["CPipelineABI"]),
+        // JSON values, reader and writer: the standard library only.
+        .target(name: "PipelineJSON"),
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "CCrashGuard", "PipelineArrow", "CYAML", "CSQLite", "CCurl",
+                "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "CYAML", "CSQLite", "CCurl",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pipeline",
             dependencies: [
-                "PipelineCore",
+                "PipelineCore", "PipelineJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The in-project OpenAI-compatible server: `make run`, the tests and
         // the benchmarks use it as the LLM (deterministic, with faults).
         .executableTarget(name: "llm-test-server"),
-        .executableTarget(name: "pipeline-bench", dependencies: ["CPipelineABI", "PipelineCore", "PipelineArrow"]),
+        .executableTarget(name: "pipeline-bench", dependencies: ["CPipelineABI", "PipelineCore", "PipelineArrow", "PipelineJSON"]),
         .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow"]),
 
         .target(
@@ -75,7 +77,7 @@ let package = Package(
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
-        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore", "PipelineArrow"]),
+        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore", "PipelineArrow", "PipelineJSON"]),
     ]
 )
 

@@ -1,4 +1,5 @@
 import PipelineArrow
+import PipelineJSON
 
 /// Conversion between JSON rows and record batches, for `plugins try` and
 /// tests. Column types are inferred from the values: strings → utf8,

@@ -1,6 +1,7 @@
 import CCrashGuard
 import Foundation
 import Synchronization
+import PipelineJSON
 
 #if canImport(Glibc)
 import Glibc

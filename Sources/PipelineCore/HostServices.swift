@@ -1,6 +1,7 @@
 import CPipelineABI
 import Logging
 import Synchronization
+import PipelineJSON
 
 #if canImport(Glibc)
 import Glibc

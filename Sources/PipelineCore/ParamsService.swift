@@ -1,4 +1,5 @@
 import CPipelineABI
+import PipelineJSON
 
 // Service "pipeline.params/1": typed reads of a step's validated parameters,
 // so a C plugin needs no JSON parser.

@@ -1,6 +1,7 @@
 import CPipelineABI
 import Logging
 import PipelineArrow
+import PipelineJSON
 
 /// One instance of a plugin step: create → process* → finish* → destroy.
 ///

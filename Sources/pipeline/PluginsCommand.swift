@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PipelineArrow
 import PipelineCore
+import PipelineJSON
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,4 +1,5 @@
 import PipelineCore
+import PipelineJSON
 
 /// Human and JSON renderings of step descriptors for `plugins list/inspect`.
 enum StepText {

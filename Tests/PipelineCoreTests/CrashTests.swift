@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// A third-party plugin that crashes (a NULL write, a stack overflow, a
 /// crash on a thread of its own): the real binary must say which step and

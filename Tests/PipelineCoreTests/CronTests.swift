@@ -3,6 +3,7 @@ import Logging
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// What makes `pipeline run` safe in a crontab: the run directory's lock,
 /// exit codes, JSON logs when nobody watches, the summary file, and

@@ -4,6 +4,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The data steps of libPipelineData.so (loaders, write_jsonl,
 /// expand_columns, limit, sample), loaded with dlopen and driven through

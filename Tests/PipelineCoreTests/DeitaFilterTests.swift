@@ -4,6 +4,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The C plugin Plugins/deita_filter, compiled with cc, dlopen'ed and driven
 /// through StepInstance as a global step (batches in `process`, rows out of

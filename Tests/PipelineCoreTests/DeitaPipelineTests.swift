@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// pipelines/deita.yaml end to end against the in-project server: the call
 /// counts of the method, and a selection that obeys the filter's rule.

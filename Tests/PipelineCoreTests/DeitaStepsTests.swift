@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The DEITA steps of the llm plugin (evol_instruct, complexity_scorer,
 /// evol_quality, quality_scorer): their score and rewrite parsing, compiled

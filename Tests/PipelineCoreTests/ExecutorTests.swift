@@ -4,6 +4,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The executor with real plugins (C fixtures, dlopen'ed) on its worker
 /// pool: fan-out, fan-in, a global step, re-batching, row ids, error rows,

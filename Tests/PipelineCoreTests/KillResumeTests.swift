@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The promise of durable runs, tested the hard way: the real binary is
 /// killed with SIGKILL at random (seeded) moments, the same command is run

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The LLM client's byte-level JSON (request bodies, cache keys, I/O log
 /// lines, embeddings answers) against the JSONValue it replaced per request.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The host's LLM service end to end: `pipeline run` with text_generation
 /// (dlopen'ed) against the in-project server over real HTTP on loopback,

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// Nothing a run writes may replace what it reads, another output, or its
 /// own state; a failed run replaces no existing output. The real binary and

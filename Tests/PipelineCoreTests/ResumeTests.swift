@@ -4,6 +4,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// Durable runs in-process: a run stopped part-way (StopSignal, as SIGTERM
 /// does) and resumed gives exactly the rows an uninterrupted run gives.

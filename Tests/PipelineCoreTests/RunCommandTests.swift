@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// `pipeline run` end to end: the built binary, the built-in plugins from
 /// the build tree (C and Swift, dlopen'ed), real files in a run directory.

@@ -3,6 +3,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// Batches through real plugins: C fixtures, the C text_filter plugin and
 /// the Swift columns plugin, each dlopen'ed.

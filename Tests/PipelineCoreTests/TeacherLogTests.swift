@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineJSON
 
 /// The teacher I/O log and the run's accounting survive kills: every answer
 /// that reaches the store is in llm-io.jsonl exactly once, and a resumed

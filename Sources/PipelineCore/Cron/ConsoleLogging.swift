@@ -1,4 +1,5 @@
 import Logging
+import PipelineJSON
 
 /// How log records are written to stderr.
 public enum LogFormat: String, CaseIterable, Sendable {

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

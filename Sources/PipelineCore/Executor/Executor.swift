@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Logging
 import PipelineArrow
+import PipelineJSON
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PipelineJSON
 
 /// Appends log records as JSON lines to a file (the run directory's
 /// `run.log`), whatever the console shows.

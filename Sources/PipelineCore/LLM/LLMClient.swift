@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import PipelineJSON
 
 /// One chat request of a step.
 struct ChatRequest: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 /// One entry of `llms:`, with its defaults, as the client uses it.
 struct LLMConfig: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 /// Where an LLM call's log line goes: the run's log file, or the lines of
 /// the plugin call that made the request.

@@ -1,4 +1,5 @@
 import CPipelineABI
+import PipelineJSON
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// Which columns each step of a pipeline can count on, from the steps'
 /// declarations alone (no data is read).
 enum ColumnContracts {

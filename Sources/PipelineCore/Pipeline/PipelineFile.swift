@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// A pipeline file as written, its shape checked, `${ENV}` expanded and
 /// `--param` overrides applied, before any plugin is consulted:
 ///

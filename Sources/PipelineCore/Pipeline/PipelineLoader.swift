@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 /// Reads a pipeline file and checks it completely before anything runs:
 /// YAML, the file's shape, `${ENV}`, `--param` overrides, every step's

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// Checks a value against the subset of JSON Schema (draft 2020-12) that
 /// step plugins use, fills in `default`s, and makes `"format": "input-path"`
 /// strings absolute.

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// A path into a pipeline file's values, as messages show it:
 /// `steps[2].with.columns[1]`.
 public struct JSONPath: Hashable, Sendable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// A position in a pipeline file, for error messages: `file:line:column`.
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
     public var file: String

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// What a step's fingerprint is made of, kept beside its hash in state.db
 /// (`steps.parts`, JSON) so that a refused resume can say what changed:
 ///

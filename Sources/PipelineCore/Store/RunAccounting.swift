@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 // What a run cost, across every attempt (the first run and each resume):
 // wall time, CPU, peak memory and LLM usage per attempt, and how much of

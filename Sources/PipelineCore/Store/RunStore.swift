@@ -1,5 +1,6 @@
 import Foundation
 import PipelineArrow
+import PipelineJSON
 
 /// The durable state of one run directory (`state.db`, SQLite in WAL mode).
 ///

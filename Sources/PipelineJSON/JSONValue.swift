@@ -40,7 +40,7 @@ public enum JSONValue: Hashable, Sendable {
     }
 
     /// Appends `s` as a JSON string literal.
-    static func writeString(_ s: String, to out: inout String) {
+    public static func writeString(_ s: String, to out: inout String) {
         var text = JSONBytes(capacity: s.utf8.count + 2)
         text.string(s)
         out += String(decoding: text.bytes, as: UTF8.self)

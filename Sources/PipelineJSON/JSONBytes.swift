@@ -3,12 +3,12 @@
 /// is its text; the LLM client writes per-request bodies, cache keys and log
 /// lines with it directly. Strings are copied in runs between the bytes that
 /// need an escape.
-struct JSONBytes {
-    var bytes: [UInt8] = []
+public struct JSONBytes: Sendable {
+    public var bytes: [UInt8] = []
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
-    mutating func value(_ value: JSONValue) {
+    public mutating func value(_ value: JSONValue) {
         switch value {
         case .string(let text): string(text)
         case .array(let items):
@@ -41,19 +41,19 @@ struct JSONBytes {
 
     /// A JSON string: `"` and `\` escaped, and control characters (as \n,
     /// \r, \t or \u00XX); everything else as it is.
-    mutating func string(_ text: String) {
+    public mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { escape($0) }
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func int(_ value: Int) { bytes.append(contentsOf: String(value).utf8) }
+    public mutating func int(_ value: Int) { bytes.append(contentsOf: String(value).utf8) }
 
     /// Bytes that already are one JSON value.
-    mutating func raw(_ json: [UInt8]) { bytes.append(contentsOf: json) }
+    public mutating func raw(_ json: [UInt8]) { bytes.append(contentsOf: json) }
 
-    mutating func raw(_ text: StaticString) {
+    public mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
@@ -81,7 +81,7 @@ struct JSONBytes {
 
     /// A JSON object from fields given in any order: written with sorted
     /// keys, like `JSONValue.object(...).serialized`.
-    static func object(_ fields: [(key: String, value: Field)], capacity: Int = 512) -> JSONBytes {
+    public static func object(_ fields: [(key: String, value: Field)], capacity: Int = 512) -> JSONBytes {
         var out = JSONBytes(capacity: capacity)
         out.bytes.append(UInt8(ascii: "{"))
         for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
@@ -100,7 +100,7 @@ struct JSONBytes {
         return out
     }
 
-    enum Field {
+    public enum Field: Sendable {
         case value(JSONValue)
         case string(String)
         case int(Int)

@@ -1,6 +1,6 @@
 /// Reads one JSON number, the host's only number reader: the JSON parser
 /// (`JSONValue(parsing:)`) and the embeddings reader of the LLM client use it.
-enum JSONNumber {
+public enum JSONNumber {
     /// The number at `index` (RFC 8259's grammar:
     /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, so "01", "1.", ".5" and
     /// "+1" are not numbers) as the correctly rounded Double, with `index`
@@ -8,7 +8,7 @@ enum JSONNumber {
     /// Double. Exact integer arithmetic when the digits and the power of ten
     /// are small enough (Clinger's fast path), the standard library's
     /// correctly rounded parser otherwise.
-    static func read(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int) -> Double? {
+    public static func read(_ bytes: UnsafeBufferPointer<UInt8>, at index: inout Int) -> Double? {
         let start = index
         var negative = false
         func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
