@@ -89,6 +89,14 @@ extension ArrowColumn {
                 throw .malformed("buffer \(index) is NULL with \(length) rows", at: path)
             }
         }
+        // Values are read with aligned loads: a misaligned buffer from a
+        // plugin is refused here rather than read (the header's rule).
+        if type.bufferCount > 1, let data = buffers[1] {
+            let alignment = type.valueWidth ?? (type == .largeUtf8 ? 8 : type == .bool ? 1 : 4)
+            guard UInt(bitPattern: data) % UInt(alignment) == 0 else {
+                throw .malformed("buffer 1 of \(type.displayName) is not aligned to \(alignment) bytes", at: path)
+            }
+        }
         var nullCount = Int(a.null_count)
         if let bitmap = buffers[0]?.assumingMemoryBound(to: UInt8.self) {
             if nullCount < 0 { nullCount = countNulls(bitmap, offset: offset, length: length) }

@@ -151,16 +151,21 @@ private func hostGetExtension(_ host: UnsafePointer<pipeline_host>?, _ id: Unsaf
 /// The one `pipeline_host` table of this process. Never freed.
 enum HostTable {
     nonisolated(unsafe) static let pointer: UnsafePointer<pipeline_host> = {
+        // Field by field over a zeroed table: fields a later header appends
+        // stay absent (NULL) until this host fills them.
+        var host = pipeline_host()
+        host.struct_size = UInt32(MemoryLayout<pipeline_host>.size)
+        host.abi_major = UInt16(PIPELINE_ABI_MAJOR)
+        host.abi_minor = UInt16(PIPELINE_ABI_MINOR)
+        host.host_version = UnsafePointer(strdup(PipelineABI.hostVersion))
+        host.log = { hostLog($0, $1, $2, $3) }
+        host.set_error = { hostSetError($0, $1, $2, $3) }
+        host.is_cancelled = { hostIsCancelled($0) }
+        host.get_extension = { hostGetExtension($0, $1) }
+        host.log_plugin = { _, level, message, length in hostLog(nil, level, message, length) }
+        host.refuse = { _, message, length in hostSetError(nil, Int32(PIPELINE_INVALID_ARGUMENT), message, length) }
         let table = UnsafeMutablePointer<pipeline_host>.allocate(capacity: 1)
-        table.initialize(to: pipeline_host(
-            struct_size: UInt32(MemoryLayout<pipeline_host>.size),
-            abi_major: UInt16(PIPELINE_ABI_MAJOR),
-            abi_minor: UInt16(PIPELINE_ABI_MINOR),
-            host_version: UnsafePointer(strdup(PipelineABI.hostVersion)),
-            log: { hostLog($0, $1, $2, $3) },
-            set_error: { hostSetError($0, $1, $2, $3) },
-            is_cancelled: { hostIsCancelled($0) },
-            get_extension: { hostGetExtension($0, $1) }))
+        table.initialize(to: host)
         return UnsafePointer(table)
     }()
 }

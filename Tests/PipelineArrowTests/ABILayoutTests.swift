@@ -24,6 +24,8 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_host, set_error)": MemoryLayout<pipeline_host>.offset(of: \.set_error),
     "offsetof(pipeline_host, is_cancelled)": MemoryLayout<pipeline_host>.offset(of: \.is_cancelled),
     "offsetof(pipeline_host, get_extension)": MemoryLayout<pipeline_host>.offset(of: \.get_extension),
+    "offsetof(pipeline_host, log_plugin)": MemoryLayout<pipeline_host>.offset(of: \.log_plugin),
+    "offsetof(pipeline_host, refuse)": MemoryLayout<pipeline_host>.offset(of: \.refuse),
     "sizeof(pipeline_host)": MemoryLayout<pipeline_host>.stride,
 
     "offsetof(pipeline_step_desc, struct_size)": MemoryLayout<pipeline_step_desc>.offset(of: \.struct_size),
@@ -69,6 +71,7 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_llm_response, prompt_tokens)": MemoryLayout<pipeline_llm_response>.offset(of: \.prompt_tokens),
     "sizeof(pipeline_llm_response)": MemoryLayout<pipeline_llm_response>.stride,
     "offsetof(pipeline_llm_ext, embed)": MemoryLayout<pipeline_llm_ext>.offset(of: \.embed),
+    "offsetof(pipeline_llm_ext, embed_with_errors)": MemoryLayout<pipeline_llm_ext>.offset(of: \.embed_with_errors),
     "sizeof(pipeline_llm_ext)": MemoryLayout<pipeline_llm_ext>.stride,
     "offsetof(pipeline_http_request, method)": MemoryLayout<pipeline_http_request>.offset(of: \.method),
     "offsetof(pipeline_http_request, timeout_seconds)":
@@ -79,6 +82,21 @@ private let swiftLayout: [String: Int?] = [
     "sizeof(pipeline_http_response)": MemoryLayout<pipeline_http_response>.stride,
     "sizeof(pipeline_http_ext)": MemoryLayout<pipeline_http_ext>.stride,
     "sizeof(pipeline_run_ext)": MemoryLayout<pipeline_run_ext>.stride,
+
+    // The frozen sizes of each release (never change).
+    "PIPELINE_HOST_SIZE_1_0": Int(PIPELINE_HOST_SIZE_1_0),
+    "PIPELINE_HOST_SIZE_1_3": Int(PIPELINE_HOST_SIZE_1_3),
+    "PIPELINE_STEP_DESC_SIZE_1_0": Int(PIPELINE_STEP_DESC_SIZE_1_0),
+    "PIPELINE_PLUGIN_SIZE_1_0": Int(PIPELINE_PLUGIN_SIZE_1_0),
+    "PIPELINE_PARAMS_EXT_SIZE_1_0": Int(PIPELINE_PARAMS_EXT_SIZE_1_0),
+    "PIPELINE_LLM_EXT_SIZE_1_0": Int(PIPELINE_LLM_EXT_SIZE_1_0),
+    "PIPELINE_LLM_EXT_SIZE_1_2": Int(PIPELINE_LLM_EXT_SIZE_1_2),
+    "PIPELINE_HTTP_EXT_SIZE_1_1": Int(PIPELINE_HTTP_EXT_SIZE_1_1),
+    "PIPELINE_RUN_EXT_SIZE_1_1": Int(PIPELINE_RUN_EXT_SIZE_1_1),
+    "PIPELINE_LLM_REQUEST_SIZE": Int(PIPELINE_LLM_REQUEST_SIZE),
+    "PIPELINE_LLM_RESPONSE_SIZE": Int(PIPELINE_LLM_RESPONSE_SIZE),
+    "PIPELINE_HTTP_REQUEST_SIZE": Int(PIPELINE_HTTP_REQUEST_SIZE),
+    "PIPELINE_HTTP_RESPONSE_SIZE": Int(PIPELINE_HTTP_RESPONSE_SIZE),
 
     "offsetof(ArrowSchema, release)": MemoryLayout<ArrowSchema>.offset(of: \.release),
     "offsetof(ArrowSchema, private_data)": MemoryLayout<ArrowSchema>.offset(of: \.private_data),
@@ -102,7 +120,9 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_host, set_error)": 24,
     "offsetof(pipeline_host, is_cancelled)": 32,
     "offsetof(pipeline_host, get_extension)": 40,
-    "sizeof(pipeline_host)": 48,
+    "offsetof(pipeline_host, log_plugin)": 48,
+    "offsetof(pipeline_host, refuse)": 56,
+    "sizeof(pipeline_host)": 64,
 
     "offsetof(pipeline_step_desc, struct_size)": 0,
     "offsetof(pipeline_step_desc, kind)": 4,
@@ -144,6 +164,7 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_llm_response, prompt_tokens)": 40,
     "sizeof(pipeline_llm_response)": 64,
     "offsetof(pipeline_llm_ext, embed)": 32,
+    "offsetof(pipeline_llm_ext, embed_with_errors)": 40,
     "sizeof(pipeline_llm_ext)": 48,
     "offsetof(pipeline_http_request, method)": 8,
     "offsetof(pipeline_http_request, timeout_seconds)": 56,
@@ -153,6 +174,20 @@ private let expectedLayout: [String: Int] = [
     "sizeof(pipeline_http_response)": 56,
     "sizeof(pipeline_http_ext)": 24,
     "sizeof(pipeline_run_ext)": 56,
+
+    "PIPELINE_HOST_SIZE_1_0": 48,
+    "PIPELINE_HOST_SIZE_1_3": 64,
+    "PIPELINE_STEP_DESC_SIZE_1_0": 112,
+    "PIPELINE_PLUGIN_SIZE_1_0": 48,
+    "PIPELINE_PARAMS_EXT_SIZE_1_0": 56,
+    "PIPELINE_LLM_EXT_SIZE_1_0": 40,
+    "PIPELINE_LLM_EXT_SIZE_1_2": 48,
+    "PIPELINE_HTTP_EXT_SIZE_1_1": 24,
+    "PIPELINE_RUN_EXT_SIZE_1_1": 56,
+    "PIPELINE_LLM_REQUEST_SIZE": 48,
+    "PIPELINE_LLM_RESPONSE_SIZE": 64,
+    "PIPELINE_HTTP_REQUEST_SIZE": 64,
+    "PIPELINE_HTTP_RESPONSE_SIZE": 56,
 
     // The C Data Interface's frozen layout (Arrow specification).
     "offsetof(ArrowSchema, release)": 56,
@@ -228,10 +263,11 @@ struct ABILayoutTests {
     @Test("the ABI constants Swift imports")
     func constants() {
         #expect(PIPELINE_ABI_MAJOR == 1)
-        #expect(PIPELINE_ABI_MINOR == 2)
+        #expect(PIPELINE_ABI_MINOR == 3)
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)
+        #expect(PIPELINE_STEP_STATEFUL == 8 && PIPELINE_STEP_FILTERS == 16)
         #expect(PIPELINE_STEP_KIND_GENERATOR.rawValue == 1 && PIPELINE_STEP_KIND_GLOBAL.rawValue == 3)
     }
 }

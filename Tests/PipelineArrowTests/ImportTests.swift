@@ -378,5 +378,12 @@ struct MalformedInputTests {
         expectMalformed("children pointer is NULL") { _, array in array.pointer.pointee.children = nil }
         expectMalformed("child 2 is NULL") { _, array in array.pointer.pointee.children?[2] = nil }
         expectMalformed("schema children are missing") { schema, _ in schema.pointer.pointee.n_children = -1 }
+        // The header's alignment rule: values and offsets on their natural boundary.
+        expectMalformed("buffer 1 of int64 is not aligned to 8 bytes") { _, array in
+            array.children[0].pointer.pointee.buffers?[1] = array.children[0].pointer.pointee.buffers?[1].map { $0 + 4 }
+        }
+        expectMalformed("buffer 1 of utf8 is not aligned to 4 bytes") { _, array in
+            array.children[1].pointer.pointee.buffers?[1] = array.children[1].pointer.pointee.buffers?[1].map { $0 + 2 }
+        }
     }
 }

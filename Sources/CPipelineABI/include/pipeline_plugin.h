@@ -1,6 +1,6 @@
 /*
  * pipeline_plugin.h: the whole contract between the `pipeline` host and a
- * step plugin. ABI version 1.1.
+ * step plugin. ABI version 1.3 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
  *
  * A plugin is a shared library that exports exactly one function,
  *
@@ -19,6 +19,20 @@
  *   change type or change meaning. Optional host services are looked up by
  *   string id (get_extension); a changed service gets a new id, the old id
  *   keeps working.
+ * Sizes. Each growable structure has a frozen minimum size, the size it had
+ *   in the version that introduced it (PIPELINE_*_SIZE_1_x below): a reader
+ *   refuses a struct_size below it and reads every field past the writer's
+ *   struct_size as absent (zero, NULL). It never compares struct_size with
+ *   its own sizeof, which grows with every release.
+ * Frozen structures. pipeline_llm_request, pipeline_llm_response,
+ *   pipeline_http_request and pipeline_http_response travel in arrays or are
+ *   filled in by the other side, so they never grow: their size is part of
+ *   ABI major 1 and arrays of them have the stride sizeof(...). A new field
+ *   there means a new function (appended to its service table) with a new
+ *   structure. Their `struct_size` must be exactly the frozen size.
+ * Identity. Every plugin library gets a pipeline_host table of its own (the
+ *   same functions; a different address). log_plugin and refuse (1.3) use
+ *   it to say which library a line or a refusal comes from, from any thread.
  * Threads. Each function is tagged with where it may be called:
  *   [control]     the host's control thread, one call at a time;
  *   [worker]      a host worker thread (never a thread of Swift's cooperative
@@ -52,8 +66,10 @@ extern "C" {
 #endif
 
 #define PIPELINE_ABI_MAJOR 1
-#define PIPELINE_ABI_MINOR 2 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
-                                1.2 added pipeline_llm_ext.embed_with_errors */
+#define PIPELINE_ABI_MINOR 3 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
+                                1.2 added pipeline_llm_ext.embed_with_errors;
+                                1.3 added pipeline_host.log_plugin and .refuse,
+                                PIPELINE_STEP_FILTERS, the frozen sizes */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -67,6 +83,26 @@ extern "C" {
 /* True when `field` of the structure at `ptr` lies within its struct_size. */
 #define PIPELINE_HAS_FIELD(ptr, type, field) \
   ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/*
+ * Frozen sizes (LP64). PIPELINE_<STRUCT>_SIZE_<MAJOR>_<MINOR> is sizeof the
+ * structure as it was in that release; these numbers never change. The
+ * smallest one of a structure is the least struct_size a reader accepts.
+ */
+#define PIPELINE_HOST_SIZE_1_0 48
+#define PIPELINE_HOST_SIZE_1_3 64
+#define PIPELINE_STEP_DESC_SIZE_1_0 112
+#define PIPELINE_PLUGIN_SIZE_1_0 48
+#define PIPELINE_PARAMS_EXT_SIZE_1_0 56
+#define PIPELINE_LLM_EXT_SIZE_1_0 40
+#define PIPELINE_LLM_EXT_SIZE_1_2 48
+#define PIPELINE_HTTP_EXT_SIZE_1_1 24
+#define PIPELINE_RUN_EXT_SIZE_1_1 56
+/* Frozen structures: the only size they will ever have in major 1. */
+#define PIPELINE_LLM_REQUEST_SIZE 48
+#define PIPELINE_LLM_RESPONSE_SIZE 64
+#define PIPELINE_HTTP_REQUEST_SIZE 64
+#define PIPELINE_HTTP_RESPONSE_SIZE 56
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */
@@ -144,6 +180,23 @@ typedef struct pipeline_host {
    */
   const void *(*get_extension)(const struct pipeline_host *host, const char *id);
 
+  /*
+   * [thread-safe] (ABI 1.3) A log line attributed to the library this table
+   * was given to: for the plugin's own threads and for
+   * pipeline_plugin_entry, where there is no call. `host` is the pointer
+   * the entry received. Check PIPELINE_HAS_FIELD(host, pipeline_host,
+   * log_plugin); an older host has only log(NULL, ...), which it cannot
+   * attribute outside the entry.
+   */
+  void (*log_plugin)(const struct pipeline_host *host, int32_t level, const char *msg, size_t len);
+
+  /*
+   * [control] (ABI 1.3) Inside pipeline_plugin_entry only: why the library
+   * refuses to load (then return NULL). The host copies `msg` and names the
+   * library. Older hosts: set_error(NULL, ...) does the same.
+   */
+  void (*refuse)(const struct pipeline_host *host, const char *msg, size_t len);
+
   /* APPEND ONLY below this line. */
 } pipeline_host;
 
@@ -173,8 +226,18 @@ enum {
      the first instance got them, and drops the outputs it already has; the
      step must therefore be deterministic. Generators and global steps are
      always treated this way. Without the flag, a resumed step only gets
-     the batches it had not consumed. */
-  PIPELINE_STEP_STATEFUL = 1u << 3
+     the batches it had not consumed. The host keeps no state for the
+     plugin: what the step needs across batches lives in its instance (or
+     in "pipeline.run/1" for state that must survive a crash). */
+  PIPELINE_STEP_STATEFUL = 1u << 3,
+  /* (ABI 1.3) The step drops rows on purpose (a filter, a sample, a
+     limit): returning no output, or fewer rows, for a non-empty input is
+     normal. Without the flag, a step that returns PIPELINE_OK with no
+     output (or zero rows) for a non-empty input is reported: the host logs
+     a warning naming the plugin and the step and counts the batch in the
+     run summary ("batches_without_output"), because that is how a bug
+     loses data silently. Hosts older than 1.3 ignore the bit. */
+  PIPELINE_STEP_FILTERS = 1u << 4
 };
 
 /*
@@ -190,15 +253,43 @@ enum {
  * says the column's name is the value of that parameter (its default being
  * "name"), for steps whose users choose the column. The name "*" in both
  * lists says the step passes every input column through.
+ * "optional": true on an input means the step works without the column:
+ * `pipeline validate` does not require an ancestor to produce it (it is
+ * read when present, e.g. because a template names it). On an output it
+ * means the step may leave the column out of a batch. A declared output
+ * that is not optional must be in every batch the step returns, with a
+ * value or null in each row; when it is missing the host fails the batch
+ * and names the plugin, the step and the column (ABI 1.3 hosts), instead
+ * of letting a later step fail for it. `validate` uses the declarations to
+ * check that every step's inputs are produced upstream.
  *
  * Batches: every batch is a struct array (format "+s") whose children are
- * the columns; the top-level struct has no nulls and offset 0. Column names
- * starting with "_" are reserved for the host:
- *   "_row_id" (uint64, "L"): the host's stable id of each row. A step that
- *       emits rows derived from input rows copies the source row's id into
- *       each of them; generators leave it out and the host assigns ids.
- *   "_error" (nullable utf8): a non-null value marks a failed row and says
- *       why; the host counts it and keeps it out of downstream steps.
+ * the columns; the top-level struct has no nulls and offset 0. Buffers:
+ * every data and offsets buffer is aligned to its element size (8 bytes
+ * for int64/uint64/float64 and large offsets, 4 for int32 offsets and
+ * float32; Arrow recommends 64 and our builders use 64); the host refuses a
+ * misaligned buffer as malformed. A buffer may be NULL when it would hold
+ * no bytes: the validity bitmap when the array has no nulls (null_count 0),
+ * any buffer of an array of length 0, and the bytes of a utf8 array whose
+ * strings are all empty. Offsets of a non-empty utf8 or list array may not
+ * be NULL.
+ *
+ * Column names starting with "_" are reserved for the host:
+ *   "_row_id" (uint64, "L"): the host's stable id of each row; every batch a
+ *       step receives has it. A step that emits rows derived from input rows
+ *       copies the source row's id into each of them (a step that keeps one
+ *       row per input row may drop the column: the host puts the input's
+ *       ids back); generators leave it out and the host assigns ids. Declare
+ *       it or not: the host never checks it against outputs_json.
+ *   "_error" (nullable utf8 or large utf8): a non-null value marks a failed
+ *       row and says why. The host moves such rows to the run's errors.jsonl
+ *       (as the step received them, plus the columns the step added, plus
+ *       the reason), counts them, and strips the column from the good rows,
+ *       so no step ever receives "_error" and no file the pipeline writes
+ *       has it. A step may declare it as an optional output or not. A
+ *       loader must not pass a data key named "_row_id" or "_error" through
+ *       (the built-in loaders drop such keys with a warning): a generator's
+ *       "_error" marks failed rows like any step's.
  */
 typedef struct pipeline_step_desc {
   uint32_t struct_size;       /* sizeof(pipeline_step_desc) of the plugin */
@@ -210,7 +301,21 @@ typedef struct pipeline_step_desc {
   const char *description;    /* one or more sentences for `plugins inspect` */
   const char *inputs_json;    /* column declarations, "[]" for generators */
   const char *outputs_json;   /* column declarations */
-  const char *params_schema_json; /* JSON Schema (an object) of the parameters */
+  /*
+   * JSON Schema (an object) of the parameters. The host understands the
+   * keywords listed in docs/writing-plugins.md, plus two string formats:
+   *   "format": "input-path"   a file the step reads. The host resolves a
+   *       relative path against the pipeline file's directory, refuses a
+   *       pipeline whose outputs would overwrite it, and puts its size and
+   *       modification time in the step's resume fingerprint (a changed
+   *       input file means a changed pipeline: resume is refused).
+   *   "format": "output-path"  a file the step writes. The host resolves a
+   *       relative path against the run directory and refuses two steps
+   *       writing one file or a file over an input or a run file. The step
+   *       should write to a temporary file and rename it when the run
+   *       succeeds; the host finishes steps without children (sinks) last.
+   */
+  const char *params_schema_json;
 
   /*
    * [control] Creates an instance of the step `step` (this descriptor, so
@@ -343,7 +448,8 @@ typedef struct pipeline_params_ext {
 #define PIPELINE_EXT_LLM "pipeline.llm/1"
 
 /* One chat request: `prompt` (a user message, with an optional `system`
-   message) or `messages_json` (an OpenAI "messages" array as JSON). */
+   message) or `messages_json` (an OpenAI "messages" array as JSON).
+   FROZEN (see "Frozen structures"): struct_size = PIPELINE_LLM_REQUEST_SIZE. */
 typedef struct pipeline_llm_request {
   uint32_t struct_size;
   const char *prompt;
@@ -358,7 +464,9 @@ typedef struct pipeline_llm_request {
 } pipeline_llm_request;
 
 /* The outcome of one request. Strings are NUL-terminated UTF-8 owned by the
-   host: valid until `release` (complete) or the end of the callback (submit). */
+   host: valid until `release` (complete) or the end of the callback (submit).
+   FROZEN: the host writes every field, struct_size included
+   (PIPELINE_LLM_RESPONSE_SIZE); the plugin need not initialise it. */
 typedef struct pipeline_llm_response {
   uint32_t struct_size;
   /* PIPELINE_OK, or why the request failed after the LLM's retries
@@ -433,6 +541,7 @@ typedef struct pipeline_llm_ext {
  */
 #define PIPELINE_EXT_HTTP "pipeline.http/1"
 
+/* FROZEN: struct_size = PIPELINE_HTTP_REQUEST_SIZE. */
 typedef struct pipeline_http_request {
   uint32_t struct_size;
   const char *method;                /* "GET", "HEAD", "POST", "PUT", ... */
@@ -444,7 +553,8 @@ typedef struct pipeline_http_request {
   double timeout_seconds;            /* the whole exchange; 0: 300 s */
 } pipeline_http_request;
 
-/* Filled by `perform`; host memory, valid until `release`. */
+/* Filled by `perform`; host memory, valid until `release`. FROZEN: the
+   host writes every field, struct_size included (PIPELINE_HTTP_RESPONSE_SIZE). */
 typedef struct pipeline_http_response {
   uint32_t struct_size;
   /* PIPELINE_OK when a response arrived, whatever its status code;
@@ -532,7 +642,9 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, log) == 16, "pipeline_host layout
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, set_error) == 24, "pipeline_host layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, is_cancelled) == 32, "pipeline_host layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, get_extension) == 40, "pipeline_host layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_host) == 48, "pipeline_host v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, log_plugin) == 48, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, refuse) == 56, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_host) == 64, "pipeline_host v1.3 size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, kind) == 4, "pipeline_step_desc layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, flags) == 8, "pipeline_step_desc layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, id) == 16, "pipeline_step_desc layout");
@@ -557,20 +669,34 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, step_count) == 32, "pipeline_pl
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, steps) == 40, "pipeline_plugin layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_plugin) == 48, "pipeline_plugin v1.0 size");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_params_ext) == 56, "pipeline_params_ext v1.0 size");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_request) == 48, "pipeline_llm_request v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_request) == 48, "pipeline_llm_request frozen size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, text) == 8, "pipeline_llm_response layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, prompt_tokens) == 40, "pipeline_llm_response layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response frozen size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed) == 32, "pipeline_llm_ext v1.0 layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed_with_errors) == 40, "pipeline_llm_ext layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 48, "pipeline_llm_ext v1.2 size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, method) == 8, "pipeline_http_request layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, timeout_seconds) == 56, "pipeline_http_request layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_request) == 64, "pipeline_http_request v1.1 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_request) == 64, "pipeline_http_request frozen size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, http_status) == 8, "pipeline_http_response layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, headers) == 16, "pipeline_http_response layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_response) == 56, "pipeline_http_response v1.1 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_response) == 56, "pipeline_http_response frozen size");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_ext) == 24, "pipeline_http_ext v1.1 size");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 56, "pipeline_run_ext v1.1 size");
+PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_STEP_DESC_SIZE_1_0 == 112, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_PLUGIN_SIZE_1_0 == 48, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_PARAMS_EXT_SIZE_1_0 == 56, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_REQUEST_SIZE == 64, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_RESPONSE_SIZE == 56, "frozen size");
 #undef PIPELINE_STATIC_ASSERT
 #endif
 
