@@ -1,0 +1,466 @@
+/*
+ * pipeline_plugin.h: the whole contract between the `pipeline` host and a
+ * step plugin. ABI version 1.0.
+ *
+ * A plugin is a shared library that exports exactly one function,
+ *
+ *     const pipeline_plugin *pipeline_plugin_entry(const pipeline_host *host);
+ *
+ * and reaches the host only through the tables below. Batches of rows cross
+ * the boundary as Arrow C Data Interface record batches (pipeline_arrow_c.h).
+ *
+ * Rules that hold for the whole file
+ * ----------------------------------
+ * Versioning. PIPELINE_ABI_MAJOR must be equal on both sides; the plugin's
+ *   `abi_minor` (the minor it needs) must be <= the host's. Every structure
+ *   that may grow starts with `struct_size` and only ever grows at its end:
+ *   a reader touches a field only if the field ends within the writer's
+ *   `struct_size` (use PIPELINE_HAS_FIELD). Existing fields never move,
+ *   change type or change meaning. Optional host services are looked up by
+ *   string id (get_extension); a changed service gets a new id, the old id
+ *   keeps working.
+ * Threads. Each function is tagged with where it may be called:
+ *   [control]     the host's control thread, one call at a time;
+ *   [worker]      a host worker thread (never a thread of Swift's cooperative
+ *                 pool), so the function may block; for one step instance at
+ *                 most one [worker] call runs at a time unless the step sets
+ *                 PIPELINE_STEP_REENTRANT;
+ *   [thread-safe] any thread, concurrently with anything.
+ * Ownership. Strings and tables a plugin returns stay valid until the process
+ *   exits (the host never unloads a plugin). Input batches are borrowed for
+ *   the duration of the call: copy what you keep. Output batches are moved
+ *   to the host, which calls their `release` exactly once. Each side frees
+ *   only its own memory; the host copies error and log messages.
+ * Errors. Functions return a pipeline_status. Before returning an error, call
+ *   host->set_error to say what went wrong. Nothing may unwind across the
+ *   boundary: C++ must catch, Rust must catch_unwind, Swift must not trap.
+ *   A bad row is not a failed batch: put its message in the nullable `_error`
+ *   utf8 column of the output and go on.
+ * Strings are UTF-8. `const char *` without a length is NUL-terminated.
+ */
+#ifndef PIPELINE_PLUGIN_H
+#define PIPELINE_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline_arrow_c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PIPELINE_ABI_MAJOR 1
+#define PIPELINE_ABI_MINOR 0
+
+/* The one symbol a plugin library exports. */
+#define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
+
+#if defined(_WIN32)
+#define PIPELINE_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define PIPELINE_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* True when `field` of the structure at `ptr` lies within its struct_size. */
+#define PIPELINE_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef int32_t pipeline_status;
+
+enum {
+  PIPELINE_OK = 0,
+  PIPELINE_INVALID_ARGUMENT = 1, /* parameters or call misuse */
+  PIPELINE_INVALID_DATA = 2,     /* input batch not as the step needs */
+  PIPELINE_IO = 3,               /* file or network failure */
+  PIPELINE_CANCELLED = 4,        /* the host asked to stop */
+  PIPELINE_TIMEOUT = 5,
+  PIPELINE_RETRYABLE = 6,        /* transient: the host may call again */
+  PIPELINE_INTERNAL = 7,         /* a bug in the plugin */
+  PIPELINE_NOT_IMPLEMENTED = 8,
+  PIPELINE_OUT_OF_MEMORY = 9
+  /* A host treats a code it does not know as PIPELINE_INTERNAL. */
+};
+
+/* Log levels for pipeline_host.log. */
+enum {
+  PIPELINE_LOG_TRACE = 0,
+  PIPELINE_LOG_DEBUG = 1,
+  PIPELINE_LOG_INFO = 2,
+  PIPELINE_LOG_WARNING = 3,
+  PIPELINE_LOG_ERROR = 4
+};
+
+/* ------------------------------------------------------------------------ */
+/* The host                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Opaque context of one call into a plugin. It tells the host which plugin,
+ * step instance and batch a log line or an error belongs to. Valid only for
+ * the duration of the call it was passed to; never store it.
+ */
+typedef struct pipeline_call pipeline_call;
+
+typedef struct pipeline_host {
+  uint32_t struct_size;      /* sizeof(pipeline_host) as the host built it */
+  uint16_t abi_major;        /* PIPELINE_ABI_MAJOR of the host */
+  uint16_t abi_minor;        /* PIPELINE_ABI_MINOR of the host */
+  const char *host_version;  /* e.g. "0.1.0" */
+
+  /*
+   * [thread-safe] Writes a log line attributed to the call's step. `call`
+   * may be NULL (inside pipeline_plugin_entry, or from a plugin's own
+   * thread): the line is then attributed to the plugin library. `msg` need
+   * not be NUL-terminated; the host copies it.
+   */
+  void (*log)(const pipeline_call *call, int32_t level, const char *msg, size_t len);
+
+  /*
+   * [thread-safe] Records the error of the current call; the function then
+   * returns `status`. The last message set before the return wins. `call`
+   * may be NULL inside pipeline_plugin_entry to say why the plugin refuses
+   * to load. The host copies `msg`.
+   */
+  void (*set_error)(pipeline_call *call, pipeline_status status, const char *msg, size_t len);
+
+  /*
+   * [thread-safe] True once the host wants the run to stop (a signal, a
+   * failure elsewhere). Long calls should poll it and return
+   * PIPELINE_CANCELLED.
+   */
+  bool (*is_cancelled)(const pipeline_call *call);
+
+  /*
+   * [thread-safe] Returns the table of an optional host service, or NULL if
+   * this host does not offer it. Ids are "pipeline.<name>/<revision>",
+   * e.g. PIPELINE_EXT_PARAMS. The table lives until the process exits.
+   */
+  const void *(*get_extension)(const struct pipeline_host *host, const char *id);
+
+  /* APPEND ONLY below this line. */
+} pipeline_host;
+
+/* ------------------------------------------------------------------------ */
+/* Steps                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+  /* Makes rows from nothing (a loader). `process` gets no input. */
+  PIPELINE_STEP_KIND_GENERATOR = 1,
+  /* Turns each input batch into zero or one output batch, as it arrives. */
+  PIPELINE_STEP_KIND_STEP = 2,
+  /* Needs every row of its parents: `process` receives all batches first,
+     output comes from `finish` (a filter over the whole pool). */
+  PIPELINE_STEP_KIND_GLOBAL = 3
+} pipeline_step_kind;
+
+enum {
+  /* `process` may run on several workers at once for one instance. */
+  PIPELINE_STEP_REENTRANT = 1u << 0,
+  /* Same input and parameters give the same output. */
+  PIPELINE_STEP_DETERMINISTIC = 1u << 1,
+  /* Calls a language model through the "pipeline.llm/1" service. */
+  PIPELINE_STEP_USES_LLM = 1u << 2,
+  /* Keeps state across batches (a writer, a row limit). When a run resumes,
+     the host gives a fresh instance every input batch again, in the order
+     the first instance got them, and drops the outputs it already has; the
+     step must therefore be deterministic. Generators and global steps are
+     always treated this way. Without the flag, a resumed step only gets
+     the batches it had not consumed. */
+  PIPELINE_STEP_STATEFUL = 1u << 3
+};
+
+/*
+ * Describes one step a plugin offers. All strings are NUL-terminated and
+ * live as long as the process.
+ *
+ * Column declarations (`inputs_json`, `outputs_json`) are JSON arrays:
+ *   [{"name": "text", "type": "utf8", "optional": false,
+ *     "description": "...", "name_param": "column"}]
+ * Types: "utf8" (a reader also accepts large utf8, "U"), "int64", "uint64",
+ * "float64", "bool", "list<utf8>", "list<float64>",
+ * "fixed_size_list<float32>" (any width), "any". "name_param" (optional)
+ * says the column's name is the value of that parameter (its default being
+ * "name"), for steps whose users choose the column. The name "*" in both
+ * lists says the step passes every input column through.
+ *
+ * Batches: every batch is a struct array (format "+s") whose children are
+ * the columns; the top-level struct has no nulls and offset 0. Column names
+ * starting with "_" are reserved for the host:
+ *   "_row_id" (uint64, "L"): the host's stable id of each row. A step that
+ *       emits rows derived from input rows copies the source row's id into
+ *       each of them; generators leave it out and the host assigns ids.
+ *   "_error" (nullable utf8): a non-null value marks a failed row and says
+ *       why; the host counts it and keeps it out of downstream steps.
+ */
+typedef struct pipeline_step_desc {
+  uint32_t struct_size;       /* sizeof(pipeline_step_desc) of the plugin */
+  uint32_t kind;              /* pipeline_step_kind */
+  uint64_t flags;             /* PIPELINE_STEP_* */
+  const char *id;             /* reverse-DNS, never reused: "org.example.text_filter" */
+  const char *name;           /* short name used in pipeline files: "text_filter" */
+  const char *version;        /* of the step, e.g. "1.2.0" */
+  const char *description;    /* one or more sentences for `plugins inspect` */
+  const char *inputs_json;    /* column declarations, "[]" for generators */
+  const char *outputs_json;   /* column declarations */
+  const char *params_schema_json; /* JSON Schema (an object) of the parameters */
+
+  /*
+   * [control] Creates an instance of the step `step` (this descriptor, so
+   * one function can serve several steps). `params_json` is a JSON object
+   * already validated against params_schema_json, with defaults filled in;
+   * the "pipeline.params/1" service reads it without a JSON parser. On
+   * success stores the instance in *state (may be NULL if the step keeps
+   * none). Must not block on the network.
+   */
+  pipeline_status (*create)(pipeline_call *call, const struct pipeline_step_desc *step,
+                            const char *params_json, void **state);
+
+  /*
+   * [worker] Processes one batch. `input_schema`/`input` are borrowed for
+   * the call; both are NULL for generators. On entry `output_schema` and
+   * `output` are released (release == NULL). To emit rows, fill both (the
+   * host takes ownership). Leaving them released means no output for this
+   * call; for a generator it means the generator is exhausted, as in
+   * Arrow's C stream interface. A global step receives all input batches
+   * here and emits from `finish`.
+   */
+  pipeline_status (*process)(pipeline_call *call, void *state,
+                             const struct ArrowSchema *input_schema,
+                             const struct ArrowArray *input,
+                             struct ArrowSchema *output_schema,
+                             struct ArrowArray *output);
+
+  /*
+   * [worker] Optional (NULL: nothing to flush). Called after the last input
+   * batch (for a generator: once it is exhausted), again and again while it
+   * fills the output; leaving the output released ends the step.
+   *
+   * For process and finish alike: if the function returns an error with the
+   * output filled, the host still releases it. Arrays may carry
+   * null_count == -1 (not computed) in both directions. List items are
+   * nullable; the float32 items of an embedding are not.
+   */
+  pipeline_status (*finish)(pipeline_call *call, void *state,
+                            struct ArrowSchema *output_schema,
+                            struct ArrowArray *output);
+
+  /*
+   * [thread-safe] Optional. Asks a running process/finish on this instance
+   * to return PIPELINE_CANCELLED soon. May be called while no call runs.
+   */
+  void (*interrupt)(void *state);
+
+  /* [control] Frees the instance. Called once, after its last call. */
+  void (*destroy)(void *state);
+
+  /* APPEND ONLY below this line. */
+} pipeline_step_desc;
+
+/* ------------------------------------------------------------------------ */
+/* The plugin                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * What pipeline_plugin_entry returns. The first three fields are frozen for
+ * every ABI major, so any host can read a plugin's version and refuse it
+ * with a clear message.
+ */
+typedef struct pipeline_plugin {
+  uint32_t struct_size;       /* sizeof(pipeline_plugin) of the plugin */
+  uint16_t abi_major;         /* PIPELINE_ABI_MAJOR the plugin was built for */
+  /* The lowest host minor the plugin needs: the minor that introduced the
+     newest field or service it uses. Not PIPELINE_ABI_MINOR, which would
+     raise the requirement every time the plugin is rebuilt. */
+  uint16_t abi_minor;
+  const char *name;           /* the library's reverse-DNS id */
+  const char *version;        /* the library's version */
+  const char *description;
+  uint32_t step_count;
+  const pipeline_step_desc *const *steps;
+  /* APPEND ONLY below this line. */
+} pipeline_plugin;
+
+/*
+ * [control] The entry point, called once per process, right after dlopen.
+ * `host` stays valid until the process exits; keep the pointer. Must be fast
+ * and must not start threads or touch the network. Returns NULL to refuse
+ * loading (say why with host->set_error(NULL, ...)).
+ */
+typedef const pipeline_plugin *(*pipeline_plugin_entry_fn)(const pipeline_host *host);
+
+#if !defined(__swift__)
+/* The prototype a C or C++ plugin defines (Swift plugins use @_cdecl). */
+PIPELINE_PLUGIN_EXPORT const pipeline_plugin *pipeline_plugin_entry(const pipeline_host *host);
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Service "pipeline.params/1": typed reads of a step's parameters           */
+/* ------------------------------------------------------------------------ */
+
+#define PIPELINE_EXT_PARAMS "pipeline.params/1"
+
+/*
+ * Every function is [thread-safe] and reads the parameters of the step
+ * instance `call` belongs to, as validated with defaults applied; `key` is a
+ * top-level property name. They return PIPELINE_OK, PIPELINE_NOT_IMPLEMENTED
+ * when the key is absent (or null), or PIPELINE_INVALID_ARGUMENT when the
+ * value has another type. Strings point into host memory that stays valid
+ * until the instance is destroyed.
+ */
+typedef struct pipeline_params_ext {
+  uint32_t struct_size;
+  pipeline_status (*get_string)(const pipeline_call *call, const char *key,
+                                const char **value, size_t *len);
+  pipeline_status (*get_int64)(const pipeline_call *call, const char *key, int64_t *value);
+  pipeline_status (*get_double)(const pipeline_call *call, const char *key, double *value);
+  pipeline_status (*get_bool)(const pipeline_call *call, const char *key, bool *value);
+  /* A list of strings: its length, then each item. */
+  pipeline_status (*get_string_count)(const pipeline_call *call, const char *key, size_t *count);
+  pipeline_status (*get_string_at)(const pipeline_call *call, const char *key, size_t index,
+                                   const char **value, size_t *len);
+  /* APPEND ONLY below this line. */
+} pipeline_params_ext;
+
+/* ------------------------------------------------------------------------ */
+/* Service "pipeline.llm/1": the language models of the pipeline file        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every named LLM of the pipeline file (`llms:`) is one client in the host,
+ * shared by every step that uses it (`llm:` on the step): connections,
+ * concurrency and rate limits, retries with backoff, the response cache,
+ * the teacher I/O log and token counts are the host's. A plugin never sees
+ * an API key or a URL; it sends requests for the LLM its step names.
+ */
+#define PIPELINE_EXT_LLM "pipeline.llm/1"
+
+/* One chat request: `prompt` (a user message, with an optional `system`
+   message) or `messages_json` (an OpenAI "messages" array as JSON). */
+typedef struct pipeline_llm_request {
+  uint32_t struct_size;
+  const char *prompt;
+  const char *system;        /* may be NULL */
+  const char *messages_json; /* instead of prompt and system; NULL otherwise */
+  /* Generation parameters as a JSON object ({"temperature": 0.7, ...}),
+     over the step's and the LLM's defaults; may be NULL. */
+  const char *options_json;
+  /* Which of several generations for the same request (0, 1, ...): part of
+     the cache key, so n samples are n distinct cached answers. */
+  uint32_t generation;
+} pipeline_llm_request;
+
+/* The outcome of one request. Strings are NUL-terminated UTF-8 owned by the
+   host: valid until `release` (complete) or the end of the callback (submit). */
+typedef struct pipeline_llm_response {
+  uint32_t struct_size;
+  /* PIPELINE_OK, or why the request failed after the LLM's retries
+     (PIPELINE_IO, PIPELINE_TIMEOUT, PIPELINE_INVALID_DATA, PIPELINE_CANCELLED). */
+  pipeline_status status;
+  const char *text;          /* the answer; NULL on failure */
+  const char *error;         /* on failure: what happened; NULL otherwise */
+  const char *finish_reason; /* "stop", "length", ...; may be NULL */
+  const char *model;         /* the model that answered */
+  int64_t prompt_tokens;
+  int64_t completion_tokens;
+  uint32_t cached;           /* 1 when served from the response cache */
+} pipeline_llm_response;
+
+/* [any thread] Called exactly once per submitted request. */
+typedef void (*pipeline_llm_callback)(void *user, const pipeline_llm_response *response);
+
+typedef struct pipeline_llm_ext {
+  uint32_t struct_size;
+  /*
+   * [worker] Sends `count` requests at once and waits for all of them. They
+   * are in flight together with every other step's requests, within the
+   * LLM's limits. Fills responses[0..count); a failed request is a failed
+   * response, not a failed call: the function returns PIPELINE_OK unless
+   * the step has no LLM (PIPELINE_INVALID_ARGUMENT) or the run is stopping
+   * (PIPELINE_CANCELLED). Free the responses with `release`.
+   */
+  pipeline_status (*complete)(pipeline_call *call, const pipeline_llm_request *requests, size_t count,
+                              pipeline_llm_response *responses);
+  /* [thread-safe] Frees what `complete` put in the responses. */
+  void (*release)(pipeline_llm_response *responses, size_t count);
+  /*
+   * [worker] Starts one request and returns at once; `done` runs exactly
+   * once, on a host thread, when it completes. A process or finish call
+   * must not return before every request it submitted has completed.
+   */
+  pipeline_status (*submit)(pipeline_call *call, const pipeline_llm_request *request,
+                            pipeline_llm_callback done, void *user);
+  /*
+   * [worker] Embeds `count` texts with the step's LLM (an OpenAI-compatible
+   * /v1/embeddings) into `vectors`, `dim` floats per text. statuses[i] says
+   * whether text i got its vector (a vector of another width than `dim` is
+   * PIPELINE_INVALID_DATA). Same return rule as complete.
+   */
+  pipeline_status (*embed)(pipeline_call *call, const char *const *texts, size_t count, float *vectors,
+                           size_t dim, pipeline_status *statuses);
+  /* APPEND ONLY below this line. */
+} pipeline_llm_ext;
+
+/* ------------------------------------------------------------------------ */
+/* Layout checks (LP64: Linux and macOS on x86_64 and arm64)                 */
+/* ------------------------------------------------------------------------ */
+
+#if defined(__LP64__) || defined(_LP64)
+#ifdef __cplusplus
+#define PIPELINE_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define PIPELINE_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+PIPELINE_STATIC_ASSERT(sizeof(struct ArrowSchema) == 72, "ArrowSchema layout");
+PIPELINE_STATIC_ASSERT(sizeof(struct ArrowArray) == 80, "ArrowArray layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, abi_major) == 4, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, abi_minor) == 6, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, host_version) == 8, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, log) == 16, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, set_error) == 24, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, is_cancelled) == 32, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_host, get_extension) == 40, "pipeline_host layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_host) == 48, "pipeline_host v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, kind) == 4, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, flags) == 8, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, id) == 16, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, name) == 24, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, version) == 32, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, description) == 40, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, inputs_json) == 48, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, outputs_json) == 56, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, params_schema_json) == 64, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, create) == 72, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, process) == 80, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, finish) == 88, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, interrupt) == 96, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_step_desc, destroy) == 104, "pipeline_step_desc layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_step_desc) == 112, "pipeline_step_desc v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, abi_major) == 4, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, abi_minor) == 6, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, name) == 8, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, version) == 16, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, description) == 24, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, step_count) == 32, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_plugin, steps) == 40, "pipeline_plugin layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_plugin) == 48, "pipeline_plugin v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_params_ext) == 56, "pipeline_params_ext v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_request) == 48, "pipeline_llm_request v1.0 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, text) == 8, "pipeline_llm_response layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, prompt_tokens) == 40, "pipeline_llm_response layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response v1.0 size");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 40, "pipeline_llm_ext v1.0 size");
+#undef PIPELINE_STATIC_ASSERT
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PIPELINE_PLUGIN_H */
