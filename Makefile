@@ -5,6 +5,7 @@
 #   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
 #   make bench                benchmarks (release build)
 #   make chaos                kill -9 / resume test with 100 kills
+#   make test-abi             ABI compatibility: plugins built against every released header, on this host and on a "next" host
 #   make fuzz                 libFuzzer + ASan targets of Tests/fuzz, one after the other, FUZZ_SECONDS each
 #   make fuzz-coverage        line coverage of each fuzz target's parser files over its corpus
 #
@@ -26,7 +27,7 @@ SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
-.PHONY: all deps build plugins run test test-c test-install venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-install venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -108,9 +109,17 @@ test-c:
 test-install:
 	Tests/install/test-install.sh
 
+# The C plugin of Tests/abi built against the 1.0, 1.1 and 1.2 headers (frozen
+# snapshots), today's and a "next" header, run through this host; then the
+# host itself built against the next header runs the old plugins.
+test-abi: plugins
+	$(SWIFT) build -c $(CONFIG) --product llm-test-server
+	Tests/abi/compat.sh $(BIN) --future-host
+
 test: plugins venv test-c
 	$(SWIFT) build -c $(CONFIG) --product ArrowConformance
 	PIPELINE_REQUIRE_PYARROW=1 $(SWIFT) test -c $(CONFIG)
+	$(MAKE) --no-print-directory test-abi
 	$(MAKE) --no-print-directory test-install
 
 install: plugins
