@@ -129,7 +129,7 @@ install: plugins
 	install -m 644 $(ABI_INC)/pipeline_plugin.h $(ABI_INC)/pipeline_arrow_c.h $(ABI_INC)/pipeline_arrow.h \
 	  $(DESTDIR)$(PREFIX)/include/pipeline/
 	for f in $(PLUGIN_DIR)/*.so; do install -m 755 "$$(readlink -f $$f)" $(DESTDIR)$(PREFIX)/lib/pipeline/plugins/$$(basename $$f); done
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*hostVersion = "\(.*\)"/\1/p' Sources/PipelineCore/PipelineABI.swift)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*static let host = "\(.*\)"/\1/p' Sources/PipelineBase/PipelineVersion.swift)|' \
 	  Plugins/pipeline-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
 	@echo "installed into $(DESTDIR)$(PREFIX)"
 

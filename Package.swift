@@ -46,16 +46,28 @@ let package = Package(
         .target(name: "PipelineArrow", dependencies: ["CPipelineABI"]),
         // JSON values, reader and writer: the standard library only.
         .target(name: "PipelineJSON"),
+        // Value types every layer above JSON shares (LLM usage, the run
+        // summary, time text, a queue, the host version).
+        .target(name: "PipelineBase", dependencies: ["PipelineJSON"]),
+        // The one importer of CSQLite: a connection and prepared statements.
+        .target(name: "PipelineSQLite", dependencies: ["CSQLite"]),
+        // The HTTP engine (libcurl) and the LLM client: no plugin ABI here.
+        .target(
+            name: "PipelineLLMClient",
+            dependencies: [
+                "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite",
+            ]),
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "CYAML", "CSQLite", "CCurl",
+                "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite",
+                "PipelineLLMClient", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pipeline",
             dependencies: [
-                "PipelineCore", "PipelineJSON",
+                "PipelineCore", "PipelineJSON", "PipelineBase", "PipelineLLMClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -77,7 +89,9 @@ let package = Package(
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
-        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore", "PipelineArrow", "PipelineJSON"]),
+        .testTarget(name: "PipelineCoreTests", dependencies: [
+            "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
+        ]),
     ]
 )
 

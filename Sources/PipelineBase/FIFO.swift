@@ -2,24 +2,24 @@
 /// slot is emptied at once, so the queue never keeps alive what it handed
 /// out (a batch, a request body, a closure); the array is compacted when
 /// the taken part outgrows the rest. Not thread-safe: its owners lock.
-struct FIFO<Element> {
+package struct FIFO<Element> {
     private var slots: [Element?] = []
     private var head = 0
 
-    init() {}
+    package init() {}
 
-    init(_ elements: [Element]) { slots = elements.map { $0 } }
+    package init(_ elements: [Element]) { slots = elements.map { $0 } }
 
-    var count: Int { slots.count - head }
-    var isEmpty: Bool { head == slots.count }
+    package var count: Int { slots.count - head }
+    package var isEmpty: Bool { head == slots.count }
     /// The element `popFirst` would return.
-    var first: Element? { isEmpty ? nil : slots[head] }
+    package var first: Element? { isEmpty ? nil : slots[head] }
 
-    mutating func append(_ element: Element) { slots.append(element) }
+    package mutating func append(_ element: Element) { slots.append(element) }
 
-    mutating func append(contentsOf elements: [Element]) { slots.append(contentsOf: elements.lazy.map { $0 }) }
+    package mutating func append(contentsOf elements: [Element]) { slots.append(contentsOf: elements.lazy.map { $0 }) }
 
-    mutating func popFirst() -> Element? {
+    package mutating func popFirst() -> Element? {
         guard head < slots.count else { return nil }
         let element = slots[head]
         slots[head] = nil

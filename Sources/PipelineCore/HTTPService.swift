@@ -1,5 +1,6 @@
 import CPipelineABI
 import Foundation
+import PipelineLLMClient
 
 #if canImport(Glibc)
 import Glibc

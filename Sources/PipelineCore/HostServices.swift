@@ -2,6 +2,7 @@ import CPipelineABI
 import Logging
 import Synchronization
 import PipelineJSON
+import PipelineLLMClient
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import CPipelineABI
 import PipelineJSON
+import PipelineLLMClient
 
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +31,7 @@ private func chatRequest(_ request: UnsafePointer<pipeline_llm_request>) -> Chat
 private func fill(_ out: UnsafeMutablePointer<pipeline_llm_response>, from response: ChatResponse) {
     func copy(_ text: String?) -> UnsafePointer<CChar>? { text.flatMap { strdup($0) }.map { UnsafePointer($0) } }
     out.pointee = pipeline_llm_response(
-        struct_size: UInt32(MemoryLayout<pipeline_llm_response>.size), status: response.status.rawValue,
+        struct_size: UInt32(MemoryLayout<pipeline_llm_response>.size), status: response.status.pipelineStatus,
         text: copy(response.text), error: copy(response.error), finish_reason: copy(response.finishReason),
         model: copy(response.model), prompt_tokens: Int64(response.promptTokens),
         completion_tokens: Int64(response.completionTokens), cached: response.cached ? 1 : 0)
@@ -126,6 +127,19 @@ private func llmEmbed(_ call: OpaquePointer?, _ texts: UnsafePointer<UnsafePoint
         }
     }
     return Int32(PIPELINE_OK)
+}
+
+extension LLMStatus {
+    /// The plugin ABI's status for the client's outcome.
+    var pipelineStatus: Int32 {
+        switch self {
+        case .ok: Int32(PIPELINE_OK)
+        case .io: Int32(PIPELINE_IO)
+        case .timeout: Int32(PIPELINE_TIMEOUT)
+        case .invalidData: Int32(PIPELINE_INVALID_DATA)
+        case .internal: Int32(PIPELINE_INTERNAL)
+        }
+    }
 }
 
 enum LLMService {

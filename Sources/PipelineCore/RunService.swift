@@ -1,6 +1,7 @@
 import CPipelineABI
 import Foundation
 import Synchronization
+import PipelineSQLite
 
 /// What the steps of one run share through "pipeline.run/1": the run's id,
 /// the pipeline file with its secrets redacted, and the steps' durable

@@ -2,6 +2,7 @@ import CPipelineABI
 import Logging
 import PipelineArrow
 import PipelineJSON
+import PipelineLLMClient
 
 /// One instance of a plugin step: create → process* → finish* → destroy.
 ///

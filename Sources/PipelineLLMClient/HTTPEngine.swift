@@ -1,40 +1,49 @@
 import CCurl
 import Foundation
+import PipelineBase
 
 /// One HTTP request: to an LLM server, or for a plugin (pipeline.http/1).
-struct HTTPRequest: Sendable {
-    var url: String
-    var headers: [String]
-    var body: [UInt8]
+package struct HTTPRequest: Sendable {
+    package var url: String
+    package var headers: [String]
+    package var body: [UInt8]
     /// Seconds for the whole transfer.
-    var timeout: Double
+    package var timeout: Double
     /// "POST" unless said otherwise; "GET" and "HEAD" send no body.
-    var method = "POST"
+    package var method = "POST"
+
+    package init(url: String, headers: [String], body: [UInt8], timeout: Double, method: String = "POST") {
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.method = method
+    }
 }
 
 /// What came back: a response (any status), or no response at all.
-enum HTTPOutcome: Sendable {
+package enum HTTPOutcome: Sendable {
     case response(status: Int, retryAfter: Double?, body: [UInt8])
     case failure(message: String, timedOut: Bool)
 }
 
 /// A response with its header lines, or no response at all.
-struct HTTPExchange: Sendable {
-    var status = 0
+package struct HTTPExchange: Sendable {
+    package var status = 0
     /// The header block of the final response ("Name: value\r\n" lines).
-    var headers: [UInt8] = []
-    var body: [UInt8] = []
+    package var headers: [UInt8] = []
+    package var body: [UInt8] = []
     /// Set when no response arrived.
-    var failure: String?
-    var timedOut = false
+    package var failure: String?
+    package var timedOut = false
 }
 
 /// All HTTP of the process on one thread, through libcurl's multi
 /// interface: many requests in flight on few threads, connections kept
 /// alive and reused between requests to the same server. Completions run
 /// on the engine's thread and must be quick.
-final class HTTPEngine: @unchecked Sendable {
-    static let shared = HTTPEngine()
+package final class HTTPEngine: @unchecked Sendable {
+    package static let shared = HTTPEngine()
 
     private let multi: UnsafeMutableRawPointer
     private let lock = NSLock()
@@ -71,7 +80,7 @@ final class HTTPEngine: @unchecked Sendable {
 
     /// [thread-safe, never the engine's thread] Sends a request and waits
     /// for its response headers and body.
-    func perform(_ request: HTTPRequest) -> HTTPExchange {
+    package func perform(_ request: HTTPRequest) -> HTTPExchange {
         final class Box: @unchecked Sendable {
             var exchange = HTTPExchange()
             let done = DispatchSemaphore(value: 0)
@@ -224,5 +233,5 @@ private final class Transfer: @unchecked Sendable {
 
 extension HTTPEngine {
     /// Static for the process: libcurl keeps the pointer.
-    nonisolated(unsafe) static let userAgent: UnsafeMutablePointer<CChar>? = strdup("pipeline/\(PipelineABI.hostVersion)")
+    nonisolated(unsafe) static let userAgent: UnsafeMutablePointer<CChar>? = strdup("pipeline/\(PipelineVersion.host)")
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineSQLite
 
 /// Answers of earlier LLM requests, shared by every run and resume that
 /// uses the same cache file (SQLite, WAL). Keyed by a 128-bit hash of the
@@ -10,7 +11,7 @@ public final class LLMCache: @unchecked Sendable {
     private let insert: Statement
     private let lock = NSLock()
 
-    init(path: String) throws(StoreError) {
+    package init(path: String) throws(StoreError) {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
                                                  withIntermediateDirectories: true)
         database = try SQLiteDatabase(path: path, create: true)

@@ -1,74 +1,65 @@
 import Foundation
 import Synchronization
 import PipelineJSON
+import PipelineBase
 
 /// One chat request of a step.
-struct ChatRequest: Sendable {
-    var prompt: String?
-    var system: String?
+package struct ChatRequest: Sendable {
+    package var prompt: String?
+    package var system: String?
     /// An OpenAI "messages" array, instead of prompt and system.
-    var messages: JSONValue?
+    package var messages: JSONValue?
     /// Generation parameters over the LLM's defaults.
-    var options: [String: JSONValue] = [:]
-    var generation = 0
+    package var options: [String: JSONValue] = [:]
+    package var generation = 0
+
+    package init(prompt: String? = nil, system: String? = nil, messages: JSONValue? = nil,
+                 options: [String: JSONValue] = [:], generation: Int = 0) {
+        self.prompt = prompt
+        self.system = system
+        self.messages = messages
+        self.options = options
+        self.generation = generation
+    }
+}
+
+/// How a request ended, in the client's own terms (the plugin-facing LLM
+/// service maps it to a `pipeline_status`).
+package enum LLMStatus: Sendable, Hashable {
+    case ok
+    /// No answer, or an HTTP error status.
+    case io
+    /// No answer within the configured timeout.
+    case timeout
+    /// An answer that is not the JSON the API specifies.
+    case invalidData
+    /// The client lost the request (a bug).
+    case `internal`
 }
 
 /// The outcome of one chat request, after retries.
-struct ChatResponse: Sendable {
-    var status: PluginStatus
-    var text: String?
-    var error: String?
-    var finishReason: String?
-    var model: String?
-    var promptTokens = 0
-    var completionTokens = 0
-    var cached = false
+package struct ChatResponse: Sendable {
+    package var status: LLMStatus
+    package var text: String?
+    package var error: String?
+    package var finishReason: String?
+    package var model: String?
+    package var promptTokens = 0
+    package var completionTokens = 0
+    package var cached = false
     /// An embeddings answer: its vectors, in input order.
     var vectors: [[Float]]?
 
-    static func failure(_ status: PluginStatus, _ message: String) -> ChatResponse {
+    static func failure(_ status: LLMStatus, _ message: String) -> ChatResponse {
         ChatResponse(status: status, error: message)
     }
 }
 
 /// Why a text got no embedding: the status and the message the teacher
 /// I/O log has (`llm teacher: HTTP 500: overloaded (after 5 attempts)`).
-struct EmbedFailure: Error, Sendable {
-    var status: PluginStatus
-    var message: String
-}
-
-/// Token and request counts, per step and in total. [thread-safe]
-public struct LLMUsage: Sendable {
-    public var requests = 0
-    public var cached = 0
-    public var failures = 0
-    public var retries = 0
-    public var promptTokens = 0
-    public var completionTokens = 0
-
-    mutating func add(_ other: LLMUsage) {
-        requests += other.requests
-        cached += other.cached
-        failures += other.failures
-        retries += other.retries
-        promptTokens += other.promptTokens
-        completionTokens += other.completionTokens
-    }
-
-    func adding(_ other: LLMUsage) -> LLMUsage {
-        var sum = self
-        sum.add(other)
-        return sum
-    }
-
-    public var json: JSONValue {
-        .object([
-            "requests": .number(Double(requests)), "cached": .number(Double(cached)),
-            "failures": .number(Double(failures)), "retries": .number(Double(retries)),
-            "prompt_tokens": .number(Double(promptTokens)), "completion_tokens": .number(Double(completionTokens)),
-        ])
-    }
+package struct EmbedFailure: Error, Sendable {
+    package var status: LLMStatus
+    package var message: String
 }
 
 /// One named LLM of the pipeline: a client shared by every step that uses
@@ -76,8 +67,8 @@ public struct LLMUsage: Sendable {
 /// exponential backoff and jitter (honouring Retry-After), the response
 /// cache, the I/O log and the token counts. Requests from all steps wait in
 /// one queue, so they are in flight together up to the limit.
-final class LLMClient: @unchecked Sendable {
-    let config: LLMConfig
+package final class LLMClient: @unchecked Sendable {
+    package let config: LLMConfig
     private let cache: LLMCache?
     /// Where lines of requests made outside a plugin call go.
     private let log: LLMIOLog?
@@ -91,7 +82,7 @@ final class LLMClient: @unchecked Sendable {
     private var pumpScheduled = false
     private var usageByStep: [String: LLMUsage] = [:]
 
-    init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?) {
+    package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?) {
         self.config = config
         self.cache = cache
         self.log = log
@@ -130,7 +121,7 @@ final class LLMClient: @unchecked Sendable {
     // MARK: Chat
 
     /// [thread-safe] Sends one chat request; `completion` runs once, on any thread.
-    func chat(_ request: ChatRequest, step: String, sink: (any IOLogSink)? = nil,
+    package func chat(_ request: ChatRequest, step: String, sink: (any IOLogSink)? = nil,
               completion: @escaping @Sendable (ChatResponse) -> Void) {
         var body = config.params
         for (key, value) in request.options { body[key] = value }
@@ -172,7 +163,7 @@ final class LLMClient: @unchecked Sendable {
     }
 
     /// [worker] Sends every request at once and waits for all answers.
-    func complete(_ requests: [ChatRequest], step: String, sink: (any IOLogSink)? = nil) -> [ChatResponse] {
+    package func complete(_ requests: [ChatRequest], step: String, sink: (any IOLogSink)? = nil) -> [ChatResponse] {
         let results = Mutex<[ChatResponse?]>(Array(repeating: nil, count: requests.count))
         let group = DispatchGroup()
         for (index, request) in requests.enumerated() {
@@ -225,7 +216,7 @@ final class LLMClient: @unchecked Sendable {
     // MARK: Embeddings
 
     /// [worker] The vectors of `texts` (in order), or why each failed.
-    func embed(_ texts: [String], step: String, sink: (any IOLogSink)? = nil) -> [Result<[Float], EmbedFailure>] {
+    package func embed(_ texts: [String], step: String, sink: (any IOLogSink)? = nil) -> [Result<[Float], EmbedFailure>] {
         let results = Mutex<[Result<[Float], EmbedFailure>?]>(Array(repeating: nil, count: texts.count))
         let group = DispatchGroup()
         let chunk = 64
@@ -340,7 +331,7 @@ final class LLMClient: @unchecked Sendable {
         lock.unlock()
         let latency = Date().timeIntervalSince1970 - job.started
         var retryAfter: Double?
-        var failure: (status: PluginStatus, message: String, retryable: Bool)?
+        var failure: (status: LLMStatus, message: String, retryable: Bool)?
         var response: ChatResponse?
         var httpStatus = 0
         switch outcome {
@@ -418,7 +409,7 @@ final class LLMClient: @unchecked Sendable {
     }
 
     /// Counts so far, per step.
-    var usage: [String: LLMUsage] {
+    package var usage: [String: LLMUsage] {
         lock.lock()
         defer { lock.unlock() }
         return usageByStep

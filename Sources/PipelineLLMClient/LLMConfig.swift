@@ -2,7 +2,7 @@ import Foundation
 import PipelineJSON
 
 /// One entry of `llms:`, with its defaults, as the client uses it.
-struct LLMConfig: Sendable {
+package struct LLMConfig: Sendable {
     enum CachePolicy: String, Sendable {
         /// Cache answers of deterministic requests (temperature 0, or a seed).
         case auto
@@ -10,7 +10,7 @@ struct LLMConfig: Sendable {
         case never
     }
 
-    var name: String
+    package var name: String
     var baseURL: String
     var model: String
     var maxConcurrency: Int
@@ -37,7 +37,7 @@ struct LLMConfig: Sendable {
 
     /// Reads the validated settings; the API key comes from the environment
     /// variable or file they name.
-    init(name: String, settings: JSONValue, environment: [String: String]) throws(LLMError) {
+    package init(name: String, settings: JSONValue, environment: [String: String]) throws(LLMError) {
         self.name = name
         var base = settings["base_url"]?.stringValue ?? "https://api.openai.com/v1"
         while base.hasSuffix("/") { base.removeLast() }

@@ -3,7 +3,7 @@ import PipelineJSON
 
 /// Where an LLM call's log line goes: the run's log file, or the lines of
 /// the plugin call that made the request.
-protocol IOLogSink: AnyObject, Sendable {
+package protocol IOLogSink: AnyObject, Sendable {
     func append(line: JSONBytes)
 }
 
@@ -23,7 +23,7 @@ protocol IOLogSink: AnyObject, Sendable {
 /// Lines are written by `JSONBytes` (the request body is spliced in as the
 /// bytes that were sent, not serialized a second time), keys sorted as
 /// `JSONValue.serialized` sorts them.
-final class LLMIOLog: IOLogSink, @unchecked Sendable {
+package final class LLMIOLog: IOLogSink, @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
     /// The file's length: where the next line goes.
@@ -31,7 +31,7 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
 
     /// Opens (or creates) the log at `path`; with `committedLength`, a
     /// longer file is cut back to it first.
-    init?(path: String, committedLength: Int64? = nil) {
+    package init?(path: String, committedLength: Int64? = nil) {
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return nil }
         var info = stat()
@@ -48,7 +48,7 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
     deinit { close(fd) }
 
     /// The file's length after everything written so far.
-    var bytes: Int64 {
+    package var bytes: Int64 {
         lock.lock()
         defer { lock.unlock() }
         return length
@@ -56,7 +56,7 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
 
     /// Appends one record (an object) and its newline, at once (a line
     /// outside any plugin call).
-    func append(line: JSONBytes) {
+    package func append(line: JSONBytes) {
         var bytes = line.bytes
         bytes.append(0x0A)
         write(bytes)
@@ -64,7 +64,7 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
 
     /// Writes whole lines; returns the file's length after them.
     @discardableResult
-    func write(_ bytes: [UInt8]) -> Int64 {
+    package func write(_ bytes: [UInt8]) -> Int64 {
         lock.lock()
         defer { lock.unlock() }
         bytes.withUnsafeBytes { buffer in
@@ -87,11 +87,13 @@ final class LLMIOLog: IOLogSink, @unchecked Sendable {
 
 /// The log lines of one plugin call, written to the log by the control
 /// thread when the call's results are committed. [thread-safe]
-final class IOLogLines: IOLogSink, @unchecked Sendable {
+package final class IOLogLines: IOLogSink, @unchecked Sendable {
     private let lock = NSLock()
     private var buffer: [UInt8] = []
 
-    func append(line: JSONBytes) {
+    package init() {}
+
+    package func append(line: JSONBytes) {
         lock.lock()
         buffer.append(contentsOf: line.bytes)
         buffer.append(0x0A)
@@ -99,7 +101,7 @@ final class IOLogLines: IOLogSink, @unchecked Sendable {
     }
 
     /// The lines so far; empties the buffer.
-    func take() -> [UInt8] {
+    package func take() -> [UInt8] {
         lock.lock()
         defer { lock.unlock() }
         let lines = buffer

@@ -3,12 +3,12 @@ import CSQLite
 /// A thin, typed wrapper over one SQLite connection: the only code that
 /// speaks to libsqlite3. Not thread-safe: the executor uses it from its
 /// control thread only.
-final class SQLiteDatabase {
-    private(set) var handle: OpaquePointer?
-    let path: String
+package final class SQLiteDatabase {
+    package private(set) var handle: OpaquePointer?
+    package let path: String
 
     /// Opens (creating if `create`) the database at `path`.
-    init(path: String, create: Bool) throws(StoreError) {
+    package init(path: String, create: Bool) throws(StoreError) {
         self.path = path
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
@@ -26,18 +26,18 @@ final class SQLiteDatabase {
 
     deinit { close() }
 
-    func close() {
+    package func close() {
         guard let handle else { return }
         sqlite3_close_v2(handle)
         self.handle = nil
     }
 
-    func error(_ status: Int32) -> StoreError {
+    package func error(_ status: Int32) -> StoreError {
         StoreError.sqlite(status, handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", path: path)
     }
 
     /// Runs one or more statements without results.
-    func execute(_ sql: String) throws(StoreError) {
+    package func execute(_ sql: String) throws(StoreError) {
         var message: UnsafeMutablePointer<CChar>?
         let status = sqlite3_exec(handle, sql, nil, nil, &message)
         defer { sqlite3_free(message) }
@@ -46,7 +46,7 @@ final class SQLiteDatabase {
         }
     }
 
-    func prepare(_ sql: String) throws(StoreError) -> Statement {
+    package func prepare(_ sql: String) throws(StoreError) -> Statement {
         var statement: OpaquePointer?
         let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard status == SQLITE_OK, let statement else { throw error(status) }
@@ -55,7 +55,7 @@ final class SQLiteDatabase {
 
     /// Runs `body` in one IMMEDIATE transaction: all of it is committed, or
     /// none of it (rolled back on any error, including a full disk).
-    func transaction<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
+    package func transaction<R>(_ body: () throws(StoreError) -> R) throws(StoreError) -> R {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
@@ -69,18 +69,18 @@ final class SQLiteDatabase {
 }
 
 /// A prepared statement, reset after each use.
-final class Statement {
+package final class Statement {
     private let statement: OpaquePointer
     private unowned let database: SQLiteDatabase
 
-    init(_ statement: OpaquePointer, database: SQLiteDatabase) {
+    package init(_ statement: OpaquePointer, database: SQLiteDatabase) {
         self.statement = statement
         self.database = database
     }
 
     deinit { sqlite3_finalize(statement) }
 
-    enum Value {
+    package enum Value {
         case int(Int64)
         case double(Double)
         case text(String)
@@ -107,13 +107,13 @@ final class Statement {
     }
 
     /// Runs the statement to completion, ignoring rows.
-    func run(_ values: Value...) throws(StoreError) {
+    package func run(_ values: Value...) throws(StoreError) {
         try run(values)
     }
 
     /// Runs the statement with a large blob bound without a copy: the last
     /// parameter is `blob`, valid for the duration of the call.
-    func run(_ values: [Value], blob: [UInt8]) throws(StoreError) {
+    package func run(_ values: [Value], blob: [UInt8]) throws(StoreError) {
         let result = blob.withUnsafeBytes { bytes in
             Result { () throws(StoreError) in
                 try bind(values)
@@ -140,7 +140,7 @@ final class Statement {
     }
 
     /// Runs the statement and calls `row` for each result row.
-    func query(_ values: Value..., row: (Row) throws(StoreError) -> Void) throws(StoreError) {
+    package func query(_ values: Value..., row: (Row) throws(StoreError) -> Void) throws(StoreError) {
         try bind(values)
         defer { sqlite3_reset(statement) }
         while true {
@@ -151,15 +151,15 @@ final class Statement {
         }
     }
 
-    struct Row {
-        let statement: OpaquePointer
-        func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
-        func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
-        func text(_ column: Int32) -> String? {
+    package struct Row {
+        package let statement: OpaquePointer
+        package func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+        package func double(_ column: Int32) -> Double { sqlite3_column_double(statement, column) }
+        package func text(_ column: Int32) -> String? {
             sqlite3_column_text(statement, column).map { String(cString: $0) }
         }
         /// The blob's bytes, valid until the next step of the statement.
-        func blob(_ column: Int32) -> UnsafeRawBufferPointer {
+        package func blob(_ column: Int32) -> UnsafeRawBufferPointer {
             let count = Int(sqlite3_column_bytes(statement, column))
             return UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, column), count: count)
         }

@@ -20,13 +20,13 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     /// SQLite's result code, for `.sqlite`.
     public let code: Int32
 
-    init(_ kind: Kind, _ message: String, code: Int32 = 0) {
+    package init(_ kind: Kind, _ message: String, code: Int32 = 0) {
         self.kind = kind
         self.message = message
         self.code = code
     }
 
-    static func sqlite(_ code: Int32, _ detail: String, path: String) -> StoreError {
+    package static func sqlite(_ code: Int32, _ detail: String, path: String) -> StoreError {
         let primary = code & 0xFF
         let advice: String
         switch primary {

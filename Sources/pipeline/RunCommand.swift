@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PipelineCore
 import PipelineJSON
+import PipelineLLMClient
 
 extension LogFormat: ExpressibleByArgument {}
 

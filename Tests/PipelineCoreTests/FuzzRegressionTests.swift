@@ -3,6 +3,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineLLMClient
 
 /// Inputs the fuzz targets of Tests/fuzz made crash, replayed through the
 /// normal API (the same inputs are in Tests/fuzz/<target>/regressions/).

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineLLMClient
 
 /// push_to_hub against the in-project Hub test double (Tests/hub), over real
 /// HTTP, with the real binary: checkpoint commits, kill -9 and resume,

@@ -3,6 +3,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineLLMClient
 
 /// The LLM client's byte-level JSON (request bodies, cache keys, I/O log
 /// lines, embeddings answers) against the JSONValue it replaced per request.

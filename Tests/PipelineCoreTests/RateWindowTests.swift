@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineLLMClient
 
 /// The LLM client's rate limits, with the clock in the test's hands.
 @Suite("Rate limits")

@@ -5,6 +5,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineSQLite
 
 /// Durable runs in-process: a run stopped part-way (StopSignal, as SIGTERM
 /// does) and resumed gives exactly the rows an uninterrupted run gives.

@@ -3,6 +3,9 @@ import Synchronization
 import Logging
 import PipelineArrow
 import PipelineJSON
+import PipelineBase
+import PipelineLLMClient
+import PipelineSQLite
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {
@@ -692,9 +695,4 @@ enum ExecutorError: Error, CustomStringConvertible {
         case .pathConflicts(let problems): problems.map(\.description).joined(separator: "\n")
         }
     }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,3 +1,5 @@
+import PipelineBase
+
 /// The executor's decisions, as a pure state machine: no threads, no I/O,
 /// no plugins. The executor feeds it events (a call finished) and carries
 /// out the actions it returns (call a plugin). Tested on its own with

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineBase
 
 /// A FIFO that blocks `take()` until an element arrives.
 final class BlockingQueue<Element>: @unchecked Sendable {

@@ -1,5 +1,7 @@
 import Foundation
 import PipelineJSON
+import PipelineBase
+import PipelineSQLite
 
 // What a run cost, across every attempt (the first run and each resume):
 // wall time, CPU, peak memory and LLM usage per attempt, and how much of

@@ -1,6 +1,8 @@
 import Foundation
 import PipelineArrow
 import PipelineJSON
+import PipelineBase
+import PipelineSQLite
 
 /// The durable state of one run directory (`state.db`, SQLite in WAL mode).
 ///
@@ -158,7 +160,7 @@ public final class RunStore: @unchecked Sendable {
                 }
                 let meta = try database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
                 try meta.run(.text("pipeline"), .text(pipeline))
-                try meta.run(.text("host_version"), .text(PipelineABI.hostVersion))
+                try meta.run(.text("host_version"), .text(PipelineVersion.host))
                 try meta.run(.text("created_at"), .text(String(Date().timeIntervalSince1970)))
                 try meta.run(.text("status"), .text(Status.running.rawValue))
             }

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineSQLite
 
 // The "pipeline.run/1" state of the steps: small values a step keeps under
 // its name across resumes (what a Hub pusher has pushed), and the run's id.

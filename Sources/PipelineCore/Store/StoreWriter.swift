@@ -1,4 +1,5 @@
 import Foundation
+import PipelineSQLite
 
 /// Commits on a thread of their own, so the control thread never waits for
 /// the disk. Commits are applied in the order they were queued, several per
