@@ -57,17 +57,20 @@ let package = Package(
             dependencies: [
                 "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite",
             ]),
+        // The run directory: the SQLite state store (batches as Arrow IPC),
+        // run accounting, fingerprints, the run lock.
+        .target(name: "PipelineStore", dependencies: ["PipelineSQLite", "PipelineJSON", "PipelineBase", "PipelineArrow"]),
         .target(
             name: "PipelineCore",
             dependencies: [
                 "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite",
-                "PipelineLLMClient", "CYAML",
+                "PipelineLLMClient", "PipelineStore", "CYAML",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pipeline",
             dependencies: [
-                "PipelineCore", "PipelineJSON", "PipelineBase", "PipelineLLMClient",
+                "PipelineCore", "PipelineJSON", "PipelineBase", "PipelineLLMClient", "PipelineStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -91,6 +94,7 @@ let package = Package(
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
+            "PipelineStore",
         ]),
     ]
 )

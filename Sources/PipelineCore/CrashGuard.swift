@@ -2,6 +2,7 @@ import CCrashGuard
 import Foundation
 import Synchronization
 import PipelineJSON
+import PipelineBase
 
 #if canImport(Glibc)
 import Glibc

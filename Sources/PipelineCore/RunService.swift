@@ -2,6 +2,7 @@ import CPipelineABI
 import Foundation
 import Synchronization
 import PipelineSQLite
+import PipelineStore
 
 /// What the steps of one run share through "pipeline.run/1": the run's id,
 /// the pipeline file with its secrets redacted, and the steps' durable
@@ -46,16 +47,7 @@ final class RunContext: @unchecked Sendable {
 
     /// A context for an instance outside a run (`plugins try`, tests).
     static func ephemeral() -> RunContext {
-        RunContext(runID: newRunID(), pipelineName: "", pipelineText: "")
-    }
-
-    /// 32 random lowercase hex digits.
-    static func newRunID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let hex = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        RunContext(runID: RunStore.newRunID(), pipelineName: "", pipelineText: "")
     }
 
     func value(step: String, key: String) throws(StoreError) -> [UInt8]? {

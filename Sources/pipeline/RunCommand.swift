@@ -4,6 +4,8 @@ import Logging
 import PipelineCore
 import PipelineJSON
 import PipelineLLMClient
+import PipelineBase
+import PipelineStore
 
 extension LogFormat: ExpressibleByArgument {}
 

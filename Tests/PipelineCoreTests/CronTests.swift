@@ -4,6 +4,8 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineBase
+@testable import PipelineStore
 
 /// What makes `pipeline run` safe in a crontab: the run directory's lock,
 /// exit codes, JSON logs when nobody watches, the summary file, and

@@ -6,6 +6,7 @@ import Testing
 @testable import PipelineCore
 @testable import PipelineJSON
 @testable import PipelineSQLite
+@testable import PipelineStore
 
 /// Durable runs in-process: a run stopped part-way (StopSignal, as SIGTERM
 /// does) and resumed gives exactly the rows an uninterrupted run gives.

@@ -1,5 +1,6 @@
 import Logging
 import PipelineJSON
+import PipelineBase
 
 /// How log records are written to stderr.
 public enum LogFormat: String, CaseIterable, Sendable {

@@ -1,3 +1,5 @@
+import PipelineBase
+
 /// The exit codes of `pipeline`, one table for every command, the README
 /// and `--help`. A crontab wrapper or a scheduler can act on them without
 /// reading any output.

@@ -1,5 +1,6 @@
 import Dispatch
 import Synchronization
+import PipelineBase
 
 /// The live status line of a run on a terminal:
 /// `0:42  load 12,000  filter 9,310  save 9,310 in  3 row errors`.

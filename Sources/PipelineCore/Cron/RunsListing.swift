@@ -1,4 +1,6 @@
 import PipelineJSON
+import PipelineBase
+import PipelineStore
 
 #if canImport(Glibc)
 import Glibc

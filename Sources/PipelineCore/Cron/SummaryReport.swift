@@ -1,4 +1,5 @@
 import PipelineJSON
+import PipelineBase
 
 #if canImport(Glibc)
 import Glibc

@@ -6,6 +6,7 @@ import PipelineJSON
 import PipelineBase
 import PipelineLLMClient
 import PipelineSQLite
+import PipelineStore
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {
@@ -345,7 +346,7 @@ private struct Run {
                                      llms: clients.mapValues(\.usage))
         }
         let writer = self.writer
-        let run = RunContext(runID: try store?.runID() ?? RunContext.newRunID(), pipelineName: plan.name,
+        let run = RunContext(runID: try store?.runID() ?? RunStore.newRunID(), pipelineName: plan.name,
                              pipelineText: options.pipelineText, store: store,
                              flush: { () throws(StoreError) in try writer?.flush() })
         // Instances are created (and destroyed) on this, the control, thread.

@@ -1,4 +1,5 @@
 import PipelineJSON
+import PipelineBase
 
 #if canImport(Glibc)
 import Glibc
@@ -198,7 +199,7 @@ public struct RunLockError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Reads a file of at most 64 KiB as UTF-8 text; nil if it cannot.
-func readSmallFile(_ path: String, limit: Int = 1 << 16) -> String? {
+package func readSmallFile(_ path: String, limit: Int = 1 << 16) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }

@@ -1,3 +1,4 @@
+import PipelineBase
 import PipelineJSON
 
 /// What a step's fingerprint is made of, kept beside its hash in state.db
@@ -16,17 +17,17 @@ import PipelineJSON
 /// `"<hidden>"`. A change in a hidden value still changes the hash, and is
 /// reported without the values.
 public enum FingerprintParts {
-    static let hidden = JSONValue.string("<hidden>")
+    package static let hidden = JSONValue.string("<hidden>")
 
     /// Is `name` the name of a value that must not be stored or shown?
-    static func isSecretName(_ name: String) -> Bool {
+    package static func isSecretName(_ name: String) -> Bool {
         let lowered = name.lowercased()
         return ["key", "token", "secret", "password", "passwd", "credential", "authorization", "bearer"]
             .contains { lowered.contains($0) }
     }
 
     /// `value` with every value under a secret-looking key replaced.
-    static func redacted(_ value: JSONValue) -> JSONValue {
+    package static func redacted(_ value: JSONValue) -> JSONValue {
         switch value {
         case .object(let object):
             var result: [String: JSONValue] = [:]
@@ -37,25 +38,6 @@ public enum FingerprintParts {
         default:
             return value
         }
-    }
-
-    /// The parts of a planned step's fingerprint, secrets hidden.
-    /// `files`: for each input-path parameter whose file exists, its size
-    /// and modification time (seconds since 1970).
-    static func make(_ step: PlannedStep, files: [String: (size: Int64, modified: Double)]) -> JSONValue {
-        var parameters: [String: JSONValue] = [:]
-        for (key, value) in step.parameters {
-            parameters[key] = isSecretName(key) || step.environmentParameters.contains(key) ? hidden : redacted(value)
-        }
-        var fileParts: [String: JSONValue] = [:]
-        for (key, file) in files {
-            fileParts[key] = .object(["size": .number(Double(file.size)), "modified": .number(file.modified)])
-        }
-        return .object([
-            "plugin": .string(step.descriptor.id), "version": .string(step.descriptor.version),
-            "parameters": .object(parameters), "inputs": .array(step.inputs.map { .string($0) }),
-            "batch_size": .number(Double(step.batchSize)), "files": .object(fileParts),
-        ])
     }
 
     /// What differs between two steps' parts, for people:

@@ -66,7 +66,7 @@ public enum TimeText {
     }
 
     /// Seconds with millisecond precision, for JSON text.
-    static func seconds3(_ value: Double) -> String { fixed(value, 3) }
+    package static func seconds3(_ value: Double) -> String { fixed(value, 3) }
 
     /// `12345` → `12,345`.
     public static func count(_ value: Int) -> String {

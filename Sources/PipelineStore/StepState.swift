@@ -15,7 +15,7 @@ extension RunStore {
     }
 
     /// The value `step` stored under `key`, or nil.
-    func stepState(step: String, key: String) throws(StoreError) -> [UInt8]? {
+    package func stepState(step: String, key: String) throws(StoreError) -> [UInt8]? {
         access.lock()
         defer { access.unlock() }
         var value: [UInt8]?
@@ -25,7 +25,7 @@ extension RunStore {
     }
 
     /// Stores `value` in its own transaction: durable when this returns.
-    func setStepState(step: String, key: String, value: [UInt8]) throws(StoreError) {
+    package func setStepState(step: String, key: String, value: [UInt8]) throws(StoreError) {
         access.lock()
         defer { access.unlock() }
         try database.prepare("INSERT OR REPLACE INTO step_state (step, key, value) VALUES (?, ?, ?)")
@@ -33,14 +33,25 @@ extension RunStore {
     }
 
     /// The run's id, made when first asked for and kept in `meta`.
-    func runID() throws(StoreError) -> String {
+    package func runID() throws(StoreError) -> String {
         access.lock()
         defer { access.unlock() }
         var stored: String?
         try database.prepare("SELECT value FROM meta WHERE key = 'run_id'").query { row in stored = row.text(0) }
         if let stored { return stored }
-        let id = RunContext.newRunID()
+        let id = RunStore.newRunID()
         try database.prepare("INSERT INTO meta (key, value) VALUES ('run_id', ?)").run(.text(id))
         return id
+    }
+}
+
+extension RunStore {
+    /// 32 random lowercase hex digits.
+    package static func newRunID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let hex = String(generator.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import PipelineJSON
 import PipelineBase
 
@@ -25,6 +26,12 @@ public struct RunSummary: Sendable {
         public var busySeconds = 0.0
         /// LLM requests and tokens of the step in this run, if it used one.
         public var llm: LLMUsage?
+
+        public init(name: String, uses: String, inputs: [String] = []) {
+            self.name = name
+            self.uses = uses
+            self.inputs = inputs
+        }
     }
 
     public enum Status: String, Sendable {
@@ -49,6 +56,14 @@ public struct RunSummary: Sendable {
     /// How many times the run was started (the first run and each resume
     /// that did work); the figures above add up all of them.
     public var attempts = 1
+
+    public init(pipeline: String, file: String, runDirectory: String, startedAt: Double = 0, steps: [Step]) {
+        self.pipeline = pipeline
+        self.file = file
+        self.runDirectory = runDirectory
+        self.startedAt = startedAt
+        self.steps = steps
+    }
 
     public var rowErrors: Int { steps.reduce(0) { $0 + $1.rowErrors } }
 
@@ -100,7 +115,7 @@ func format2(_ value: Double) -> String {
 
 extension RunSummary {
     /// CPU time and peak memory of this process, from getrusage.
-    static func processUsage() -> (cpuSeconds: Double, peakRSSBytes: Int) {
+    package static func processUsage() -> (cpuSeconds: Double, peakRSSBytes: Int) {
         var usage = rusage()
         #if os(Linux)
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return (0, 0) }
@@ -113,24 +128,5 @@ extension RunSummary {
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         return (cpu, peak)
     }
-
-    /// Adds attempts' figures: time and CPU add up, the peak is the
-    /// highest, the start is the first one's, LLM usage adds up per LLM
-    /// and per step.
-    mutating func add(_ attempts: [RunStore.Attempt]) {
-        for attempt in attempts {
-            seconds += attempt.seconds
-            cpuSeconds += attempt.cpuSeconds
-            peakRSSBytes = max(peakRSSBytes, attempt.peakRSSBytes)
-            if attempt.startedAt > 0 { startedAt = min(startedAt, attempt.startedAt) }
-            for (name, byStep) in attempt.llms {
-                for (step, usage) in byStep {
-                    llms[name] = (llms[name] ?? LLMUsage()).adding(usage)
-                    if let index = steps.firstIndex(where: { $0.name == step }) {
-                        steps[index].llm = (steps[index].llm ?? LLMUsage()).adding(usage)
-                    }
-                }
-            }
-        }
-    }
 }
+

@@ -35,6 +35,8 @@ public final class RunStore: @unchecked Sendable {
         /// Input batches consumed, in the order the step got them.
         public var consumed: [(parent: String, seq: Int)] = []
         public var counters = RunSummary.Step(name: "", uses: "")
+
+        public init() {}
     }
 
     let database: SQLiteDatabase
@@ -50,7 +52,7 @@ public final class RunStore: @unchecked Sendable {
     var updateAttempt: Statement?
     /// What the current attempt has cost so far (RunAccounting.swift),
     /// written with every commit transaction. Set before the first commit.
-    var attemptProgress: (@Sendable () -> Attempt)?
+    package var attemptProgress: (@Sendable () -> Attempt)?
 
     /// Opens the store of `directory`, creating it if absent. With `fresh`,
     /// an existing store is deleted first.

@@ -10,7 +10,7 @@ import PipelineSQLite
 ///
 /// The queue is bounded: the control thread waits when the disk falls
 /// behind, so memory stays flat.
-final class StoreWriter: @unchecked Sendable {
+package final class StoreWriter: @unchecked Sendable {
     private let store: RunStore
     private let condition = NSCondition()
     private var pending: [RunStore.Commit] = []
@@ -20,7 +20,7 @@ final class StoreWriter: @unchecked Sendable {
     private let limit: Int
     private let done = DispatchSemaphore(value: 0)
 
-    init(store: RunStore, limit: Int = 64) {
+    package init(store: RunStore, limit: Int = 64) {
         self.store = store
         self.limit = limit
         let thread = Thread { [self] in loop() }
@@ -31,7 +31,7 @@ final class StoreWriter: @unchecked Sendable {
     /// Queues a commit; waits while the queue is full. Throws the writer's
     /// first failure (for example a full disk), after which nothing more
     /// is written.
-    func enqueue(_ commit: RunStore.Commit) throws(StoreError) {
+    package func enqueue(_ commit: RunStore.Commit) throws(StoreError) {
         condition.lock()
         defer { condition.unlock() }
         while pending.count >= limit && failure == nil { condition.wait() }
@@ -41,7 +41,7 @@ final class StoreWriter: @unchecked Sendable {
     }
 
     /// Waits until everything queued is committed; throws the first failure.
-    func flush() throws(StoreError) {
+    package func flush() throws(StoreError) {
         condition.lock()
         defer { condition.unlock() }
         while (!pending.isEmpty || writing) && failure == nil { condition.wait() }
@@ -49,7 +49,7 @@ final class StoreWriter: @unchecked Sendable {
     }
 
     /// Stops the thread after the queue is written.
-    func close() {
+    package func close() {
         condition.lock()
         closed = true
         condition.broadcast()

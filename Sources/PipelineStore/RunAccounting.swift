@@ -19,7 +19,7 @@ extension RunStore {
         public var llms: [String: [String: LLMUsage]] = [:]
 
         /// The figures of an attempt that started at `since`, measured now.
-        static func measure(number: Int, startedAt: Double, since: ContinuousClock.Instant,
+        package static func measure(number: Int, startedAt: Double, since: ContinuousClock.Instant,
                             llms: [String: [String: LLMUsage]] = [:]) -> Attempt {
             let usage = RunSummary.processUsage()
             return Attempt(number: number, startedAt: startedAt, seconds: (ContinuousClock.now - since).seconds,
@@ -123,5 +123,27 @@ extension LLMUsage {
         func count(_ key: String) -> Int { Int(json[key]?.int64Value ?? 0) }
         self.init(requests: count("requests"), cached: count("cached"), failures: count("failures"),
                   retries: count("retries"), promptTokens: count("prompt_tokens"), completionTokens: count("completion_tokens"))
+    }
+}
+
+extension RunSummary {
+    /// Adds attempts' figures: time and CPU add up, the peak is the
+    /// highest, the start is the first one's, LLM usage adds up per LLM
+    /// and per step.
+    package mutating func add(_ attempts: [RunStore.Attempt]) {
+        for attempt in attempts {
+            seconds += attempt.seconds
+            cpuSeconds += attempt.cpuSeconds
+            peakRSSBytes = max(peakRSSBytes, attempt.peakRSSBytes)
+            if attempt.startedAt > 0 { startedAt = min(startedAt, attempt.startedAt) }
+            for (name, byStep) in attempt.llms {
+                for (step, usage) in byStep {
+                    llms[name] = (llms[name] ?? LLMUsage()).adding(usage)
+                    if let index = steps.firstIndex(where: { $0.name == step }) {
+                        steps[index].llm = (steps[index].llm ?? LLMUsage()).adding(usage)
+                    }
+                }
+            }
+        }
     }
 }
