@@ -3,6 +3,7 @@
 #   make run                  build, then run pipelines/demo.yaml on bundled data
 #   make test                 every test (installs Debian packages and a Python test venv if missing)
 #   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
+#   make rust-example         the Rust example plugin (sdk/rust), when cargo is on PATH
 #   make bench                benchmarks (release build)
 #   make chaos                kill -9 / resume test with 100 kills
 #   make test-abi             ABI compatibility: plugins built against every released header, on this host and on a "next" host
@@ -27,7 +28,7 @@ SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
 
-.PHONY: all deps build plugins run test test-c test-abi test-install venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -116,11 +117,27 @@ test-abi: plugins
 	$(SWIFT) build -c $(CONFIG) --product llm-test-server
 	Tests/abi/compat.sh $(BIN) --future-host
 
+# The Rust SDK and its example plugin (sdk/rust): offline, no crates.io.
+# Builds into .build/rust (sdk/rust/.cargo/config.toml); skipped without cargo.
+rust-example:
+	@if command -v cargo >/dev/null 2>&1; then \
+	  echo "cd sdk/rust && cargo build --offline --release -p word_count"; \
+	  cd sdk/rust && cargo build --offline --release -p word_count; \
+	else \
+	  echo "make rust-example: skipped (cargo is not on PATH)"; \
+	fi
+
+# cargo test of the SDK (with its check against the C header), then a
+# pipeline run through the example plugin; prints "skipped" without cargo.
+test-rust: plugins
+	Tests/rust/test-rust.sh $(BIN)
+
 test: plugins venv test-c
 	$(SWIFT) build -c $(CONFIG) --product ArrowConformance
 	PIPELINE_REQUIRE_PYARROW=1 $(SWIFT) test -c $(CONFIG)
 	$(MAKE) --no-print-directory test-abi
 	$(MAKE) --no-print-directory test-install
+	$(MAKE) --no-print-directory test-rust
 
 install: plugins
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/pipeline \
