@@ -743,3 +743,108 @@ fn plugin_log_lines_use_log_plugin_only_where_the_host_has_it() {
         [(PIPELINE_LOG_WARNING, "plugin: from my thread".to_string()), (PIPELINE_LOG_INFO, "from an old host".to_string())]
     );
 }
+
+/// Hand-built arrays of the kinds the builders do not make: a
+/// fixed_size_list<float32> (the host's embeddings) with a null row and an
+/// offset, and a struct with an int64 and a utf8 field.
+#[test]
+fn passthrough_copies_fixed_size_lists_and_structs() {
+    unsafe extern "C" fn no_release_schema(s: *mut ArrowSchema) {
+        (*s).release = None;
+    }
+    unsafe extern "C" fn no_release_array(a: *mut ArrowArray) {
+        (*a).release = None;
+    }
+    fn schema(format: &'static CStr, name: &'static CStr, children: &mut [*mut ArrowSchema]) -> ArrowSchema {
+        let mut s = ArrowSchema::empty();
+        s.format = format.as_ptr();
+        s.name = name.as_ptr();
+        s.flags = ARROW_FLAG_NULLABLE;
+        s.n_children = children.len() as i64;
+        s.children = if children.is_empty() { ptr::null_mut() } else { children.as_mut_ptr() };
+        s.release = Some(no_release_schema);
+        s
+    }
+    fn array(length: i64, offset: i64, buffers: &mut [*const c_void], children: &mut [*mut ArrowArray]) -> ArrowArray {
+        let mut a = ArrowArray::empty();
+        a.length = length;
+        a.offset = offset;
+        a.null_count = -1;
+        a.n_buffers = buffers.len() as i64;
+        a.buffers = buffers.as_mut_ptr();
+        a.n_children = children.len() as i64;
+        a.children = if children.is_empty() { ptr::null_mut() } else { children.as_mut_ptr() };
+        a.release = Some(no_release_array);
+        a
+    }
+    // Vectors of width 2; the column starts at slot 1 of 4: rows are
+    // [3,4], null, [7,8].
+    let floats: [f32; 8] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+    let vector_validity: [u8; 1] = [0b1011];
+    let mut item_schema = schema(c"f", c"item", &mut []);
+    let mut item_buffers = [ptr::null(), floats.as_ptr().cast()];
+    let mut item_array = array(8, 0, &mut item_buffers, &mut []);
+    let mut vector_schema_children = [&mut item_schema as *mut ArrowSchema];
+    let mut vector_schema = schema(c"+w:2", c"embedding", &mut vector_schema_children);
+    let mut vector_buffers = [vector_validity.as_ptr().cast()];
+    let mut vector_children = [&mut item_array as *mut ArrowArray];
+    let mut vector_array = array(3, 1, &mut vector_buffers, &mut vector_children);
+    // A struct {n: int64, s: utf8} of 3 rows, the middle one null.
+    let ns: [i64; 3] = [10, 20, 30];
+    let offsets: [i32; 4] = [0, 1, 1, 3];
+    let bytes = b"abc";
+    let struct_validity: [u8; 1] = [0b101];
+    let mut n_schema = schema(c"l", c"n", &mut []);
+    let mut n_buffers = [ptr::null(), ns.as_ptr().cast()];
+    let mut n_array = array(3, 0, &mut n_buffers, &mut []);
+    let mut s_schema = schema(c"u", c"s", &mut []);
+    let mut s_buffers = [ptr::null(), offsets.as_ptr().cast(), bytes.as_ptr().cast()];
+    let mut s_array = array(3, 0, &mut s_buffers, &mut []);
+    let mut record_schema_children = [&mut n_schema as *mut ArrowSchema, &mut s_schema];
+    let mut record_schema = schema(c"+s", c"record", &mut record_schema_children);
+    let mut record_buffers = [struct_validity.as_ptr().cast()];
+    let mut record_children = [&mut n_array as *mut ArrowArray, &mut s_array];
+    let mut record_array = array(3, 0, &mut record_buffers, &mut record_children);
+    // The batch.
+    let mut top_schema_children = [&mut vector_schema as *mut ArrowSchema, &mut record_schema];
+    let top_schema = schema(c"+s", c"", &mut top_schema_children);
+    let mut top_buffers = [ptr::null()];
+    let mut top_children = [&mut vector_array as *mut ArrowArray, &mut record_array];
+    let top_array = array(3, 0, &mut top_buffers, &mut top_children);
+
+    let before = live();
+    let input = unsafe { InputBatch::from_raw(&top_schema, &top_array).unwrap() };
+    assert_eq!(input.column("embedding").unwrap().type_name(), "fixed_size_list<float32>[2]");
+    let copy = Exported::new(Batch::passthrough(&input, &[]).unwrap());
+    unsafe {
+        let vector = &**copy.array.children.add(0);
+        assert_eq!((vector.length, vector.offset, vector.null_count), (3, 0, 1));
+        let bits = *(*vector.buffers.add(0) as *const u8);
+        assert_eq!(bits & 0b111, 0b101);
+        let items = &**vector.children;
+        assert_eq!(items.length, 6, "a null row keeps its width of items");
+        let values = std::slice::from_raw_parts(*items.buffers.add(1) as *const f32, 6);
+        assert_eq!(values, [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        assert_eq!(*items.buffers.add(1) as usize % 4, 0, "float32 values are aligned");
+        let vector_schema = &**copy.schema.children.add(0);
+        assert_eq!(CStr::from_ptr(vector_schema.format), c"+w:2");
+        assert_eq!(CStr::from_ptr((**vector_schema.children).format), c"f");
+        assert_eq!(CStr::from_ptr((**vector_schema.children).name), c"item");
+
+        let record = &**copy.array.children.add(1);
+        assert_eq!((record.length, record.null_count, record.n_children), (3, 1, 2));
+        let record_schema = &**copy.schema.children.add(1);
+        assert_eq!(CStr::from_ptr((**record_schema.children.add(1)).name), c"s");
+        let n = &**record.children.add(0);
+        assert_eq!(std::slice::from_raw_parts(*n.buffers.add(1) as *const i64, 3), [10, 20, 30]);
+        let s = &**record.children.add(1);
+        assert_eq!(std::slice::from_raw_parts(*s.buffers.add(1) as *const i32, 4), [0, 1, 1, 3]);
+        assert_eq!(std::slice::from_raw_parts(*s.buffers.add(2) as *const u8, 3), b"abc");
+    }
+    // The struct's fields read back through a batch view of the copy's struct.
+    let copied = copy.input();
+    let record = copied.column("record").unwrap();
+    assert!(record.is_valid(0) && !record.is_valid(1) && record.is_valid(2));
+    drop(copy);
+    assert_eq!(live(), before);
+}
