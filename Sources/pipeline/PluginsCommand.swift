@@ -120,6 +120,8 @@ struct Plugins: ParsableCommand {
                     }
                 }
                 while let output = try instance.finish() { print(output) }
+            } catch let exit as ExitCode {
+                throw exit // readRows has said why (a bad line: usage, 2)
             } catch {
                 FileHandleOutput.standardError("error: \(error)")
                 throw ExitCode(.failed)
