@@ -57,6 +57,9 @@ let package = Package(
             dependencies: [
                 "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite",
             ]),
+        // The pipeline file: YAML with positions, schema validation,
+        // interpolation, diagnostics (what needs no plugin).
+        .target(name: "PipelineDefinition", dependencies: ["CYAML", "PipelineJSON"]),
         // The run directory: the SQLite state store (batches as Arrow IPC),
         // run accounting, fingerprints, the run lock.
         .target(name: "PipelineStore", dependencies: ["PipelineSQLite", "PipelineJSON", "PipelineBase", "PipelineArrow"]),
@@ -64,13 +67,14 @@ let package = Package(
             name: "PipelineCore",
             dependencies: [
                 "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite",
-                "PipelineLLMClient", "PipelineStore", "CYAML",
+                "PipelineLLMClient", "PipelineStore", "PipelineDefinition",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pipeline",
             dependencies: [
                 "PipelineCore", "PipelineJSON", "PipelineBase", "PipelineLLMClient", "PipelineStore",
+                "PipelineDefinition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -94,7 +98,7 @@ let package = Package(
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
-            "PipelineStore",
+            "PipelineStore", "PipelineDefinition",
         ]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PipelineDefinition
 
 /// Where plugins are looked for, in order; earlier entries win.
 ///

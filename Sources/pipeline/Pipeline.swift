@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PipelineCore
+import PipelineDefinition
 
 @main
 struct Pipeline: ParsableCommand {

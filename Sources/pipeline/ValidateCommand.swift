@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PipelineCore
+import PipelineDefinition
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(

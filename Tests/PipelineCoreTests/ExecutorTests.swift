@@ -5,6 +5,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineDefinition
 
 /// The executor with real plugins (C fixtures, dlopen'ed) on its worker
 /// pool: fan-out, fan-in, a global step, re-batching, row ids, error rows,

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineDefinition
 
 /// The messages of the `pipeline` binary itself, in plain words: the
 /// built binary and plugins, real files.

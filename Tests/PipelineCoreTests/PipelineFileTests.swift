@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineDefinition
 
 /// The YAML layer, `${ENV}`, `--param` and the file's shape.
 @Suite("Pipeline files")

@@ -7,6 +7,7 @@ import Testing
 @testable import PipelineJSON
 @testable import PipelineSQLite
 @testable import PipelineStore
+@testable import PipelineDefinition
 
 /// Durable runs in-process: a run stopped part-way (StopSignal, as SIGTERM
 /// does) and resumed gives exactly the rows an uninterrupted run gives.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineDefinition
 
 /// Loads pipeline text against the fixture plugins: schema_steps.c
 /// (load_rows, load_any, make_instruction, generate, score, write_rows),

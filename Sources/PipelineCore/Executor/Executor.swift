@@ -7,6 +7,7 @@ import PipelineBase
 import PipelineLLMClient
 import PipelineSQLite
 import PipelineStore
+import PipelineDefinition
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineJSON
+import PipelineDefinition
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineJSON
+import PipelineDefinition
 
 /// Reads a pipeline file and checks it completely before anything runs:
 /// YAML, the file's shape, `${ENV}`, `--param` overrides, every step's

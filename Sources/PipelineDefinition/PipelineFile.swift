@@ -42,10 +42,10 @@ public struct PipelineFile: Sendable {
         /// Where the `llm:` key is.
         public var llmKeyLocation: SourceLocation?
         /// An `input:` entry could not be read (already reported).
-        var inputProblem = false
+        package var inputProblem = false
         /// Parameters of the step's plugin written beside `with:` instead of
         /// in it (already reported).
-        var misplacedParameters: Set<String> = []
+        package var misplacedParameters: Set<String> = []
 
         public var path: JSONPath { JSONPath([.key("steps"), .index(index)]) }
         public var label: String { name.map { "step \"\($0)\"" } ?? "steps[\(index)]" }

@@ -56,7 +56,7 @@ public enum SourceOrigin: Sendable, Hashable {
 extension Diagnostic {
     /// A diagnostic at `origin`: its location, or for a flag, a message
     /// that starts with the flag.
-    init(_ message: String, origin: SourceOrigin?) {
+    package init(_ message: String, origin: SourceOrigin?) {
         switch origin {
         case .file(let location): self.init(message, at: location)
         case .flag(let flag): self.init("\(flag): \(message)", at: nil)
@@ -70,9 +70,9 @@ extension Diagnostic {
 /// messages never show them); and which could not be read at all (already
 /// reported, so later checks stay quiet about them).
 public struct SourceMap: Sendable {
-    var values: [JSONPath: SourceOrigin] = [:]
+    package var values: [JSONPath: SourceOrigin] = [:]
     var keys: [JSONPath: SourceOrigin] = [:]
-    var variables: [JSONPath: [String]] = [:]
+    package var variables: [JSONPath: [String]] = [:]
     var broken: Set<JSONPath> = []
 
     public init() {}

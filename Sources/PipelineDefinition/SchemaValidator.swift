@@ -16,7 +16,7 @@ import PipelineJSON
 /// Every problem becomes a Diagnostic at the value (or, for a missing or
 /// unknown key, at the key or the enclosing mapping), named by its path:
 /// `steps[1].with.min_chars: must be ≥ 0, got -3`.
-struct SchemaValidator {
+package struct SchemaValidator {
     let sourceMap: SourceMap
     /// What the keys of the top-level object are called in messages
     /// ("parameter" for a step's `with:`).
@@ -25,13 +25,13 @@ struct SchemaValidator {
     let rootPath: JSONPath
     /// Makes an `input-path` string absolute; gets where the value came from.
     let resolveInputPath: (String, SourceOrigin?) -> String
-    var diagnostics: [Diagnostic] = []
+    package var diagnostics: [Diagnostic] = []
     /// Keys of the top-level object reported missing elsewhere (a step's
     /// parameter written beside `with:`): not reported as missing here.
-    var reportedElsewhere: Set<String> = []
+    package var reportedElsewhere: Set<String> = []
     private var patterns: [String: Regex<AnyRegexOutput>?] = [:]
 
-    init(sourceMap: SourceMap, noun: String, rootPath: JSONPath,
+    package init(sourceMap: SourceMap, noun: String, rootPath: JSONPath,
          resolveInputPath: @escaping (String, SourceOrigin?) -> String = { path, _ in path }) {
         self.sourceMap = sourceMap
         self.noun = noun
@@ -41,7 +41,7 @@ struct SchemaValidator {
 
     /// Validates `value` and returns it with defaults filled in and input
     /// paths resolved.
-    mutating func validate(_ value: JSONValue, schema: JSONValue, path: JSONPath) -> JSONValue {
+    package mutating func validate(_ value: JSONValue, schema: JSONValue, path: JSONPath) -> JSONValue {
         if case .bool(let allowed) = schema {
             if !allowed { report("\(path): is not allowed here", at: path) }
             return value

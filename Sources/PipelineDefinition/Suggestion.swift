@@ -1,5 +1,5 @@
 /// "Did you mean" hints for misspelt names.
-enum Suggestion {
+package enum Suggestion {
     /// Common words for keys that have another name in pipeline files.
     static let synonyms: [String: String] = [
         "params": "with", "parameters": "with", "args": "with", "config": "with", "options": "with",
@@ -15,7 +15,7 @@ enum Suggestion {
     /// third of the word, at least 2), or a shared start of 4 or more
     /// characters and at most 3 edits (`retry` → `retries`). A swap of two
     /// neighbouring characters is one edit.
-    static func closest(to word: String, among candidates: [String], limit: Int? = nil) -> String? {
+    package static func closest(to word: String, among candidates: [String], limit: Int? = nil) -> String? {
         if let synonym = synonyms[word], candidates.contains(synonym) { return synonym }
         // A long word is no typo of a name (and its distance table would be huge).
         guard word.utf8.count <= 128 else { return nil }
@@ -53,13 +53,13 @@ enum Suggestion {
 
     /// `word` in double quotes; a long one (a 10 MiB key) as its first 60
     /// characters and its size, not whole.
-    static func quoted(_ word: String) -> String {
+    package static func quoted(_ word: String) -> String {
         guard word.utf8.count > 80 else { return "\"\(word)\"" }
         return "\"\(word.prefix(60))…\" (\(word.utf8.count) bytes)"
     }
 
     /// `; did you mean "x"?`, or nothing.
-    static func hint(for word: String, among candidates: [String], limit: Int? = nil) -> String {
+    package static func hint(for word: String, among candidates: [String], limit: Int? = nil) -> String {
         closest(to: word, among: candidates, limit: limit).map { "; did you mean \"\($0)\"?" } ?? ""
     }
 }
