@@ -2,7 +2,7 @@
 #
 #   make run                  build, then run pipelines/demo.yaml on bundled data
 #   make test                 every test (installs Debian packages and a Python test venv if missing)
-#   make install PREFIX=DIR   binary, headers, pkg-config file and built-in plugins
+#   make install PREFIX=DIR   binary, headers, pkg-config file, built-in plugins, docs, Rust SDK
 #   make rust-example         the Rust example plugin (sdk/rust), when cargo is on PATH
 #   make bench                benchmarks (release build)
 #   make chaos                kill -9 / resume test with 100 kills
@@ -27,6 +27,8 @@ C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$
 SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM
+# Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
+DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
 .PHONY: all deps build plugins run test test-c test-abi test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
 
@@ -148,11 +150,20 @@ install: plugins
 	for f in $(PLUGIN_DIR)/*.so; do install -m 755 "$$(readlink -f $$f)" $(DESTDIR)$(PREFIX)/lib/pipeline/plugins/$$(basename $$f); done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*static let host = "\(.*\)"/\1/p' Sources/PipelineBase/PipelineVersion.swift)|' \
 	  Plugins/pipeline-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
-	@echo "installed into $(DESTDIR)$(PREFIX)"
+	install -d $(DESTDIR)$(PREFIX)/share/doc/pipeline
+	install -m 644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/pipeline/
+	@# The Rust SDK's source (crate and example, as laid out in sdk/rust), to build against.
+	@for f in pipeline-sdk/Cargo.toml examples/word_count/Cargo.toml \
+	  $$(cd sdk/rust && find pipeline-sdk/src pipeline-sdk/tests examples/word_count/src -name '*.rs' | sort); do \
+	  install -d "$(DESTDIR)$(PREFIX)/share/pipeline/rust/$$(dirname $$f)" && \
+	  install -m 644 "sdk/rust/$$f" "$(DESTDIR)$(PREFIX)/share/pipeline/rust/$$f" || exit 1; \
+	done
+	@echo "installed into $(DESTDIR)$(PREFIX) (docs: $(PREFIX)/share/doc/pipeline, Rust SDK: $(PREFIX)/share/pipeline/rust)"
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pipeline $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/pipeline $(DESTDIR)$(PREFIX)/lib/pipeline
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/pipeline $(DESTDIR)$(PREFIX)/share/pipeline
 
 bench:
 	$(MAKE) --no-print-directory CONFIG=release plugins
