@@ -32,6 +32,18 @@ public enum PluginExport {
                 }
                 return nil
             }
+            for type in steps {
+                let names = (type.info.parameters ?? []).map(\.name)
+                if let twice = names.first(where: { candidate in names.filter { $0 == candidate }.count > 1 }) {
+                    var message = "\(name): step \(type.info.name) declares parameter \"\(twice)\" twice"
+                    message.withUTF8 { bytes in
+                        bytes.withMemoryRebound(to: CChar.self) {
+                            host.pointee.set_error(nil, pipeline_status(PIPELINE_INVALID_ARGUMENT), $0.baseAddress, $0.count)
+                        }
+                    }
+                    return nil
+                }
+            }
             registry.host = host
             let table = UnsafeMutablePointer<UnsafePointer<pipeline_step_desc>?>.allocate(capacity: max(steps.count, 1))
             for (index, type) in steps.enumerated() {
@@ -127,6 +139,12 @@ private func report(_ host: UnsafePointer<pipeline_host>, _ call: OpaquePointer?
 }
 
 private func makeInstance<S: PipelineStep>(_ type: S.Type, json: Data, context: StepContext) throws(StepError) -> any PipelineStep {
+    if S.Parameters.self == ParameterValues.self {
+        guard let parameters = try ParameterValues(json: json, info: S.info) as? S.Parameters else {
+            throw .internal("\(S.info.name): parameters cannot be passed to the step")
+        }
+        return try S(parameters: parameters, context: context)
+    }
     let parameters: S.Parameters
     do {
         parameters = try JSONDecoder().decode(S.Parameters.self, from: json)

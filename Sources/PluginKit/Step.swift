@@ -62,6 +62,9 @@ public struct StepInfo: Sendable {
     public var outputs: [Column]
     /// The JSON Schema of the parameters, as JSON text.
     public var parameterSchema: String
+    /// The parameters the schema was written from (`init(…parameters:…)`);
+    /// nil when the step gave the schema as text.
+    public var parameters: [any ParameterDeclaration]?
     /// Same input and parameters give the same output.
     public var deterministic: Bool
     /// `process` may run on several host workers at once for one instance
@@ -88,6 +91,18 @@ public struct StepInfo: Sendable {
         self.reentrant = reentrant
         self.usesLLM = usesLLM
         self.stateful = stateful
+    }
+
+    /// A step whose parameters are declared with `Parameter`s: PluginKit
+    /// writes the schema from them, and the step reads them from the
+    /// `ParameterValues` its `init` gets.
+    public init(kind: Kind, id: String, name: String, version: String, description: String,
+                inputs: [Column] = [], outputs: [Column] = [], parameters: [any ParameterDeclaration],
+                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false, stateful: Bool = false) {
+        self.init(kind: kind, id: id, name: name, version: version, description: description, inputs: inputs,
+                  outputs: outputs, parameterSchema: parameterSchemaText(parameters), deterministic: deterministic,
+                  reentrant: reentrant, usesLLM: usesLLM, stateful: stateful)
+        self.parameters = parameters
     }
 }
 
