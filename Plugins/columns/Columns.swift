@@ -15,26 +15,20 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
 private let reservedColumns: Set<String> = ["_row_id", "_error"]
 
 struct KeepColumns: PipelineStep {
-    struct Parameters: Decodable {
-        var columns: [String]
-    }
+    static let columns = Parameter<[String]>("columns", .minItems(1), description: "Names of the columns to keep, in output order.")
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.keep_columns", name: "keep_columns", version: "1.0.0",
         description: "Keeps only the listed columns, in the listed order (plus the host's _row_id and _error). A listed column missing from the input is an error.",
         inputs: [.init("*", "any", description: "the columns to keep must be among them")],
         outputs: [.init("*", "any", description: "the listed columns")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,"required":["columns"],
-             "properties":{"columns":{"type":"array","items":{"type":"string"},"minItems":1,
-                                      "description":"Names of the columns to keep, in output order."}}}
-            """)
+        parameters: [columns])
 
     let columns: [String]
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        guard !parameters.columns.isEmpty else { throw .invalidArgument("columns: list at least one column") }
-        columns = parameters.columns
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        columns = try parameters[Self.columns]
+        guard !columns.isEmpty else { throw .invalidArgument("columns: list at least one column") }
     }
 
     func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
@@ -59,28 +53,22 @@ struct KeepColumns: PipelineStep {
 }
 
 struct RenameColumns: PipelineStep {
-    struct Parameters: Decodable {
-        var columns: [String: String]
-    }
+    static let columns = Parameter<[String: String]>("columns", description: "A map from old column name to new column name.")
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.rename_columns", name: "rename_columns", version: "1.0.0",
         description: "Renames columns (old name → new name); the others pass through unchanged. Renaming a missing column, renaming onto an existing column, or renaming a reserved _ column is an error.",
         inputs: [.init("*", "any")],
         outputs: [.init("*", "any")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,"required":["columns"],
-             "properties":{"columns":{"type":"object","additionalProperties":{"type":"string"},
-                                      "description":"A map from old column name to new column name."}}}
-            """)
+        parameters: [columns])
 
     let renames: [String: String]
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        for (old, new) in parameters.columns where reservedColumns.contains(old) || reservedColumns.contains(new) || new.isEmpty {
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        renames = try parameters[Self.columns]
+        for (old, new) in renames where reservedColumns.contains(old) || reservedColumns.contains(new) || new.isEmpty {
             throw .invalidArgument("rename_columns: cannot rename \"\(old)\" to \"\(new)\"")
         }
-        renames = parameters.columns
     }
 
     func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
