@@ -3,12 +3,14 @@ import PluginKit
 /// One embedding per row, through the step's LLM (any OpenAI-compatible
 /// /v1/embeddings), stored as fixed_size_list<float32>[dimensions].
 struct Embeddings: PipelineStep {
-    struct Parameters: Decodable {
-        var column: String
-        var template: String?
-        var output_column: String
-        var dimensions: Int
-    }
+    static let column = Parameter("column", default: "text", description: "The text column to embed (unless template is given).")
+    static let template = Parameter<String?>("template", description: """
+        Instead of column: the text to embed, written from the row's columns like a text_generation template: \
+        {instruction} then {response}.
+        """)
+    static let outputColumn = Parameter("output_column", default: "embedding", .minLength(1), description: "The vector column.")
+    static let dimensions = Parameter<Int>("dimensions", .minimum(1), .maximum(65536),
+        description: "Floats per vector: the model's output width.")
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.embeddings", name: "embeddings", version: "1.0.0",
@@ -19,14 +21,7 @@ struct Embeddings: PipelineStep {
             """,
         inputs: [.init("text", "utf8", description: "The text to embed.", nameParam: "column"), .init("*", "any")],
         outputs: [.init("embedding", "fixed_size_list<float32>", nameParam: "output_column"), .init("*", "any")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,"required":["dimensions"],
-             "properties":{
-               "column":{"type":"string","default":"text","description":"The text column to embed (unless template is given)."},
-               "template":{"type":"string","description":"Instead of column: the text to embed, written from the row's columns like a text_generation template: {instruction} then {response}."},
-               "output_column":{"type":"string","minLength":1,"default":"embedding","description":"The vector column."},
-               "dimensions":{"type":"integer","minimum":1,"maximum":65536,"description":"Floats per vector: the model's output width."}}}
-            """,
+        parameters: [column, template, outputColumn, dimensions],
         deterministic: true, reentrant: true, usesLLM: true)
 
     let column: String
@@ -34,11 +29,11 @@ struct Embeddings: PipelineStep {
     let outputColumn: String
     let dimensions: Int
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        column = parameters.column
-        template = try parameters.template.map { text throws(StepError) in try PromptTemplate(text) }
-        outputColumn = parameters.output_column
-        dimensions = parameters.dimensions
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        column = try parameters[Self.column]
+        template = try parameters[Self.template].map { text throws(StepError) in try PromptTemplate(text) }
+        outputColumn = try parameters[Self.outputColumn]
+        dimensions = try parameters[Self.dimensions]
     }
 
     func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
@@ -46,13 +41,13 @@ struct Embeddings: PipelineStep {
         var texts = [String?](repeating: nil, count: batch.length)
         if let template {
             var columns: [String: ArrowColumn] = [:]
-            for name in template.columns {
+            for name in template.placeholders {
                 guard let found = batch.column(name) else {
                     throw .invalidData("embeddings: the template reads column \"\(name)\", which the input does not have")
                 }
                 columns[name] = found
             }
-            for row in 0..<batch.length { texts[row] = template.render(batch, row: row, columns: columns) }
+            for row in 0..<batch.length { texts[row] = template.render(TaskRow(index: row, columns: columns)) }
         } else {
             guard let text = batch.column(column), text.type == .utf8 || text.type == .largeUtf8 else {
                 throw .invalidData("embeddings: no utf8 column \"\(column)\" in the input")

@@ -2,20 +2,7 @@ import PluginKit
 
 /// DEITA's instruction evolution (Evol-Instruct): k rounds of in-depth or
 /// in-breadth rewrites per row, keeping the original and every round.
-struct EvolInstruct: PipelineStep {
-    struct Parameters: Decodable {
-        var column: String
-        var rounds: Int
-        var generate_answers: Bool
-        var seed: Int64
-        var methods: [String]
-        var template_file: String?
-        var system_prompt: String?
-        var temperature: Double?
-        var max_tokens: Int?
-        var top_p: Double?
-    }
-
+struct EvolInstruct: EvolutionStep {
     static let allMethods = ["constraints", "deepening", "concretizing", "reasoning", "breadth"]
 
     static let directives: [String: String] = [
@@ -61,6 +48,20 @@ struct EvolInstruct: PipelineStep {
 
         """
 
+    static let column = Parameter("column", default: "instruction", .minLength(1), description: "The instruction column.")
+    static let rounds = Parameter("rounds", default: 3, .minimum(1), .maximum(32),
+        description: "Evolution rounds (k); each rewrites the previous round's output.")
+    static let generateAnswers = Parameter("generate_answers", default: false,
+        description: "Also answer each of the k+1 instructions (answers column).")
+    static let seed = Parameter<Int64>("seed", default: 42, description: "Seeds the method choice, with the row id and round.")
+    static let methods = Parameter("methods", default: allMethods, .minItems(1), .uniqueItems, .eachOneOf(allMethods),
+        description: "The methods drawn from, uniformly.")
+    static let templateFile = Parameter<String?>("template_file", .inputPath, description: """
+        Replaces the prompt templates: a JSON object of method -> template, or one text template for every method. \
+        Placeholders {instruction} and {method} (the method's directive).
+        """)
+    static let llm = GenerationParameters(system: "An optional system message for every request.")
+
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.evol_instruct", name: "evol_instruct", version: "1.0.0",
         description: """
@@ -80,110 +81,49 @@ struct EvolInstruct: PipelineStep {
                   .init("answers", "list<utf8>", optional: true,
                         description: "With generate_answers: an answer to each evolved instruction, aligned."),
                   .init("*", "any")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,
-             "properties":{
-               "column":{"type":"string","minLength":1,"default":"instruction","description":"The instruction column."},
-               "rounds":{"type":"integer","minimum":1,"maximum":32,"default":3,"description":"Evolution rounds (k); each rewrites the previous round's output."},
-               "generate_answers":{"type":"boolean","default":false,"description":"Also answer each of the k+1 instructions (answers column)."},
-               "seed":{"type":"integer","default":42,"description":"Seeds the method choice, with the row id and round."},
-               "methods":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["constraints","deepening","concretizing","reasoning","breadth"]},
-                          "default":["constraints","deepening","concretizing","reasoning","breadth"],"description":"The methods drawn from, uniformly."},
-               "template_file":{"type":"string","format":"input-path","description":"Replaces the prompt templates: a JSON object of method -> template, or one text template for every method. Placeholders {instruction} and {method} (the method's directive)."},
-               "system_prompt":{"type":"string","description":"An optional system message for every request."},
-               "temperature":{"type":"number","minimum":0,"maximum":2,"description":"Overrides the LLM's default."},
-               "max_tokens":{"type":"integer","minimum":1,"description":"Overrides the LLM's default."},
-               "top_p":{"type":"number","exclusiveMinimum":0,"maximum":1,"description":"Overrides the LLM's default."}}}
-            """,
+        parameters: [column, rounds, generateAnswers, seed, methods, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let column: String
-    let generateAnswers: Bool
-    let loop: EvolutionLoop
+    let evolution: Evolution
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        column = parameters.column
-        generateAnswers = parameters.generate_answers
-        for method in parameters.methods where !Self.allMethods.contains(method) {
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        column = try parameters[Self.column]
+        let methods = try parameters[Self.methods]
+        for method in methods where !Self.allMethods.contains(method) {
             throw .invalidArgument("evol_instruct: unknown method \"\(method)\"")
         }
         var defaults: [String: String] = [:]
         for method in Self.allMethods { defaults[method] = method == "breadth" ? Self.breadthTemplate : Self.depthTemplate }
-        let templates = try DeitaSupport.methodTemplates(file: parameters.template_file, defaults: defaults,
+        let templates = try DeitaSupport.methodTemplates(file: parameters[Self.templateFile], defaults: defaults,
                                                          allowed: ["instruction", "method"], step: "evol_instruct")
-        loop = EvolutionLoop(
-            step: "evol_instruct", rounds: parameters.rounds, seed: parameters.seed, methods: parameters.methods,
+        evolution = Evolution(
+            rounds: try parameters[Self.rounds], seed: try parameters[Self.seed], methods: methods,
             directives: Self.directives, templates: templates, subject: "instruction",
             markers: ["#Rewritten Instruction#:", "#Created Instruction#:", "#Rewritten Instruction#", "#Created Instruction#",
                       "#Rewritten Prompt#:", "#Created Prompt#:"],
             markerWords: ["given instruction", "rewritten instruction", "created instruction",
                           "#given prompt#", "#rewritten prompt#", "#created prompt#"],
-            system: parameters.system_prompt,
-            options: DeitaSupport.options(temperature: parameters.temperature, maxTokens: parameters.max_tokens,
-                                          topP: parameters.top_p, seed: nil))
+            settings: try Self.llm.settings(parameters), answerEach: try parameters[Self.generateAnswers])
     }
 
-    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
-        guard let batch else { return nil }
-        let ids = try DeitaSupport.rowIDs(batch, step: "evol_instruct")
-        let input = try DeitaSupport.stringColumn(batch, column, step: "evol_instruct", param: "column")
-        var starts: [String?] = []
-        var errors: [String?] = []
-        for row in 0..<batch.length {
-            let text = input.isValid(row) ? (input.string(row) ?? "") : nil
-            if let text, !RewriteParsing.trimmed(text).isEmpty {
-                starts.append(text)
-                errors.append(nil)
-            } else {
-                starts.append(nil)
-                errors.append("evol_instruct: the instruction is null or empty")
-            }
+    var reads: [TaskInput] {
+        [.rowID, .text(column, parameter: "column", nulls: .rowErrorSaying("the instruction is null or empty"))]
+    }
+
+    var writes: [TaskOutput] {
+        [TaskOutput("evolved_instructions", .textList), TaskOutput("evol_instruct_methods", .textList)]
+            + (evolution.answerEach ? [TaskOutput("answers", .textList)] : [])
+    }
+
+    func start(_ row: TaskRow) throws(RowError) -> Evolution.Work {
+        guard let text = row.text(column), !RewriteParsing.trimmed(text).isEmpty else {
+            throw RowError("the instruction is null or empty")
         }
-        var outcome = try loop.run(ids: ids, starts: starts, extra: Array(repeating: [:], count: batch.length),
-                                   errors: errors, context: context)
-        var answers = [[String]](repeating: [], count: batch.length)
-        if generateAnswers {
-            var requests: [LLMRequest] = []
-            var rowOf: [Int] = []
-            for row in 0..<batch.length where outcome.errors[row] == nil {
-                for instruction in outcome.chains[row] {
-                    requests.append(LLMRequest(prompt: instruction, system: loop.system, optionsJSON: loop.options))
-                    rowOf.append(row)
-                }
-            }
-            let responses = try context.complete(requests)
-            for (index, response) in responses.enumerated() {
-                let row = rowOf[index]
-                guard outcome.errors[row] == nil else { continue }
-                guard let text = response.text else {
-                    outcome.errors[row] = "evol_instruct: answer \(answers[row].count + 1): \(response.error ?? "the request failed")"
-                    continue
-                }
-                let answer = RewriteParsing.trimmed(text)
-                if answer.isEmpty {
-                    outcome.errors[row] = "evol_instruct: answer \(answers[row].count + 1) is empty"
-                    continue
-                }
-                answers[row].append(answer)
-            }
-        }
-        let evolved = ColumnBuilder(.utf8List)
-        let methods = ColumnBuilder(.utf8List)
-        let answerColumn = ColumnBuilder(.utf8List)
-        for row in 0..<batch.length {
-            if outcome.errors[row] == nil {
-                evolved.append(strings: outcome.chains[row])
-                methods.append(strings: outcome.methods[row])
-                answerColumn.append(strings: answers[row])
-            } else {
-                evolved.appendNull()
-                methods.appendNull()
-                answerColumn.appendNull()
-            }
-        }
-        var outputs = [(ArrowField("evolved_instructions", .utf8List), evolved.finish()),
-                       (ArrowField("evol_instruct_methods", .utf8List), methods.finish())]
-        if generateAnswers { outputs.append((ArrowField("answers", .utf8List), answerColumn.finish())) }
-        return try DeitaSupport.assemble(batch, outputs: outputs, errors: outcome.errors)
+        return Evolution.Work(id: row.id ?? 0, extra: [:], chain: [text])
+    }
+
+    func values(_ work: Evolution.Work) -> [TaskValue] {
+        [.textList(work.chain), .textList(work.methods)] + (evolution.answerEach ? [.textList(work.answers)] : [])
     }
 }

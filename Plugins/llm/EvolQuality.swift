@@ -2,20 +2,7 @@ import PluginKit
 
 /// DEITA's response evolution (EvolQuality): k rounds of improving a row's
 /// response to its instruction, keeping the original and every round.
-struct EvolQuality: PipelineStep {
-    struct Parameters: Decodable {
-        var instruction_column: String
-        var response_column: String
-        var rounds: Int
-        var seed: Int64
-        var methods: [String]
-        var template_file: String?
-        var system_prompt: String?
-        var temperature: Double?
-        var max_tokens: Int?
-        var top_p: Double?
-    }
-
+struct EvolQuality: EvolutionStep {
     static let allMethods = ["helpfulness", "relevance", "deepening", "creativity", "details"]
 
     static let directives: [String: String] = [
@@ -48,6 +35,20 @@ struct EvolQuality: PipelineStep {
 
         """
 
+    static let instructionColumn = Parameter("instruction_column", default: "instruction", .minLength(1),
+        description: "The instruction column.")
+    static let responseColumn = Parameter("response_column", default: "response", .minLength(1),
+        description: "The response column.")
+    static let rounds = Parameter("rounds", default: 3, .minimum(1), .maximum(32), description: "Evolution rounds (k).")
+    static let seed = Parameter<Int64>("seed", default: 42, description: "Seeds the method choice, with the row id and round.")
+    static let methods = Parameter("methods", default: allMethods, .minItems(1), .uniqueItems, .eachOneOf(allMethods),
+        description: "The methods drawn from, uniformly.")
+    static let templateFile = Parameter<String?>("template_file", .inputPath, description: """
+        Replaces the prompt template: a JSON object of method -> template, or one text template for every method. \
+        Placeholders {instruction}, {response} and {method}.
+        """)
+    static let llm = GenerationParameters(system: "An optional system message for every request.")
+
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.evol_quality", name: "evol_quality", version: "1.0.0",
         description: """
@@ -64,82 +65,48 @@ struct EvolQuality: PipelineStep {
         outputs: [.init("evolved_responses", "list<utf8>", description: "The original response and each round's rewrite."),
                   .init("evol_quality_methods", "list<utf8>", description: "The method of each round."),
                   .init("*", "any")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,
-             "properties":{
-               "instruction_column":{"type":"string","minLength":1,"default":"instruction","description":"The instruction column."},
-               "response_column":{"type":"string","minLength":1,"default":"response","description":"The response column."},
-               "rounds":{"type":"integer","minimum":1,"maximum":32,"default":3,"description":"Evolution rounds (k)."},
-               "seed":{"type":"integer","default":42,"description":"Seeds the method choice, with the row id and round."},
-               "methods":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["helpfulness","relevance","deepening","creativity","details"]},
-                          "default":["helpfulness","relevance","deepening","creativity","details"],"description":"The methods drawn from, uniformly."},
-               "template_file":{"type":"string","format":"input-path","description":"Replaces the prompt template: a JSON object of method -> template, or one text template for every method. Placeholders {instruction}, {response} and {method}."},
-               "system_prompt":{"type":"string","description":"An optional system message for every request."},
-               "temperature":{"type":"number","minimum":0,"maximum":2,"description":"Overrides the LLM's default."},
-               "max_tokens":{"type":"integer","minimum":1,"description":"Overrides the LLM's default."},
-               "top_p":{"type":"number","exclusiveMinimum":0,"maximum":1,"description":"Overrides the LLM's default."}}}
-            """,
+        parameters: [instructionColumn, responseColumn, rounds, seed, methods, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let instructionColumn: String
     let responseColumn: String
-    let loop: EvolutionLoop
+    let evolution: Evolution
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        instructionColumn = parameters.instruction_column
-        responseColumn = parameters.response_column
-        for method in parameters.methods where !Self.allMethods.contains(method) {
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        instructionColumn = try parameters[Self.instructionColumn]
+        responseColumn = try parameters[Self.responseColumn]
+        let methods = try parameters[Self.methods]
+        for method in methods where !Self.allMethods.contains(method) {
             throw .invalidArgument("evol_quality: unknown method \"\(method)\"")
         }
         var defaults: [String: String] = [:]
         for method in Self.allMethods { defaults[method] = Self.template }
-        let templates = try DeitaSupport.methodTemplates(file: parameters.template_file, defaults: defaults,
+        let templates = try DeitaSupport.methodTemplates(file: parameters[Self.templateFile], defaults: defaults,
                                                          allowed: ["instruction", "response", "method"], step: "evol_quality")
-        loop = EvolutionLoop(
-            step: "evol_quality", rounds: parameters.rounds, seed: parameters.seed, methods: parameters.methods,
+        evolution = Evolution(
+            rounds: try parameters[Self.rounds], seed: try parameters[Self.seed], methods: methods,
             directives: Self.directives, templates: templates, subject: "response",
             markers: ["#Rewritten Response#:", "#Rewritten Response#"],
             markerWords: ["given response", "rewritten response"],
-            system: parameters.system_prompt,
-            options: DeitaSupport.options(temperature: parameters.temperature, maxTokens: parameters.max_tokens,
-                                          topP: parameters.top_p, seed: nil))
+            settings: try Self.llm.settings(parameters), answerEach: false)
     }
 
-    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
-        guard let batch else { return nil }
-        let ids = try DeitaSupport.rowIDs(batch, step: "evol_quality")
-        let instructions = try DeitaSupport.stringColumn(batch, instructionColumn, step: "evol_quality", param: "instruction_column")
-        let responses = try DeitaSupport.stringColumn(batch, responseColumn, step: "evol_quality", param: "response_column")
-        var starts: [String?] = []
-        var extra: [[String: String]] = []
-        var errors: [String?] = []
-        for row in 0..<batch.length {
-            let instruction = instructions.isValid(row) ? instructions.string(row) : nil
-            let response = responses.isValid(row) ? responses.string(row) : nil
-            if let instruction, let response, !RewriteParsing.trimmed(response).isEmpty {
-                starts.append(response)
-                extra.append(["instruction": instruction])
-                errors.append(nil)
-            } else {
-                starts.append(nil)
-                extra.append([:])
-                errors.append("evol_quality: the instruction or the response is null, or the response is empty")
-            }
-        }
-        let outcome = try loop.run(ids: ids, starts: starts, extra: extra, errors: errors, context: context)
-        let evolved = ColumnBuilder(.utf8List)
-        let methods = ColumnBuilder(.utf8List)
-        for row in 0..<batch.length {
-            if outcome.errors[row] == nil {
-                evolved.append(strings: outcome.chains[row])
-                methods.append(strings: outcome.methods[row])
-            } else {
-                evolved.appendNull()
-                methods.appendNull()
-            }
-        }
-        return try DeitaSupport.assemble(batch, outputs: [(ArrowField("evolved_responses", .utf8List), evolved.finish()),
-                                                          (ArrowField("evol_quality_methods", .utf8List), methods.finish())],
-                                         errors: outcome.errors)
+    static let unusable = "the instruction or the response is null, or the response is empty"
+
+    var reads: [TaskInput] {
+        [.rowID, .text(instructionColumn, parameter: "instruction_column", nulls: .rowErrorSaying(Self.unusable)),
+         .text(responseColumn, parameter: "response_column", nulls: .rowErrorSaying(Self.unusable))]
     }
+
+    var writes: [TaskOutput] {
+        [TaskOutput("evolved_responses", .textList), TaskOutput("evol_quality_methods", .textList)]
+    }
+
+    func start(_ row: TaskRow) throws(RowError) -> Evolution.Work {
+        guard let instruction = row.text(instructionColumn), let response = row.text(responseColumn),
+              !RewriteParsing.trimmed(response).isEmpty else { throw RowError(Self.unusable) }
+        return Evolution.Work(id: row.id ?? 0, extra: ["instruction": instruction], chain: [response])
+    }
+
+    func values(_ work: Evolution.Work) -> [TaskValue] { [.textList(work.chain), .textList(work.methods)] }
 }

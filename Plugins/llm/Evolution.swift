@@ -1,67 +1,79 @@
 import PluginKit
 
-/// The k-round evolution loop shared by evol_instruct and evol_quality.
-/// Round r rewrites the output of round r-1 by a method drawn from
-/// (seed, _row_id, r); all rows of the batch are in flight together in each
-/// round. A failed request or a degenerate rewrite makes the row an error
-/// row; it sends nothing more.
-struct EvolutionLoop {
-    let step: String
+/// The k-round evolution shared by evol_instruct and evol_quality. Round r
+/// rewrites the output of round r-1 by a method drawn from (seed, _row_id,
+/// r); all rows of the batch are in flight together in each round. With
+/// `answerEach`, a last round answers every text of the chain. A failed
+/// request or a degenerate rewrite makes the row an error row; it sends
+/// nothing more.
+struct Evolution: Sendable {
     let rounds: Int
     let seed: Int64
     let methods: [String]
     let directives: [String: String]
-    let templates: [String: FilledTemplate]
+    let templates: [String: PromptTemplate]
     /// The placeholder the evolving text goes into.
     let subject: String
     let markers: [String]
     let markerWords: [String]
-    let system: String?
-    let options: String?
+    let settings: GenerationSettings
+    let answerEach: Bool
 
-    struct Outcome {
-        var chains: [[String]]
-        var methods: [[String]]
-        var errors: [String?]
+    /// A row's evolution.
+    struct Work {
+        let id: UInt64
+        /// The template's other placeholders (evol_quality's instruction).
+        let extra: [String: String]
+        /// The original, then each round's rewrite.
+        var chain: [String]
+        var methods: [String] = []
+        var answers: [String] = []
     }
 
-    /// `starts[row]` is the original text (nil: the row is an error row
-    /// with `errors[row]`); `extra[row]` are the other placeholders.
-    func run(ids: ArrowColumn, starts: [String?], extra: [[String: String]], errors initial: [String?],
-             context: StepContext) throws(StepError) -> Outcome {
-        let count = starts.count
-        var outcome = Outcome(chains: starts.map { $0.map { [$0] } ?? [] },
-                              methods: Array(repeating: [], count: count), errors: initial)
-        for round in 1...max(1, rounds) where rounds >= 1 {
-            var requests: [LLMRequest] = []
-            var rowOf: [Int] = []
-            for row in 0..<count where outcome.errors[row] == nil {
-                guard let current = outcome.chains[row].last else { continue }
-                let method = methods[SplitMix64.choice(seed: seed, row: ids.uint64(row), round: round, count: methods.count)]
-                guard let template = templates[method] else { throw .internal("\(step): no template for \(method)") }
-                var values = extra[row]
-                values[subject] = current
-                values["method"] = directives[method] ?? method
-                requests.append(LLMRequest(prompt: template.render(values), system: system, optionsJSON: options))
-                rowOf.append(row)
-                outcome.methods[row].append(method)
-            }
-            if requests.isEmpty { break }
-            let responses = try context.complete(requests)
-            for (index, response) in responses.enumerated() {
-                let row = rowOf[index]
-                guard let text = response.text else {
-                    outcome.errors[row] = "\(step): round \(round) (\(outcome.methods[row].last ?? "?")): \(response.error ?? "the request failed")"
-                    continue
-                }
-                let rewrite = DeitaSupport.afterMarker(text, markers: markers)
-                if let problem = DeitaSupport.degenerate(rewrite, input: outcome.chains[row].last ?? "", markerWords: markerWords) {
-                    outcome.errors[row] = "\(step): round \(round) (\(outcome.methods[row].last ?? "?")): \(problem)"
-                    continue
-                }
-                outcome.chains[row].append(rewrite)
-            }
+    func requests(_ work: inout Work, round: Int) throws(RowError) -> [TaskRequest] {
+        guard round < rounds else {
+            guard answerEach, round == rounds else { return [] }
+            return work.chain.enumerated().map { settings.request($0.element, label: "answer \($0.offset + 1)") }
         }
-        return outcome
+        guard let current = work.chain.last else { return [] }
+        let choice = SplitMix64.choice(seed: seed, row: work.id, round: round + 1, count: methods.count)
+        guard methods.indices.contains(choice), let template = templates[methods[choice]] else {
+            throw RowError("no template for method \(choice + 1) of \(methods.count)")
+        }
+        let method = methods[choice]
+        var values = work.extra
+        values[subject] = current
+        values["method"] = directives[method] ?? method
+        work.methods.append(method)
+        return [settings.request(template.render(values), label: "round \(round + 1) (\(method))")]
+    }
+
+    func receive(_ answer: TaskAnswer, _ work: inout Work) throws(RowError) {
+        guard answer.round < rounds else {
+            let text = RewriteParsing.trimmed(answer.text)
+            if text.isEmpty { throw RowError("answer \(work.answers.count + 1) is empty") }
+            work.answers.append(text)
+            return
+        }
+        let rewrite = RewriteParsing.afterMarker(answer.text, markers: markers)
+        if let problem = RewriteParsing.degenerate(rewrite, input: work.chain.last ?? "", markerWords: markerWords) {
+            throw RowError("round \(answer.round + 1) (\(work.methods.last ?? "?")): \(problem)")
+        }
+        work.chain.append(rewrite)
+    }
+}
+
+/// evol_instruct and evol_quality: their rounds are `evolution`'s.
+protocol EvolutionStep: LLMRoundsTask where Work == Evolution.Work {
+    var evolution: Evolution { get }
+}
+
+extension EvolutionStep {
+    func requests(_ work: inout Evolution.Work, round: Int) throws(RowError) -> [TaskRequest] {
+        try evolution.requests(&work, round: round)
+    }
+
+    func receive(_ answer: TaskAnswer, _ work: inout Evolution.Work) throws(RowError) {
+        try evolution.receive(answer, &work)
     }
 }

@@ -1,16 +1,20 @@
 import PluginKit
 
-/// One scoring call per row over a list column, shared by
+/// One scoring request per row over a list column, shared by
 /// complexity_scorer and quality_scorer.
-struct ListScorer {
-    let step: String
+struct ListScorer: Sendable {
     let listColumn: String
+    /// The parameter that names `listColumn`.
+    let listParameter: String
     let instructionColumn: String?
     let outputColumn: String
-    let template: FilledTemplate
+    let template: PromptTemplate
     let format: ScoreParsing.Format
-    let system: String?
-    let options: String?
+    let settings: GenerationSettings
+
+    static let format = Parameter("format", default: "lines", .oneOf(["lines", "json"]),
+        description: #"lines: `[i] Score: s`; json: {"scores": [...]} (lines are still accepted)."#)
+    static let outputDescription = "The list<float64> scores column."
 
     static let lineFormat = """
         Answer with one line per item, in this form:
@@ -22,75 +26,68 @@ struct ListScorer {
         Answer with a JSON object holding one score per item, in the items' order: {"scores": [<score of item 1>, <score of item 2>, ...]}
         """
 
-    func process(_ batch: RecordBatch, context: StepContext) throws(StepError) -> RecordBatch {
-        guard let list = batch.column(listColumn) else {
-            throw .invalidData("\(step): no column \"\(listColumn)\"; the input has \(batch.fields.map(\.name).joined(separator: ", "))")
+    /// `template`: the step's own, unless template_file replaces it.
+    init(_ parameters: ParameterValues, step: String, list: Parameter<String>, instruction: Parameter<String>?,
+         output: Parameter<String>, templateFile: Parameter<String?>, template: String, placeholders: Set<String>,
+         llm: GenerationParameters) throws(StepError) {
+        listColumn = try parameters[list]
+        listParameter = list.name
+        instructionColumn = try instruction.map { (instruction) throws(StepError) in try parameters[instruction] }
+        outputColumn = try parameters[output]
+        let text = try parameters[templateFile].map { (path) throws(StepError) in try DeitaSupport.readFile(path, step: step) }
+        self.template = try DeitaSupport.template(text ?? template, allowed: placeholders, step: step)
+        format = ScoreParsing.Format(rawValue: try parameters[Self.format]) ?? .lines
+        settings = try llm.settings(parameters)
+    }
+}
+
+/// complexity_scorer and quality_scorer: their rows are `scorer`'s.
+protocol ListScoringStep: LLMTask {
+    var scorer: ListScorer { get }
+}
+
+extension ListScoringStep {
+    var reads: [TaskInput] {
+        [.textList(scorer.listColumn, parameter: scorer.listParameter, nulls: .allowed)]
+            + (scorer.instructionColumn.map { [.text($0, parameter: "instruction_column", nulls: .allowed)] } ?? [])
+    }
+
+    var writes: [TaskOutput] { [TaskOutput(scorer.outputColumn, .numberList)] }
+
+    func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {
+        guard let items = row.textList(scorer.listColumn), !items.isEmpty, !items.contains(where: { $0 == nil }) else {
+            throw RowError("\(scorer.listColumn) is null, empty or has a null item")
         }
-        guard case .list(let item) = list.type, item.type == .utf8 || item.type == .largeUtf8 else {
-            throw .invalidData("\(step): column \"\(listColumn)\" is \(list.type.displayName), not list<utf8>")
+        var values = ["count": String(items.count), "max": String(items.count + 1),
+                      "format_instructions": scorer.format == .json ? ListScorer.jsonFormat : ListScorer.lineFormat,
+                      "items": items.enumerated().map { "[\($0.offset + 1)] \($0.element ?? "")" }.joined(separator: "\n")]
+        if let column = scorer.instructionColumn {
+            guard let text = row.text(column) else { throw RowError("the instruction is null") }
+            values["instruction"] = text
         }
-        var instructions: ArrowColumn?
-        if let instructionColumn {
-            instructions = try DeitaSupport.stringColumn(batch, instructionColumn, step: step, param: "instruction_column")
+        return [scorer.settings.request(scorer.template.render(values))]
+    }
+
+    func values(for row: TaskRow, answers: [TaskAnswer]) throws(RowError) -> [TaskValue] {
+        guard let text = answers.first?.text else { return [.numberList(nil)] }
+        switch ScoreParsing.parse(text, count: row.textList(scorer.listColumn)?.count ?? 0, format: scorer.format) {
+        case .success(let scores): return [.numberList(scores)]
+        case .failure(let error):
+            let excerpt = text.count > 200 ? String(text.prefix(200)) + "…" : text
+            throw RowError("\(error.message) (answer: \(excerpt.debugDescription))")
         }
-        var errors = [String?](repeating: nil, count: batch.length)
-        var counts = [Int](repeating: 0, count: batch.length)
-        var requests: [LLMRequest] = []
-        var rowOf: [Int] = []
-        for row in 0..<batch.length {
-            guard let items = list.stringList(row), !items.isEmpty, !items.contains(where: { $0 == nil }) else {
-                errors[row] = "\(step): \(listColumn) is null, empty or has a null item"
-                continue
-            }
-            var values = ["count": String(items.count), "max": String(items.count + 1),
-                          "format_instructions": format == .json ? Self.jsonFormat : Self.lineFormat,
-                          "items": items.enumerated().map { "[\($0.offset + 1)] \($0.element ?? "")" }.joined(separator: "\n")]
-            if let instructions {
-                guard instructions.isValid(row), let text = instructions.string(row) else {
-                    errors[row] = "\(step): the instruction is null"
-                    continue
-                }
-                values["instruction"] = text
-            }
-            counts[row] = items.count
-            requests.append(LLMRequest(prompt: template.render(values), system: system, optionsJSON: options))
-            rowOf.append(row)
-        }
-        let responses = try context.complete(requests)
-        var scores = [[Double]](repeating: [], count: batch.length)
-        for (index, response) in responses.enumerated() {
-            let row = rowOf[index]
-            guard let text = response.text else {
-                errors[row] = "\(step): \(response.error ?? "the request failed")"
-                continue
-            }
-            switch ScoreParsing.parse(text, count: counts[row], format: format) {
-            case .success(let values): scores[row] = values
-            case .failure(let error):
-                let excerpt = text.count > 200 ? String(text.prefix(200)) + "…" : text
-                errors[row] = "\(step): \(error.message) (answer: \(excerpt.debugDescription))"
-            }
-        }
-        let output = ColumnBuilder(.float64List)
-        for row in 0..<batch.length {
-            if errors[row] == nil { output.append(doubles: scores[row]) } else { output.appendNull() }
-        }
-        return try DeitaSupport.assemble(batch, outputs: [(ArrowField(outputColumn, .float64List), output.finish())], errors: errors)
     }
 }
 
 /// DEITA's complexity scorer: ranks a row's instructions by difficulty.
-struct ComplexityScorer: PipelineStep {
-    struct Parameters: Decodable {
-        var instructions: String
-        var output_column: String
-        var format: String
-        var template_file: String?
-        var system_prompt: String?
-        var temperature: Double?
-        var max_tokens: Int?
-        var seed: Int?
-    }
+struct ComplexityScorer: ListScoringStep {
+    static let instructions = Parameter("instructions", default: "evolved_instructions", .minLength(1),
+        description: "The list<utf8> column to rank.")
+    static let outputColumn = Parameter("output_column", default: "complexity_scores", .minLength(1),
+        description: ListScorer.outputDescription)
+    static let templateFile = Parameter<String?>("template_file", .inputPath,
+        description: "Replaces the prompt template. Placeholders {items} ([i] lines), {count}, {max} (count+1), {format_instructions}.")
+    static let llm = GenerationParameters(topP: false, seed: "Passed to the server.")
 
     // Written from the DEITA paper's description of complexity ranking: all
     // variants of one instruction are scored together, so the scores are
@@ -118,53 +115,31 @@ struct ComplexityScorer: PipelineStep {
         inputs: [.init("evolved_instructions", "list<utf8>", description: "The instructions to rank.", nameParam: "instructions"),
                  .init("*", "any")],
         outputs: [.init("complexity_scores", "list<float64>", nameParam: "output_column"), .init("*", "any")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,
-             "properties":{
-               "instructions":{"type":"string","minLength":1,"default":"evolved_instructions","description":"The list<utf8> column to rank."},
-               "output_column":{"type":"string","minLength":1,"default":"complexity_scores","description":"The list<float64> scores column."},
-               "format":{"enum":["lines","json"],"default":"lines","description":"lines: `[i] Score: s`; json: {\\"scores\\": [...]} (lines are still accepted)."},
-               "template_file":{"type":"string","format":"input-path","description":"Replaces the prompt template. Placeholders {items} ([i] lines), {count}, {max} (count+1), {format_instructions}."},
-               "system_prompt":{"type":"string","description":"An optional system message."},
-               "temperature":{"type":"number","minimum":0,"maximum":2,"description":"Overrides the LLM's default."},
-               "max_tokens":{"type":"integer","minimum":1,"description":"Overrides the LLM's default."},
-               "seed":{"type":"integer","description":"Passed to the server."}}}
-            """,
+        parameters: [instructions, outputColumn, ListScorer.format, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let scorer: ListScorer
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        let text = try parameters.template_file.map { (path) throws(StepError) in try DeitaSupport.readFile(path, step: "complexity_scorer") }
-            ?? Self.template
-        scorer = ListScorer(
-            step: "complexity_scorer", listColumn: parameters.instructions, instructionColumn: nil,
-            outputColumn: parameters.output_column,
-            template: try FilledTemplate(text, allowed: ["items", "count", "max", "format_instructions"], step: "complexity_scorer"),
-            format: ScoreParsing.Format(rawValue: parameters.format) ?? .lines, system: parameters.system_prompt,
-            options: DeitaSupport.options(temperature: parameters.temperature, maxTokens: parameters.max_tokens,
-                                          topP: nil, seed: parameters.seed))
-    }
-
-    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
-        guard let batch else { return nil }
-        return try scorer.process(batch, context: context)
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        scorer = try ListScorer(parameters, step: "complexity_scorer", list: Self.instructions, instruction: nil,
+                                output: Self.outputColumn, templateFile: Self.templateFile, template: Self.template,
+                                placeholders: ["items", "count", "max", "format_instructions"], llm: Self.llm)
     }
 }
 
 /// DEITA's quality scorer: scores a row's responses to its instruction.
-struct QualityScorer: PipelineStep {
-    struct Parameters: Decodable {
-        var responses: String
-        var instruction_column: String
-        var output_column: String
-        var format: String
-        var template_file: String?
-        var system_prompt: String?
-        var temperature: Double?
-        var max_tokens: Int?
-        var seed: Int?
-    }
+struct QualityScorer: ListScoringStep {
+    static let responses = Parameter("responses", default: "evolved_responses", .minLength(1),
+        description: "The list<utf8> column to score.")
+    static let instructionColumn = Parameter("instruction_column", default: "instruction", .minLength(1),
+        description: "The instruction column.")
+    static let outputColumn = Parameter("output_column", default: "quality_scores", .minLength(1),
+        description: ListScorer.outputDescription)
+    static let templateFile = Parameter<String?>("template_file", .inputPath, description: """
+        Replaces the prompt template. Placeholders {instruction}, {items} ([i] lines), {count}, {max} (count+1), \
+        {format_instructions}.
+        """)
+    static let llm = GenerationParameters(topP: false, seed: "Passed to the server.")
 
     // Written from the DEITA paper's description of quality ranking: all
     // variants of one response are scored together for their instruction.
@@ -194,38 +169,14 @@ struct QualityScorer: PipelineStep {
                  .init("instruction", "utf8", description: "The instruction they answer.", nameParam: "instruction_column"),
                  .init("*", "any")],
         outputs: [.init("quality_scores", "list<float64>", nameParam: "output_column"), .init("*", "any")],
-        parameterSchema: """
-            {"type":"object","additionalProperties":false,
-             "properties":{
-               "responses":{"type":"string","minLength":1,"default":"evolved_responses","description":"The list<utf8> column to score."},
-               "instruction_column":{"type":"string","minLength":1,"default":"instruction","description":"The instruction column."},
-               "output_column":{"type":"string","minLength":1,"default":"quality_scores","description":"The list<float64> scores column."},
-               "format":{"enum":["lines","json"],"default":"lines","description":"lines: `[i] Score: s`; json: {\\"scores\\": [...]} (lines are still accepted)."},
-               "template_file":{"type":"string","format":"input-path","description":"Replaces the prompt template. Placeholders {instruction}, {items} ([i] lines), {count}, {max} (count+1), {format_instructions}."},
-               "system_prompt":{"type":"string","description":"An optional system message."},
-               "temperature":{"type":"number","minimum":0,"maximum":2,"description":"Overrides the LLM's default."},
-               "max_tokens":{"type":"integer","minimum":1,"description":"Overrides the LLM's default."},
-               "seed":{"type":"integer","description":"Passed to the server."}}}
-            """,
+        parameters: [responses, instructionColumn, outputColumn, ListScorer.format, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let scorer: ListScorer
 
-    init(parameters: Parameters, context: StepContext) throws(StepError) {
-        let text = try parameters.template_file.map { (path) throws(StepError) in try DeitaSupport.readFile(path, step: "quality_scorer") }
-            ?? Self.template
-        scorer = ListScorer(
-            step: "quality_scorer", listColumn: parameters.responses, instructionColumn: parameters.instruction_column,
-            outputColumn: parameters.output_column,
-            template: try FilledTemplate(text, allowed: ["instruction", "items", "count", "max", "format_instructions"],
-                                         step: "quality_scorer"),
-            format: ScoreParsing.Format(rawValue: parameters.format) ?? .lines, system: parameters.system_prompt,
-            options: DeitaSupport.options(temperature: parameters.temperature, maxTokens: parameters.max_tokens,
-                                          topP: nil, seed: parameters.seed))
-    }
-
-    func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
-        guard let batch else { return nil }
-        return try scorer.process(batch, context: context)
+    init(parameters: ParameterValues, context: StepContext) throws(StepError) {
+        scorer = try ListScorer(parameters, step: "quality_scorer", list: Self.responses, instruction: Self.instructionColumn,
+                                output: Self.outputColumn, templateFile: Self.templateFile, template: Self.template,
+                                placeholders: ["instruction", "items", "count", "max", "format_instructions"], llm: Self.llm)
     }
 }

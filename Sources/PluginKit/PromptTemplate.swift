@@ -1,17 +1,17 @@
-import PluginKit
+import Foundation
 
-/// A prompt template over row columns: `{column}` is replaced by the row's
-/// value (text as is, numbers and lists as JSON), `{{` and `}}` are literal
-/// braces.
-struct PromptTemplate: Sendable {
-    enum Part: Sendable {
+/// A prompt template: `{name}` is replaced by a row's column (text as is,
+/// numbers and lists as JSON) or by a named value; `{{` and `}}` are
+/// literal braces. A value is never scanned for placeholders again.
+public struct PromptTemplate: Sendable {
+    public enum Part: Sendable {
         case text(String)
         case column(String)
     }
 
-    let parts: [Part]
+    public let parts: [Part]
 
-    init(_ template: String) throws(StepError) {
+    public init(_ template: String) throws(StepError) {
         var parts: [Part] = []
         var text = ""
         var index = template.startIndex
@@ -42,23 +42,43 @@ struct PromptTemplate: Sendable {
         self.parts = parts
     }
 
-    /// The columns the template reads.
-    var columns: [String] {
+    /// The placeholders' names (the columns the template reads), in order.
+    public var placeholders: [String] {
         parts.compactMap { if case .column(let name) = $0 { name } else { nil } }
     }
 
-    /// The prompt for `row`; nil when a column it reads is null there.
-    func render(_ batch: RecordBatch, row: Int, columns: [String: ArrowColumn]) -> String? {
+    /// The prompt for a row; nil when a column it reads is null there.
+    public func render(_ row: TaskRow) -> String? {
         var out = ""
         for part in parts {
             switch part {
             case .text(let text): out += text
             case .column(let name):
-                guard let column = columns[name], column.isValid(row) else { return nil }
-                out += Self.text(column, row)
+                guard let value = row.promptText(name) else { return nil }
+                out += value
             }
         }
         return out
+    }
+
+    /// The text with each placeholder replaced by its value ("" for a name
+    /// `values` lacks: check names with `placeholders` first).
+    public func render(_ values: [String: String]) -> String {
+        var out = ""
+        for part in parts {
+            switch part {
+            case .text(let text): out += text
+            case .column(let name): out += values[name] ?? ""
+            }
+        }
+        return out
+    }
+
+    /// Throws unless every placeholder is one of `allowed`.
+    public func check(placeholders allowed: Set<String>, step: String) throws(StepError) {
+        for name in placeholders where !allowed.contains(name) {
+            throw .invalidArgument("\(step): the template names {\(name)}; it may use \(allowed.sorted().map { "{\($0)}" }.joined(separator: ", "))")
+        }
     }
 
     static func text(_ column: ArrowColumn, _ row: Int) -> String {
