@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+@testable import PipelineCore
+@testable import PipelineJSON
+
+/// PluginKit's one-declaration parameters and its LLM-task loop, seen from
+/// the host: the descriptors the built Swift plugins publish, and
+/// text_generation (an `LLMTask`) run by `pipeline run` against
+/// llm-test-server.
+@Suite("PluginKit", .serialized)
+struct PluginKitTests {
+    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+
+    private func lines(_ path: String) throws -> [JSONValue] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+    }
+
+    /// The schemas PluginKit writes from the steps' `Parameter`s are the
+    /// ones the steps had written by hand, and the rest of each descriptor
+    /// (ids, flags, columns) is unchanged. Tests/Fixtures/swift-step-descriptors.json
+    /// holds `pipeline plugins inspect STEP --json` without `library`:
+    /// update it when a step's descriptor changes on purpose.
+    @Test func declaredParametersGiveTheDescriptorsTheStepsHad() throws {
+        try Fixtures.requireBuiltPipeline()
+        let fixture = Fixtures.packageRoot.appendingPathComponent("Tests/Fixtures/swift-step-descriptors.json")
+        let expected = try #require(try JSONValue(parsing: String(contentsOf: fixture, encoding: .utf8)).objectValue)
+        #expect(expected.count == 8)
+        for (step, descriptor) in expected.sorted(by: { $0.key < $1.key }) {
+            let result = try Spawned(binary, ["plugins", "inspect", step, "--json"]).wait()
+            try #require(result.status == 0, "\(result.output)")
+            guard case .object(var actual) = try JSONValue(parsing: result.output) else {
+                Issue.record("\(step): not a JSON object: \(result.output)")
+                continue
+            }
+            actual["library"] = nil
+            #expect(JSONValue.object(actual) == descriptor, "\(step) now publishes \(JSONValue.object(actual).serialized)")
+        }
+    }
+
+    /// A required parameter (no default, not optional) is listed as
+    /// required, and the host says so when it is missing.
+    @Test func aParameterWithoutDefaultIsRequired() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("pluginkit-required")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: p
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{a: 1}]}}
+              - {name: keep, uses: keep_columns, input: load}
+              - {name: save, uses: write_jsonl, input: keep, with: {path: out.jsonl}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Spawned(binary, ["validate", file]).wait()
+        #expect(result.status != 0)
+        #expect(result.output.contains("columns"), "\(result.output)")
+    }
+
+    private func textGeneration(_ directory: URL, server: LLMServiceTests.Server, rows: String, with: String) throws -> String {
+        let file = directory.appendingPathComponent("gen.yaml").path
+        try """
+            name: gen
+            llms:
+              teacher: {base_url: "\(server.url)/v1", model: test-model, retries: 0, max_concurrency: 4}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [\(rows)]}}
+              - {name: generate, uses: text_generation, llm: teacher, input: load, with: \(with)}
+              - {name: save, uses: write_jsonl, input: generate, with: {path: out.jsonl}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    private func run(_ file: String, _ runDirectory: String) throws -> (status: Int32, output: String) {
+        try Spawned(binary, ["run", file, "--run-dir", runDirectory, "--log-format", "json", "--no-llm-cache"]).wait()
+    }
+
+    @Test func aColumnThePromptReadsThatTheInputLacksFailsTheStepNamingIt() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("pluginkit-missing")
+        let file = try textGeneration(directory, server: server, rows: #"{instruction: "Say hi.", other: 1}"#,
+                                      with: #"{template: "{instruction} {question}"}"#)
+        let result = try run(file, directory.appendingPathComponent("run").path)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains(#"step generate: no column \"question\" (the template reads it); the input has instruction, other, _row_id"#),
+                "\(result.output)")
+    }
+
+    /// Answers replace same-named input columns, every other column passes
+    /// through, and a batch without a failed row has no _error.
+    @Test func answersBecomeColumnsAndTheOtherColumnsPassThrough() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("pluginkit-pass")
+        let file = try textGeneration(
+            directory, server: server,
+            rows: #"{instruction: "Say hi.", keep: 7, model_name: stale}, {instruction: "Say bye.", keep: 8, model_name: stale}"#,
+            with: "{num_generations: 2, output_column: answers}")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 0, "\(result.output)")
+        let rows = try lines(runDirectory + "/out.jsonl")
+        #expect(rows.count == 2)
+        #expect(rows.map { $0["keep"]?.int64Value } == [7, 8])
+        #expect(rows.allSatisfy { $0["model_name"]?.stringValue == "test-model" })
+        #expect(rows.allSatisfy { ($0["answers"]?.arrayValue ?? []).compactMap(\.stringValue).count == 2 })
+        #expect(rows.allSatisfy { $0.objectValue?.keys.contains("_error") == false }, "\(rows)")
+        #expect(try lines(runDirectory + "/errors.jsonl").isEmpty)
+    }
+
+    /// A null in a column the prompt reads and a failed request make error
+    /// rows: their answer is null and _error says why; a column kept on a
+    /// row error (model_name) keeps the model of the requests that came back.
+    @Test func nullsAndFailedRequestsBecomeErrorRows() throws {
+        // The first of two identical requests fails, the second is answered.
+        let server = try LLMServiceTests.Server(["--error-rate", "1", "--error-status", "500", "--faults-first", "1"])
+        let directory = try Fixtures.emptyDirectory("pluginkit-errors")
+        let file = try textGeneration(directory, server: server,
+                                      rows: #"{instruction: "Say hi.", keep: 1}, {instruction: null, keep: 2}"#,
+                                      with: "{num_generations: 2}")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 3, "\(result.output)")
+        #expect(try lines(runDirectory + "/out.jsonl").isEmpty)
+        let errors = try lines(runDirectory + "/errors.jsonl").sorted { ($0["keep"]?.int64Value ?? 0) < ($1["keep"]?.int64Value ?? 0) }
+        try #require(errors.count == 2, "\(errors)")
+        #expect(errors[0]["_error"]?.stringValue?.hasPrefix("text_generation: llm teacher: HTTP 500") == true, "\(errors[0])")
+        #expect(errors[0]["generation"] == .null)
+        #expect(errors[0]["model_name"]?.stringValue == "test-model")
+        #expect(errors[1]["_error"]?.stringValue == "text_generation: a column the template reads is null in this row")
+        #expect(errors[1]["generation"] == .null)
+        #expect(errors[1]["model_name"] == .null)
+        #expect(errors.map { $0["keep"]?.int64Value } == [1, 2])
+    }
+}
