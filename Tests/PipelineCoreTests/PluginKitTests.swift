@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 
-@testable import PipelineCore
 @testable import PipelineJSON
 
 /// PluginKit's one-declaration parameters and its LLM-task loop, seen from
