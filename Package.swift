@@ -5,7 +5,12 @@ import PackageDescription
 //   CPipelineABI   the C header that is the whole plugin contract
 //   CCrashGuard    the fatal-signal handler naming the plugin that crashed
 //   PipelineArrow  Arrow C Data Interface import/export and builders
-//   PipelineCore   the engine: plugin loading, host services, (later) executor
+//   PipelineJSON   JSON values, reader and writer (standard library only)
+//   PipelineBase PipelineSQLite PipelineLLMClient PipelineDefinition PipelineStore
+//                  the layers below the plugin host (the table in ARCHITECTURE.md)
+//   PipelineHost   plugin loading, host services, step instances, crash guard
+//   PipelineCore   the plan and the executor
+//   PipelineCLI    terminal output, exit codes, signals
 //   pipeline       the thin command-line front end
 //   PluginKit      what a Swift plugin links besides the ABI
 //   Plugins/*      the built-in steps, built exactly as a third party would
@@ -63,25 +68,45 @@ let package = Package(
         // The run directory: the SQLite state store (batches as Arrow IPC),
         // run accounting, fingerprints, the run lock.
         .target(name: "PipelineStore", dependencies: ["PipelineSQLite", "PipelineJSON", "PipelineBase", "PipelineArrow"]),
+        // Plugin loading, the host table and its services, step instances,
+        // the crash guard: the only Swift module that speaks the C ABI.
+        .target(
+            name: "PipelineHost",
+            dependencies: [
+                "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "PipelineBase",
+                "PipelineLLMClient", "PipelineStore", "PipelineSQLite", "PipelineDefinition",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The plan (a pipeline file checked against the loaded steps) and the executor.
         .target(
             name: "PipelineCore",
             dependencies: [
-                "CPipelineABI", "CCrashGuard", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite",
-                "PipelineLLMClient", "PipelineStore", "PipelineDefinition",
+                "PipelineHost", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineLLMClient",
+                "PipelineStore", "PipelineSQLite", "PipelineDefinition",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The terminal: console and progress output, logging to the
+        // terminal, exit codes, signals, `runs` listings.
+        .target(
+            name: "PipelineCLI",
+            dependencies: [
+                "PipelineCore", "PipelineStore", "PipelineBase", "PipelineJSON",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "pipeline",
             dependencies: [
-                "PipelineCore", "PipelineJSON", "PipelineBase", "PipelineLLMClient", "PipelineStore",
-                "PipelineDefinition",
+                "PipelineCLI", "PipelineCore", "PipelineHost", "PipelineJSON", "PipelineBase", "PipelineLLMClient",
+                "PipelineStore", "PipelineSQLite", "PipelineDefinition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The in-project OpenAI-compatible server: `make run`, the tests and
         // the benchmarks use it as the LLM (deterministic, with faults).
         .executableTarget(name: "llm-test-server"),
-        .executableTarget(name: "pipeline-bench", dependencies: ["CPipelineABI", "PipelineCore", "PipelineArrow", "PipelineJSON"]),
+        .executableTarget(name: "pipeline-bench", dependencies: [
+            "CPipelineABI", "PipelineCore", "PipelineHost", "PipelineArrow", "PipelineJSON",
+        ]),
         .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow"]),
 
         .target(
@@ -98,7 +123,7 @@ let package = Package(
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
-            "PipelineStore", "PipelineDefinition",
+            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI",
         ]),
     ]
 )

@@ -1,6 +1,5 @@
 import Foundation
 import PipelineJSON
-import PipelineBase
 
 #if canImport(Glibc)
 import Glibc

@@ -13,6 +13,7 @@ import CPipelineABI
 import Foundation
 import PipelineArrow
 import PipelineCore
+import PipelineHost
 
 struct Options {
     var plugin: String?

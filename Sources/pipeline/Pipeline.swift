@@ -3,6 +3,8 @@ import Foundation
 import Logging
 import PipelineCore
 import PipelineDefinition
+import PipelineCLI
+import PipelineHost
 
 @main
 struct Pipeline: ParsableCommand {
@@ -22,7 +24,8 @@ struct Pipeline: ParsableCommand {
     static func main() {
         MallocTuning.apply()
         // Before any plugin is loaded: a crash names its plugin and exits 6.
-        CrashGuard.install(environment: ProcessInfo.processInfo.environment)
+        CrashGuard.install(environment: ProcessInfo.processInfo.environment,
+                           exitCode: PipelineExitCode.crashed.rawValue)
         var command: any ParsableCommand
         do {
             command = try parseAsRoot()

@@ -3,6 +3,7 @@ import Foundation
 import PipelineArrow
 import PipelineCore
 import PipelineJSON
+import PipelineHost
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,6 +6,8 @@ import PipelineJSON
 import PipelineLLMClient
 import PipelineBase
 import PipelineStore
+import PipelineCLI
+import PipelineHost
 
 extension LogFormat: ExpressibleByArgument {}
 
@@ -121,7 +123,8 @@ struct Run: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let console = consoleLogging(environment: environment)
         let startedAt = Date().timeIntervalSince1970
-        CrashGuard.reportAlso(file: summary, descriptor: stdout.map(\.descriptor).flatMap { $0 >= 0 ? $0 : nil })
+        CrashGuard.reportAlso(file: summary, descriptor: stdout.map(\.descriptor).flatMap { $0 >= 0 ? $0 : nil },
+                              report: { SummaryReport.json($0, exitCode: .crashed) })
         let outcome = perform(console: console, environment: environment)
 
         let report: JSONValue

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PipelineCore
+import PipelineCLI
 
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import PipelineCore
 import PipelineJSON
+import PipelineHost
 
 /// Human and JSON renderings of step descriptors for `plugins list/inspect`.
 enum StepText {

@@ -3,6 +3,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineCLI
 
 /// A third-party plugin that crashes (a NULL write, a stack overflow, a
 /// crash on a thread of its own): the real binary must say which step and

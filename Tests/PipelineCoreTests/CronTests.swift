@@ -6,6 +6,7 @@ import Testing
 @testable import PipelineJSON
 @testable import PipelineBase
 @testable import PipelineStore
+@testable import PipelineCLI
 
 /// What makes `pipeline run` safe in a crontab: the run directory's lock,
 /// exit codes, JSON logs when nobody watches, the summary file, and

@@ -5,6 +5,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineHost
 
 /// The C plugin Plugins/deita_filter, compiled with cc, dlopen'ed and driven
 /// through StepInstance as a global step (batches in `process`, rows out of

@@ -6,6 +6,7 @@ import Testing
 @testable import PipelineCore
 @testable import PipelineJSON
 @testable import PipelineDefinition
+@testable import PipelineHost
 
 /// The executor with real plugins (C fixtures, dlopen'ed) on its worker
 /// pool: fan-out, fan-in, a global step, re-batching, row ids, error rows,

@@ -4,6 +4,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineLLMClient
+@testable import PipelineHost
 
 /// Inputs the fuzz targets of Tests/fuzz made crash, replayed through the
 /// normal API (the same inputs are in Tests/fuzz/<target>/regressions/).

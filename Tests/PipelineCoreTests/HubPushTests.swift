@@ -3,6 +3,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineLLMClient
+@testable import PipelineHost
 
 /// push_to_hub against the in-project Hub test double (Tests/hub), over real
 /// HTTP, with the real binary: checkpoint commits, kill -9 and resume,

@@ -3,6 +3,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineHost
 
 /// load_jsonl with a row-aligned .npy float32 matrix as the embedding column.
 @Suite("load_jsonl with .npy embeddings")

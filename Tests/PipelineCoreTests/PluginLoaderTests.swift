@@ -4,6 +4,7 @@ import PipelineArrow
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineHost
 
 /// Every bad-plugin case, each with a real shared library built from
 /// Tests/Fixtures/plugins, loaded beside a good one: the message names the

@@ -8,6 +8,7 @@ import Testing
 @testable import PipelineSQLite
 @testable import PipelineStore
 @testable import PipelineDefinition
+@testable import PipelineHost
 
 /// Durable runs in-process: a run stopped part-way (StopSignal, as SIGTERM
 /// does) and resumed gives exactly the rows an uninterrupted run gives.

@@ -4,6 +4,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineJSON
+@testable import PipelineHost
 
 /// Batches through real plugins: C fixtures, the C text_filter plugin and
 /// the Swift columns plugin, each dlopen'ed.

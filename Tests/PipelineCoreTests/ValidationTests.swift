@@ -3,6 +3,7 @@ import Testing
 
 @testable import PipelineCore
 @testable import PipelineDefinition
+@testable import PipelineHost
 
 /// Loads pipeline text against the fixture plugins: schema_steps.c
 /// (load_rows, load_any, make_instruction, generate, score, write_rows),

@@ -8,6 +8,7 @@ import PipelineLLMClient
 import PipelineSQLite
 import PipelineStore
 import PipelineDefinition
+import PipelineHost
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {

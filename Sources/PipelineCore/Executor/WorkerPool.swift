@@ -1,5 +1,6 @@
 import Foundation
 import PipelineBase
+import PipelineHost
 
 /// A FIFO that blocks `take()` until an element arrives.
 final class BlockingQueue<Element>: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import PipelineJSON
+import PipelineHost
 
 /// Which columns each step of a pipeline can count on, from the steps'
 /// declarations alone (no data is read).

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineJSON
 import PipelineDefinition
+import PipelineHost
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,6 +1,7 @@
 import Foundation
 import PipelineJSON
 import PipelineDefinition
+import PipelineHost
 
 /// Reads a pipeline file and checks it completely before anything runs:
 /// YAML, the file's shape, `${ENV}`, `--param` overrides, every step's

@@ -1,5 +1,6 @@
 import PipelineJSON
 import PipelineDefinition
+import PipelineHost
 
 /// A validated pipeline, ready for the executor.
 public struct PipelinePlan: Sendable {

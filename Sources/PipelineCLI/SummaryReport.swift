@@ -1,5 +1,6 @@
 import PipelineJSON
 import PipelineBase
+import PipelineCore
 
 #if canImport(Glibc)
 import Glibc

@@ -24,7 +24,7 @@ public final class StepInstance: @unchecked Sendable {
         try self.init(descriptor, parameters: parameters, label: label, logger: logger, llm: nil)
     }
 
-    init(_ descriptor: StepDescriptor, parameters: [String: JSONValue], label: String?, logger: Logger,
+    package init(_ descriptor: StepDescriptor, parameters: [String: JSONValue], label: String?, logger: Logger,
          llm: LLMClient?, run: RunContext? = nil) throws(PluginError) {
         self.descriptor = descriptor
         self.label = label ?? descriptor.name
@@ -58,7 +58,7 @@ public final class StepInstance: @unchecked Sendable {
         try process(batch, ioLines: nil)
     }
 
-    func process(_ batch: RecordBatch?, ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
+    package func process(_ batch: RecordBatch?, ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
         let call = CallContext(instance: context, ioLines: ioLines)
         var inSchema = ArrowSchema()
         var inArray = ArrowArray()
@@ -85,7 +85,7 @@ public final class StepInstance: @unchecked Sendable {
         try finish(ioLines: nil)
     }
 
-    func finish(ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
+    package func finish(ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
         guard let finish = descriptor.raw.pointee.finish else { return nil }
         let call = CallContext(instance: context, ioLines: ioLines)
         var outSchema = ArrowSchema()

@@ -7,7 +7,7 @@ import PipelineStore
 /// What the steps of one run share through "pipeline.run/1": the run's id,
 /// the pipeline file with its secrets redacted, and the steps' durable
 /// state (in the run store, or in memory for a run without one).
-final class RunContext: @unchecked Sendable {
+package final class RunContext: @unchecked Sendable {
     let runID: String
     let pipelineName: String
     let pipelineText: String
@@ -21,7 +21,7 @@ final class RunContext: @unchecked Sendable {
     let cPipelineName: UnsafeMutablePointer<CChar>
     let cPipelineText: UnsafeMutablePointer<CChar>
 
-    init(runID: String, pipelineName: String, pipelineText: String, store: RunStore? = nil,
+    package init(runID: String, pipelineName: String, pipelineText: String, store: RunStore? = nil,
          flush: (@Sendable () throws(StoreError) -> Void)? = nil) {
         self.runID = runID
         self.pipelineName = pipelineName

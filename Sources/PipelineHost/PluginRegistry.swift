@@ -133,7 +133,7 @@ public struct PluginRegistry: Sendable {
     public var steps: [StepDescriptor] { libraries.flatMap(\.steps) }
 
     /// How far a misspelt step name may be from a suggestion.
-    static func suggestionLimit(_ query: String) -> Int { max(3, query.count / 3) }
+    package static func suggestionLimit(_ query: String) -> Int { max(3, query.count / 3) }
 
     /// Finds a step by reverse-DNS id, or by short name when exactly one
     /// step has it. The error suggests the closest known name.

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import Synchronization
+import PipelineCore
 
 #if canImport(Glibc)
 import Glibc

@@ -14,7 +14,7 @@ import Darwin
 /// SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT or SIGTRAP: one line naming
 /// the step, plugin and call on stderr and in `run.log`, `summary.json` (and
 /// `--summary FILE`, `--summary-json`) rewritten with status `failed`, then
-/// exit code 6 (`PipelineExitCode.crashed`). The state store is as a kill
+/// the exit code the CLI gave `install` (6). The state store is as a kill
 /// leaves it, so the same command resumes.
 ///
 /// The handler (C, `CCrashGuard`) may only make async-signal-safe calls, so
@@ -26,16 +26,16 @@ public enum CrashGuard {
     /// `PIPELINE_CRASH_HANDLER=off` keeps the platform's behaviour instead
     /// (Swift's backtrace, a core dump where enabled, 128 + the signal).
     @discardableResult
-    public static func install(environment: [String: String]) -> Bool {
+    public static func install(environment: [String: String], exitCode: Int32) -> Bool {
         if environment["PIPELINE_CRASH_HANDLER"] == "off" { return false }
-        return crash_guard_install(PipelineExitCode.crashed.rawValue) == 0
+        return crash_guard_install(exitCode) == 0
     }
 
     static var isInstalled: Bool { crash_guard_installed() }
 
     /// An alternate signal stack for the calling thread, so a stack overflow
     /// is reported too (worker threads call this when they start).
-    static func prepareThread() {
+    package static func prepareThread() {
         if isInstalled { _ = crash_guard_prepare_thread() }
     }
 
@@ -53,19 +53,22 @@ public enum CrashGuard {
     }
 
     /// Where the CLI sends the summary besides `summary.json`: a file
-    /// (`--summary`) and a descriptor (`--summary-json`'s stdout).
-    public static func reportAlso(file: String?, descriptor: Int32?) {
-        extraReports.withLock { $0 = (file, descriptor) }
+    /// (`--summary`) and a descriptor (`--summary-json`'s stdout), as
+    /// `report` renders a crashed run's summary (with the CLI's exit code).
+    public static func reportAlso(file: String?, descriptor: Int32?,
+                                  report: @escaping @Sendable (RunSummary) -> JSONValue) {
+        extraReports.withLock { $0 = (file, descriptor, report) }
     }
 
-    private static let extraReports = Mutex<(file: String?, descriptor: Int32?)>((nil, nil))
+    private static let extraReports = Mutex<(file: String?, descriptor: Int32?,
+                                             report: (@Sendable (RunSummary) -> JSONValue)?)>((nil, nil, nil))
     private static let placeholder = "@@pipeline-crash-message@@"
     /// Stands for the run's seconds (sorted keys: after "error").
     private static let secondsPlaceholder = 987_654_321.5
 
     /// Prepares the summaries a crash now writes: `summary` as failed, with
     /// the crash message as its error (and exit_code 6 in the CLI's reports).
-    static func arm(_ summary: RunSummary) {
+    package static func arm(_ summary: RunSummary) {
         guard isInstalled, let reports = crash_guard_reports_new() else { return }
         var failed = summary
         failed.status = .failed
@@ -73,16 +76,18 @@ public enum CrashGuard {
         failed.seconds = secondsPlaceholder
         let directory = summary.runDirectory
         add(failed.json, path: (directory as NSString).appendingPathComponent("summary.json"), to: reports)
-        let (file, descriptor) = extraReports.withLock { $0 }
-        let report = SummaryReport.json(failed, exitCode: .crashed)
-        if let file { add(report, path: file, to: reports) }
-        if let descriptor { add(report, descriptor: descriptor, to: reports) }
+        let (file, descriptor, render) = extraReports.withLock { $0 }
+        if let render, file != nil || descriptor != nil {
+            let report = render(failed)
+            if let file { add(report, path: file, to: reports) }
+            if let descriptor { add(report, descriptor: descriptor, to: reports) }
+        }
         crash_guard_reports_set_start(reports, summary.startedAt)
         crash_guard_reports_publish(reports)
     }
 
     /// A crash from now on rewrites no summary (the run has ended).
-    static func disarm() {
+    package static func disarm() {
         if isInstalled { crash_guard_reports_publish(nil) }
     }
 
