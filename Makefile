@@ -2,7 +2,7 @@
 #
 #   make run                  build, then run pipelines/demo.yaml on bundled data
 #   make test                 every test (installs Debian packages and a Python test venv if missing)
-#   make install PREFIX=DIR   binary, headers, pkg-config file, built-in plugins, docs, Rust SDK
+#   make install PREFIX=DIR   binary, headers, pkg-config file, built-in plugins, docs, man page, Rust SDK
 #   make rust-example         the Rust example plugin (sdk/rust), when cargo is on PATH
 #   make bench                benchmarks (release build)
 #   make chaos                kill -9 / resume test with 100 kills
@@ -150,8 +150,13 @@ install: plugins
 	for f in $(PLUGIN_DIR)/*.so; do install -m 755 "$$(readlink -f $$f)" $(DESTDIR)$(PREFIX)/lib/pipeline/plugins/$$(basename $$f); done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*static let host = "\(.*\)"/\1/p' Sources/PipelineBase/PipelineVersion.swift)|' \
 	  Plugins/pipeline-plugin.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
-	install -d $(DESTDIR)$(PREFIX)/share/doc/pipeline
+	install -d $(DESTDIR)$(PREFIX)/share/doc/pipeline $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 $(DOCS) $(DESTDIR)$(PREFIX)/share/doc/pipeline/
+	@# pipeline.1 from the CLI's own help (swift-argument-parser's generate-manual plugin).
+	$(SWIFT) package plugin generate-manual --configuration $(CONFIG) > .build/generate-manual.log 2>&1 \
+	  || { cat .build/generate-manual.log; exit 1; }
+	install -m 644 "$$(find .build/plugins -path '*GenerateManual*' -name pipeline.1 | head -n 1)" \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/pipeline.1
 	@# The Rust SDK's source (crate and example, as laid out in sdk/rust), to build against.
 	@for f in pipeline-sdk/Cargo.toml examples/word_count/Cargo.toml \
 	  $$(cd sdk/rust && find pipeline-sdk/src pipeline-sdk/tests examples/word_count/src -name '*.rs' | sort); do \
@@ -162,6 +167,7 @@ install: plugins
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/pipeline $(DESTDIR)$(PREFIX)/lib/pkgconfig/pipeline-plugin.pc
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/pipeline.1
 	rm -rf $(DESTDIR)$(PREFIX)/include/pipeline $(DESTDIR)$(PREFIX)/lib/pipeline
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/pipeline $(DESTDIR)$(PREFIX)/share/pipeline
 

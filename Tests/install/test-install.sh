@@ -20,7 +20,7 @@ for f in bin/pipeline include/pipeline/pipeline_plugin.h include/pipeline/pipeli
          include/pipeline/pipeline_arrow_c.h lib/pkgconfig/pipeline-plugin.pc \
          lib/pipeline/plugins/libtext_filter.so lib/pipeline/plugins/libPipelineColumns.so \
          share/doc/pipeline/writing-plugins.md share/doc/pipeline/pipelines.md \
-         share/doc/pipeline/ARCHITECTURE.md share/doc/pipeline/pushing-to-the-hub.md \
+         share/doc/pipeline/ARCHITECTURE.md share/doc/pipeline/pushing-to-the-hub.md share/man/man1/pipeline.1 \
          share/pipeline/rust/pipeline-sdk/Cargo.toml share/pipeline/rust/pipeline-sdk/src/lib.rs \
          share/pipeline/rust/pipeline-sdk/src/ffi.rs share/pipeline/rust/pipeline-sdk/tests/header_layout.rs \
          share/pipeline/rust/examples/word_count/Cargo.toml share/pipeline/rust/examples/word_count/src/lib.rs; do
@@ -90,6 +90,10 @@ done < "$prefix/links.txt"
 # The plugin author's pages name installed files, not the host's sources.
 for f in writing-plugins.md pipelines.md; do
   ! grep -n 'Sources/' "$doc/$f" || fail "$f names a Sources/ path a plugin author does not have"
+done
+# The man page is the CLI's help: every subcommand, run's flags.
+for word in '.Nm pipeline' '.It Em run' '.It Em validate' '.It Em plugins' 'Fl -plugin-path' 'Fl -no-checkpoint'; do
+  grep -q -- "$word" "$prefix/share/man/man1/pipeline.1" || fail "pipeline.1 lacks $word"
 done
 # The ABI version: as the installed binary reports it.
 version=$("$prefix/bin/pipeline" --version)
