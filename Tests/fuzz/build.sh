@@ -3,7 +3,7 @@
 # (libFuzzer + AddressSanitizer), or with --coverage into .build/fuzz-cov/bin
 # (libFuzzer + llvm source-based coverage, no ASan), with swiftc directly:
 # SwiftPM has no fuzzer mode. Each library module the harnesses need
-# (swift-log, PipelineArrow, PipelineCore, PluginKit, the data and llm
+# (swift-log, PipelineArrow, the engine modules the yaml and llm targets reach, PluginKit, the data and llm
 # plugins) is compiled once, instrumented, as a static library with
 # -enable-testing, so a harness reaches internal parsers with @testable import.
 #
@@ -127,7 +127,10 @@ done
 module PipelineArrow "$ROOT"/Sources/PipelineArrow/*.swift
 if [ $need_core = 1 ]; then
   MODULE_FLAGS="-package-name swift_log -suppress-warnings" module Logging $(find "$LOGGING_SRC" -name '*.swift' | sort)
-  module PipelineCore $(find "$ROOT/Sources/PipelineCore" -name '*.swift' | sort)
+  # The layers the yaml and llm targets reach (package symbols need one package name).
+  for m in PipelineJSON PipelineBase PipelineSQLite PipelineLLMClient PipelineDefinition; do
+    MODULE_FLAGS="-package-name pipeline" module $m $(find "$ROOT/Sources/$m" -name '*.swift' | sort)
+  done
 fi
 if [ $need_data = 1 ] || [ $need_llm = 1 ]; then
   module PluginKit "$ROOT"/Sources/PluginKit/*.swift
@@ -137,7 +140,8 @@ fi
 
 for t in $TARGETS; do
   case $t in
-    yaml|llm) libs=(-lPipelineCore -lLogging -lPipelineArrow "${CLIBS[@]}" -lyaml -lsqlite3 -lcurl) ;;
+    yaml|llm) libs=(-lPipelineDefinition -lPipelineLLMClient -lPipelineSQLite -lPipelineBase -lPipelineJSON
+                    -lLogging -lPipelineArrow "${CLIBS[@]}" -lyaml -lsqlite3 -lcurl) ;;
     jsonl|csv|npy|hub) libs=(-lPipelineData -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
     score) libs=(-lPipelineLLM -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
     arrow) libs=(-lPipelineArrow "${CLIBS[@]}") ;;

@@ -19,18 +19,18 @@ OUT=$ROOT/.build/fuzz-cov
 
 files_of() {
   case $1 in
-    yaml) printf '%s\n' Sources/PipelineCore/Pipeline/YAMLNode.swift Sources/PipelineCore/Pipeline/PipelineFile.swift \
-            Sources/PipelineCore/Pipeline/SchemaValidator.swift Sources/PipelineCore/Pipeline/SourceMap.swift ;;
+    yaml) printf '%s\n' Sources/PipelineDefinition/YAMLNode.swift Sources/PipelineDefinition/PipelineFile.swift \
+            Sources/PipelineDefinition/SchemaValidator.swift Sources/PipelineDefinition/SourceMap.swift ;;
     jsonl) printf '%s\n' Plugins/data/JSONScanner.swift Plugins/data/JSONRows.swift Plugins/data/TextScanning.swift \
              Plugins/data/LoadJSONL.swift Plugins/data/FileInput.swift ;;
     csv) printf '%s\n' Plugins/data/LoadCSV.swift Plugins/data/TextScanning.swift ;;
     npy) printf '%s\n' Plugins/data/NPY.swift ;;
     score) printf '%s\n' Plugins/llm/ScoreParsing.swift ;;
-    llm) printf '%s\n' "Sources/PipelineCore/LLM/LLMClient.swift::static func parseChat" \
-           "Sources/PipelineCore/LLM/LLMClient.swift::static func parseEmbeddings" \
-           "Sources/PipelineCore/LLM/LLMClient.swift::static func errorMessage" \
-           "Sources/PipelineCore/LLM/LLMIOLog.swift::^struct EmbeddingsReader" \
-           Sources/PipelineCore/JSONValue.swift Sources/PipelineCore/JSONNumber.swift ;;
+    llm) printf '%s\n' "Sources/PipelineLLMClient/LLMClient.swift::static func parseChat" \
+           "Sources/PipelineLLMClient/LLMClient.swift::static func parseEmbeddings" \
+           "Sources/PipelineLLMClient/LLMClient.swift::static func errorMessage" \
+           "Sources/PipelineLLMClient/LLMIOLog.swift::^struct EmbeddingsReader" \
+           Sources/PipelineJSON/JSONValue.swift Sources/PipelineJSON/JSONNumber.swift ;;
     hub) printf '%s\n' Plugins/data/HubClient.swift ;;
     arrow) printf '%s\n' Sources/PipelineArrow/ArrowImport.swift "Sources/PipelineArrow/ArrowType.swift::static func parse" ;;
   esac

@@ -1,12 +1,13 @@
 // libFuzzer target: what the host reads from an LLM server's answers
-// (Sources/PipelineCore/LLM): a chat completion (LLMClient.parseChat), an
+// (Sources/PipelineLLMClient): a chat completion (LLMClient.parseChat), an
 // embeddings answer (EmbeddingsReader, through LLMClient.parseEmbeddings),
 // an error body (LLMClient.errorMessage), and the JSON parser under them
 // (JSONValue), whose compact serialization must parse back to the same value.
 //
 // Input: byte 0 = how many embeddings the request asked for (0...7); the
 // rest is the response body.
-@testable import PipelineCore
+@testable import PipelineLLMClient
+@testable import PipelineJSON
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

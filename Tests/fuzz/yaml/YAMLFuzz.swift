@@ -1,4 +1,4 @@
-// libFuzzer target: reading a pipeline file (Sources/PipelineCore/Pipeline):
+// libFuzzer target: reading a pipeline file (Sources/PipelineDefinition):
 // libyaml events to YAMLNode (YAMLNode.swift), the pipeline decoder
 // (PipelineFile.swift), ${VAR} expansion and the source map (SourceMap.swift),
 // --param overrides, and the JSON Schema subset plugins declare
@@ -8,7 +8,8 @@
 //
 // Input: byte 0 = flags (bit 0: the last line is a --param argument); the
 // rest is the file.
-@testable import PipelineCore
+@testable import PipelineDefinition
+@testable import PipelineJSON
 
 private let environment = [
     "HOME": "/home/fuzz", "N": "3", "EMPTY": "", "LIST": "[1, 2]", "API_KEY": "secret", "MODEL": "m",

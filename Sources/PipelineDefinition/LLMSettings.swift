@@ -1,0 +1,32 @@
+import PipelineJSON
+
+/// Settings of an entry of `llms:`.
+package enum LLMSettings {
+    package static let schema: JSONValue = {
+        let text = """
+            {"type": "object", "additionalProperties": false, "required": ["model"],
+             "properties": {
+               "base_url": {"type": "string", "pattern": "^https?://"},
+               "model": {"type": "string", "minLength": 1},
+               "api_key_env": {"type": "string", "minLength": 1},
+               "api_key_file": {"type": "string", "minLength": 1, "format": "input-path"},
+               "max_concurrency": {"type": "integer", "minimum": 1, "default": 16},
+               "requests_per_minute": {"type": "number", "exclusiveMinimum": 0},
+               "tokens_per_minute": {"type": "number", "exclusiveMinimum": 0},
+               "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 120},
+               "retries": {"type": "integer", "minimum": 0, "default": 4},
+               "cache": {"enum": ["auto", "always", "never"], "default": "auto"},
+               "params": {"type": "object"}}}
+            """
+        return (try? JSONValue(parsing: text)) ?? .object([:])
+    }()
+
+    /// `[A-Za-z_][A-Za-z0-9_]*`.
+    package static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return name.utf8.allSatisfy { byte in
+            byte == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+    }
+}
