@@ -6,6 +6,7 @@ import PackageDescription
 //   CCrashGuard    the fatal-signal handler naming the plugin that crashed
 //   PipelineArrow  Arrow C Data Interface import/export and builders
 //   PipelineJSON   JSON values, reader and writer (standard library only)
+//   PipelineRetry  the HTTP retry policy of the LLM client and the Hub plugin (standard library only)
 //   PipelineBase PipelineSQLite PipelineLLMClient PipelineDefinition PipelineStore
 //                  the layers below the plugin host (the table in ARCHITECTURE.md)
 //   PipelineHost   plugin loading, host services, step instances, crash guard
@@ -54,13 +55,17 @@ let package = Package(
         // Value types every layer above JSON shares (LLM usage, the run
         // summary, time text, a queue, the host version).
         .target(name: "PipelineBase", dependencies: ["PipelineJSON"]),
+        // When a failed HTTP request is retried and after how long (statuses,
+        // backoff with jitter, Retry-After): the standard library only, so the
+        // host's LLM client and a plugin (statically) link the same policy.
+        .target(name: "PipelineRetry"),
         // The one importer of CSQLite: a connection and prepared statements.
         .target(name: "PipelineSQLite", dependencies: ["CSQLite"]),
         // The HTTP engine (libcurl) and the LLM client: no plugin ABI here.
         .target(
             name: "PipelineLLMClient",
             dependencies: [
-                "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite",
+                "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineRetry",
             ]),
         // The pipeline file: YAML with positions, schema validation,
         // interpolation, diagnostics (what needs no plugin).
@@ -121,6 +126,7 @@ let package = Package(
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
+        .testTarget(name: "PipelineRetryTests", dependencies: ["PipelineRetry"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
             "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI",
