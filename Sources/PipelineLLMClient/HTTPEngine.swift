@@ -23,7 +23,8 @@ package struct HTTPRequest: Sendable {
 
 /// What came back: a response (any status), or no response at all.
 package enum HTTPOutcome: Sendable {
-    case response(status: Int, retryAfter: Double?, body: [UInt8])
+    /// `headers`: the header block of the response ("Name: value\r\n" lines).
+    case response(status: Int, headers: [UInt8], body: [UInt8])
     case failure(message: String, timedOut: Bool)
 }
 
@@ -36,6 +37,21 @@ package struct HTTPExchange: Sendable {
     /// Set when no response arrived.
     package var failure: String?
     package var timedOut = false
+
+    /// The value of the first header `name` (any case) in a header block, trimmed.
+    package static func header(_ name: String, in block: [UInt8]) -> String? {
+        let wanted = Array(name.lowercased().utf8)
+        for line in block.split(whereSeparator: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon - line.startIndex == wanted.count,
+                  zip(line[..<colon], wanted).allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 })
+            else { continue }
+            var value = line[(colon + 1)...]
+            while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
+            while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
+            return String(decoding: value, as: UTF8.self)
+        }
+        return nil
+    }
 }
 
 /// All HTTP of the process on one thread, through libcurl's multi
@@ -62,11 +78,11 @@ package final class HTTPEngine: @unchecked Sendable {
 
     /// [thread-safe] Starts a request; `completion` runs once, on the engine thread.
     func start(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPOutcome) -> Void) {
-        let transfer = Transfer(request: request) { exchange, retryAfter in
+        let transfer = Transfer(request: request) { exchange in
             if let failure = exchange.failure {
                 completion(.failure(message: failure, timedOut: exchange.timedOut))
             } else {
-                completion(.response(status: exchange.status, retryAfter: retryAfter, body: exchange.body))
+                completion(.response(status: exchange.status, headers: exchange.headers, body: exchange.body))
             }
         }
         enqueue(transfer)
@@ -75,7 +91,7 @@ package final class HTTPEngine: @unchecked Sendable {
     /// [thread-safe] Starts a request whose caller wants the response
     /// headers too; `completion` runs once, on the engine thread.
     func exchange(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPExchange) -> Void) {
-        enqueue(Transfer(request: request) { exchange, _ in completion(exchange) })
+        enqueue(Transfer(request: request, completion: completion))
     }
 
     /// [thread-safe, never the engine's thread] Sends a request and waits
@@ -110,7 +126,7 @@ package final class HTTPEngine: @unchecked Sendable {
             lock.unlock()
             for transfer in starting {
                 guard let easy = transfer.prepare() else {
-                    transfer.completion(HTTPExchange(failure: "could not set up the request"), nil)
+                    transfer.completion(HTTPExchange(failure: "could not set up the request"))
                     continue
                 }
                 active[easy] = transfer
@@ -134,8 +150,7 @@ package final class HTTPEngine: @unchecked Sendable {
 /// One request in flight: the easy handle and the buffers it reads and writes.
 private final class Transfer: @unchecked Sendable {
     let request: HTTPRequest
-    /// The exchange, and the Retry-After libcurl parsed (seconds).
-    let completion: @Sendable (HTTPExchange, Double?) -> Void
+    let completion: @Sendable (HTTPExchange) -> Void
     private var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var body: UnsafeMutableBufferPointer<UInt8>
@@ -144,7 +159,7 @@ private final class Transfer: @unchecked Sendable {
     var response: [UInt8] = []
     var responseHeaders: [UInt8] = []
 
-    init(request: HTTPRequest, completion: @escaping @Sendable (HTTPExchange, Double?) -> Void) {
+    init(request: HTTPRequest, completion: @escaping @Sendable (HTTPExchange) -> Void) {
         self.request = request
         self.completion = completion
         body = .allocate(capacity: max(request.body.count, 1))
@@ -219,15 +234,12 @@ private final class Transfer: @unchecked Sendable {
         guard let easy else { return }
         guard code == CURLE_OK else {
             let message = String(cString: curl_easy_strerror(code))
-            completion(HTTPExchange(failure: message, timedOut: code == CURLE_OPERATION_TIMEDOUT), nil)
+            completion(HTTPExchange(failure: message, timedOut: code == CURLE_OPERATION_TIMEDOUT))
             return
         }
         var status = 0
         pipeline_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        var retryAfter: curl_off_t = 0
-        pipeline_curl_getinfo_offset(easy, CURLINFO_RETRY_AFTER, &retryAfter)
-        completion(HTTPExchange(status: status, headers: responseHeaders, body: response),
-                   retryAfter > 0 ? Double(retryAfter) : nil)
+        completion(HTTPExchange(status: status, headers: responseHeaders, body: response))
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import PipelineJSON
 import PipelineBase
+import PipelineRetry
 
 /// One chat request of a step.
 package struct ChatRequest: Sendable {
@@ -63,8 +64,9 @@ package struct EmbedFailure: Error, Sendable {
 }
 
 /// One named LLM of the pipeline: a client shared by every step that uses
-/// it. It owns the concurrency limit, the rate limits, retries with
-/// exponential backoff and jitter (honouring Retry-After), the response
+/// it. It owns the concurrency limit, the rate limits, retries (the
+/// PipelineRetry policy of `LLMConfig.retryPolicy`: exponential backoff
+/// with jitter, Retry-After as a floor), the response
 /// cache, the I/O log and the token counts. Requests from all steps wait in
 /// one queue, so they are in flight together up to the limit.
 package final class LLMClient: @unchecked Sendable {
@@ -337,9 +339,12 @@ package final class LLMClient: @unchecked Sendable {
         switch outcome {
         case .failure(let message, let timedOut):
             failure = (timedOut ? .timeout : .io, "no response from \(config.displayURL): \(message)", true)
-        case .response(let status, let after, let body):
+        case .response(let status, let headers, let body):
             httpStatus = status
-            retryAfter = after
+            if status != 200, let value = HTTPExchange.header("Retry-After", in: headers) {
+                retryAfter = RetryAfter.delay(value, responseDate: HTTPExchange.header("Date", in: headers),
+                                              now: Date().timeIntervalSince1970)
+            }
             if status == 200 {
                 if let parsed = job.parse(body) {
                     response = parsed
@@ -351,7 +356,7 @@ package final class LLMClient: @unchecked Sendable {
                 }
             } else {
                 let detail = Self.errorMessage(body)
-                let retryable = status == 408 || status == 409 || status == 429 || status >= 500
+                let retryable = config.retryPolicy.isRetryable(status: status)
                 let kind = status == 401 || status == 403 ? " (check the API key)" : ""
                 failure = (.io, "HTTP \(status)\(kind)\(detail.map { ": \($0)" } ?? "")", retryable)
             }
@@ -380,10 +385,10 @@ package final class LLMClient: @unchecked Sendable {
             }
             job.completion(response)
         } else if let failure {
-            if failure.retryable && job.attempt <= config.retries {
+            let policy = config.retryPolicy
+            if failure.retryable && policy.allowsRetry(afterAttempt: job.attempt) {
                 self.record(step: job.step) { $0.retries += 1 }
-                let backoff = min(30, 0.25 * pow(2, Double(job.attempt - 1)))
-                let delay = retryAfter ?? backoff * Double.random(in: 0.5...1.5)
+                let delay = policy.delay(afterAttempt: job.attempt, serverDelay: retryAfter)
                 DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in enqueue(job) }
             } else {
                 self.record(step: job.step) { $0.requests += 1; $0.failures += 1 }

@@ -1,5 +1,6 @@
 import Foundation
 import PipelineJSON
+import PipelineRetry
 
 /// One entry of `llms:`, with its defaults, as the client uses it.
 package struct LLMConfig: Sendable {
@@ -18,6 +19,13 @@ package struct LLMConfig: Sendable {
     var tokensPerMinute: Double?
     var timeout: Double
     var retries: Int
+    /// `retries` + 1 attempts on a network error, a malformed answer, 408,
+    /// 409, 429 or any 5xx; 0.25 s doubling to 30 s, ±50 % jitter; a
+    /// server's Retry-After as a floor, up to 5 minutes.
+    var retryPolicy: RetryPolicy {
+        RetryPolicy(maxAttempts: retries + 1, initialDelay: 0.25, multiplier: 2, maxDelay: 30, jitter: 0.5,
+                    maxServerDelay: 300, statuses: .transientConflictsAndServerErrors)
+    }
     var cache: CachePolicy
     /// Default generation parameters (temperature, max_tokens, ...).
     var params: [String: JSONValue]

@@ -133,8 +133,11 @@ struct LLMServiceTests {
         let directory = try Fixtures.emptyDirectory("llm-retry")
         let file = try writePipeline(directory, rows: 10, server: server, llm: "max_concurrency: 10, retries: 3")
         let runDirectory = directory.appendingPathComponent("run").path
+        let started = Date()
         let result = try run(file, runDirectory)
         #expect(result.status == 0, "\(result.output)")
+        // Retry-After: 1 is a floor under the first backoff (0.125 to 0.375 s).
+        #expect(Date().timeIntervalSince(started) >= 1, "the retries waited what the server asked")
         #expect(try lines(runDirectory + "/out.jsonl").count == 10)
         let log = try lines(runDirectory + "/llm-io.jsonl")
         #expect(log.filter { $0["status"]?.int64Value == 429 }.count == 10)
