@@ -14,6 +14,7 @@ import PackageDescription
 //   PipelineCLI    terminal output, exit codes, signals
 //   pipeline       the thin command-line front end
 //   PluginKit      what a Swift plugin links besides the ABI
+//   PluginJSONLines  rows as JSON Lines, shared by the data and Hub plugins
 //   Plugins/*      the built-in steps, built exactly as a third party would
 //   CCurl CYAML CSQLite   system libraries, each wrapped by one module
 
@@ -28,6 +29,7 @@ let package = Package(
         .library(name: "PipelineColumns", type: .dynamic, targets: ["PipelineColumns"]),
         .library(name: "PipelineData", type: .dynamic, targets: ["PipelineData"]),
         .library(name: "PipelineLLM", type: .dynamic, targets: ["PipelineLLM"]),
+        .library(name: "PipelineHub", type: .dynamic, targets: ["PipelineHub"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
     ],
@@ -117,11 +119,17 @@ let package = Package(
         .target(
             name: "PipelineColumns", dependencies: ["PluginKit"], path: "Plugins/columns",
             linkerSettings: pluginLinkerSettings),
+        // The JSON Lines encoding of rows (and its byte buffer) that
+        // write_jsonl and push_to_hub share: linked into both plugins.
+        .target(name: "PluginJSONLines", dependencies: ["PluginKit"]),
         .target(
-            name: "PipelineData", dependencies: ["PluginKit"], path: "Plugins/data",
+            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineLLM", dependencies: ["PluginKit"], path: "Plugins/llm",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PipelineRetry"], path: "Plugins/hub",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 

@@ -4,9 +4,12 @@ import Glibc
 import Darwin
 #endif
 import PluginKit
+// ByteArena, JSONText, JSONLineWriter and the reserved column names, shared
+// with the Hub plugin: visible in every file of this module.
+@_exported import PluginJSONLines
 
-// Helpers shared by the data steps: hashing, a C-heap byte buffer, POSIX
-// error text, and parameter checks.
+// Helpers shared by the data steps: hashing, POSIX error text, and
+// parameter checks.
 
 /// SplitMix64 (Steele, Lea and Flood), as one pure function: the generator's
 /// output for the state `x`, i.e. the state is advanced by the golden gamma
@@ -36,78 +39,6 @@ func describingErrno(_ make: (String) -> String) -> String {
 
 /// close(2), named so that types with their own `close` can call it.
 func closeDescriptor(_ fd: Int32) { _ = close(fd) }
-
-/// The names of the columns the host owns.
-let rowIdColumn = "_row_id"
-let errorColumn = "_error"
-
-/// A growable byte buffer on the C heap. The memory moves when it grows, so
-/// hold `base` only while nothing is appended.
-final class ByteArena {
-    private(set) var base: UnsafeMutablePointer<UInt8>
-    private(set) var capacity: Int
-    var count = 0
-
-    init(capacity: Int = 4096) {
-        let size = max(capacity, 16)
-        guard let memory = malloc(size) else { fatalError("out of memory allocating \(size) bytes") }
-        base = memory.assumingMemoryBound(to: UInt8.self)
-        self.capacity = size
-    }
-
-    deinit { free(base) }
-
-    /// Makes room for `extra` more bytes.
-    @inline(__always)
-    func reserve(_ extra: Int) {
-        if count + extra > capacity { grow(count + extra) }
-    }
-
-    private func grow(_ needed: Int) {
-        var size = capacity
-        while size < needed { size = size < (1 << 40) ? size * 2 : needed }
-        guard let memory = realloc(base, size) else { fatalError("out of memory growing a buffer to \(size) bytes") }
-        base = memory.assumingMemoryBound(to: UInt8.self)
-        capacity = size
-    }
-
-    @inline(__always)
-    func append(_ byte: UInt8) {
-        reserve(1)
-        base[count] = byte
-        count += 1
-    }
-
-    @inline(__always)
-    func append(_ bytes: UnsafePointer<UInt8>, count n: Int) {
-        guard n > 0 else { return }
-        reserve(n)
-        (base + count).update(from: bytes, count: n)
-        count += n
-    }
-
-    func append(_ string: StaticString) {
-        append(string.utf8Start, count: string.utf8CodeUnitCount)
-    }
-
-    func append(_ string: String) {
-        var string = string
-        string.withUTF8 { if let start = $0.baseAddress { append(start, count: $0.count) } }
-    }
-
-    /// The bytes `[start, start+length)` as a raw buffer (valid until the next append).
-    @inline(__always)
-    func bytes(_ start: Int, _ length: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: base + start, count: length)
-    }
-
-    /// Frees memory beyond `limit` bytes once a long batch or line is done.
-    func shrink(to limit: Int) {
-        guard capacity > limit, count <= limit, let memory = realloc(base, limit) else { return }
-        base = memory.assumingMemoryBound(to: UInt8.self)
-        capacity = limit
-    }
-}
 
 /// Checks shared by the loaders' parameters.
 enum Check {

@@ -6,7 +6,7 @@ import PluginKit
 public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> UnsafePointer<pipeline_plugin>? {
     PluginExport.entry(
         host: host, name: "org.pipeline.data", version: "1.0.0",
-        description: "Load, write, push to the Hub, expand, limit and sample rows.",
-        steps: [LoadJSONL.self, LoadCSV.self, LoadInline.self, WriteJSONL.self, PushToHub.self, ExpandColumns.self,
-                Limit.self, Sample.self])
+        description: "Load, write, expand, limit and sample rows.",
+        steps: [LoadJSONL.self, LoadCSV.self, LoadInline.self, WriteJSONL.self, ExpandColumns.self, Limit.self,
+                Sample.self])
 }

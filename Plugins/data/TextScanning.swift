@@ -3,36 +3,6 @@
 
 // MARK: UTF-8
 
-/// The length of the well-formed UTF-8 sequence that starts with the
-/// non-ASCII byte at `p[i]`, or 0 if it is not well formed (a stray
-/// continuation byte, an overlong form, a surrogate, a code point above
-/// U+10FFFF, or a sequence cut by `end`).
-@inline(__always)
-func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
-    let b0 = p[i]
-    if b0 < 0xC2 { return 0 }
-    if b0 < 0xE0 {
-        return i + 1 < end && p[i + 1] & 0xC0 == 0x80 ? 2 : 0
-    }
-    if b0 < 0xF0 {
-        guard i + 2 < end else { return 0 }
-        let b1 = p[i + 1], b2 = p[i + 2]
-        guard b1 & 0xC0 == 0x80, b2 & 0xC0 == 0x80 else { return 0 }
-        if b0 == 0xE0 && b1 < 0xA0 { return 0 }   // overlong
-        if b0 == 0xED && b1 >= 0xA0 { return 0 }  // UTF-16 surrogate
-        return 3
-    }
-    if b0 < 0xF5 {
-        guard i + 3 < end else { return 0 }
-        let b1 = p[i + 1], b2 = p[i + 2], b3 = p[i + 3]
-        guard b1 & 0xC0 == 0x80, b2 & 0xC0 == 0x80, b3 & 0xC0 == 0x80 else { return 0 }
-        if b0 == 0xF0 && b1 < 0x90 { return 0 }   // overlong
-        if b0 == 0xF4 && b1 >= 0x90 { return 0 }  // above U+10FFFF
-        return 4
-    }
-    return 0
-}
-
 /// True if any byte of the 8-byte word has its high bit set.
 @inline(__always)
 func hasNonASCII(_ word: UInt64) -> Bool { word & 0x8080_8080_8080_8080 != 0 }

@@ -3,7 +3,8 @@
 # (libFuzzer + AddressSanitizer), or with --coverage into .build/fuzz-cov/bin
 # (libFuzzer + llvm source-based coverage, no ASan), with swiftc directly:
 # SwiftPM has no fuzzer mode. Each library module the harnesses need
-# (swift-log, PipelineArrow, the engine modules the yaml and llm targets reach, PluginKit, the data and llm
+# (swift-log, PipelineArrow, the engine modules the yaml and llm targets reach, PluginKit,
+# PluginJSONLines, PipelineRetry, the data, llm and hub
 # plugins) is compiled once, instrumented, as a static library with
 # -enable-testing, so a harness reaches internal parsers with @testable import.
 #
@@ -112,11 +113,12 @@ module() {
   exit 1
 }
 
-need_core=0 need_data=0 need_llm=0 need_arrow=0
+need_core=0 need_data=0 need_llm=0 need_arrow=0 need_hub=0
 for t in $TARGETS; do
   case $t in
     yaml|llm) need_core=1 ;;
-    jsonl|csv|npy|hub) need_data=1 ;;
+    jsonl|csv|npy) need_data=1 ;;
+    hub) need_hub=1 ;;
     score) need_llm=1 ;;
     arrow) need_arrow=1 ;;
     *) echo "unknown fuzz target: $t (known: $ALL_TARGETS)" >&2; exit 2 ;;
@@ -132,17 +134,23 @@ if [ $need_core = 1 ]; then
     MODULE_FLAGS="-package-name pipeline" module $m $(find "$ROOT/Sources/$m" -name '*.swift' | sort)
   done
 fi
-if [ $need_data = 1 ] || [ $need_llm = 1 ]; then
+if [ $need_data = 1 ] || [ $need_llm = 1 ] || [ $need_hub = 1 ]; then
   module PluginKit "$ROOT"/Sources/PluginKit/*.swift
 fi
+if [ $need_data = 1 ] || [ $need_hub = 1 ]; then
+  module PluginJSONLines "$ROOT"/Sources/PluginJSONLines/*.swift
+fi
+[ $need_hub = 1 ] && module PipelineRetry "$ROOT"/Sources/PipelineRetry/*.swift
 [ $need_data = 1 ] && module PipelineData "$ROOT"/Plugins/data/*.swift
+[ $need_hub = 1 ] && module PipelineHub "$ROOT"/Plugins/hub/*.swift
 [ $need_llm = 1 ] && module PipelineLLM "$ROOT"/Plugins/llm/*.swift
 
 for t in $TARGETS; do
   case $t in
     yaml|llm) libs=(-lPipelineDefinition -lPipelineLLMClient -lPipelineSQLite -lPipelineBase -lPipelineJSON
                     -lLogging -lPipelineArrow "${CLIBS[@]}" -lyaml -lsqlite3 -lcurl) ;;
-    jsonl|csv|npy|hub) libs=(-lPipelineData -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
+    jsonl|csv|npy) libs=(-lPipelineData -lPluginJSONLines -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
+    hub) libs=(-lPipelineHub -lPipelineRetry -lPluginJSONLines -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
     score) libs=(-lPipelineLLM -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
     arrow) libs=(-lPipelineArrow "${CLIBS[@]}") ;;
   esac

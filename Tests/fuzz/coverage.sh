@@ -31,7 +31,7 @@ files_of() {
            "Sources/PipelineLLMClient/LLMClient.swift::static func errorMessage" \
            "Sources/PipelineLLMClient/LLMIOLog.swift::^struct EmbeddingsReader" \
            Sources/PipelineJSON/JSONValue.swift Sources/PipelineJSON/JSONNumber.swift ;;
-    hub) printf '%s\n' Plugins/data/HubClient.swift ;;
+    hub) printf '%s\n' Plugins/hub/HubClient.swift Sources/PipelineRetry/RetryAfter.swift Sources/PipelineRetry/RetryPolicy.swift ;;
     arrow) printf '%s\n' Sources/PipelineArrow/ArrowImport.swift "Sources/PipelineArrow/ArrowType.swift::static func parse" ;;
   esac
 }

@@ -1,5 +1,5 @@
 // libFuzzer target: how the push_to_hub client reads the Hub's answers
-// (Plugins/data/HubClient.swift): creating the repository, the head
+// (Plugins/hub/HubClient.swift): creating the repository, the head
 // commit, preupload, the LFS batch/upload/verify answers, the commit, error
 // bodies and headers (X-Error-Code, Retry-After, RateLimit), retries,
 // conflicts and unknown outcomes. The answers come from the fuzzer through
@@ -9,7 +9,8 @@
 // one per HTTP exchange:
 //   u8 kind (0: a response, 1: connection failure, 2: timeout, 3: cancelled)
 //   u16 status (little-endian), u8 header length, headers, u16 body length, body
-@testable import PipelineData
+@testable import PipelineHub
+import PipelineRetry
 @testable import PluginKit
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +38,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     let settings = HubClient.Settings(
         endpoint: "http://hub.invalid/", repoID: "fuzz/data", revision: options & 0x40 != 0 ? "refs/pr/1" : "main",
-        isPrivate: options & 0x20 != 0, token: "hf_fuzz", attempts: Int(options & 3) + 1, backoff: 0,
-        timeout: 5, step: "push_to_hub")
+        isPrivate: options & 0x20 != 0, token: "hf_fuzz",
+        retry: PushToHub.retryPolicy(attempts: Int(options & 3) + 1, backoff: 0), timeout: 5, step: "push_to_hub")
     let client = HubClient(settings: settings, context: FuzzHost.context)
     let files = [
         HubFile(path: "data/train-00000.jsonl", bytes: Array("{\"a\": 1}\n".utf8)),

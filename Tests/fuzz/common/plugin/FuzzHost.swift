@@ -80,7 +80,9 @@ enum FuzzHost {
         get_extension: { _, id in
             guard let id, String(cString: id) == PIPELINE_EXT_HTTP else { return nil }
             return withUnsafePointer(to: &FuzzHost.http) { UnsafeRawPointer($0) }
-        })
+        },
+        log_plugin: { _, _, _, _ in },
+        refuse: { _, _, _ in })
 
     /// A context for calls into a step; valid for the life of the process.
     nonisolated(unsafe) static let hostPointer: UnsafeMutablePointer<pipeline_host> = {

@@ -1,11 +1,11 @@
 // Writing JSON text into a ByteArena: numbers and RFC 8259 strings.
 
-enum JSONText {
-    private static let hexDigits: StaticString = "0123456789abcdef"
+public enum JSONText {
+    @usableFromInline static let hexDigits: StaticString = "0123456789abcdef"
 
     /// Decimal digits of an Int64.
-    @inline(__always)
-    static func appendInt(_ value: Int64, to out: ByteArena) {
+    @inlinable @inline(__always)
+    public static func appendInt(_ value: Int64, to out: ByteArena) {
         if value < 0 {
             out.append(UInt8(ascii: "-"))
             appendUInt(value.magnitude, to: out)
@@ -14,8 +14,8 @@ enum JSONText {
         }
     }
 
-    @inline(__always)
-    static func appendUInt(_ value: UInt64, to out: ByteArena) {
+    @inlinable @inline(__always)
+    public static func appendUInt(_ value: UInt64, to out: ByteArena) {
         if value < 10 {
             out.append(UInt8(truncatingIfNeeded: value) + 0x30)
             return
@@ -37,8 +37,8 @@ enum JSONText {
 
     /// The shortest text that reads back as the same Double; null for NaN
     /// and infinities, which JSON cannot hold.
-    @inline(__always)
-    static func appendDouble(_ value: Double, to out: ByteArena) {
+    @inlinable @inline(__always)
+    public static func appendDouble(_ value: Double, to out: ByteArena) {
         guard value.isFinite else {
             out.append("null" as StaticString)
             return
@@ -58,7 +58,7 @@ enum JSONText {
     }
 
     /// The shortest text that reads back as the same Float.
-    static func appendFloat(_ value: Float, to out: ByteArena) {
+    public static func appendFloat(_ value: Float, to out: ByteArena) {
         guard value.isFinite else {
             out.append("null" as StaticString)
             return
@@ -67,15 +67,15 @@ enum JSONText {
     }
 
     /// A JSON string of bytes known to be valid UTF-8.
-    static func appendValidString(_ bytes: UnsafeBufferPointer<UInt8>, to out: ByteArena) {
+    public static func appendValidString(_ bytes: UnsafeBufferPointer<UInt8>, to out: ByteArena) {
         _ = appendString(UnsafeRawBufferPointer(bytes), validating: false, to: out)
     }
 
     /// Writes `"…"` with RFC 8259 escapes (`"`, `\` and control characters;
     /// everything else as is). With `validating`, stops at the first byte
     /// that is not well-formed UTF-8 and returns its offset.
-    @inline(__always)
-    static func appendString(_ bytes: UnsafeRawBufferPointer, validating: Bool, to out: ByteArena) -> Int? {
+    @inlinable @inline(__always)
+    public static func appendString(_ bytes: UnsafeRawBufferPointer, validating: Bool, to out: ByteArena) -> Int? {
         out.reserve(bytes.count + 2)
         out.append(UInt8(ascii: "\""))
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -137,4 +137,36 @@ enum JSONText {
         out.append(UInt8(ascii: "\""))
         return nil
     }
+}
+
+// MARK: UTF-8
+
+/// The length of the well-formed UTF-8 sequence that starts with the
+/// non-ASCII byte at `p[i]`, or 0 if it is not well formed (a stray
+/// continuation byte, an overlong form, a surrogate, a code point above
+/// U+10FFFF, or a sequence cut by `end`).
+@inlinable @inline(__always)
+public func utf8SequenceLength(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+    let b0 = p[i]
+    if b0 < 0xC2 { return 0 }
+    if b0 < 0xE0 {
+        return i + 1 < end && p[i + 1] & 0xC0 == 0x80 ? 2 : 0
+    }
+    if b0 < 0xF0 {
+        guard i + 2 < end else { return 0 }
+        let b1 = p[i + 1], b2 = p[i + 2]
+        guard b1 & 0xC0 == 0x80, b2 & 0xC0 == 0x80 else { return 0 }
+        if b0 == 0xE0 && b1 < 0xA0 { return 0 }   // overlong
+        if b0 == 0xED && b1 >= 0xA0 { return 0 }  // UTF-16 surrogate
+        return 3
+    }
+    if b0 < 0xF5 {
+        guard i + 3 < end else { return 0 }
+        let b1 = p[i + 1], b2 = p[i + 2], b3 = p[i + 3]
+        guard b1 & 0xC0 == 0x80, b2 & 0xC0 == 0x80, b3 & 0xC0 == 0x80 else { return 0 }
+        if b0 == 0xF0 && b1 < 0x90 { return 0 }   // overlong
+        if b0 == 0xF4 && b1 >= 0x90 { return 0 }  // above U+10FFFF
+        return 4
+    }
+    return 0
 }

@@ -1,5 +1,7 @@
 import Foundation
 import PluginKit
+import PluginJSONLines
+import PipelineRetry
 
 /// Pushes the rows it receives to a dataset repository on the Hugging Face
 /// Hub, as JSON Lines files, while the run goes on (a sink: it emits no
@@ -65,8 +67,8 @@ struct PushToHub: PipelineStep {
               "every_seconds":{"type":"number","exclusiveMinimum":0,"description":"Push what has come, at least this often."},
               "commit_message":{"type":"string","default":"{pipeline}: rows {first}-{last} ({file})",
                 "description":"Summary of each data commit; {pipeline}, {run}, {file}, {shard}, {rows}, {first}, {last} are filled in."},
-              "max_attempts":{"type":"integer","minimum":1,"default":8,"description":"Tries per request on 408/429/5xx and network errors."},
-              "backoff_seconds":{"type":"number","minimum":0,"default":1,"description":"First wait between tries; doubles up to 8×, or what Retry-After says."},
+              "max_attempts":{"type":"integer","minimum":1,"default":8,"description":"Tries per request on 408, 429, 500, 502, 503, 504 and network errors."},
+              "backoff_seconds":{"type":"number","minimum":0,"default":1,"description":"First wait between tries; doubles up to 8×, each wait drawn within ±50 %; at least what Retry-After or RateLimit says (up to 5 minutes)."},
               "timeout_seconds":{"type":"number","exclusiveMinimum":0,"default":300,"description":"Per request."}}}
             """,
         deterministic: false, stateful: true)
@@ -119,7 +121,8 @@ struct PushToHub: PipelineStep {
         client = HubClient(
             settings: .init(endpoint: endpoint, repoID: parameters.repo_id, revision: parameters.revision ?? "main",
                             isPrivate: parameters.private ?? true, token: token,
-                            attempts: max(parameters.max_attempts ?? 8, 1), backoff: max(parameters.backoff_seconds ?? 1, 0),
+                            retry: Self.retryPolicy(attempts: parameters.max_attempts ?? 8,
+                                                    backoff: parameters.backoff_seconds ?? 1),
                             timeout: parameters.timeout_seconds ?? 300, step: step),
             context: context)
         split = parameters.split ?? "train"
@@ -135,6 +138,16 @@ struct PushToHub: PipelineStep {
         } else {
             ledger = Ledger(runKey: String(context.runID.prefix(8)))
         }
+    }
+
+    /// Tries per request on 408, 429, 500, 502, 503, 504 and network
+    /// errors; waits from `backoff` doubling up to 8×, each drawn within
+    /// ±50 % (jitter); the server's Retry-After or RateLimit as a floor,
+    /// up to five minutes.
+    static func retryPolicy(attempts: Int, backoff: Double) -> RetryPolicy {
+        let first = max(backoff, 0)
+        return RetryPolicy(maxAttempts: max(attempts, 1), initialDelay: first, multiplier: 2, maxDelay: first * 8,
+                           jitter: 0.5, maxServerDelay: 300, statuses: .transient)
     }
 
     static func checkRepoID(_ id: String) throws(StepError) {

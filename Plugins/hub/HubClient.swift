@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PipelineRetry
 
 /// A file to put in a Hub repository.
 struct HubFile {
@@ -16,8 +17,9 @@ struct HubFile {
 ///     POST /datasets/{repo}.git/info/lfs/objects/batch        LFS files only, then PUT and verify
 ///     POST /api/datasets/{repo}/commit/{rev}                  NDJSON, with parentCommit
 ///
-/// Every request but the commit is retried on 408, 429, 5xx and network
-/// errors, honouring Retry-After. A commit is never repeated blindly: after
+/// Every request but the commit is retried by `Settings.retry` (PipelineRetry:
+/// 408, 429, 500, 502, 503, 504 and network errors, exponential backoff with
+/// jitter, Retry-After or RateLimit as a floor). A commit is never repeated blindly: after
 /// a failure whose outcome is unknown, the next attempt first asks the
 /// server (preupload's remote oid) whether the files are already there.
 struct HubClient {
@@ -27,8 +29,8 @@ struct HubClient {
         var revision: String
         var isPrivate: Bool
         var token: String
-        var attempts: Int
-        var backoff: Double
+        /// Which answers are retried, how often, after how long.
+        var retry: RetryPolicy
         var timeout: Double
         var step: String
     }
@@ -71,43 +73,42 @@ struct HubClient {
         return lines
     }
 
-    static func isRetryable(_ status: Int) -> Bool { [408, 429, 500, 502, 503, 504].contains(status) }
-
     /// Sends `request`; with `retrying`, again after transient failures.
     /// Returns the response of the last attempt, whatever its status, or
     /// throws when no response came at all.
     func send(_ request: HTTPRequest, retrying: Bool, what: String) throws(StepError) -> HTTPResponse {
+        let policy = settings.retry
         var attempt = 0
         while true {
             attempt += 1
             if context.isCancelled { throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled") }
-            var wait = settings.backoff * Double(1 << min(attempt - 1, 3))
+            let wait: Double
             switch try context.http(request) {
             case .success(let response):
-                guard retrying, Self.isRetryable(response.status), attempt < settings.attempts else { return response }
-                if let server = Self.retryAfter(response) { wait = max(wait, server) }
-                context.log(.warning, "\(settings.step): \(what): HTTP \(response.status), retrying in \(Self.seconds(wait)) (attempt \(attempt) of \(settings.attempts))")
+                guard retrying, policy.isRetryable(status: response.status), policy.allowsRetry(afterAttempt: attempt)
+                else { return response }
+                wait = policy.delay(afterAttempt: attempt, serverDelay: Self.serverDelay(response))
+                context.log(.warning, "\(settings.step): \(what): HTTP \(response.status), retrying in \(Self.seconds(wait)) (attempt \(attempt) of \(policy.maxAttempts))")
             case .failure(.cancelled):
                 throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled")
             case .failure(let failure):
-                guard retrying, attempt < settings.attempts else {
+                guard retrying, policy.allowsRetry(afterAttempt: attempt) else {
                     throw .io("\(settings.step): \(what): \(failure.message) (\(settings.endpoint))")
                 }
-                context.log(.warning, "\(settings.step): \(what): \(failure.message), retrying in \(Self.seconds(wait)) (attempt \(attempt) of \(settings.attempts))")
+                wait = policy.delay(afterAttempt: attempt)
+                context.log(.warning, "\(settings.step): \(what): \(failure.message), retrying in \(Self.seconds(wait)) (attempt \(attempt) of \(policy.maxAttempts))")
             }
             try sleep(wait)
         }
     }
 
-    /// Seconds the server asks to wait: `RateLimit: "api";r=0;t=N`, or a
-    /// numeric Retry-After; capped at five minutes.
-    static func retryAfter(_ response: HTTPResponse) -> Double? {
-        if let limit = response.header("RateLimit"), let range = limit.range(of: "t=") {
-            let digits = limit[range.upperBound...].prefix { $0.isNumber }
-            if let value = Double(digits) { return min(value + 1, 300) }
-        }
-        if let value = response.header("Retry-After").flatMap(Double.init) { return min(max(value, 0), 300) }
-        return nil
+    /// Seconds the server asks to wait, if it says: the reset of
+    /// `RateLimit: "api";r=0;t=N`, else `Retry-After` (seconds, or an
+    /// HTTP-date measured from the response's `Date`). The policy caps it.
+    static func serverDelay(_ response: HTTPResponse, now: Double = Date().timeIntervalSince1970) -> Double? {
+        if let limit = response.header("RateLimit"), let seconds = RetryAfter.rateLimitDelay(limit) { return seconds }
+        guard let value = response.header("Retry-After") else { return nil }
+        return RetryAfter.delay(value, responseDate: response.header("Date"), now: now)
     }
 
     static func seconds(_ value: Double) -> String {
@@ -302,7 +303,7 @@ struct HubClient {
             return .committed(oid)
         case 409, 412:
             return .conflict
-        case let status where Self.isRetryable(status):
+        case let status where settings.retry.isRetryable(status: status):
             return .unknown("HTTP \(status)")
         default:
             throw failure(response, "commit")
@@ -337,18 +338,18 @@ struct HubClient {
                 return id
             case .conflict:
                 conflicts += 1
-                guard conflicts < max(settings.attempts, 10) else {
+                guard conflicts < max(settings.retry.maxAttempts, 10) else {
                     throw .io("\(settings.step): \(settings.repoID) kept changing under the commit (\(conflicts) conflicts); is another writer pushing to \(settings.revision)?")
                 }
                 context.log(.info, "\(settings.step): the branch moved or was busy; re-reading its head (conflict \(conflicts))")
-                try sleep(min(settings.backoff * Double(conflicts), 30))
+                try sleep(min(settings.retry.initialDelay * Double(conflicts), 30))
             case .unknown(let why):
                 unknowns += 1
-                guard unknowns < settings.attempts else {
+                guard settings.retry.allowsRetry(afterAttempt: unknowns) else {
                     throw .io("\(settings.step): commit to \(settings.repoID) failed \(unknowns) times, last: \(why)")
                 }
                 context.log(.warning, "\(settings.step): commit: \(why); checking whether it landed before trying again")
-                try sleep(settings.backoff * Double(1 << min(unknowns - 1, 3)))
+                try sleep(settings.retry.delay(afterAttempt: unknowns))
             }
         }
     }
