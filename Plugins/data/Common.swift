@@ -24,6 +24,14 @@ func splitmix64(_ x: UInt64) -> UInt64 {
     return z ^ (z >> 31)
 }
 
+/// True if a double holds `value` exactly (every integer up to ±2^53, and
+/// larger ones that happen to be a double's): a loader widens an integer to
+/// float64 only then.
+@inline(__always)
+func isExactDouble(_ value: Int64) -> Bool {
+    Int64(exactly: Double(value)) == value
+}
+
 /// The text of an errno value.
 func systemError(_ code: Int32) -> String {
     guard let text = strerror(code) else { return "error \(code)" }

@@ -60,6 +60,20 @@ final class FileInput {
         fd = -1
     }
 
+    /// Goes back to the start of the file, for another pass over it (the
+    /// loaders read a file once for its column types, then for its rows).
+    func rewind(step: String) throws(StepError) {
+        guard fd >= 0 else { throw .internal("\(step): \(path) was closed before it was read again") }
+        guard lseek(fd, 0, SEEK_SET) == 0 else {
+            throw .io(describingErrno { "\(step): cannot go back to the start of \(path) to read it again: \($0)" })
+        }
+        start = 0
+        end = 0
+        baseOffset = 0
+        atEOF = false
+        checkedBOM = false
+    }
+
     /// Reads more data after `end`, first moving the unread data to the
     /// front and, if the buffer is full, growing it (up to `limit`).
     /// Returns false if the buffer is full at its limit (nothing was read);
@@ -208,4 +222,11 @@ final class LineReader {
     }
 
     func close() { input.closeFile() }
+
+    /// Goes back to the first line.
+    func rewind(step: String) throws(StepError) {
+        try input.rewind(step: step)
+        scanned = 0
+        lineNumber = 0
+    }
 }

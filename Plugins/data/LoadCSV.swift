@@ -10,12 +10,16 @@ import PluginKit
 /// order mark. Blank lines are skipped. Streamed through a 1 MiB buffer
 /// that grows only for a longer record (up to max_record_bytes).
 ///
-/// Types (infer_types): per batch, a column whose every non-empty value is
-/// an integer is int64, whose every non-empty value is a number is
-/// float64, else utf8; an empty field is null. Numbers are written as in
-/// JSON, optionally with a leading `+` or a bare `.5` / `5.`; a number
-/// with a leading zero (`007`) or surrounding spaces stays text. Without
-/// infer_types every column is utf8 and an empty field is "".
+/// Types (infer_types): over the whole file, in a first pass that keeps
+/// only per-column state, a column whose every non-empty value is an
+/// integer is int64, whose every non-empty value is a number is float64
+/// (unless one of its integers is one a double does not hold exactly:
+/// then utf8), else utf8; an empty field is null. Every batch has those
+/// types. Numbers are written as in JSON, optionally with a leading `+` or
+/// a bare `.5` / `5.`; a number with a leading zero (`007`) or surrounding
+/// spaces stays text. A utf8 column holds each field's text as written, so
+/// no value changes whatever the column's type. Without infer_types every
+/// column is utf8, an empty field is "", and the file is read once.
 struct LoadCSV: PipelineStep {
     struct Parameters: Decodable {
         var path: String
@@ -32,11 +36,13 @@ struct LoadCSV: PipelineStep {
     static let defaultMaxRecordBytes = 64 << 20
 
     static let info = StepInfo(
-        kind: .generator, id: "org.pipeline.load_csv", name: name, version: "1.0.0",
+        kind: .generator, id: "org.pipeline.load_csv", name: name, version: "2.0.0",
         description: """
             Reads a CSV file (RFC 4180: quoted fields, "" escapes, line breaks in quotes, LF or CRLF, \
-            a UTF-8 byte order mark). With infer_types, a column whose non-empty values in a batch \
-            are all integers is int64, all numbers float64, else utf8; empty fields are null.
+            a UTF-8 byte order mark). With infer_types, a first pass over the whole file types each \
+            column for every batch: int64 if its non-empty values are all integers, float64 if all \
+            numbers (and every integer among them one a float64 holds exactly), else utf8, each field \
+            as written; empty fields are null.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per CSV column.")],
@@ -48,7 +54,7 @@ struct LoadCSV: PipelineStep {
               "delimiter":{"type":"string","minLength":1,"maxLength":1,"default":",","description":"The field separator, one ASCII character (e.g. \\",\\", \\";\\", \\"\\\\t\\")."},
               "header":{"type":"boolean","default":true,"description":"The first record names the columns."},
               "columns":{"type":"array","items":{"type":"string"},"description":"Column names: required when header is false; with a header, renames its columns (same count)."},
-              "infer_types":{"type":"boolean","default":true,"description":"Make int64 and float64 columns of numeric columns (per batch), and empty fields null; otherwise every column is utf8. A column (of a batch) with a number that int64 or float64 cannot hold unchanged (a 30-digit id, 1e400, more than 17 significant digits) stays utf8: digits are never rounded."},
+              "infer_types":{"type":"boolean","default":true,"description":"Make int64 and float64 columns of numeric columns (typed over the whole file, in a first pass over it, so every batch has the same types), and empty fields null; otherwise every column is utf8 and the file is read once. A column with a number that int64 or float64 cannot hold unchanged (a 30-digit id, 1e400, more than 17 significant digits, an integer beyond 2^53 beside numbers with a fraction) stays utf8: digits are never rounded."},
               "on_error":{"type":"string","enum":["fail","skip"],"default":"fail",
                 "description":"What a bad record (wrong number of fields, invalid UTF-8, text after a closing quote) does: fail the step naming the file and line, or skip it (logged, up to 10, then a total). An unterminated quote always fails."},
               "max_record_bytes":{"type":"integer","minimum":1,"maximum":1073741824,"default":\(defaultMaxRecordBytes),
@@ -80,6 +86,10 @@ struct LoadCSV: PipelineStep {
     private let maxRecordBytes: Int
     private var names: [String] = []
     private var keep: [Bool] = []
+    /// Per column, from the first pass (infer_types).
+    private var types: [ArrowType] = []
+    /// The line of each row of the batch being built.
+    private var rowLines: [Int] = []
     private var started = false
     private var exhausted = false
     private var line = 1                 // where the next record starts
@@ -133,8 +143,12 @@ struct LoadCSV: PipelineStep {
         if context.isCancelled { throw .cancelled(Self.name) }
         if !started {
             started = true
-            try start(context: context)
-            if exhausted { return nil }
+            if inferTypes { try inferColumnTypes(context: context) }
+            if !exhausted { try start(context: context) }
+            if exhausted {
+                input.closeFile()
+                return nil
+            }
         }
         while rowCount < batchSize && arena.count < maxBatchTextBytes {
             let before = fields.count, arenaBefore = arena.count
@@ -147,19 +161,87 @@ struct LoadCSV: PipelineStep {
             if record.count != names.count {
                 fields.removeLast(fields.count - before)
                 arena.count = arenaBefore
-                let message = "\(path):\(record.line): expected \(names.count) fields\(hasHeader ? " (as the header)" : ""), found \(record.count)"
+                let message = wrongCount(record)
                 guard skipBadRecords else { throw .invalidData("\(Self.name): \(message)") }
                 skipped.record(message, context: context)
                 continue
             }
+            rowLines.append(record.line)
             rowCount += 1
         }
         guard rowCount > 0 else { return nil }
         return try makeBatch()
     }
 
-    /// Reads the header (or takes the given names).
-    private mutating func start(context: StepContext) throws(StepError) {
+    private func wrongCount(_ record: (line: Int, count: Int)) -> String {
+        "\(path):\(record.line): expected \(names.count) fields\(hasHeader ? " (as the header)" : ""), found \(record.count)"
+    }
+
+    /// What the first pass learns of a column.
+    private struct ColumnTyping {
+        var sawInt = false
+        var sawFloat = false
+        var sawText = false
+        /// An integer a double does not hold exactly.
+        var sawInexactInteger = false
+
+        mutating func add(_ p: UnsafePointer<UInt8>, _ length: Int) {
+            guard !sawText, length > 0 else { return }
+            switch parseNumber(p, length, lenient: true) {
+            case .int(let value):
+                sawInt = true
+                if !isExactDouble(value) { sawInexactInteger = true }
+            case .float:
+                sawFloat = true
+            // Never rounded: a column holding one stays text, every digit kept.
+            case .inexact, nil:
+                sawText = true
+            }
+        }
+
+        /// utf8 keeps each field's text: where a number type would change a
+        /// value (text, or a float64 that cannot hold one of the integers).
+        var type: ArrowType {
+            if sawText || (sawFloat && sawInexactInteger) { return .utf8 }
+            return sawFloat ? .float64 : sawInt ? .int64 : .utf8
+        }
+    }
+
+    /// The first pass: the type of each column over the whole file, from
+    /// the records the second pass will make rows of (bad records fail here
+    /// already, or are left out as they will be skipped). Then back to the
+    /// start. Sets `exhausted` if there is no header.
+    private mutating func inferColumnTypes(context: StepContext) throws(StepError) {
+        try start(context: context, quiet: true)
+        guard !exhausted else { return }
+        var typing = [ColumnTyping](repeating: ColumnTyping(), count: names.count)
+        var records = 0
+        while true {
+            fields.removeAll(keepingCapacity: true)
+            arena.count = 0
+            records += 1
+            if records & 0xFFF == 0 && context.isCancelled { throw .cancelled(Self.name) }
+            // Skipped records are reported by the second pass, which meets them too.
+            guard let record = try nextRecord(context: context, quiet: true) else { break }
+            guard record.count == names.count else {
+                guard skipBadRecords else { throw .invalidData("\(Self.name): \(wrongCount(record))") }
+                continue
+            }
+            for (c, field) in fields.enumerated() where keep[c] {
+                typing[c].add(arena.base + field.start, field.length)
+            }
+        }
+        types = typing.map(\.type)
+        fields.removeAll(keepingCapacity: true)
+        arena.count = 0
+        arena.shrink(to: 1 << 24)
+        try input.rewind(step: Self.name)
+        line = 1
+    }
+
+    /// Reads the header (or takes the given names). `quiet`: in the first
+    /// pass, which the second repeats.
+    private mutating func start(context: StepContext, quiet: Bool = false) throws(StepError) {
         var columnNames: [String]
         if hasHeader {
             guard let header = try nextRecord(context: context, isHeader: true) else {
@@ -182,14 +264,15 @@ struct LoadCSV: PipelineStep {
         }
         names = columnNames
         keep = names.map { $0 != rowIdColumn && $0 != errorColumn }
-        for name in names where name == rowIdColumn || name == errorColumn {
+        for name in names where !quiet && (name == rowIdColumn || name == errorColumn) {
             context.log(.warning, "\(Self.name): \(path): ignoring the column \"\(name)\": it names a column the host owns")
         }
     }
 
     /// Reads the next non-blank record, appending its fields. Bad records
     /// are skipped here (skip mode) or fail. Nil at the end of the file.
-    private mutating func nextRecord(context: StepContext, isHeader: Bool = false) throws(StepError) -> (line: Int, count: Int)? {
+    private mutating func nextRecord(context: StepContext, isHeader: Bool = false,
+                                     quiet: Bool = false) throws(StepError) -> (line: Int, count: Int)? {
         while true {
             if input.start >= input.end {
                 if input.atEOF { return nil }
@@ -205,7 +288,7 @@ struct LoadCSV: PipelineStep {
                 fields.removeLast(fields.count - savedFields)
                 let message = "\(path):\(line + error.lines): \(error.message)"
                 guard skipBadRecords && !error.fatal && !isHeader else { throw .invalidData("\(Self.name): \(message)") }
-                skipped.record(message, context: context)
+                if !quiet { skipped.record(message, context: context) }
                 // Go on after the line the problem is on.
                 input.start = error.position
                 line += error.lines + 1
@@ -242,7 +325,7 @@ struct LoadCSV: PipelineStep {
                 fields.removeLast(fields.count - savedFields)
                 let message = "\(path):\(recordLine): invalid UTF-8 in field \(badField.number) (byte offset \(badField.offset) of the field)"
                 guard skipBadRecords && !isHeader else { throw .invalidData("\(Self.name): \(message)") }
-                skipped.record(message, context: context)
+                if !quiet { skipped.record(message, context: context) }
                 continue
             }
             return (recordLine, fields.count - savedFields)
@@ -317,27 +400,20 @@ struct LoadCSV: PipelineStep {
         }
     }
 
+    /// A field the first pass found a number of its column's type, and now is not.
+    private func changed(row: Int, column: Int, type: ArrowType) -> StepError {
+        let field = fields[row * names.count + column]
+        let text = String(decoding: arena.bytes(field.start, min(field.length, 40)), as: UTF8.self)
+        return .invalidData("\(Self.name): \(path):\(rowLines[row]): field \(column + 1) (\"\(names[column])\") is \"\(text)\", "
+                            + "which is not \(type.displayName) as the first pass over the file found; the file changed while it was read")
+    }
+
     private mutating func makeBatch() throws(StepError) -> RecordBatch {
         let width = names.count
         var outFields: [ArrowField] = []
         var columns: [ArrowColumn] = []
         for c in 0..<width where keep[c] {
-            var type = ArrowType.utf8
-            if inferTypes {
-                var sawInt = false, sawFloat = false, sawText = false
-                for row in 0..<rowCount {
-                    let field = fields[row * width + c]
-                    guard field.length > 0 else { continue }
-                    switch parseNumber(arena.base + field.start, field.length, lenient: true) {
-                    case .int: sawInt = true
-                    case .float: sawFloat = true
-                    // Never rounded: a column holding one stays text, every digit kept.
-                    case .inexact, nil: sawText = true
-                    }
-                    if sawText { break }
-                }
-                type = sawText ? .utf8 : sawFloat ? .float64 : sawInt ? .int64 : .utf8
-            }
+            let type = inferTypes ? types[c] : ArrowType.utf8
             let builder = ColumnBuilder(type)
             for row in 0..<rowCount {
                 let field = fields[row * width + c]
@@ -347,13 +423,16 @@ struct LoadCSV: PipelineStep {
                 }
                 switch type {
                 case .int64:
-                    if case .int(let value) = parseNumber(arena.base + field.start, field.length, lenient: true) {
-                        builder.append(value)
-                    } else {
-                        builder.appendNull()
+                    guard case .int(let value) = parseNumber(arena.base + field.start, field.length, lenient: true) else {
+                        throw changed(row: row, column: c, type: type)
                     }
+                    builder.append(value)
                 case .float64:
-                    builder.append(parseNumber(arena.base + field.start, field.length, lenient: true)?.double ?? .nan)
+                    switch parseNumber(arena.base + field.start, field.length, lenient: true) {
+                    case .int(let value) where isExactDouble(value): builder.append(Double(value))
+                    case .float(let value): builder.append(value)
+                    default: throw changed(row: row, column: c, type: type)
+                    }
                 default:
                     builder.appendUTF8(arena.bytes(field.start, field.length))
                 }
@@ -363,6 +442,7 @@ struct LoadCSV: PipelineStep {
         }
         let rows = rowCount
         rowCount = 0
+        rowLines.removeAll(keepingCapacity: true)
         fields.removeAll(keepingCapacity: true)
         arena.count = 0
         arena.shrink(to: 1 << 24)
