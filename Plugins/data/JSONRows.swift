@@ -1,87 +1,214 @@
 import PluginKit
 
-/// Collects JSON object lines into the rows of one batch, then infers each
-/// column's type from that batch's values and builds Arrow columns.
-///
-/// Type rules (per batch, per column; nulls and missing keys never decide):
-/// all strings → utf8; all integers (no fraction or exponent, fits Int64)
-/// → int64; integers and other numbers → float64; all booleans → bool;
-/// arrays of strings → list<utf8>; arrays of numbers → list<float64>
-/// (arrays holding only nulls, or nothing, fit either list type); anything
-/// else (objects, arrays of other or mixed items, a mix of kinds in one
-/// column) → utf8 where a string stays its text and every other value
-/// becomes its compact JSON text (the convention of `pipeline plugins try`).
-/// A column with only nulls is utf8.
-///
-/// Columns keep the order in which their keys were first seen, and once
-/// seen stay in every later batch (null where absent), so batches of one
-/// file keep the same columns. A key that appears twice in one object:
-/// the last value wins. The host's reserved keys `_row_id` and `_error` are
-/// ignored (the host assigns row ids); `ignoredReservedKeys` says which.
-struct JSONRowAccumulator {
-    private struct Column {
-        let name: String
-        let nameBytes: [UInt8]
-        var cells: [Cell] = []
-    }
+// Rows of JSON objects (load_jsonl, load_inline) become Arrow batches in
+// two steps. First the columns are settled for the whole input: declared
+// (load_jsonl's `columns:`), or inferred by JSONTypeInference from every
+// line, keeping only per-key type state. Then JSONRowAccumulator collects
+// the lines into batches that all carry exactly those columns, in that
+// order, with those types: a key a line lacks is a null in that row.
 
-    private var columns: [Column] = []
-    private var columnIndex: [String: Int] = [:]
-    /// The column of the k-th key of the previous row: rows usually repeat
-    /// their keys in the same order, so a byte comparison finds the column.
-    private var predicted: [Int] = []
-    private(set) var rowCount = 0
-    /// Bytes of text held for the batch (a bound on any utf8 column's size).
-    var textBytes: Int { lines.count + decoded.count }
-    private let lines = ByteArena(capacity: 1 << 16)
-    private let decoded = ByteArena(capacity: 1 << 12)
-    private var items: [Cell] = []
-    private var numbers: [Double] = []
-    private let scratch = ByteArena(capacity: 256)
-    private(set) var ignoredReservedKeys: Set<String> = []
-    /// Numbers no Int64 or double holds unchanged become text instead of an error.
-    var inexactNumbersAsText = false
+// MARK: Column types
 
-    /// Marks a key to skip (a reserved column).
-    private static let ignored = -1
+/// The type of a column of JSON rows, fixed for the whole input: which
+/// values the column takes (null always) and its Arrow type.
+enum JSONColumnType: Equatable, Sendable {
+    /// Integers that fit Int64.
+    case int64
+    /// Numbers; an integer only if a double holds it exactly.
+    case float64
+    case bool
+    /// Strings.
+    case utf8
+    /// Arrays of strings and nulls.
+    case utf8List
+    /// Arrays of numbers and nulls.
+    case float64List
+    /// Arrays and objects, as compact JSON text (inferred when a column's
+    /// arrays and objects fit no list type).
+    case jsonText
+    /// Numbers as their text, every digit kept (inferred when
+    /// inexact_numbers: text read a number of the column as text).
+    case numberText
+    /// Any value as its compact JSON text: a string with its quotes (declared).
+    case json
 
-    /// Adds one line holding one JSON object as a row. On error nothing of
-    /// the line is kept.
-    mutating func add(_ bytes: UnsafePointer<UInt8>, count: Int) throws(JSONSyntaxError) {
-        let savedLines = lines.count, savedDecoded = decoded.count, savedItems = items.count
-        let savedNumbers = numbers.count
-        let savedColumns = columns.count
-        lines.append(bytes, count: count)
-        var scanner = JSONScanner(lines.base + savedLines, count: count, base: savedLines, decoded: decoded,
-                                  items: items, numbers: numbers)
-        scanner.inexactNumbersAsText = inexactNumbersAsText
-        items = []
-        numbers = []
-        do throws(JSONSyntaxError) {
-            try parseObject(&scanner)
-            items = scanner.items
-            numbers = scanner.numbers
-            rowCount += 1
-        } catch {
-            items = scanner.items
-            items.removeLast(items.count - savedItems)
-            numbers = scanner.numbers
-            numbers.removeLast(numbers.count - savedNumbers)
-            lines.count = savedLines
-            decoded.count = savedDecoded
-            for index in columns.indices where columns[index].cells.count > rowCount {
-                columns[index].cells.removeLast(columns[index].cells.count - rowCount)
-            }
-            if columns.count > savedColumns {
-                for column in columns[savedColumns...] { columnIndex[column.name] = nil }
-                columns.removeLast(columns.count - savedColumns)
-                predicted.removeAll(keepingCapacity: true)
-            }
-            throw error
+    var arrowType: ArrowType {
+        switch self {
+        case .int64: .int64
+        case .float64: .float64
+        case .bool: .bool
+        case .utf8List: .utf8List
+        case .float64List: .float64List
+        case .utf8, .jsonText, .numberText, .json: .utf8
         }
     }
 
-    private mutating func parseObject(_ s: inout JSONScanner) throws(JSONSyntaxError) {
+    /// The names a `columns:` parameter gives types by.
+    static let declarable: [(name: String, type: JSONColumnType)] = [
+        ("int64", .int64), ("float64", .float64), ("bool", .bool), ("utf8", .utf8),
+        ("list<utf8>", .utf8List), ("list<float64>", .float64List), ("json", .json), ("any", .json),
+    ]
+
+    /// For messages.
+    var name: String {
+        switch self {
+        case .int64: "int64"
+        case .float64: "float64"
+        case .bool: "bool"
+        case .utf8: "utf8"
+        case .utf8List: "list<utf8>"
+        case .float64List: "list<float64>"
+        case .jsonText: "utf8 (arrays and objects as JSON text)"
+        case .numberText: "utf8 (numbers as their text)"
+        case .json: "json"
+        }
+    }
+
+    /// Whether `cell` goes in a column of this type.
+    func accepts(_ cell: Cell) -> Bool {
+        switch cell.kind {
+        case .null: return true
+        case .int:
+            return self == .int64 || self == .numberText || self == .json
+                || (self == .float64 && isExactDouble(Int64(bitPattern: cell.payload)))
+        case .float: return self == .float64 || self == .numberText || self == .json
+        case .numberText: return self == .numberText || self == .json
+        case .bool: return self == .bool || self == .json
+        case .string, .decodedString: return self == .utf8 || self == .json
+        case .stringArray: return self == .utf8List || self == .jsonText || self == .json
+        case .numberArray: return self == .float64List || self == .jsonText || self == .json
+        case .emptyArray: return self == .utf8List || self == .float64List || self == .jsonText || self == .json
+        case .json: return self == .jsonText || self == .json
+        }
+    }
+}
+
+/// One column of JSON rows.
+struct JSONColumn: Equatable, Sendable {
+    var name: String
+    var type: JSONColumnType
+}
+
+/// What a value is, for messages: "a string", "an object".
+/// `firstByte` is the first byte of its text (tells an object from an array).
+func describeJSONValue(_ kind: CellKind, firstByte: UInt8) -> String {
+    switch kind {
+    case .null: "null"
+    case .bool: "a boolean"
+    case .int, .float, .numberText: "a number"
+    case .string, .decodedString: "a string"
+    case .stringArray, .numberArray, .emptyArray: "an array"
+    case .json: firstByte == UInt8(ascii: "{") ? "an object" : "an array"
+    }
+}
+
+// MARK: Keys
+
+/// The key of a member as the scanner found it in the line.
+typealias JSONKey = (start: Int, length: Int, escaped: Bool)
+
+/// Finds the column of each key of a line: by name, or first by the column
+/// the key at the same position of the previous line had (rows usually
+/// repeat their keys in the same order, so one byte comparison finds it).
+/// The host's reserved keys `_row_id` and `_error` are no columns:
+/// `ignoredReserved` says which were met.
+struct JSONKeyTable {
+    enum Found {
+        case column(Int)
+        case reserved
+        case unknown(String)
+    }
+
+    /// The column number of a member to skip (a reserved key).
+    static let skip = -1
+
+    private(set) var names: [String] = []
+    private var nameBytes: [[UInt8]] = []
+    private var index: [String: Int] = [:]
+    private var predicted: [Int] = []
+    private let scratch = ByteArena(capacity: 256)
+    private(set) var ignoredReserved: Set<String> = []
+
+    init(names: [String] = []) {
+        for name in names { append(name) }
+    }
+
+    var count: Int { names.count }
+
+    private mutating func append(_ name: String) {
+        index[name] = names.count
+        names.append(name)
+        nameBytes.append(Array(name.utf8))
+    }
+
+    /// The column of `key` (in the scanner's line). A key not seen before
+    /// gets the next column with `adding`, else it is `.unknown`.
+    mutating func find(_ key: JSONKey, in s: JSONScanner, position: Int, adding: Bool) -> Found {
+        var name = s.p + key.start
+        var length = key.length
+        if key.escaped {
+            scratch.count = 0
+            let text = s.decode(key.start, key.length)
+            scratch.append(s.decoded.base + text.start, count: text.count)
+            s.decoded.count = text.start
+            name = UnsafePointer(scratch.base)
+            length = text.count
+        }
+        if position < predicted.count {
+            let guess = predicted[position]
+            if guess >= 0 && guess < nameBytes.count && nameBytes[guess].count == length
+                && nameBytes[guess].withUnsafeBufferPointer({ known in
+                    known.baseAddress.map { memcmp($0, name, length) == 0 } ?? true
+                }) {
+                return .column(guess)
+            }
+        }
+        let text = String(decoding: UnsafeBufferPointer(start: name, count: length), as: UTF8.self)
+        let column: Int
+        if let known = index[text] {
+            column = known
+        } else if text == rowIdColumn || text == errorColumn {
+            ignoredReserved.insert(text)
+            return .reserved
+        } else if adding {
+            column = names.count
+            append(text)
+        } else {
+            return .unknown(text)
+        }
+        if position < predicted.count {
+            predicted[position] = column
+        } else if position == predicted.count {
+            predicted.append(column)
+        }
+        return .column(column)
+    }
+
+    /// Forgets the columns from `count` on (added by a line that turned out bad).
+    mutating func removeColumns(from count: Int) {
+        guard names.count > count else { return }
+        for name in names[count...] { index[name] = nil }
+        names.removeLast(names.count - count)
+        nameBytes.removeLast(nameBytes.count - count)
+        predicted.removeAll(keepingCapacity: true)
+    }
+}
+
+// MARK: Reading one object
+
+/// What takes the members of a line's object as `readObject` scans it.
+protocol JSONMemberSink {
+    /// The column of `key`, or `JSONKeyTable.skip` for a member not to take.
+    mutating func column(for key: JSONKey, in s: JSONScanner, position: Int) -> Int
+    /// Whether a number no Int64 or double holds is read as its text (else it fails the line).
+    func keepsNumberText(in column: Int) -> Bool
+    /// The value of a member of `column`, found at `offset` in the line.
+    mutating func take(_ cell: Cell, column: Int, in s: JSONScanner, at offset: Int)
+}
+
+extension JSONMemberSink {
+    /// Scans the line, which must hold one JSON object and nothing else.
+    mutating func readObject(_ s: inout JSONScanner) throws(JSONSyntaxError) {
         s.skipSpace()
         guard s.peek() == UInt8(ascii: "{") else {
             throw s.fail("not a JSON object (found \(s.describeValue(at: s.pos)))", at: s.pos)
@@ -102,8 +229,10 @@ struct JSONRowAccumulator {
                 guard s.peek() == UInt8(ascii: ":") else { throw s.expected("':' after the key") }
                 s.pos += 1
                 s.skipSpace()
+                s.inexactNumbersAsText = keepsNumberText(in: column)
+                let offset = s.pos
                 let cell = try s.value(depth: 1)
-                if column != Self.ignored { store(cell, in: column) }
+                if column != JSONKeyTable.skip { take(cell, column: column, in: s, at: offset) }
                 s.skipSpace()
                 guard let next = s.peek() else { throw s.expected("',' or '}'") }
                 if next == UInt8(ascii: ",") {
@@ -121,98 +250,388 @@ struct JSONRowAccumulator {
             throw s.fail("unexpected \(describeByte(s.p[s.pos])) after the JSON object (one object per line)", at: s.pos)
         }
     }
+}
+
+// MARK: Inferring the columns
+
+/// Two values of one key that no column type holds both of.
+struct JSONTypeConflict: Error {
+    enum Reason: Sendable {
+        /// Values of different kinds: a number and a string, say.
+        case kinds
+        /// An integer a double does not hold exactly, in a column that also
+        /// has numbers with a fraction or an exponent (float64).
+        case inexactInteger(Int64)
+    }
+
+    let key: String
+    /// Where the first value was and what it is ("a number").
+    let first: (line: Int, what: String)
+    let second: (line: Int, what: String)
+    let reason: Reason
+
+    /// The conflict in words; `place` names a line ("line 3", "rows[2]").
+    func message(place: (Int) -> String) -> String {
+        let (a, b) = first.line <= second.line ? (first, second) : (second, first)
+        let both = "the key \"\(key)\" is \(a.what) on \(place(a.line)) and \(b.what) on \(place(b.line))"
+        switch reason {
+        case .kinds: return "\(both): a column holds values of one type"
+        case .inexactInteger: return "\(both): a float64 column cannot hold that integer exactly"
+        }
+    }
+}
+
+/// The columns of JSON object lines, from every line, in one pass that
+/// keeps only per-key type state (never the rows).
+///
+/// Rules (nulls and missing keys never decide): strings → utf8; integers
+/// → int64; integers and other numbers → float64, unless an integer is one
+/// a double does not hold exactly (beyond ±2^53): a conflict; numbers of
+/// which inexact_numbers: text read one as text → utf8, every number as its
+/// text; booleans → bool; arrays of strings → list<utf8>; arrays of numbers
+/// → list<float64> (empty or all-null arrays fit either); other arrays and
+/// objects, or arrays of both kinds → utf8 holding compact JSON text. A key
+/// whose values are of two of the kinds number, string, boolean and
+/// array-or-object is a conflict. A key only ever null is a utf8 column.
+/// Columns come in the order their keys first appear. A duplicate key in a
+/// line: the last value counts, as it is the one read.
+struct JSONTypeInference: JSONMemberSink {
+    private struct Kinds: OptionSet {
+        let rawValue: UInt16
+        static let int = Kinds(rawValue: 1 << 0)
+        static let float = Kinds(rawValue: 1 << 1)
+        static let numberText = Kinds(rawValue: 1 << 2)
+        static let stringArray = Kinds(rawValue: 1 << 3)
+        static let numberArray = Kinds(rawValue: 1 << 4)
+        static let emptyArray = Kinds(rawValue: 1 << 5)
+        static let json = Kinds(rawValue: 1 << 6)
+
+        init(rawValue: UInt16) { self.rawValue = rawValue }
+
+        init(_ kind: CellKind) {
+            switch kind {
+            case .int: self = .int
+            case .float: self = .float
+            case .numberText: self = .numberText
+            case .stringArray: self = .stringArray
+            case .numberArray: self = .numberArray
+            case .emptyArray: self = .emptyArray
+            case .json: self = .json
+            case .null, .bool, .string, .decodedString: self = []
+            }
+        }
+    }
+
+    /// Kinds of values that share a column; two of them do not.
+    private enum Family {
+        case number, string, bool, structured
+
+        init?(_ kind: CellKind) {
+            switch kind {
+            case .null: return nil
+            case .int, .float, .numberText: self = .number
+            case .string, .decodedString: self = .string
+            case .bool: self = .bool
+            case .stringArray, .numberArray, .emptyArray, .json: self = .structured
+            }
+        }
+    }
+
+    private struct State {
+        var family: Family?
+        var kinds: Kinds = []
+        /// The first value of the family: its line and what it is.
+        var firstLine = 0
+        var firstWhat = ""
+        var firstFloatLine = 0
+        var inexactInteger: (line: Int, value: Int64)?
+        /// The line (`token`) that last gave the key a value, and where
+        /// that value is in `pending`.
+        var token = 0
+        var slot = 0
+    }
+
+    /// A value of the line being read, recorded once the line is whole.
+    private struct Pending {
+        var column: Int
+        var kind: CellKind
+        var payload: UInt64
+        /// The first byte of its text (tells an object from an array).
+        var firstByte: UInt8
+    }
+
+    private var keys = JSONKeyTable()
+    private var states: [State] = []
+    private var pending: [Pending] = []
+    private var token = 0
+    private let decoded = ByteArena(capacity: 1 << 12)
+    private var items: [Cell] = []
+    private var numbers: [Double] = []
+    private let inexactNumbersAsText: Bool
+    /// The first conflict met; `add` records nothing more after it.
+    private(set) var conflict: JSONTypeConflict?
+    /// The host's reserved keys met (ignored).
+    var ignoredReservedKeys: Set<String> { keys.ignoredReserved }
+
+    init(inexactNumbersAsText: Bool) {
+        self.inexactNumbersAsText = inexactNumbersAsText
+    }
+
+    /// Reads one line holding one JSON object. A line with a syntax error
+    /// (thrown) counts for nothing. `line` names it in a conflict.
+    mutating func add(_ bytes: UnsafePointer<UInt8>, count: Int, line: Int) throws(JSONSyntaxError) {
+        guard conflict == nil else { return }
+        let savedColumns = keys.count
+        token += 1
+        pending.removeAll(keepingCapacity: true)
+        decoded.count = 0
+        items.removeAll(keepingCapacity: true)
+        numbers.removeAll(keepingCapacity: true)
+        var scanner = JSONScanner(bytes, count: count, base: 0, decoded: decoded, items: items, numbers: numbers)
+        items = []
+        numbers = []
+        do throws(JSONSyntaxError) {
+            try readObject(&scanner)
+        } catch {
+            items = scanner.items
+            numbers = scanner.numbers
+            keys.removeColumns(from: savedColumns)
+            states.removeLast(states.count - savedColumns)
+            throw error
+        }
+        items = scanner.items
+        numbers = scanner.numbers
+        for value in pending where conflict == nil { record(value, line: line) }
+        decoded.shrink(to: 1 << 24)
+    }
+
+    mutating func column(for key: JSONKey, in s: JSONScanner, position: Int) -> Int {
+        guard case .column(let column) = keys.find(key, in: s, position: position, adding: true) else {
+            return JSONKeyTable.skip
+        }
+        if column == states.count { states.append(State()) }
+        return column
+    }
+
+    func keepsNumberText(in column: Int) -> Bool { inexactNumbersAsText }
+
+    mutating func take(_ cell: Cell, column: Int, in s: JSONScanner, at offset: Int) {
+        // Only the line's bytes tell an object from an array, should the
+        // value start a family or conflict with one.
+        let value = Pending(column: column, kind: cell.kind, payload: cell.payload, firstByte: s.p[offset])
+        if states[column].token == token {
+            pending[states[column].slot] = value   // a duplicate key: the last value wins
+            return
+        }
+        states[column].token = token
+        states[column].slot = pending.count
+        pending.append(value)
+    }
+
+    private mutating func record(_ value: Pending, line: Int) {
+        guard let family = Family(value.kind) else { return }
+        let column = value.column
+        if let known = states[column].family {
+            if known != family {
+                conflict = JSONTypeConflict(key: keys.names[column],
+                                            first: (states[column].firstLine, states[column].firstWhat),
+                                            second: (line, describeJSONValue(value.kind, firstByte: value.firstByte)),
+                                            reason: .kinds)
+                return
+            }
+        } else {
+            states[column].family = family
+            states[column].firstLine = line
+            states[column].firstWhat = describeJSONValue(value.kind, firstByte: value.firstByte)
+        }
+        states[column].kinds.insert(Kinds(value.kind))
+        switch value.kind {
+        case .float:
+            if states[column].firstFloatLine == 0 { states[column].firstFloatLine = line }
+        case .int:
+            let number = Int64(bitPattern: value.payload)
+            if states[column].inexactInteger == nil && !isExactDouble(number) {
+                states[column].inexactInteger = (line, number)
+            }
+        default:
+            break
+        }
+    }
+
+    /// The columns of all the lines added, in the order their keys first
+    /// appeared. Throws the first conflict.
+    func columns() throws(JSONTypeConflict) -> [JSONColumn] {
+        if let conflict { throw conflict }
+        var columns: [JSONColumn] = []
+        columns.reserveCapacity(states.count)
+        for (name, state) in zip(keys.names, states) {
+            let type: JSONColumnType
+            switch state.family {
+            case nil, .string: type = .utf8
+            case .bool: type = .bool
+            case .number:
+                if state.kinds.contains(.numberText) {
+                    type = .numberText
+                } else if state.kinds.contains(.float) {
+                    if let inexact = state.inexactInteger {
+                        throw JSONTypeConflict(key: name, first: (inexact.line, "the integer \(inexact.value)"),
+                                               second: (state.firstFloatLine, "a number with a fraction or an exponent"),
+                                               reason: .inexactInteger(inexact.value))
+                    }
+                    type = .float64
+                } else {
+                    type = .int64
+                }
+            case .structured:
+                if state.kinds.isSubset(of: [.stringArray, .emptyArray]) {
+                    type = .utf8List
+                } else if state.kinds.isSubset(of: [.numberArray, .emptyArray]) {
+                    type = .float64List
+                } else {
+                    type = .jsonText
+                }
+            }
+            columns.append(JSONColumn(name: name, type: type))
+        }
+        return columns
+    }
+}
+
+// MARK: Building batches
+
+/// Collects JSON object lines into the rows of one batch with the given
+/// columns: every batch carries all of them, in their order, with their
+/// types; a key a line lacks is null in its row. A key that is no column,
+/// or a value the column's type does not take, makes the line bad
+/// (`notInSchema`). A key that appears twice in one object: the last value
+/// wins. The host's reserved keys `_row_id` and `_error` are ignored (the
+/// host assigns row ids); `ignoredReservedKeys` says which were met.
+struct JSONRowAccumulator: JSONMemberSink {
+    private struct Column {
+        let name: String
+        let type: JSONColumnType
+        var cells: [Cell] = []
+    }
+
+    private var columns: [Column]
+    private var keys: JSONKeyTable
+    /// The columns were declared (in `columns:`), not inferred: for messages.
+    private let declared: Bool
+    private(set) var rowCount = 0
+    /// Bytes of text held for the batch (a bound on any utf8 column's size).
+    var textBytes: Int { lines.count + decoded.count }
+    private let lines = ByteArena(capacity: 1 << 16)
+    private let decoded = ByteArena(capacity: 1 << 12)
+    private var items: [Cell] = []
+    private var numbers: [Double] = []
+    private let scratch = ByteArena(capacity: 256)
+    /// The columns the line being read gave a value.
+    private var touched: [Int] = []
+    /// The line's first key that is no column: thrown once the whole line
+    /// has been read, so that a line that is also not valid JSON is
+    /// reported as that, as the first pass (which takes every key) saw it.
+    private var unknownKey: JSONSyntaxError?
+    var ignoredReservedKeys: Set<String> { keys.ignoredReserved }
+    /// Numbers no Int64 or double holds become text instead of an error
+    /// (json columns always keep them, as their text).
+    let inexactNumbersAsText: Bool
+
+    init(columns: [JSONColumn], declared: Bool, inexactNumbersAsText: Bool) {
+        self.columns = columns.map { Column(name: $0.name, type: $0.type) }
+        keys = JSONKeyTable(names: columns.map(\.name))
+        self.declared = declared
+        self.inexactNumbersAsText = inexactNumbersAsText
+    }
+
+    /// Adds one line holding one JSON object as a row. On error nothing of
+    /// the line is kept.
+    mutating func add(_ bytes: UnsafePointer<UInt8>, count: Int) throws(JSONSyntaxError) {
+        let savedLines = lines.count, savedDecoded = decoded.count, savedItems = items.count
+        let savedNumbers = numbers.count
+        lines.append(bytes, count: count)
+        var scanner = JSONScanner(lines.base + savedLines, count: count, base: savedLines, decoded: decoded,
+                                  items: items, numbers: numbers)
+        items = []
+        numbers = []
+        touched.removeAll(keepingCapacity: true)
+        unknownKey = nil
+        do throws(JSONSyntaxError) {
+            try readObject(&scanner)
+            if let unknownKey { throw unknownKey }
+            // The last value of each key is the one kept: check those.
+            for column in touched {
+                let cell = columns[column].cells[rowCount]
+                if !columns[column].type.accepts(cell) { throw mismatch(cell, in: column, lineStart: savedLines) }
+            }
+            items = scanner.items
+            numbers = scanner.numbers
+            rowCount += 1
+        } catch {
+            items = scanner.items
+            items.removeLast(items.count - savedItems)
+            numbers = scanner.numbers
+            numbers.removeLast(numbers.count - savedNumbers)
+            lines.count = savedLines
+            decoded.count = savedDecoded
+            for index in columns.indices where columns[index].cells.count > rowCount {
+                columns[index].cells.removeLast(columns[index].cells.count - rowCount)
+            }
+            throw error
+        }
+    }
+
+    mutating func column(for key: JSONKey, in s: JSONScanner, position: Int) -> Int {
+        switch keys.find(key, in: s, position: position, adding: false) {
+        case .column(let column):
+            return column
+        case .reserved:
+            return JSONKeyTable.skip
+        case .unknown(let name):
+            if unknownKey == nil {
+                var error = s.fail(declared ? "the key \"\(name)\" is not one of the columns declared in columns"
+                                            : "the key \"\(name)\" was not in the file when its column types were read",
+                                   at: key.start - 1)
+                error.notInSchema = true
+                unknownKey = error
+            }
+            return JSONKeyTable.skip
+        }
+    }
+
+    func keepsNumberText(in column: Int) -> Bool {
+        inexactNumbersAsText || (column >= 0 && columns[column].type == .json)
+    }
 
     @inline(__always)
-    private mutating func store(_ cell: Cell, in column: Int) {
+    mutating func take(_ cell: Cell, column: Int, in s: JSONScanner, at offset: Int) {
         let have = columns[column].cells.count
         if have == rowCount + 1 {
             columns[column].cells[rowCount] = cell   // duplicate key: the last wins
+            if cell.kind != .null { touched.append(column) }
             return
         }
         if have < rowCount {
             columns[column].cells.append(contentsOf: repeatElement(Cell.null, count: rowCount - have))
         }
         columns[column].cells.append(cell)
+        if cell.kind != .null { touched.append(column) }
     }
 
-    /// The column of a key (its content at `key` in the scanner's line).
-    private mutating func column(for key: (start: Int, length: Int, escaped: Bool), in s: JSONScanner,
-                                 position: Int) -> Int {
-        var name = s.p + key.start
-        var length = key.length
-        if key.escaped {
-            scratch.count = 0
-            let text = s.decode(key.start, key.length)
-            scratch.append(decoded.base + text.start, count: text.count)
-            decoded.count = text.start
-            name = UnsafePointer(scratch.base)
-            length = text.count
-        }
-        if position < predicted.count {
-            let guess = predicted[position]
-            if guess >= 0 && guess < columns.count && columns[guess].nameBytes.count == length
-                && columns[guess].nameBytes.withUnsafeBufferPointer({ known in
-                    known.baseAddress.map { memcmp($0, name, length) == 0 } ?? true
-                }) {
-                return guess
-            }
-        }
-        let text = String(decoding: UnsafeBufferPointer(start: name, count: length), as: UTF8.self)
-        let index: Int
-        if let known = columnIndex[text] {
-            index = known
-        } else if text == rowIdColumn || text == errorColumn {
-            ignoredReservedKeys.insert(text)
-            return Self.ignored
+    /// The error for a value its column does not take.
+    private func mismatch(_ cell: Cell, in column: Int, lineStart: Int) -> JSONSyntaxError {
+        let name = columns[column].name, type = columns[column].type
+        let what: String
+        if cell.kind == .int && type == .float64 {
+            what = "\"\(name)\" is the integer \(Int64(bitPattern: cell.payload)), which a float64 cannot hold exactly"
         } else {
-            index = columns.count
-            columns.append(Column(name: text, nameBytes: Array(UnsafeBufferPointer(start: name, count: length))))
-            columnIndex[text] = index
+            what = "\"\(name)\" is \(describeJSONValue(cell.kind, firstByte: lines.base[cell.start]))"
         }
-        if position < predicted.count {
-            predicted[position] = index
-        } else if position == predicted.count {
-            predicted.append(index)
-        }
-        return index
-    }
-
-    // MARK: Building the batch
-
-    private struct Kinds: OptionSet {
-        let rawValue: UInt16
-        static let string = Kinds(rawValue: 1 << 0)
-        static let int = Kinds(rawValue: 1 << 1)
-        static let float = Kinds(rawValue: 1 << 2)
-        static let bool = Kinds(rawValue: 1 << 3)
-        static let stringArray = Kinds(rawValue: 1 << 4)
-        static let numberArray = Kinds(rawValue: 1 << 5)
-        static let emptyArray = Kinds(rawValue: 1 << 6)
-        static let json = Kinds(rawValue: 1 << 7)
-    }
-
-    private static func type(of cells: [Cell]) -> ArrowType {
-        var kinds: Kinds = []
-        for cell in cells {
-            switch cell.kind {
-            case .null: break
-            case .bool: kinds.insert(.bool)
-            case .int: kinds.insert(.int)
-            case .float: kinds.insert(.float)
-            case .string, .decodedString, .numberText: kinds.insert(.string)
-            case .stringArray: kinds.insert(.stringArray)
-            case .numberArray: kinds.insert(.numberArray)
-            case .emptyArray: kinds.insert(.emptyArray)
-            case .json: kinds.insert(.json)
-            }
-        }
-        if kinds.isEmpty || kinds == .string { return .utf8 }
-        if kinds == .int { return .int64 }
-        if kinds.isSubset(of: [.int, .float]) { return .float64 }
-        if kinds == .bool { return .bool }
-        if kinds.isSubset(of: [.stringArray, .emptyArray]) { return .utf8List }
-        if kinds.isSubset(of: [.numberArray, .emptyArray]) { return .float64List }
-        return .utf8
+        let because = declared ? "columns declares it \(type.name)" : "the first pass over the file made it \(type.name)"
+        // A plain string's cell starts after its opening quote.
+        let offset = cell.start - lineStart - (cell.kind == .string ? 1 : 0)
+        var error = JSONSyntaxError(message: "\(what), but \(because)", offset: max(offset, 0), atEnd: false)
+        error.notInSchema = true
+        return error
     }
 
     /// The rows collected so far as a batch; the accumulator is empty after.
@@ -225,8 +644,8 @@ struct JSONRowAccumulator {
             if have < rowCount {
                 columns[index].cells.append(contentsOf: repeatElement(Cell.null, count: rowCount - have))
             }
-            let type = Self.type(of: columns[index].cells)
-            fields.append(ArrowField(columns[index].name, type))
+            let type = columns[index].type
+            fields.append(ArrowField(columns[index].name, type.arrowType))
             arrays.append(build(columns[index].cells, as: type))
             columns[index].cells.removeAll(keepingCapacity: true)
         }
@@ -267,53 +686,62 @@ struct JSONRowAccumulator {
         }
     }
 
-    private func build(_ cells: [Cell], as type: ArrowType) -> ArrowColumn {
-        let builder = ColumnBuilder(type)
+    /// Cells the column's type took (`add` checked) as an Arrow column.
+    private func build(_ cells: [Cell], as type: JSONColumnType) -> ArrowColumn {
+        let builder = ColumnBuilder(type.arrowType)
         switch type {
         case .int64:
             for cell in cells {
-                if cell.kind == .null { builder.appendNull() } else { builder.append(Int64(bitPattern: cell.payload)) }
+                if cell.kind == .int { builder.append(Int64(bitPattern: cell.payload)) } else { builder.appendNull() }
             }
         case .float64:
             for cell in cells {
                 switch cell.kind {
-                case .int: builder.append(Double(Int64(bitPattern: cell.payload)))
+                case .int: builder.append(Double(Int64(bitPattern: cell.payload)))   // exact: add checked
                 case .float: builder.append(Double(bitPattern: cell.payload))
                 default: builder.appendNull()
                 }
             }
         case .bool:
             for cell in cells {
-                if cell.kind == .null { builder.appendNull() } else { builder.append(cell.payload != 0) }
+                if cell.kind == .bool { builder.append(cell.payload != 0) } else { builder.appendNull() }
             }
-        case .list(let item):
+        case .utf8List, .float64List:
             let itemBuilder = builder.items
-            let strings = item.type == .utf8
+            let strings = type == .utf8List
             if !strings { itemBuilder.reserve(cells.reduce(0) { $0 + ($1.kind == .numberArray ? Int($1.count) : 0) }) }
             for cell in cells {
-                guard cell.kind != .null else {
+                switch cell.kind {
+                case .numberArray:
+                    appendNumbers(Int(cell.payload), Int(cell.count), to: itemBuilder)
+                case .stringArray, .emptyArray:
+                    // Strings and nulls (an empty-kind array holds only nulls).
+                    let first = Int(cell.payload)
+                    for k in first..<first + Int(cell.count) {
+                        let entry = items[k]
+                        if entry.kind == .null || !strings { itemBuilder.appendNull() } else { itemBuilder.appendUTF8(text(of: entry)) }
+                    }
+                default:
                     builder.appendNull()
                     continue
                 }
-                let first = Int(cell.payload)
-                if cell.kind == .numberArray {
-                    appendNumbers(first, Int(cell.count), to: itemBuilder)
-                    builder.endListRow()
-                    continue
-                }
-                // Strings and nulls (an all-null array holds only nulls).
-                for k in first..<first + Int(cell.count) {
-                    let entry = items[k]
-                    if entry.kind == .null || !strings { itemBuilder.appendNull() } else { itemBuilder.appendUTF8(text(of: entry)) }
-                }
                 builder.endListRow()
             }
-        default:
-            // utf8: strings as their text, any other value as compact JSON.
+        case .utf8, .jsonText, .numberText, .json:
             for cell in cells {
                 switch cell.kind {
                 case .null:
                     builder.appendNull()
+                case .string where type == .json:
+                    // Its JSON text: the content has no escapes, so quotes suffice.
+                    scratch.count = 0
+                    scratch.append(UInt8(ascii: "\""))
+                    scratch.append(lines.base + cell.start, count: Int(cell.length))
+                    scratch.append(UInt8(ascii: "\""))
+                    builder.appendUTF8(scratch.bytes(0, scratch.count))
+                case .decodedString where type == .json:
+                    // The span is the string as written, quotes and escapes included.
+                    builder.appendUTF8(lines.bytes(cell.start, Int(cell.length)))
                 case .string, .decodedString:
                     builder.appendUTF8(text(of: cell))
                 case .int, .float, .bool, .numberText:

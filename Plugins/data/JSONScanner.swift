@@ -18,6 +18,9 @@ struct JSONSyntaxError: Error {
     var atEnd: Bool
     /// The bytes were not well-formed UTF-8.
     var badUTF8: Bool = false
+    /// Valid JSON, but a key or value the file's columns do not take (a
+    /// key not declared, a value of another type).
+    var notInSchema: Bool = false
 }
 
 /// What a cell holds.

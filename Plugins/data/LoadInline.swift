@@ -2,7 +2,9 @@ import PluginKit
 
 /// Emits the rows written in the pipeline file, with load_jsonl's type
 /// inference: each row is turned back into a JSON line and goes through the
-/// same scanner.
+/// same scanner. The columns are inferred from all the rows at create, so
+/// every batch has the same ones; a key with values of two kinds fails the
+/// step there, naming both rows.
 ///
 /// Key order: the host hands parameters over as JSON with sorted keys, so
 /// columns come in sorted order within each first-seen row (the order
@@ -16,10 +18,10 @@ struct LoadInline: PipelineStep {
     static let name = "load_inline"
 
     static let info = StepInfo(
-        kind: .generator, id: "org.pipeline.load_inline", name: name, version: "1.0.0",
+        kind: .generator, id: "org.pipeline.load_inline", name: name, version: "2.0.0",
         description: """
             Emits rows written in the pipeline file (a list of objects), with the type inference of \
-            load_jsonl.
+            load_jsonl over all the rows: every batch has the same columns, null where a row lacks a key.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the rows.")],
@@ -35,17 +37,31 @@ struct LoadInline: PipelineStep {
     private var lineEnds: [Int] = []
     private var next = 0
     private let batchSize: Int
-    private var rows = JSONRowAccumulator()
+    private var rows: JSONRowAccumulator
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         batchSize = try Check.batchSize(parameters.batch_size ?? 1000, step: Self.name)
+        var inference = JSONTypeInference(inexactNumbersAsText: false)
         for (index, row) in parameters.rows.enumerated() {
             guard case .object = row else {
                 throw .invalidArgument("\(Self.name): rows[\(index)] is not an object (found \(row.kindName))")
             }
+            let start = text.count
             row.write(to: text)
             lineEnds.append(text.count)
+            do throws(JSONSyntaxError) {
+                try inference.add(UnsafePointer(text.base + start), count: text.count - start, line: index)
+            } catch {
+                throw .internal("\(Self.name): rows[\(index)]: \(error.message)")
+            }
         }
+        let columns: [JSONColumn]
+        do throws(JSONTypeConflict) {
+            columns = try inference.columns()
+        } catch {
+            throw .invalidArgument("\(Self.name): \(error.message { "rows[\($0)]" })")
+        }
+        rows = JSONRowAccumulator(columns: columns, declared: false, inexactNumbersAsText: false)
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {

@@ -2,6 +2,13 @@ import PluginKit
 
 /// Reads a JSON Lines file: one JSON object per line, one row per object.
 ///
+/// The columns are the same in every batch, for the whole file: declared
+/// in `columns:`, or read in a first pass over the file that keeps only
+/// per-key type state (JSONTypeInference); the rows are read in a second
+/// pass. A generator is replayed from the start on resume, and both
+/// passes read the same file the same way, so the rows, their order and
+/// their ids do not change.
+///
 /// The file is streamed through a 1 MiB buffer (growing only for a longer
 /// line, up to max_line_bytes); the JSON is scanned directly over the bytes.
 /// Accepted: CRLF line ends, a UTF-8 byte order mark, blank lines (skipped),
@@ -16,24 +23,29 @@ struct LoadJSONL: PipelineStep {
         var embeddings: String?
         var embedding_column: String?
         var inexact_numbers: String?
+        var columns: DeclaredColumns?
     }
 
     static let name = "load_jsonl"
     static let defaultMaxLineBytes = 64 << 20
 
     static let info = StepInfo(
-        kind: .generator, id: "org.pipeline.load_jsonl", name: name, version: "1.0.0",
+        kind: .generator, id: "org.pipeline.load_jsonl", name: name, version: "2.0.0",
         description: """
-            Reads a JSON Lines file, one JSON object per line, one row per object. Column types are \
-            inferred per batch: strings → utf8, integers → int64, numbers → float64, booleans → bool, \
-            arrays of strings → list<utf8>, arrays of numbers → list<float64>, anything else (objects, \
-            mixed arrays, mixed kinds in a column) → utf8 holding the compact JSON text (strings stay \
-            text). Missing keys and null are null; a duplicate key: the last value wins. Columns keep \
-            the order their keys are first seen. Blank lines, CRLF and a UTF-8 byte order mark are fine. \
-            A number no int64 or float64 holds unchanged (a 30-digit id, 1e400, more than 17 \
-            significant digits) is never rounded: it fails the line, or with inexact_numbers: text \
-            it is read as its text. With `embeddings`, row n also gets row n of a float32 .npy \
-            matrix as a fixed_size_list<float32> column: large pools of vectors without JSON floats.
+            Reads a JSON Lines file, one JSON object per line, one row per object. Every batch has the \
+            same columns, those of the whole file, in the order their keys first appear; a key missing \
+            from a line, or null, is null in its row. Column types come from `columns:`, or from a \
+            first pass over the whole file: strings → utf8, integers → int64, numbers → float64, \
+            booleans → bool, arrays of strings → list<utf8>, arrays of numbers → list<float64>, other \
+            arrays and objects → utf8 holding the compact JSON text. A key whose values are of two \
+            kinds (a number on one line, a string on another) fails the step naming the key and both \
+            lines, as does a float64 column with an integer a float64 cannot hold exactly (beyond \
+            2^53); declare such a column json to keep every value as its JSON text. A duplicate key: \
+            the last value wins. Blank lines, CRLF and a UTF-8 byte order mark are fine. A number no \
+            int64 or float64 holds unchanged (a 30-digit id, 1e400, more than 17 significant digits) is \
+            never rounded: it fails the line, or with inexact_numbers: text it is read as its text. \
+            With `embeddings`, row n also gets row n of a float32 .npy matrix as a \
+            fixed_size_list<float32> column: large pools of vectors without JSON floats.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the objects.")],
@@ -49,14 +61,22 @@ struct LoadJSONL: PipelineStep {
               "embeddings":{"type":"string","format":"input-path","description":"A NumPy .npy float32 matrix (rows × dimensions), row-aligned with the file's rows: row n of the matrix goes with the n-th JSON object. Needs on_error: fail."},
               "embedding_column":{"type":"string","minLength":1,"default":"embedding","description":"The column the matrix rows go to."},
               "inexact_numbers":{"type":"string","enum":["error","text"],"default":"error",
-                "description":"A number that an int64 or a float64 cannot hold unchanged (an integer beyond 64 bits, more than 17 significant digits, beyond ±1.8e308 or below 2.2e-308): error, a bad line naming file:line:column; or text, read as its digits (the column becomes utf8 in that batch; inside an array, the array is kept as JSON text)."}}}
+                "description":"A number that an int64 or a float64 cannot hold unchanged (an integer beyond 64 bits, more than 17 significant digits, beyond ±1.8e308 or below 2.2e-308): error, a bad line naming file:line:column; or text, read as its digits (its column becomes utf8, every number of it as its text; inside an array, the array is kept as JSON text)."},
+              "columns":{"type":["object","array"],"additionalProperties":\(typeNames),"items":{"type":"object","additionalProperties":\(typeNames)},
+                "description":"The file's columns and their types, instead of a first pass over the file to infer them: a list of one-entry mappings (- id: int64), in the order the columns take, or a mapping (columns in name order). Types: int64, float64 (integers too, if a float64 holds them exactly), bool, utf8 (strings), list<utf8>, list<float64>, json (any value as its compact JSON text, a string with its quotes; also any). A key not declared, or a value of another type, makes the line bad: the step fails naming file:line:column, or with on_error: skip the line is skipped and counted."}}}
             """)
+
+    private static let typeNames = "{\"enum\":[\(JSONColumnType.declarable.map { "\"\($0.name)\"" }.joined(separator: ","))]}"
 
     private let reader: LineReader
     private let displayPath: String
     private let batchSize: Int
     private let skipBadLines: Bool
-    private var rows = JSONRowAccumulator()
+    private let inexactNumbersAsText: Bool
+    /// The columns were declared; else they are read in a first pass.
+    private let declared: Bool
+    private var typed: Bool
+    private var rows: JSONRowAccumulator
     private var skipped = SkipLog(step: name)
     private var exhausted = false
     private var reportedReserved: Set<String> = []
@@ -75,10 +95,19 @@ struct LoadJSONL: PipelineStep {
         reader = try LineReader(path: displayPath, step: name, maxLineBytes: maxLine)
         embeddingColumn = parameters.embedding_column ?? "embedding"
         switch parameters.inexact_numbers ?? "error" {
-        case "error": rows.inexactNumbersAsText = false
-        case "text": rows.inexactNumbersAsText = true
+        case "error": inexactNumbersAsText = false
+        case "text": inexactNumbersAsText = true
         case let other: throw .invalidArgument("\(name): inexact_numbers must be \"error\" or \"text\" (got \"\(other)\")")
         }
+        if let columns = parameters.columns {
+            rows = JSONRowAccumulator(columns: try columns.checked(step: name), declared: true,
+                                      inexactNumbersAsText: inexactNumbersAsText)
+            declared = true
+        } else {
+            rows = JSONRowAccumulator(columns: [], declared: false, inexactNumbersAsText: inexactNumbersAsText)
+            declared = false
+        }
+        typed = declared
         if let path = parameters.embeddings {
             guard !skipBadLines else {
                 throw .invalidArgument("\(name): embeddings needs on_error: fail (a skipped line would shift every row against the matrix)")
@@ -92,6 +121,11 @@ struct LoadJSONL: PipelineStep {
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard !exhausted else { return nil }
         if context.isCancelled { throw .cancelled(Self.name) }
+        if !typed {
+            rows = JSONRowAccumulator(columns: try inferColumns(context: context), declared: false,
+                                      inexactNumbersAsText: inexactNumbersAsText)
+            typed = true
+        }
         while rows.rowCount < batchSize && rows.textBytes < maxBatchTextBytes {
             guard let next = try reader.next(step: Self.name) else {
                 exhausted = true
@@ -101,13 +135,16 @@ struct LoadJSONL: PipelineStep {
             }
             switch next {
             case .tooLong(let number):
-                try bad("\(displayPath):\(number): line longer than max_line_bytes (\(reader.maxLineBytes) bytes)",
-                        context: context)
+                try bad(tooLong(number), context: context)
             case .line(let line):
                 if line.count == 0 || line.isBlank { continue }
                 do throws(JSONSyntaxError) {
                     try rows.add(line.bytes, count: line.count)
                 } catch {
+                    if error.notInSchema && !declared {
+                        // The first pass saw no such value: the file is not what it read.
+                        throw .invalidData("\(Self.name): \(message(for: error, line: line)); the file changed while it was read (its column types come from a first pass over it)")
+                    }
                     try bad(message(for: error, line: line), context: context)
                 }
             }
@@ -147,6 +184,54 @@ struct LoadJSONL: PipelineStep {
         }
     }
 
+    /// The first pass: the columns of the whole file, from every line the
+    /// second pass will read as a row (bad lines fail here already, or are
+    /// left out as they will be skipped). Then back to the start.
+    private mutating func inferColumns(context: StepContext) throws(StepError) -> [JSONColumn] {
+        var inference = JSONTypeInference(inexactNumbersAsText: inexactNumbersAsText)
+        var count = 0
+        while let next = try reader.next(step: Self.name) {
+            count += 1
+            if count & 0xFFF == 0 && context.isCancelled { throw .cancelled(Self.name) }
+            switch next {
+            case .tooLong(let number):
+                guard skipBadLines else { throw .invalidData("\(Self.name): \(tooLong(number))") }
+            case .line(let line):
+                if line.count == 0 || line.isBlank { continue }
+                do throws(JSONSyntaxError) {
+                    try inference.add(line.bytes, count: line.count, line: line.number)
+                } catch {
+                    // Skipped lines are reported by the second pass, which meets them too.
+                    guard skipBadLines else { throw .invalidData("\(Self.name): \(message(for: error, line: line))") }
+                }
+                if let conflict = inference.conflict { throw conflictError(conflict) }
+            }
+        }
+        let columns: [JSONColumn]
+        do throws(JSONTypeConflict) {
+            columns = try inference.columns()
+        } catch {
+            throw conflictError(error)
+        }
+        try reader.rewind(step: Self.name)
+        return columns
+    }
+
+    private func conflictError(_ conflict: JSONTypeConflict) -> StepError {
+        let fix: String
+        switch conflict.reason {
+        case .kinds:
+            fix = "fix the data, or declare the column's type in columns: (json keeps any value as its JSON text)"
+        case .inexactInteger:
+            fix = "declare the column json in columns: to keep every number as its text, or write such integers as strings"
+        }
+        return .invalidData("\(Self.name): \(displayPath): \(conflict.message { "line \($0)" }); \(fix)")
+    }
+
+    private func tooLong(_ number: Int) -> String {
+        "\(displayPath):\(number): line longer than max_line_bytes (\(reader.maxLineBytes) bytes)"
+    }
+
     private func message(for error: JSONSyntaxError, line: Line) -> String {
         if error.atEnd && !line.terminated {
             return "\(displayPath):\(line.number): truncated: the file ends inside a JSON value"
@@ -163,6 +248,68 @@ struct LoadJSONL: PipelineStep {
     private mutating func bad(_ message: String, context: StepContext) throws(StepError) {
         guard skipBadLines else { throw .invalidData("\(Self.name): \(message)") }
         skipped.record(message, context: context)
+    }
+}
+
+/// The `columns` parameter: a list of one-entry mappings (`- id: int64`),
+/// columns in list order; or a mapping, columns in name order (the host
+/// hands parameters over with sorted keys, so a mapping's order is lost).
+struct DeclaredColumns: Decodable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Name and type name, as written; `checked` validates them.
+    private var entries: [(name: String, type: String)] = []
+    /// A list item that is not a one-entry mapping: its index and key count.
+    private var badItem: (index: Int, keys: Int)?
+
+    init(from decoder: any Decoder) throws {
+        if let object = try? decoder.container(keyedBy: Key.self) {
+            for key in object.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
+                entries.append((key.stringValue, try object.decode(String.self, forKey: key)))
+            }
+            return
+        }
+        var list = try decoder.unkeyedContainer()
+        var index = 0
+        while !list.isAtEnd {
+            let item = try list.nestedContainer(keyedBy: Key.self)
+            if item.allKeys.count == 1, let key = item.allKeys.first {
+                entries.append((key.stringValue, try item.decode(String.self, forKey: key)))
+            } else if badItem == nil {
+                badItem = (index, item.allKeys.count)
+            }
+            index += 1
+        }
+    }
+
+    /// The columns; throws for an unknown type, an empty, reserved or repeated name.
+    func checked(step: String) throws(StepError) -> [JSONColumn] {
+        if let badItem {
+            throw .invalidArgument("\(step): columns[\(badItem.index)] must be one name: type entry (it has \(badItem.keys))")
+        }
+        guard !entries.isEmpty else { throw .invalidArgument("\(step): columns is empty") }
+        var columns: [JSONColumn] = []
+        var seen = Set<String>()
+        for (name, typeName) in entries {
+            guard let type = JSONColumnType.declarable.first(where: { $0.name == typeName })?.type else {
+                let known = JSONColumnType.declarable.map(\.name).joined(separator: ", ")
+                throw .invalidArgument("\(step): columns: \"\(name)\" has the type \"\(typeName)\", which is not one of \(known)")
+            }
+            guard !name.isEmpty else { throw .invalidArgument("\(step): columns: a column has an empty name") }
+            guard name != rowIdColumn && name != errorColumn else {
+                throw .invalidArgument("\(step): columns: \"\(name)\" names a column the host owns")
+            }
+            guard seen.insert(name).inserted else {
+                throw .invalidArgument("\(step): columns: \"\(name)\" is declared twice")
+            }
+            columns.append(JSONColumn(name: name, type: type))
+        }
+        return columns
     }
 }
 
