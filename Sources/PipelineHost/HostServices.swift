@@ -99,28 +99,50 @@ final class CallContext: @unchecked Sendable {
 /// Process-wide host state the C callbacks reach (they cannot capture).
 enum HostState {
     static let logger = Mutex(Logger(label: "pipeline.plugin"))
-    /// Set while pipeline_plugin_entry runs: the library being loaded, and
-    /// the reason it gives for refusing (set_error with a NULL call).
-    static let loading = Mutex<(path: String, refusal: String?)?>(nil)
+    /// Set while pipeline_plugin_entry runs, for plugins older than 1.3
+    /// that say who they are only through log(NULL)/set_error(NULL): the
+    /// library being loaded and the thread its entry runs on. A NULL call
+    /// from any other thread is not attributed to it.
+    static let loading = Mutex<(path: String, thread: pthread_t)?>(nil)
     /// True once the whole run is stopping.
     static let runCancelled = Atomic(false)
 }
 
 private func hostLog(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
-    let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) } ?? ""
-    let logLevel: Logger.Level = switch level {
+
+    /// The library loading on this very thread, if any.
+    static var libraryLoadingHere: String? {
+        loading.withLock { state in
+            guard let state, pthread_equal(state.thread, pthread_self()) != 0 else { return nil }
+            return state.path
+        }
+    }
+    let text = text(message, length)
+    let logLevel = logLevel(level)
+    if let instance = CallContext.from(call)?.instance {
+        instance.logger.log(level: logLevel, "\(text)", metadata: ["step": "\(instance.stepLabel)"])
+    } else {
+        logForLibrary(HostState.libraryLoadingHere ?? "a plugin (log with a NULL call; log_plugin names the library)",
+                      level: logLevel, text)
+    }
+}
+
+private func logLevel(_ level: Int32) -> Logger.Level {
+    switch level {
     case Int32(PIPELINE_LOG_TRACE): .trace
     case Int32(PIPELINE_LOG_DEBUG): .debug
     case Int32(PIPELINE_LOG_INFO): .info
     case Int32(PIPELINE_LOG_WARNING): .warning
     default: .error
     }
-    if let instance = CallContext.from(call)?.instance {
-        instance.logger.log(level: logLevel, "\(text)", metadata: ["step": "\(instance.stepLabel)"])
-    } else {
-        let library = HostState.loading.withLock { $0?.path } ?? "unknown"
-        HostState.logger.withLock { $0 }.log(level: logLevel, "\(text)", metadata: ["plugin": "\(library)"])
-    }
+}
+
+private func logForLibrary(_ library: String, level: Logger.Level, _ text: String) {
+    HostState.logger.withLock { $0 }.log(level: level, "\(text)", metadata: ["plugin": "\(library)"])
+}
+
+private func text(_ message: UnsafePointer<CChar>?, _ length: Int) -> String {
+    message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) } ?? ""
 }
 
 private func hostSetError(_ call: OpaquePointer?, _ status: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
@@ -128,8 +150,8 @@ private func hostSetError(_ call: OpaquePointer?, _ status: Int32, _ message: Un
         ?? "(no message)"
     if let context = CallContext.from(call) {
         context.setError(status: status, message: text)
-    } else {
-        HostState.loading.withLock { if $0 != nil { $0?.refusal = text } }
+    } else if let library = HostState.libraryLoadingHere {
+        HostTable.refuse(library: library, text)
     }
 }
 
@@ -149,9 +171,49 @@ private func hostGetExtension(_ host: UnsafePointer<pipeline_host>?, _ id: Unsaf
     }
 }
 
-/// The one `pipeline_host` table of this process. Never freed.
+/// The `pipeline_host` tables: one per plugin library, the same functions
+/// at a different address, so that log_plugin and refuse know whose line
+/// or refusal it is from any thread (CLAP's per-plugin host idea). Never
+/// freed: a library is never unloaded and may keep its pointer.
 enum HostTable {
-    nonisolated(unsafe) static let pointer: UnsafePointer<pipeline_host> = {
+    private struct Owner {
+        var library: String
+        var refusal: String?
+    }
+
+    /// Each table's library, by the table's address.
+    private static let owners = Mutex<[UInt: Owner]>([:])
+
+    /// A new table for the library at `path`.
+    static func make(for path: String) -> UnsafePointer<pipeline_host> {
+        let table = UnsafeMutablePointer<pipeline_host>.allocate(capacity: 1)
+        table.initialize(to: template)
+        owners.withLock { $0[UInt(bitPattern: table)] = Owner(library: path) }
+        return UnsafePointer(table)
+    }
+
+    /// The library a table was made for.
+    static func library(of host: UnsafePointer<pipeline_host>?) -> String? {
+        guard let host else { return nil }
+        return owners.withLock { $0[UInt(bitPattern: host)]?.library }
+    }
+
+    /// Records why `library` refuses to load (the last reason wins).
+    static func refuse(library: String, _ reason: String) {
+        owners.withLock { owners in
+            for (address, owner) in owners where owner.library == library { owners[address]?.refusal = reason }
+        }
+    }
+
+    /// The reason the library of `host` gave for refusing, taken once.
+    static func takeRefusal(_ host: UnsafePointer<pipeline_host>) -> String? {
+        owners.withLock { owners in
+            defer { owners[UInt(bitPattern: host)]?.refusal = nil }
+            return owners[UInt(bitPattern: host)]?.refusal
+        }
+    }
+
+    nonisolated(unsafe) private static let template: pipeline_host = {
         // Field by field over a zeroed table: fields a later header appends
         // stay absent (NULL) until this host fills them.
         var host = pipeline_host()
@@ -163,10 +225,14 @@ enum HostTable {
         host.set_error = { hostSetError($0, $1, $2, $3) }
         host.is_cancelled = { hostIsCancelled($0) }
         host.get_extension = { hostGetExtension($0, $1) }
-        host.log_plugin = { _, level, message, length in hostLog(nil, level, message, length) }
-        host.refuse = { _, message, length in hostSetError(nil, Int32(PIPELINE_INVALID_ARGUMENT), message, length) }
-        let table = UnsafeMutablePointer<pipeline_host>.allocate(capacity: 1)
-        table.initialize(to: host)
-        return UnsafePointer(table)
+        host.log_plugin = { host, level, message, length in
+            logForLibrary(HostTable.library(of: host) ?? "a plugin (log_plugin with a host table it was not given)",
+                          level: logLevel(level), text(message, length))
+        }
+        host.refuse = { host, message, length in
+            guard let host, let library = HostTable.library(of: host) else { return }
+            HostTable.refuse(library: library, text(message, length).isEmpty ? "(no message)" : text(message, length))
+        }
+        return host
     }()
 }

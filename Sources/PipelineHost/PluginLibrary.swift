@@ -49,6 +49,10 @@ public struct StepDescriptor: @unchecked Sendable {
     public let libraryName: String
     /// The C descriptor (lives as long as the process).
     let raw: UnsafePointer<pipeline_step_desc>
+    /// The descriptor as this host's layout (fields past the plugin's
+    /// struct_size zeroed): where the host reads the functions from. `raw`
+    /// is what `create` receives, the plugin's own pointer.
+    let table: UnsafePointer<pipeline_step_desc>
 
     public var isReentrant: Bool { flags & UInt64(PIPELINE_STEP_REENTRANT) != 0 }
     public var isDeterministic: Bool { flags & UInt64(PIPELINE_STEP_DETERMINISTIC) != 0 }
@@ -87,24 +91,30 @@ public struct PluginLibrary: Sendable {
         // The library stays loaded: its own threads are named from here on.
         crashSite.registerCode(at: symbol)
 
-        HostState.loading.withLock { $0 = (path, nil) }
-        let plugin = crashSite.during(.entry) { entry(HostTable.pointer) }
-        let refusal = HostState.loading.withLock { state in
-            defer { state = nil }
-            return state?.refusal
-        }
-        guard let plugin else { throw .refused(path, reason: refusal) }
+        // The library's own host table: its log_plugin lines and refusal
+        // name it, whichever thread they come from.
+        let host = HostTable.make(for: path)
+        HostState.loading.withLock { $0 = (path, pthread_self()) }
+        let entered = crashSite.during(.entry) { entry(host) }
+        HostState.loading.withLock { $0 = nil }
+        let refusal = HostTable.takeRefusal(host)
+        guard let entered else { throw .refused(path, reason: refusal) }
 
         // The first three fields are frozen across every major version.
-        let major = Int(plugin.pointee.abi_major)
-        let minor = Int(plugin.pointee.abi_minor)
+        // Read field by field: `pointee` would copy a whole struct of our
+        // size, which may be more than the plugin has.
+        let prefix = UnsafeRawPointer(entered)
+        let major = Int(prefix.load(fromByteOffset: 4, as: UInt16.self))
+        let minor = Int(prefix.load(fromByteOffset: 6, as: UInt16.self))
         guard major == PipelineABI.major, minor <= PipelineABI.minor else {
             // Past the frozen prefix, only a plugin of our major has a layout we know.
-            let name = major == PipelineABI.major ? plugin.pointee.name.map { String(cString: $0) } : nil
+            let name = major == PipelineABI.major ? Self.grown(entered, minimum: PIPELINE_PLUGIN_SIZE_1_0)?
+                .pointee.name.map { String(cString: $0) } : nil
             throw .incompatibleABI(path, plugin: name ?? "the library", major: major, minor: minor)
         }
-        guard plugin.pointee.struct_size >= UInt32(MemoryLayout<pipeline_plugin>.size) else {
-            throw .malformed(path, "pipeline_plugin.struct_size is \(plugin.pointee.struct_size), ABI 1.0 needs \(MemoryLayout<pipeline_plugin>.size)")
+        guard let plugin = Self.grown(entered, minimum: PIPELINE_PLUGIN_SIZE_1_0) else {
+            let size = UnsafeRawPointer(entered).load(as: UInt32.self)
+            throw .malformed(path, "pipeline_plugin.struct_size is \(size), ABI 1.0 needs at least \(PIPELINE_PLUGIN_SIZE_1_0)")
         }
         guard let namePointer = plugin.pointee.name, let versionPointer = plugin.pointee.version else {
             throw .malformed(path, "the plugin has no name or version")
@@ -127,13 +137,13 @@ public struct PluginLibrary: Sendable {
 
     private static func readStep(_ raw: UnsafePointer<pipeline_step_desc>, index: Int, path: String,
                                  libraryName: String) throws(PluginError) -> StepDescriptor {
-        let d = raw.pointee
-        let minimumSize = MemoryLayout<pipeline_step_desc>.size
-        guard Int(d.struct_size) >= minimumSize else {
-            throw .malformed(path, "step \(index): struct_size is \(d.struct_size), ABI 1.0 needs \(minimumSize)")
+        guard let table = Self.grown(raw, minimum: PIPELINE_STEP_DESC_SIZE_1_0) else {
+            let size = UnsafeRawPointer(raw).load(as: UInt32.self)
+            throw .malformed(path, "step \(index): struct_size is \(size), ABI 1.0 needs at least \(PIPELINE_STEP_DESC_SIZE_1_0)")
         }
         guard let idPointer = d.id, let namePointer = d.name else {
             throw .malformed(path, "step \(index) has no id or name")
+        let d = table.pointee
         }
         let id = String(cString: idPointer)
         let label = "step \"\(id)\""
@@ -184,7 +194,23 @@ public struct PluginLibrary: Sendable {
             id: id, name: name, kind: kind, flags: d.flags, version: text(d.version), summary: text(d.description),
             inputs: try columns(d.inputs_json, "inputs_json"), outputs: try columns(d.outputs_json, "outputs_json"),
             parameterSchema: schema, parameterSchemaText: schemaText, libraryPath: path, libraryName: libraryName,
-            raw: raw)
+            raw: raw, table: table)
+    }
+
+    /// The plugin's structure as this host's (larger or equal) layout, never
+    /// read past its `struct_size`: nil below the frozen `minimum`; the
+    /// plugin's own memory when it is at least as large as ours; otherwise
+    /// a zeroed copy holding the plugin's bytes, so fields a later release
+    /// appended read as absent. Copies live as long as the process, as the
+    /// plugin's statics do.
+    static func grown<T>(_ raw: UnsafePointer<T>, minimum: Int32) -> UnsafePointer<T>? {
+        let size = Int(UnsafeRawPointer(raw).load(as: UInt32.self))
+        guard size >= Int(minimum) else { return nil }
+        guard size < MemoryLayout<T>.size else { return raw }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment)
+        copy.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.stride)
+        copy.copyMemory(from: raw, byteCount: size)
+        return UnsafePointer(copy.assumingMemoryBound(to: T.self))
     }
 
     static func isReverseDNS(_ id: String) -> Bool {

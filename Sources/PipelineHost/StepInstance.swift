@@ -37,7 +37,7 @@ public final class StepInstance: @unchecked Sendable {
         let json = JSONValue.object(filled).serialized
         let status = call.withCall { pointer in
             crashSite.during(.create) {
-                json.withCString { descriptor.raw.pointee.create(pointer, descriptor.raw, $0, &state) }
+                json.withCString { descriptor.table.pointee.create(pointer, descriptor.raw, $0, &state) }
             }
         }
         guard status == PIPELINE_OK else {
@@ -48,7 +48,7 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     deinit {
-        crashSite.during(.destroy) { descriptor.raw.pointee.destroy(state) }
+        crashSite.during(.destroy) { descriptor.table.pointee.destroy(state) }
     }
 
     /// Sends one batch (nil for generators) and returns the step's output,
@@ -72,9 +72,9 @@ public final class StepInstance: @unchecked Sendable {
         let status = call.withCall { pointer in
             crashSite.during(.process) {
                 if batch == nil {
-                    return descriptor.raw.pointee.process(pointer, state, nil, nil, &outSchema, &outArray)
+                    return descriptor.table.pointee.process(pointer, state, nil, nil, &outSchema, &outArray)
                 }
-                return descriptor.raw.pointee.process(pointer, state, &inSchema, &inArray, &outSchema, &outArray)
+                return descriptor.table.pointee.process(pointer, state, &inSchema, &inArray, &outSchema, &outArray)
             }
         }
         return try takeOutput(status: status, call: call, function: "process", schema: &outSchema, array: &outArray)
@@ -86,7 +86,7 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     package func finish(ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
-        guard let finish = descriptor.raw.pointee.finish else { return nil }
+        guard let finish = descriptor.table.pointee.finish else { return nil }
         let call = CallContext(instance: context, ioLines: ioLines)
         var outSchema = ArrowSchema()
         var outArray = ArrowArray()
@@ -97,7 +97,7 @@ public final class StepInstance: @unchecked Sendable {
     /// [thread-safe] Asks a running call to stop.
     public func interrupt() {
         context.cancelled.store(true, ordering: .relaxed)
-        crashSite.during(.interrupt) { descriptor.raw.pointee.interrupt?(state) }
+        crashSite.during(.interrupt) { descriptor.table.pointee.interrupt?(state) }
     }
 
     private func takeOutput(status: Int32, call: CallContext, function: String,

@@ -80,6 +80,23 @@ struct PluginLoaderTests {
         try expectGoodStillLoads(registry)
     }
 
+    @Test func aLibraryRefusesThroughItsOwnHostTable() throws {
+        let (registry, badPath) = try loadBeside("refuse")
+        let problem = try #require(registry.problems.first)
+        #expect(problem.error.isRefused)
+        #expect(problem.description.contains(badPath))
+        #expect(problem.description.contains("refusing to load: no frobnicator on this host"))
+        try expectGoodStillLoads(registry)
+    }
+
+    @Test func aStructBelowItsFrozenSizeIsMalformed() throws {
+        let (registry, badPath) = try loadBeside("tiny_struct")
+        let problem = try #require(registry.problems.first)
+        #expect(problem.description.contains(badPath))
+        #expect(problem.description.contains("struct_size is 16, ABI 1.0 needs at least 48"))
+        try expectGoodStillLoads(registry)
+    }
+
     @Test func notASharedObject() throws {
         let directory = try Fixtures.emptyDirectory("not-elf")
         _ = try Fixtures.library("Tests/Fixtures/plugins/good.c", in: directory)

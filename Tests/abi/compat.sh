@@ -6,12 +6,15 @@
 # 1. Builds Tests/abi/compat_plugin.c against the header of every release
 #    (Tests/abi/headers/1.0, 1.1, 1.2: frozen snapshots, never edited),
 #    against today's header, and against a test-only "next" header that
-#    appends a field to every growable structure (make-next-header.py).
+#    appends a field to every growable structure (make-next-header.py), once
+#    as a plugin that needs the next minor and once as one that declares
+#    minor 0 (it uses nothing new: its structures are just larger).
 # 2. Today's host runs a pipeline through each old plugin: load_inline ->
 #    compat_upper -> compat_llm (the LLM service, against llm-test-server)
 #    -> compat_http (1.1 and later: the HTTP service) -> write_jsonl, and
 #    checks every row.
-# 3. Today's host refuses the "next" plugin, naming both versions.
+# 3. Today's host refuses the "next" plugin, naming both versions, and runs
+#    the "next, needs 1.0" one (step 2), reading only the fields it knows.
 # 4. With --future-host: builds the host itself against the "next" header
 #    (a copy of the source tree) and runs step 2 with it, every old plugin
 #    and today's built-in plugins: a host whose structures grew still loads
@@ -31,17 +34,19 @@ fail() { echo "ABI compat: FAIL: $*" >&2; exit 1; }
 python3 "$root/Tests/abi/make-next-header.py" "$root/Sources/CPipelineABI/include" "$work/headers/next"
 current_minor=$(sed -n 's/^#define PIPELINE_ABI_MINOR \([0-9]*\).*/\1/p' "$root/Sources/CPipelineABI/include/pipeline_plugin.h")
 versions="1.0 1.1 1.2 current"
-for v in $versions next; do
+for v in $versions next next-needs-1.0; do
+  flags=""
   case $v in
     current) inc="$root/Sources/CPipelineABI/include" ;;
     next) inc="$work/headers/next" ;;
+    next-needs-1.0) inc="$work/headers/next"; flags="-DCOMPAT_NEEDS_MINOR=0" ;;
     *) inc="$root/Tests/abi/headers/$v" ;;
   esac
   mkdir -p "$work/plugins/$v"
-  $CC -std=c11 -O2 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -shared -I"$inc" \
+  $CC -std=c11 -O2 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -shared -I"$inc" $flags \
     -o "$work/plugins/$v/libcompat.so" "$root/Tests/abi/compat_plugin.c"
 done
-echo "ABI compat: built the plugin against headers $versions next"
+echo "ABI compat: built the plugin against headers $versions next (and next declaring minor 0)"
 
 start_server llm-test-server "$bin/llm-test-server" --port 0
 
@@ -49,7 +54,7 @@ start_server llm-test-server "$bin/llm-test-server" --port 0
 run_with() {
   host=$1 v=$2
   minor=$current_minor
-  case $v in 1.*) minor=${v#1.} ;; esac
+  case $v in 1.*) minor=${v#1.} ;; next*) minor=$((current_minor + 1)) ;; esac
   http_step=""
   last=ask
   if [ "$minor" -ge 1 ]; then
@@ -122,6 +127,7 @@ next_minor=$((current_minor + 1))
 grep -q "ABI 1.$next_minor" "$work/next.log" && grep -q "1.0–1.$current_minor" "$work/next.log" \
   || { cat "$work/next.log"; fail "the next plugin's refusal does not name ABI 1.$next_minor and the host's 1.0–1.$current_minor"; }
 echo "ABI compat: ok  plugin built for 1.$next_minor refused by the 1.$current_minor host: $(grep -o 'is built for plugin ABI.*' "$work/next.log" | head -1)"
+run_with "$bin/pipeline" next-needs-1.0
 
 if [ $future = yes ]; then
   # The host built against the next header, from a copy of the tree.
