@@ -48,6 +48,22 @@ private func freeStrings(_ response: UnsafeMutablePointer<pipeline_llm_response>
     response.pointee.model = nil
 }
 
+/// pipeline_llm_request is frozen (arrays of it have the stride of its one
+/// size): a request of another struct_size is a plugin bug, refused before
+/// anything is read past it.
+private func badRequestSize(_ call: OpaquePointer?, _ requests: UnsafePointer<pipeline_llm_request>,
+                            _ count: Int) -> Int32? {
+    for index in 0..<count {
+        let size = UnsafeRawPointer(requests + index).load(as: UInt32.self)
+        guard size != UInt32(PIPELINE_LLM_REQUEST_SIZE) else { continue }
+        CallContext.from(call)?.setError(
+            status: Int32(PIPELINE_INVALID_ARGUMENT),
+            message: "LLM request \(index): struct_size is \(size), but pipeline_llm_request is frozen at \(PIPELINE_LLM_REQUEST_SIZE) bytes (set it to sizeof(pipeline_llm_request))")
+        return Int32(PIPELINE_INVALID_ARGUMENT)
+    }
+    return nil
+}
+
 private func noLLM(_ call: OpaquePointer?) -> Int32 {
     if let context = CallContext.from(call) {
         context.setError(status: Int32(PIPELINE_INVALID_ARGUMENT),
@@ -61,6 +77,7 @@ private func llmComplete(_ call: OpaquePointer?, _ requests: UnsafePointer<pipel
     guard let (llm, instance) = client(call) else { return noLLM(call) }
     guard count > 0 else { return Int32(PIPELINE_OK) }
     guard let requests, let responses else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    if let refused = badRequestSize(call, requests, count) { return refused }
     if instance.cancelled.load(ordering: .relaxed) || HostState.runCancelled.load(ordering: .relaxed) {
         return Int32(PIPELINE_CANCELLED)
     }
@@ -85,6 +102,7 @@ private func llmSubmit(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline
                        _ done: pipeline_llm_callback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
     guard let (llm, instance) = client(call) else { return noLLM(call) }
     guard let request, let done else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    if let refused = badRequestSize(call, request, 1) { return refused }
     let callback = Callback(function: done, user: user)
     llm.chat(chatRequest(request), step: instance.stepLabel, sink: CallContext.from(call)?.ioLines) { answer in
         var response = pipeline_llm_response()
@@ -145,13 +163,15 @@ extension LLMStatus {
 enum LLMService {
     nonisolated(unsafe) static let table: UnsafePointer<pipeline_llm_ext> = {
         let table = UnsafeMutablePointer<pipeline_llm_ext>.allocate(capacity: 1)
-        table.initialize(to: pipeline_llm_ext(
-            struct_size: UInt32(MemoryLayout<pipeline_llm_ext>.size),
-            complete: { llmComplete($0, $1, $2, $3) },
-            release: { llmRelease($0, $1) },
-            submit: { llmSubmit($0, $1, $2, $3) },
-            embed: { llmEmbed($0, $1, $2, $3, $4, $5) },
-            embed_with_errors: { llmEmbed($0, $1, $2, $3, $4, $5, errors: $6) }))
+        // Field by field over zeroes: what a later header appends stays NULL.
+        var service = pipeline_llm_ext()
+        service.struct_size = UInt32(MemoryLayout<pipeline_llm_ext>.size)
+        service.complete = { llmComplete($0, $1, $2, $3) }
+        service.release = { llmRelease($0, $1) }
+        service.submit = { llmSubmit($0, $1, $2, $3) }
+        service.embed = { llmEmbed($0, $1, $2, $3, $4, $5) }
+        service.embed_with_errors = { llmEmbed($0, $1, $2, $3, $4, $5, errors: $6) }
+        table.initialize(to: service)
         return UnsafePointer(table)
     }()
 }

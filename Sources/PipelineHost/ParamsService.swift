@@ -80,14 +80,16 @@ private func getStringAt(_ call: OpaquePointer?, _ key: UnsafePointer<CChar>?, _
 enum ParamsService {
     nonisolated(unsafe) static let table: UnsafePointer<pipeline_params_ext> = {
         let table = UnsafeMutablePointer<pipeline_params_ext>.allocate(capacity: 1)
-        table.initialize(to: pipeline_params_ext(
-            struct_size: UInt32(MemoryLayout<pipeline_params_ext>.size),
-            get_string: { getString($0, $1, $2, $3) },
-            get_int64: { getInt64($0, $1, $2) },
-            get_double: { getDouble($0, $1, $2) },
-            get_bool: { getBool($0, $1, $2) },
-            get_string_count: { getStringCount($0, $1, $2) },
-            get_string_at: { getStringAt($0, $1, $2, $3, $4) }))
+        // Field by field over zeroes: what a later header appends stays NULL.
+        var service = pipeline_params_ext()
+        service.struct_size = UInt32(MemoryLayout<pipeline_params_ext>.size)
+        service.get_string = { getString($0, $1, $2, $3) }
+        service.get_int64 = { getInt64($0, $1, $2) }
+        service.get_double = { getDouble($0, $1, $2) }
+        service.get_bool = { getBool($0, $1, $2) }
+        service.get_string_count = { getStringCount($0, $1, $2) }
+        service.get_string_at = { getStringAt($0, $1, $2, $3, $4) }
+        table.initialize(to: service)
         return UnsafePointer(table)
     }()
 }

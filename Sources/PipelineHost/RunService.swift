@@ -85,7 +85,7 @@ enum PipelineRedaction {
     /// Is `key` the name of a credential? Lower-cased, separators ignored.
     static func isSecretKey(_ key: String) -> Bool {
         let name = key.lowercased().filter { $0.isLetter || $0.isNumber }
-        // token_env / token_file / api_key_env name where a secret is, not the secret.
+        // env / file / api_key_env name where a secret is, not the secret.
         if name.hasSuffix("env") || name.hasSuffix("file") || name.hasSuffix("path") { return false }
         for word in ["apikey", "token", "password", "passwd", "secret", "authorization", "credential", "bearer",
                      "privatekey", "accesskey"] where name.contains(word) {
@@ -211,14 +211,16 @@ private func statePut(_ call: OpaquePointer?, _ key: UnsafePointer<CChar>?, _ va
 enum RunService {
     nonisolated(unsafe) static let table: UnsafePointer<pipeline_run_ext> = {
         let table = UnsafeMutablePointer<pipeline_run_ext>.allocate(capacity: 1)
-        table.initialize(to: pipeline_run_ext(
-            struct_size: UInt32(MemoryLayout<pipeline_run_ext>.size),
-            state_get: { stateGet($0, $1, $2, $3) },
-            state_put: { statePut($0, $1, $2, $3) },
-            release_value: { free($0) },
-            run_id: { call in UnsafePointer(runContext(call)?.0.cRunID) },
-            pipeline_name: { call in UnsafePointer(runContext(call)?.0.cPipelineName) },
-            pipeline_text: { call in UnsafePointer(runContext(call)?.0.cPipelineText) }))
+        // Field by field over zeroes: what a later header appends stays NULL.
+        var service = pipeline_run_ext()
+        service.struct_size = UInt32(MemoryLayout<pipeline_run_ext>.size)
+        service.state_get = { stateGet($0, $1, $2, $3) }
+        service.state_put = { statePut($0, $1, $2, $3) }
+        service.release_value = { free($0) }
+        service.run_id = { call in UnsafePointer(runContext(call)?.0.cRunID) }
+        service.pipeline_name = { call in UnsafePointer(runContext(call)?.0.cPipelineName) }
+        service.pipeline_text = { call in UnsafePointer(runContext(call)?.0.cPipelineText) }
+        table.initialize(to: service)
         return UnsafePointer(table)
     }()
 }
