@@ -52,7 +52,7 @@ struct ExpandColumns: PipelineStep {
               "columns":{"description":"The list columns to expand: a list of names, or an object mapping each list column to the name of its output column.",
                "oneOf":[{"type":"array","items":{"type":"string"},"minItems":1},
                         {"type":"object","additionalProperties":{"type":"string"},"minProperties":1}]}}}
-            """)
+            """).filtering()
 
     /// (input column, output column), in the order given (renames: sorted).
     private let expanded: [(source: String, output: String)]

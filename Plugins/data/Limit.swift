@@ -17,7 +17,7 @@ struct Limit: PipelineStep {
             {"type":"object","additionalProperties":false,"required":["rows"],
              "properties":{"rows":{"type":"integer","minimum":0,"description":"How many rows to pass."}}}
             """,
-        deterministic: false, stateful: true)
+        deterministic: false, stateful: true).filtering()
 
     private var remaining: Int
 

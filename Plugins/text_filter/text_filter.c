@@ -300,7 +300,7 @@ done:
 static const pipeline_step_desc text_filter_step = {
     .struct_size = sizeof(pipeline_step_desc),
     .kind = PIPELINE_STEP_KIND_STEP,
-    .flags = PIPELINE_STEP_DETERMINISTIC,
+    .flags = PIPELINE_STEP_DETERMINISTIC | PIPELINE_STEP_FILTERS,
     .id = "org.pipeline.text_filter",
     .name = "text_filter",
     .version = "1.0.0",

@@ -21,6 +21,9 @@ public struct RunSummary: Sendable {
         public var rowsOut = 0
         /// Rows that failed (a non-null `_error`), kept out of later steps.
         public var rowErrors = 0
+        /// Batches (of this attempt) for which a step without
+        /// PIPELINE_STEP_FILTERS returned no rows: how a bug loses data.
+        public var batchesWithoutOutput = 0
         /// Seconds spent inside the plugin's process/finish calls.
         public var busySeconds = 0.0
         /// LLM requests and tokens of the step in this run, if it used one.
@@ -80,6 +83,7 @@ public struct RunSummary: Sendable {
                     "batches_in": .number(Double(step.batchesIn)), "rows_in": .number(Double(step.rowsIn)),
                     "batches_out": .number(Double(step.batchesOut)), "rows_out": .number(Double(step.rowsOut)),
                     "row_errors": .number(Double(step.rowErrors)),
+                    "batches_without_output": .number(Double(step.batchesWithoutOutput)),
                     "busy_seconds": .number((step.busySeconds * 1000).rounded() / 1000),
                 ]
                 if let llm = step.llm { object["llm"] = llm.json }

@@ -106,9 +106,6 @@ enum HostState {
     static let loading = Mutex<(path: String, thread: pthread_t)?>(nil)
     /// True once the whole run is stopping.
     static let runCancelled = Atomic(false)
-}
-
-private func hostLog(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
 
     /// The library loading on this very thread, if any.
     static var libraryLoadingHere: String? {
@@ -117,6 +114,9 @@ private func hostLog(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePo
             return state.path
         }
     }
+}
+
+private func hostLog(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
     let text = text(message, length)
     let logLevel = logLevel(level)
     if let instance = CallContext.from(call)?.instance {

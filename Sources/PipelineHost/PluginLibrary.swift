@@ -141,9 +141,9 @@ public struct PluginLibrary: Sendable {
             let size = UnsafeRawPointer(raw).load(as: UInt32.self)
             throw .malformed(path, "step \(index): struct_size is \(size), ABI 1.0 needs at least \(PIPELINE_STEP_DESC_SIZE_1_0)")
         }
+        let d = table.pointee
         guard let idPointer = d.id, let namePointer = d.name else {
             throw .malformed(path, "step \(index) has no id or name")
-        let d = table.pointee
         }
         let id = String(cString: idPointer)
         let label = "step \"\(id)\""

@@ -13,7 +13,8 @@ public final class StepInstance: @unchecked Sendable {
     public let descriptor: StepDescriptor
     private let context: InstanceContext
     private let state: UnsafeMutableRawPointer?
-    private let label: String
+    /// The step's name in the pipeline (its descriptor's name by default).
+    package let label: String
     /// Names the step to the crash handler while one of its calls runs.
     private let crashSite: CrashSite
 
@@ -92,6 +93,11 @@ public final class StepInstance: @unchecked Sendable {
         var outArray = ArrowArray()
         let status = call.withCall { pointer in crashSite.during(.finish) { finish(pointer, state, &outSchema, &outArray) } }
         return try takeOutput(status: status, call: call, function: "finish", schema: &outSchema, array: &outArray)
+    }
+
+    /// [thread-safe] A warning in the step's log, from the host about the step.
+    package func warn(_ message: String) {
+        context.logger.warning("\(message)", metadata: ["step": "\(label)"])
     }
 
     /// [thread-safe] Asks a running call to stop.

@@ -94,6 +94,7 @@ public enum PluginExport {
             destroy: { state in
                 if let state { Unmanaged<StepBox>.fromOpaque(state).release() }
             }))
+        if info.filters { descriptor.pointee.flags |= UInt64(PIPELINE_STEP_FILTERS) }
         return UnsafePointer(descriptor)
     }
 

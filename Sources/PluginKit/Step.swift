@@ -72,6 +72,18 @@ public struct StepInfo: Sendable {
     public var reentrant: Bool
     /// The step calls a language model through the host.
     public var usesLLM: Bool
+    /// The step drops rows on purpose (PIPELINE_STEP_FILTERS, ABI 1.3): no
+    /// output for a non-empty input is then normal, not a warning. Set it
+    /// with `filtering()`.
+    public var filters = false
+
+    /// This description with `filters` set.
+    public func filtering() -> StepInfo {
+        var info = self
+        info.filters = true
+        return info
+    }
+
     /// The step keeps state across batches (PIPELINE_STEP_STATEFUL): a
     /// resumed run replays its input from the start to a fresh instance.
     public var stateful: Bool

@@ -362,7 +362,7 @@ private struct Run {
                 tag = 0x8000 | UInt64(position)
             }
             guard !state[position].done else {
-                runtimes.append(StepRuntime(instance: nil, batchSize: step.batchSize, idTag: tag, nextID: 0))
+                runtimes.append(StepRuntime(host: nil, nextID: state[position].nextID))
                 continue
             }
             let parameters = Executor.resolvingOutputPaths(step.parameters, schema: step.descriptor.parameterSchema,
@@ -373,7 +373,8 @@ private struct Run {
                                             llm: step.llm.flatMap { llms[$0] }, run: run)
             // A replaying step makes its ids again from zero; the others go on.
             let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
-            runtimes.append(StepRuntime(instance: instance, batchSize: step.batchSize, idTag: tag, nextID: nextID))
+            runtimes.append(StepRuntime(host: StepHost(instance: instance, parameters: parameters, batchSize: step.batchSize,
+                                                       idTag: tag, nextID: nextID), nextID: nextID))
         }
     }
 
@@ -435,6 +436,7 @@ private struct Run {
                 summary.steps[step].batchesOut += output.batches.count
                 summary.steps[step].rowsOut += output.batches.reduce(0) { $0 + $1.length }
                 summary.steps[step].rowErrors += output.errorRows.reduce(0) { $0 + $1.length }
+                summary.steps[step].batchesWithoutOutput += output.batchesWithoutOutput
                 let isDone = completion.isFinish && output.exhausted
                 let firstSeq = emitted[step]
                 emitted[step] += output.batches.count
@@ -526,11 +528,7 @@ private enum Event: @unchecked Sendable {
 
 /// What a worker reports to the control thread.
 struct Completion: @unchecked Sendable {
-    struct Output {
-        var batches: [RecordBatch] = []
-        var errorRows: [RecordBatch] = []
-        var exhausted = false
-    }
+    typealias Output = StepHost.Output
 
     var step: Int
     var isFinish: Bool
@@ -544,147 +542,49 @@ struct Completion: @unchecked Sendable {
     var result: Result<Output, any Error>
 }
 
-/// One step instance and what the host adds around its calls: slicing
-/// input to the step's batch size, row ids, and pulling out error rows.
+/// A step's StepHost (the host's side of its calls: slicing, row ids,
+/// error rows, contract checks) as the executor's workers call it.
 final class StepRuntime: @unchecked Sendable {
     /// Nil for a step a resumed run has already finished.
-    let instance: StepInstance?
-    let batchSize: Int
-    /// Generators: their ordinal; other steps: 0x8000 | position. Goes in
-    /// the top 16 bits of ids the host has to make up.
-    let idTag: UInt64
-    private let nextID: Mutex<UInt64>
+    let host: StepHost?
+    private let resumedNextID: UInt64
 
-    init(instance: StepInstance?, batchSize: Int, idTag: UInt64, nextID: UInt64) {
-        self.instance = instance
-        self.batchSize = max(1, batchSize)
-        self.idTag = idTag
-        self.nextID = Mutex(nextID)
+    init(host: StepHost?, nextID: UInt64) {
+        self.host = host
+        resumedNextID = nextID
     }
 
+    var instance: StepInstance? { host?.instance }
+
     /// The counter for fresh row ids, for the store.
-    var currentNextID: UInt64 { nextID.withLock { $0 } }
+    var currentNextID: UInt64 { host?.currentNextID ?? resumedNextID }
 
     func process(step: Int, item input: Item?) -> Completion {
-        call(step: step, isFinish: false, item: input) { instance, completion, output in
-            guard let item = input?.batch else {
-                // A generator: no output means it is exhausted.
-                guard let result = try instance.process(nil, ioLines: completion.ioLines) else { output.exhausted = true; return }
-                return try add(result, input: nil, to: &output)
-            }
-            var offset = 0
-            repeat {
-                let count = min(batchSize, item.length - offset)
-                let chunk = count == item.length ? item : item.slice(from: offset, count: count)
-                completion.batchesIn += 1
-                completion.rowsIn += chunk.length
-                if let result = try instance.process(chunk, ioLines: completion.ioLines) {
-                    try add(result, input: chunk, to: &output)
-                }
-                offset += count
-            } while offset < item.length
-        }
+        call(step: step, isFinish: false, item: input) { host, ioLines in try host.process(input?.batch, ioLines: ioLines) }
     }
 
     func finish(step: Int) -> Completion {
-        call(step: step, isFinish: true, item: nil) { instance, completion, output in
-            guard let result = try instance.finish(ioLines: completion.ioLines) else { output.exhausted = true; return }
-            try add(result, input: nil, to: &output)
-        }
+        call(step: step, isFinish: true, item: nil) { host, ioLines in try host.finish(ioLines: ioLines) }
     }
 
     /// Runs one plugin call (or a few, for a sliced input), timing it and
     /// turning a thrown error into a failed completion.
     private func call(step: Int, isFinish: Bool, item: Item?,
-                      _ body: (StepInstance, inout Completion, inout Completion.Output) throws -> Void) -> Completion {
+                      _ body: (StepHost, IOLogLines) throws -> StepHost.Output) -> Completion {
         let start = ContinuousClock.now
         var completion = Completion(step: step, isFinish: isFinish, item: item.map { Item(source: $0.source, seq: $0.seq, replayed: $0.replayed) },
                                     result: .success(.init()))
-        var output = Completion.Output()
         do {
-            guard let instance else { throw ExecutorError.stepAlreadyDone }
-            try body(instance, &completion, &output)
+            guard let host else { throw ExecutorError.stepAlreadyDone }
+            let output = try body(host, completion.ioLines)
+            completion.batchesIn = output.batchesIn
+            completion.rowsIn = output.rowsIn
             completion.result = .success(output)
         } catch {
             completion.result = .failure(error)
         }
         completion.seconds = (ContinuousClock.now - start).seconds
         return completion
-    }
-
-    /// Gives every row a `_row_id` and moves rows with an `_error` aside.
-    private func add(_ batch: RecordBatch, input: RecordBatch?, to output: inout Completion.Output) throws {
-        var batch = batch
-        if batch.column("_row_id")?.type != .uint64 {
-            batch = try batch.setting(ArrowField("_row_id", .uint64, nullable: false), rowIDs(for: batch, input: input))
-        }
-        if let errorColumn = batch.column("_error"), errorColumn.type == .utf8 || errorColumn.type == .largeUtf8 {
-            if errorColumn.nullCount > 0 || errorColumn.length == 0 {
-                let failed = (0..<batch.length).filter { errorColumn.isValid($0) }
-                if !failed.isEmpty {
-                    output.errorRows += try asTheyCameIn(batch, failed, input: input)
-                    let good = (0..<batch.length).filter { !errorColumn.isValid($0) }
-                    batch = try batch.take(good)
-                }
-                batch = batch.removing("_error")
-            } else {
-                // Every row failed.
-                output.errorRows += try asTheyCameIn(batch, Array(0..<batch.length), input: input)
-                return
-            }
-        }
-        if batch.length > 0 { output.batches.append(batch) }
-    }
-
-    /// The failed rows `failed` of a step's output, as the step received
-    /// them: a failed row that carries an input row's id is recorded as
-    /// that input row (every value that caused the error, where the step
-    /// may have replaced some with null), plus the columns the step added,
-    /// plus `_error`; other rows (from a generator, or with new ids) as the
-    /// step emitted them.
-    private func asTheyCameIn(_ batch: RecordBatch, _ failed: [Int], input: RecordBatch?) throws -> [RecordBatch] {
-        guard let input, let inputIDs = input.column("_row_id"), inputIDs.type == .uint64,
-              let ids = batch.column("_row_id"), ids.type == .uint64, let messages = batch.column("_error")
-        else { return [try batch.take(failed)] }
-        var position: [UInt64: Int] = [:]
-        for row in 0..<input.length where inputIDs.isValid(row) { position[inputIDs.uint64(row)] = row }
-        var found: [(input: Int, output: Int)] = []
-        var unmatched: [Int] = []
-        for row in failed {
-            if ids.isValid(row), let source = position[ids.uint64(row)] { found.append((source, row)) } else { unmatched.append(row) }
-        }
-        var result: [RecordBatch] = []
-        if !found.isEmpty {
-            // The input's columns as they came in, then what the step added
-            // (a raw answer that could not be parsed, say), then _error.
-            var record = try input.take(found.map(\.input)).removing("_error")
-            let emitted = try batch.take(found.map(\.output))
-            for (index, field) in emitted.fields.enumerated()
-            where field.name != "_error" && record.index(of: field.name) == nil {
-                record = try record.setting(field, emitted.columns[index])
-            }
-            let errors = ColumnBuilder(.utf8)
-            for (_, row) in found { errors.append(from: messages, row: row) }
-            result.append(try record.setting(ArrowField("_error", .utf8), errors.finish()))
-        }
-        if !unmatched.isEmpty { result.append(try batch.take(unmatched)) }
-        return result
-    }
-
-    /// Ids for a batch that came without them: the input's ids when the
-    /// step kept one row per input row, otherwise new ones (tag in the top
-    /// 16 bits, a per-step counter below).
-    private func rowIDs(for batch: RecordBatch, input: RecordBatch?) -> ArrowColumn {
-        if let ids = input?.column("_row_id"), ids.type == .uint64, ids.length == batch.length {
-            return ids
-        }
-        let first = nextID.withLock { next in
-            defer { next += UInt64(batch.length) }
-            return next
-        }
-        let builder = ColumnBuilder(.uint64)
-        for row in 0..<batch.length { builder.append(idTag << 48 | (first + UInt64(row))) }
-        return builder.finish()
     }
 }
 
