@@ -91,7 +91,14 @@ public enum BatchJSON {
                 if index > 0 { out += "," }
                 JSONValue.writeString(field.name, to: &out)
                 out += ":"
-                out += value(batch.columns[index], row).serialized
+                let column = batch.columns[index]
+                // Integers as written, never through a Double (row ids
+                // above 2^53, which expand_columns makes, must not round).
+                switch column.type {
+                case .int64 where column.isValid(row): out += String(column.int64(row))
+                case .uint64 where column.isValid(row): out += String(column.uint64(row))
+                default: out += value(column, row).serialized
+                }
             }
             return out + "}"
         }

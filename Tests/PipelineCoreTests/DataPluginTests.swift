@@ -465,6 +465,10 @@ struct DataPluginTests {
         let intBatch = try #require(try drain(try loadCSV(ints)).first)
         #expect(intBatch.fields.map(\.type) == [.int64, .utf8])
         #expect(BatchJSON.rows(intBatch) == [#"{"a":1,"b":"x"}"#, #"{"a":-2,"b":null}"#])
+        // Integers are written as they are: a double would round these (errors.jsonl, plugins try).
+        let big = file(dir, "big.csv", "a\n9007199254740993\n-9223372036854775808\n")
+        let bigBatch = try #require(try drain(try loadCSV(big)).first)
+        #expect(BatchJSON.rows(bigBatch) == [#"{"a":9007199254740993}"#, #"{"a":-9223372036854775808}"#])
     }
 
     @Test func csvWithoutTypeInference() throws {
