@@ -8,6 +8,8 @@ import PipelineJSON
 /// description: ...            # optional
 /// llms:                       # optional: name → settings
 ///   teacher: {base_url: "${LLM_BASE_URL}", model: m, api_key_env: OPENAI_API_KEY}
+/// credentials:                # optional: name → where the host finds a secret
+///   hf: {env: HF_TOKEN, host: "https://huggingface.co"}
 /// steps:                      # required, non-empty
 ///   - name: load              # required, unique, [A-Za-z0-9_-]+
 ///     uses: load_jsonl        # step id or short name
@@ -15,9 +17,11 @@ import PipelineJSON
 ///     batch_size: 500         # optional integer ≥ 1, default 1000
 ///     input: load             # a step name or a list of names; not for generators
 ///     llm: teacher            # optional, must name an entry of llms
+///     credential: hf          # optional, must name an entry of credentials
 /// ```
 public struct PipelineFile: Sendable {
-    /// A name written in the file (an `input:` entry, an `llm:`), with where.
+    /// A name written in the file (an `input:` entry, an `llm:`, a
+    /// `credential:`), with where.
     public struct Reference: Sendable, Hashable {
         public var name: String
         public var location: SourceLocation
@@ -41,6 +45,9 @@ public struct PipelineFile: Sendable {
         public var llm: Reference?
         /// Where the `llm:` key is.
         public var llmKeyLocation: SourceLocation?
+        public var credential: Reference?
+        /// Where the `credential:` key is.
+        public var credentialKeyLocation: SourceLocation?
         /// An `input:` entry could not be read (already reported).
         package var inputProblem = false
         /// Parameters of the step's plugin written beside `with:` instead of
@@ -59,16 +66,26 @@ public struct PipelineFile: Sendable {
         public var settings: JSONValue
     }
 
+    /// An entry of `credentials:`.
+    public struct Credential: Sendable {
+        public var name: String
+        /// Where the entry's key is.
+        public var location: SourceLocation
+        /// The settings, expanded (checked later against `CredentialSettings.schema`).
+        public var settings: JSONValue
+    }
+
     public var file: String
     public var name: String?
     public var description: String?
     public var llms: [LLM] = []
+    public var credentials: [Credential] = []
     public var steps: [Step] = []
     /// Where every value is, for messages.
     public var sourceMap = SourceMap()
 
-    static let topKeys = ["name", "description", "llms", "steps"]
-    static let stepKeys = ["name", "uses", "with", "batch_size", "input", "llm"]
+    static let topKeys = ["name", "description", "llms", "credentials", "steps"]
+    static let stepKeys = ["name", "uses", "with", "batch_size", "input", "llm", "credential"]
     public static let defaultBatchSize = 1000
 
     /// Reads a pipeline file's text. Returns the file (as much as could be
@@ -147,6 +164,12 @@ public struct PipelineFile: Sendable {
             }
             if let (key, value) = fields["llms"] {
                 pipeline.llms = llms(value, key: key)
+            }
+            if let (key, value) = fields["credentials"] {
+                pipeline.credentials = namedSettings(value, key: key, section: "credentials", noun: "credential",
+                                                     example: "env:, file:, host:").map {
+                    Credential(name: $0.name, location: $0.location, settings: $0.settings)
+                }
             }
             if let (key, value) = fields["steps"] {
                 let path = JSONPath.root.appending("steps")
@@ -232,30 +255,40 @@ public struct PipelineFile: Sendable {
         }
 
         mutating func llms(_ node: YAMLNode, key: YAMLNode) -> [LLM] {
-            let path = JSONPath.root.appending("llms")
+            namedSettings(node, key: key, section: "llms", noun: "LLM", example: "model:, base_url:, ...").map {
+                LLM(name: $0.name, location: $0.location, settings: $0.settings)
+            }
+        }
+
+        /// A section mapping names to mappings of settings (`llms:`,
+        /// `credentials:`): each entry's name, where its key is, and its
+        /// settings, expanded.
+        mutating func namedSettings(_ node: YAMLNode, key: YAMLNode, section: String, noun: String,
+                                    example: String) -> [(name: String, location: SourceLocation, settings: JSONValue)] {
+            let path = JSONPath.root.appending(section)
             converter.record(path, value: node, key: key)
             if isNull(node) { return [] }
             guard let pairs = node.mapping else {
-                error("llms: must be a mapping from LLM names to their settings, not \(node.kindDescription)", at: node)
+                error("\(section): must be a mapping from \(noun) names to their settings, not \(node.kindDescription)", at: node)
                 return []
             }
-            var result: [LLM] = []
+            var result: [(name: String, location: SourceLocation, settings: JSONValue)] = []
             for pair in pairs {
                 guard let name = pair.key.scalar?.text else {
-                    error("llms: keys must be names, not \(pair.key.kindDescription)", at: pair.key)
+                    error("\(section): keys must be names, not \(pair.key.kindDescription)", at: pair.key)
                     continue
                 }
                 let entryPath = path.appending(name)
                 guard isName(name, allowingDots: false) else {
-                    error("llms: \"\(name)\" is not a valid LLM name (letters, digits, _ and -)", at: pair.key)
+                    error("\(section): \"\(name)\" is not a valid \(noun) name (letters, digits, _ and -)", at: pair.key)
                     continue
                 }
                 converter.sourceMap.keys[entryPath] = converter.origin(pair.key.mark)
                 guard pair.value.mapping != nil else {
-                    error("\(entryPath): must be a mapping of settings (model:, base_url:, ...), not \(describeKind(pair.value))", at: pair.value)
+                    error("\(entryPath): must be a mapping of settings (\(example)), not \(describeKind(pair.value))", at: pair.value)
                     continue
                 }
-                result.append(LLM(name: name, location: location(pair.key), settings: converter.json(pair.value, path: entryPath)))
+                result.append((name, location(pair.key), converter.json(pair.value, path: entryPath)))
             }
             return result
         }
@@ -374,6 +407,15 @@ public struct PipelineFile: Sendable {
                 step.llmKeyLocation = location(key)
                 if let name = text(value, path: llmPath, what: "the name of an entry of llms:") {
                     step.llm = Reference(name: name, location: location(value))
+                }
+            }
+
+            if let (key, value) = fields["credential"] {
+                let credentialPath = path.appending("credential")
+                converter.record(credentialPath, value: value, key: key)
+                step.credentialKeyLocation = location(key)
+                if let name = text(value, path: credentialPath, what: "the name of an entry of credentials:") {
+                    step.credential = Reference(name: name, location: location(value))
                 }
             }
             return step

@@ -11,7 +11,8 @@ import Darwin
 // Service "pipeline.http/1": a plugin's HTTP request on the host's libcurl
 // engine (one thread, shared keep-alive connections). No retries and no
 // logging here: the plugin knows which of its requests may be repeated, and
-// its headers may carry a credential.
+// its headers may carry a credential. perform_authenticated (ABI 1.3) adds
+// the step's credential (HostCredential) to requests its scope allows.
 
 /// A malloc'd copy of `bytes` with a NUL after them (so headers read as a
 /// C string; harmless after a body). Freed by `httpRelease`.
@@ -26,7 +27,7 @@ private func copyBytes(_ bytes: [UInt8]) -> UnsafeMutablePointer<UInt8>? {
 }
 
 private func httpPerform(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline_http_request>?,
-                         _ response: UnsafeMutablePointer<pipeline_http_response>?) -> Int32 {
+                         _ response: UnsafeMutablePointer<pipeline_http_response>?, authenticated: Bool = false) -> Int32 {
     guard let response else { return Int32(PIPELINE_INVALID_ARGUMENT) }
     response.pointee = pipeline_http_response()
     response.pointee.struct_size = UInt32(MemoryLayout<pipeline_http_response>.size)
@@ -49,6 +50,20 @@ private func httpPerform(_ call: OpaquePointer?, _ request: UnsafePointer<pipeli
     var headers: [String] = []
     if let list = r.headers {
         for index in 0..<r.header_count { if let line = list[index] { headers.append(String(cString: line)) } }
+    }
+    if authenticated {
+        guard let credential = CallContext.from(call)?.instance?.credential else {
+            return failed(Int32(PIPELINE_INVALID_ARGUMENT),
+                          "the step has no credential: name an entry of credentials: with credential: in the pipeline file")
+        }
+        if headers.contains(where: { $0.drop(while: \.isWhitespace).lowercased().hasPrefix("authorization:") }) {
+            return failed(Int32(PIPELINE_INVALID_ARGUMENT),
+                          "the request has an Authorization header of its own; the host adds credential \"\(credential.name)\"'s")
+        }
+        switch credential.authorization(for: urlText) {
+        case .success(let line): headers.append(line)
+        case .failure(let refusal): return failed(Int32(PIPELINE_INVALID_ARGUMENT), refusal.message)
+        }
     }
     // libcurl adds "Expect: 100-continue" to large bodies; not every server answers it.
     headers.append("Expect:")
@@ -81,11 +96,15 @@ private func httpRelease(_ response: UnsafeMutablePointer<pipeline_http_response
 
 enum HTTPService {
     nonisolated(unsafe) static let table: UnsafePointer<pipeline_http_ext> = {
+        // Field by field over a zeroed table: fields a later header appends
+        // stay absent (NULL) until this host fills them.
+        var http = pipeline_http_ext()
+        http.struct_size = UInt32(MemoryLayout<pipeline_http_ext>.size)
+        http.perform = { httpPerform($0, $1, $2) }
+        http.release = { httpRelease($0) }
+        http.perform_authenticated = { httpPerform($0, $1, $2, authenticated: true) }
         let table = UnsafeMutablePointer<pipeline_http_ext>.allocate(capacity: 1)
-        table.initialize(to: pipeline_http_ext(
-            struct_size: UInt32(MemoryLayout<pipeline_http_ext>.size),
-            perform: { httpPerform($0, $1, $2) },
-            release: { httpRelease($0) }))
+        table.initialize(to: http)
         return UnsafePointer(table)
     }()
 }

@@ -26,15 +26,18 @@ final class InstanceContext: @unchecked Sendable {
     let llm: LLMClient?
     /// The run the instance belongs to, for the "pipeline.run/1" service.
     let run: RunContext
+    /// The step's credential (`credential:`), for perform_authenticated.
+    let credential: HostCredential?
 
     init(stepLabel: String, logger: Logger, parameters: [String: JSONValue], llm: LLMClient? = nil,
-         run: RunContext? = nil) {
+         run: RunContext? = nil, credential: HostCredential? = nil) {
         self.stepLabel = stepLabel
         self.logger = logger
         self.parameters = parameters
         self.cancelled = Atomic(false)
         self.llm = llm
         self.run = run ?? .ephemeral()
+        self.credential = credential
     }
 
     deinit {

@@ -57,6 +57,8 @@ public struct StepDescriptor: @unchecked Sendable {
     public var isReentrant: Bool { flags & UInt64(PIPELINE_STEP_REENTRANT) != 0 }
     public var isDeterministic: Bool { flags & UInt64(PIPELINE_STEP_DETERMINISTIC) != 0 }
     public var usesLLM: Bool { flags & UInt64(PIPELINE_STEP_USES_LLM) != 0 }
+    /// Sends requests with a host credential (PIPELINE_STEP_USES_CREDENTIAL, ABI 1.3).
+    public var usesCredential: Bool { flags & UInt64(PIPELINE_STEP_USES_CREDENTIAL) != 0 }
     /// On resume the step is replayed from its first input (see
     /// PIPELINE_STEP_STATEFUL); generators and global steps always are.
     public var replaysOnResume: Bool {

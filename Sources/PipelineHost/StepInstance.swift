@@ -26,11 +26,12 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     package init(_ descriptor: StepDescriptor, parameters: [String: JSONValue], label: String?, logger: Logger,
-         llm: LLMClient?, run: RunContext? = nil) throws(PluginError) {
+         llm: LLMClient?, run: RunContext? = nil, credential: HostCredential? = nil) throws(PluginError) {
         self.descriptor = descriptor
         self.label = label ?? descriptor.name
         let filled = Self.applyingDefaults(parameters, schema: descriptor.parameterSchema)
-        context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm, run: run)
+        context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm, run: run,
+                                  credential: credential)
         let crashSite = CrashSite(step: self.label, descriptor: descriptor)
         self.crashSite = crashSite
         let call = CallContext(instance: context)

@@ -80,7 +80,8 @@ public enum PluginExport {
             flags: (info.deterministic ? UInt64(PIPELINE_STEP_DETERMINISTIC) : 0)
                 | (info.reentrant ? UInt64(PIPELINE_STEP_REENTRANT) : 0)
                 | (info.usesLLM ? UInt64(PIPELINE_STEP_USES_LLM) : 0)
-                | (info.stateful ? UInt64(PIPELINE_STEP_STATEFUL) : 0),
+                | (info.stateful ? UInt64(PIPELINE_STEP_STATEFUL) : 0)
+                | (info.usesCredential ? UInt64(PIPELINE_STEP_USES_CREDENTIAL) : 0),
             id: permanent(info.id), name: permanent(info.name), version: permanent(info.version),
             description: permanent(info.description),
             inputs_json: permanent(columns(info.inputs)), outputs_json: permanent(columns(info.outputs)),

@@ -62,9 +62,41 @@ extension StepContext {
     /// True if the host offers "pipeline.http/1".
     public var hasHTTP: Bool { httpService != nil }
 
+    /// True if the host's "pipeline.http/1" has perform_authenticated (ABI 1.3).
+    public var hasAuthenticatedHTTP: Bool { authenticatedPerform != nil }
+
+    private var authenticatedPerform: Perform? {
+        guard let service = httpService,
+              let offset = MemoryLayout<pipeline_http_ext>.offset(of: \.perform_authenticated),
+              Int(service.pointee.struct_size) >= offset + MemoryLayout<Perform?>.size else { return nil }
+        return service.pointee.perform_authenticated
+    }
+
+    private typealias Perform = @convention(c) (OpaquePointer?, UnsafePointer<pipeline_http_request>?,
+                                                UnsafeMutablePointer<pipeline_http_response>?) -> pipeline_status
+
     /// [worker] Sends one request and waits. The host does not retry.
     public func http(_ request: HTTPRequest) throws(StepError) -> Result<HTTPResponse, HTTPFailure> {
         guard let service = httpService else { throw .internal("this host offers no HTTP service (pipeline.http/1)") }
+        return try exchange(request, service: service, perform: service.pointee.perform)
+    }
+
+    /// [worker] Sends one request with the step's credential and waits: the
+    /// host adds the Authorization header for the entry of `credentials:`
+    /// the pipeline file names with `credential:` (the step declares
+    /// `usesCredential`), so the secret never enters the plugin. A request
+    /// the credential may not go with (another host than its scope, plain
+    /// http, an Authorization header of its own) throws the host's reason.
+    public func httpAuthenticated(_ request: HTTPRequest) throws(StepError) -> Result<HTTPResponse, HTTPFailure> {
+        guard let service = httpService, let perform = authenticatedPerform else {
+            throw .internal("this host cannot send requests with a credential (pipeline.http/1 perform_authenticated, ABI 1.3)")
+        }
+        return try exchange(request, service: service, perform: perform)
+    }
+
+    private func exchange(_ request: HTTPRequest, service: UnsafePointer<pipeline_http_ext>,
+                          perform: Perform?) throws(StepError) -> Result<HTTPResponse, HTTPFailure> {
+        guard let perform else { throw .internal("the host's HTTP service has no perform function") }
         let headerCopies = request.headers.map { strdup($0) }
         defer { for pointer in headerCopies { free(pointer) } }
         let headerPointers = headerCopies.map { $0.map { UnsafePointer($0) } }
@@ -77,7 +109,7 @@ extension StepContext {
                             struct_size: UInt32(MemoryLayout<pipeline_http_request>.size), method: method, url: url,
                             headers: headers.baseAddress, header_count: headers.count, body: body.baseAddress,
                             body_len: body.count, timeout_seconds: request.timeout)
-                        return service.pointee.perform(call, &c, &response)
+                        return perform(call, &c, &response)
                     }
                 }
             }

@@ -87,10 +87,15 @@ public struct StepInfo: Sendable {
     /// The step keeps state across batches (PIPELINE_STEP_STATEFUL): a
     /// resumed run replays its input from the start to a fresh instance.
     public var stateful: Bool
+    /// The step sends requests with a credential the host holds
+    /// (PIPELINE_STEP_USES_CREDENTIAL, ABI 1.3; `StepContext.httpAuthenticated`):
+    /// the pipeline file must name one for it with `credential:`.
+    public var usesCredential: Bool
 
     public init(kind: Kind, id: String, name: String, version: String, description: String,
                 inputs: [Column] = [], outputs: [Column] = [], parameterSchema: String = #"{"type":"object"}"#,
-                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false, stateful: Bool = false) {
+                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false, stateful: Bool = false,
+                usesCredential: Bool = false) {
         self.kind = kind
         self.id = id
         self.name = name
@@ -103,6 +108,7 @@ public struct StepInfo: Sendable {
         self.reentrant = reentrant
         self.usesLLM = usesLLM
         self.stateful = stateful
+        self.usesCredential = usesCredential
     }
 
     /// A step whose parameters are declared with `Parameter`s: PluginKit
@@ -110,10 +116,11 @@ public struct StepInfo: Sendable {
     /// `ParameterValues` its `init` gets.
     public init(kind: Kind, id: String, name: String, version: String, description: String,
                 inputs: [Column] = [], outputs: [Column] = [], parameters: [any ParameterDeclaration],
-                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false, stateful: Bool = false) {
+                deterministic: Bool = true, reentrant: Bool = false, usesLLM: Bool = false, stateful: Bool = false,
+                usesCredential: Bool = false) {
         self.init(kind: kind, id: id, name: name, version: version, description: description, inputs: inputs,
                   outputs: outputs, parameterSchema: parameterSchemaText(parameters), deterministic: deterministic,
-                  reentrant: reentrant, usesLLM: usesLLM, stateful: stateful)
+                  reentrant: reentrant, usesLLM: usesLLM, stateful: stateful, usesCredential: usesCredential)
         self.parameters = parameters
     }
 }

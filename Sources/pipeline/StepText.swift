@@ -38,6 +38,7 @@ enum StepText {
         if step.isReentrant { names.append("reentrant") }
         if step.isDeterministic { names.append("deterministic") }
         if step.usesLLM { names.append("uses-llm") }
+        if step.usesCredential { names.append("uses-credential") }
         return names
     }
 

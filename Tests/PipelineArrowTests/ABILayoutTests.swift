@@ -80,6 +80,8 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_http_response, http_status)": MemoryLayout<pipeline_http_response>.offset(of: \.http_status),
     "offsetof(pipeline_http_response, headers)": MemoryLayout<pipeline_http_response>.offset(of: \.headers),
     "sizeof(pipeline_http_response)": MemoryLayout<pipeline_http_response>.stride,
+    "offsetof(pipeline_http_ext, perform_authenticated)":
+        MemoryLayout<pipeline_http_ext>.offset(of: \.perform_authenticated),
     "sizeof(pipeline_http_ext)": MemoryLayout<pipeline_http_ext>.stride,
     "sizeof(pipeline_run_ext)": MemoryLayout<pipeline_run_ext>.stride,
 
@@ -92,6 +94,7 @@ private let swiftLayout: [String: Int?] = [
     "PIPELINE_LLM_EXT_SIZE_1_0": Int(PIPELINE_LLM_EXT_SIZE_1_0),
     "PIPELINE_LLM_EXT_SIZE_1_2": Int(PIPELINE_LLM_EXT_SIZE_1_2),
     "PIPELINE_HTTP_EXT_SIZE_1_1": Int(PIPELINE_HTTP_EXT_SIZE_1_1),
+    "PIPELINE_HTTP_EXT_SIZE_1_3": Int(PIPELINE_HTTP_EXT_SIZE_1_3),
     "PIPELINE_RUN_EXT_SIZE_1_1": Int(PIPELINE_RUN_EXT_SIZE_1_1),
     "PIPELINE_LLM_REQUEST_SIZE": Int(PIPELINE_LLM_REQUEST_SIZE),
     "PIPELINE_LLM_RESPONSE_SIZE": Int(PIPELINE_LLM_RESPONSE_SIZE),
@@ -172,7 +175,8 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_http_response, http_status)": 8,
     "offsetof(pipeline_http_response, headers)": 16,
     "sizeof(pipeline_http_response)": 56,
-    "sizeof(pipeline_http_ext)": 24,
+    "offsetof(pipeline_http_ext, perform_authenticated)": 24,
+    "sizeof(pipeline_http_ext)": 32,
     "sizeof(pipeline_run_ext)": 56,
 
     "PIPELINE_HOST_SIZE_1_0": 48,
@@ -183,6 +187,7 @@ private let expectedLayout: [String: Int] = [
     "PIPELINE_LLM_EXT_SIZE_1_0": 40,
     "PIPELINE_LLM_EXT_SIZE_1_2": 48,
     "PIPELINE_HTTP_EXT_SIZE_1_1": 24,
+    "PIPELINE_HTTP_EXT_SIZE_1_3": 32,
     "PIPELINE_RUN_EXT_SIZE_1_1": 56,
     "PIPELINE_LLM_REQUEST_SIZE": 48,
     "PIPELINE_LLM_RESPONSE_SIZE": 64,
@@ -267,7 +272,7 @@ struct ABILayoutTests {
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)
-        #expect(PIPELINE_STEP_STATEFUL == 8 && PIPELINE_STEP_FILTERS == 16)
+        #expect(PIPELINE_STEP_STATEFUL == 8 && PIPELINE_STEP_FILTERS == 16 && PIPELINE_STEP_USES_CREDENTIAL == 32)
         #expect(PIPELINE_STEP_KIND_GENERATOR.rawValue == 1 && PIPELINE_STEP_KIND_GLOBAL.rawValue == 3)
     }
 }

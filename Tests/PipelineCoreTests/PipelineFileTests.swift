@@ -342,7 +342,7 @@ struct PipelineFileTests {
             #"p.yaml:4:5: error: steps[0].with: missing required parameter "path""#,
             #"p.yaml:6:5: error: steps[0]: unknown key "params"; did you mean "with"?"#,
             #"p.yaml:7:5: error: steps[0]: unknown key "inputs"; did you mean "input"?"#,
-            #"p.yaml:8:5: error: steps[0]: unknown key "frobnicate" (expected one of: name, uses, with, batch_size, input, llm)"#,
+            #"p.yaml:8:5: error: steps[0]: unknown key "frobnicate" (expected one of: name, uses, with, batch_size, input, llm, credential)"#,
         ])
     }
 

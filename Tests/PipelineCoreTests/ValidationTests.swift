@@ -79,8 +79,8 @@ struct ValidationTests {
             #"p.yaml:5:5: error: steps[0]: "path" is a parameter of load_rows: put it under with:"#,
             #"p.yaml:6:5: error: steps[0]: "limit" is a parameter of load_rows: put it under with:"#,
             // passthrough has no parameter path: the usual message.
-            #"p.yaml:10:5: error: steps[1]: unknown key "path" (expected one of: name, uses, with, batch_size, input, llm)"#,
-            #"p.yaml:11:5: error: steps[1]: unknown key "colour" (expected one of: name, uses, with, batch_size, input, llm)"#,
+            #"p.yaml:10:5: error: steps[1]: unknown key "path" (expected one of: name, uses, with, batch_size, input, llm, credential)"#,
+            #"p.yaml:11:5: error: steps[1]: unknown key "colour" (expected one of: name, uses, with, batch_size, input, llm, credential)"#,
         ])
     }
 

@@ -69,7 +69,9 @@ extern "C" {
 #define PIPELINE_ABI_MINOR 3 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
                                 1.2 added pipeline_llm_ext.embed_with_errors;
                                 1.3 added pipeline_host.log_plugin and .refuse,
-                                PIPELINE_STEP_FILTERS, the frozen sizes */
+                                PIPELINE_STEP_FILTERS, the frozen sizes,
+                                pipeline_http_ext.perform_authenticated and
+                                PIPELINE_STEP_USES_CREDENTIAL */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -97,6 +99,7 @@ extern "C" {
 #define PIPELINE_LLM_EXT_SIZE_1_0 40
 #define PIPELINE_LLM_EXT_SIZE_1_2 48
 #define PIPELINE_HTTP_EXT_SIZE_1_1 24
+#define PIPELINE_HTTP_EXT_SIZE_1_3 32
 #define PIPELINE_RUN_EXT_SIZE_1_1 56
 /* Frozen structures: the only size they will ever have in major 1. */
 #define PIPELINE_LLM_REQUEST_SIZE 48
@@ -237,7 +240,14 @@ enum {
      a warning naming the plugin and the step and counts the batch in the
      run summary ("batches_without_output"), because that is how a bug
      loses data silently. Hosts older than 1.3 ignore the bit. */
-  PIPELINE_STEP_FILTERS = 1u << 4
+  PIPELINE_STEP_FILTERS = 1u << 4,
+  /* (ABI 1.3) The step sends requests authenticated with a credential the
+     host holds (pipeline_http_ext.perform_authenticated): the pipeline file
+     must name one for it (`credential:`, an entry of `credentials:`), and
+     may name one only for a step with this flag. The step never sees the
+     secret. Hosts older than 1.3 ignore the bit; a plugin that needs it
+     declares abi_minor 3. */
+  PIPELINE_STEP_USES_CREDENTIAL = 1u << 5
 };
 
 /*
@@ -537,7 +547,8 @@ typedef struct pipeline_llm_ext {
  * and shared with the host's own traffic, proxies and CA certificates are
  * the host's. The host neither retries nor logs requests: the plugin knows
  * which of its requests are safe to repeat. Headers are never logged, so a
- * plugin may put a credential in one.
+ * plugin may put a credential in one; with perform_authenticated (ABI 1.3)
+ * the host adds one from the pipeline's `credentials:` instead.
  */
 #define PIPELINE_EXT_HTTP "pipeline.http/1"
 
@@ -579,6 +590,23 @@ typedef struct pipeline_http_ext {
                              pipeline_http_response *response);
   /* [thread-safe] Frees what `perform` put in the response. */
   void (*release)(pipeline_http_response *response);
+  /*
+   * [worker] (ABI 1.3) `perform` with the step's credential: the host adds
+   * "Authorization: Bearer <secret>" for the entry of `credentials:` the
+   * step names with `credential:` in the pipeline file, so the secret
+   * never enters the plugin. The step must set PIPELINE_STEP_USES_CREDENTIAL.
+   * Nothing is sent, and the function returns PIPELINE_INVALID_ARGUMENT
+   * with response->error saying why, when the step has no credential, when
+   * the request carries an Authorization header of its own, or when the URL
+   * is not one the credential may go to: another host (or port) than the
+   * credential's `host:` scope, or plain http:// to anything but a loopback
+   * address unless the scope itself says http://. Otherwise as `perform`
+   * (the host does not follow redirects); release the response with
+   * `release`. An older host lacks the field: check
+   * PIPELINE_HAS_FIELD(http, pipeline_http_ext, perform_authenticated).
+   */
+  pipeline_status (*perform_authenticated)(pipeline_call *call, const pipeline_http_request *request,
+                                           pipeline_http_response *response);
   /* APPEND ONLY below this line. */
 } pipeline_http_ext;
 
@@ -682,7 +710,8 @@ PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_request) == 64, "pipeline_http_reque
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, http_status) == 8, "pipeline_http_response layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, headers) == 16, "pipeline_http_response layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_response) == 56, "pipeline_http_response frozen size");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_ext) == 24, "pipeline_http_ext v1.1 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_ext, perform_authenticated) == 24, "pipeline_http_ext layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_ext) == 32, "pipeline_http_ext v1.3 size");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 56, "pipeline_run_ext v1.1 size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
@@ -692,6 +721,7 @@ PIPELINE_STATIC_ASSERT(PIPELINE_PARAMS_EXT_SIZE_1_0 == 56, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");

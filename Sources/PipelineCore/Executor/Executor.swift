@@ -340,6 +340,13 @@ private struct Run {
                 llms[name] = LLMClient(config: config, cache: cache, log: log)
             }
         }
+        // The secrets of the credentials steps send, read before any step
+        // is created: a missing one fails the run before anything is sent.
+        var credentials: [String: HostCredential] = [:]
+        for step in plan.steps {
+            guard let name = step.credential, credentials[name] == nil, let settings = plan.credentials[name] else { continue }
+            credentials[name] = try HostCredential(name: name, settings: settings, environment: options.environment)
+        }
         // Every commit also records what this attempt has cost so far, so a
         // killed attempt still counts in the next one's summary.
         let clients = llms
@@ -370,7 +377,8 @@ private struct Run {
             var stepLogger = logger
             stepLogger[metadataKey: "step"] = "\(step.name)"
             let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger,
-                                            llm: step.llm.flatMap { llms[$0] }, run: run)
+                                            llm: step.llm.flatMap { llms[$0] }, run: run,
+                                            credential: step.credential.flatMap { credentials[$0] })
             // A replaying step makes its ids again from zero; the others go on.
             let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
             runtimes.append(StepRuntime(host: StepHost(instance: instance, parameters: parameters, batchSize: step.batchSize,

@@ -130,15 +130,17 @@ extension PathConflicts {
     /// Every file a run of these steps reads or writes. Input paths are
     /// absolute already (validation made them so); relative output paths
     /// are taken in the run directory, as the executor does.
-    static func uses(of steps: [StepPaths], llmKeyFiles: [(llm: String, path: String)], pipelineFile: String,
+    /// `secretFiles`: files holding a secret (an LLM's api_key_file, a
+    /// credential's file:), each with what it is.
+    static func uses(of steps: [StepPaths], secretFiles: [(what: String, path: String)], pipelineFile: String,
                      runDirectory: String) -> [Use] {
         var uses = [Use(role: .input, what: "the pipeline file", path: pipelineFile, location: nil)]
         for name in runFiles {
             uses.append(Use(role: .runFile, what: "the run directory's \(name)",
                             path: Paths.absolute(name, base: runDirectory, home: nil), location: nil))
         }
-        for (llm, path) in llmKeyFiles {
-            uses.append(Use(role: .input, what: "the api_key_file of LLM \"\(llm)\"", path: path, location: nil))
+        for (what, path) in secretFiles {
+            uses.append(Use(role: .input, what: what, path: path, location: nil))
         }
         for step in steps {
             for (key, property) in (step.schema["properties"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -172,7 +174,8 @@ extension PathConflicts {
 extension PipelineChecker {
     /// Outputs that would replace an input, another output or a run file.
     mutating func checkPaths(descriptors: [StepDescriptor?], parameters: [[String: JSONValue]],
-                             llms: [(name: String, settings: JSONValue)]) {
+                             llms: [(name: String, settings: JSONValue)],
+                             credentials: [(name: String, settings: JSONValue)]) {
         var steps: [PathConflicts.StepPaths] = []
         for (index, step) in pipeline.steps.enumerated() {
             guard let descriptor = descriptors[index] else { continue }
@@ -182,8 +185,8 @@ extension PipelineChecker {
                 name: step.name ?? "#\(index + 1)", schema: descriptor.parameterSchema, parameters: parameters[index],
                 origin: { sourceMap.valueOrigin(withPath.appending($0)) }, location: step.location))
         }
-        let keyFiles = llms.compactMap { llm in llm.settings["api_key_file"]?.stringValue.map { (llm: llm.name, path: $0) } }
-        let uses = PathConflicts.uses(of: steps, llmKeyFiles: keyFiles, pipelineFile: file, runDirectory: runDirectory)
+        let secretFiles = PathConflicts.secretFiles(llms: llms, credentials: credentials)
+        let uses = PathConflicts.uses(of: steps, secretFiles: secretFiles, pipelineFile: file, runDirectory: runDirectory)
         diagnostics += PathConflicts.problems(uses)
     }
 }
@@ -209,11 +212,21 @@ extension PathConflicts {
             StepPaths(name: step.name, schema: step.descriptor.parameterSchema, parameters: step.parameters,
                       origin: { _ in nil }, location: step.location)
         }
-        let keyFiles = plan.llms.compactMap { name, settings in
-            settings["api_key_file"]?.stringValue.map { (llm: name, path: $0) }
-        }
+        let secretFiles = secretFiles(llms: plan.llms.map { ($0.key, $0.value) },
+                                      credentials: plan.credentials.map { ($0.key, $0.value) })
         let current = FileManager.default.currentDirectoryPath
-        return uses(of: steps, llmKeyFiles: keyFiles, pipelineFile: Paths.absolute(plan.file, base: current, home: nil),
+        return uses(of: steps, secretFiles: secretFiles, pipelineFile: Paths.absolute(plan.file, base: current, home: nil),
                     runDirectory: Paths.absolute(runDirectory, base: current, home: nil))
+    }
+
+    /// The files of the pipeline that hold secrets: LLMs' api_key_file and
+    /// credentials' file: (inputs: no output may replace them).
+    static func secretFiles(llms: [(name: String, settings: JSONValue)],
+                            credentials: [(name: String, settings: JSONValue)]) -> [(what: String, path: String)] {
+        llms.compactMap { name, settings in
+            settings["api_key_file"]?.stringValue.map { ("the api_key_file of LLM \"\(name)\"", $0) }
+        } + credentials.compactMap { name, settings in
+            settings["file"]?.stringValue.map { ("the file of credential \"\(name)\"", $0) }
+        }
     }
 }

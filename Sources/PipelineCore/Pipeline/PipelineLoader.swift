@@ -205,12 +205,16 @@ struct PipelineChecker {
             batchSizes.append(batchSize)
         }
         let llms = checkLLMs()
+        let credentials = checkCredentials()
         let (parents, incomplete) = checkReferences(indexByName: indexByName, descriptors: descriptors,
                                                     llmNames: llms.map { $0.name })
+        checkCredentialReferences(descriptors: descriptors, names: credentials.map(\.name))
         let order = topologicalOrder(parents)
         checkColumns(order: order, parents: parents, incomplete: incomplete, descriptors: descriptors,
                      parameters: parameters)
-        if diagnostics.isEmpty { checkPaths(descriptors: descriptors, parameters: parameters, llms: llms) }
+        if diagnostics.isEmpty {
+            checkPaths(descriptors: descriptors, parameters: parameters, llms: llms, credentials: credentials)
+        }
 
         guard diagnostics.isEmpty, order.count == steps.count else { return nil }
         var planned: [PlannedStep] = []
@@ -220,10 +224,13 @@ struct PipelineChecker {
             planned.append(PlannedStep(name: name, descriptor: descriptor, parameters: parameters[index],
                                        inputs: step.inputs.map(\.name), batchSize: batchSizes[index],
                                        llm: step.llm?.name, location: step.location,
-                                       environmentParameters: environmentParameters(step)))
+                                       environmentParameters: environmentParameters(step),
+                                       credential: step.credential?.name))
         }
         return PipelinePlan(name: pipeline.name ?? "", file: pipeline.file, steps: planned,
-                            llms: Dictionary(llms.map { ($0.name, $0.settings) }, uniquingKeysWith: { a, _ in a }))
+                            llms: Dictionary(llms.map { ($0.name, $0.settings) }, uniquingKeysWith: { a, _ in a }),
+                            credentials: Dictionary(credentials.map { ($0.name, $0.settings) },
+                                                    uniquingKeysWith: { a, _ in a }))
     }
 
     /// The step's parameters (top-level keys of `with:`) whose value, or
@@ -343,6 +350,75 @@ struct PipelineChecker {
             result.append((llm.name, settings))
         }
         return result
+    }
+
+    /// Validated settings of each entry of `credentials:`: env: or file:
+    /// (one of them), and a `host:` scope that reads.
+    mutating func checkCredentials() -> [(name: String, settings: JSONValue)] {
+        var result: [(name: String, settings: JSONValue)] = []
+        let fileDirectory = fileDirectory, home = home
+        for credential in pipeline.credentials {
+            let path = JSONPath([.key("credentials"), .key(credential.name)])
+            var validator = SchemaValidator(sourceMap: pipeline.sourceMap, noun: "key", rootPath: path) { value, _ in
+                Paths.absolute(value, base: fileDirectory, home: home)
+            }
+            let settings = validator.validate(credential.settings, schema: CredentialSettings.schema, path: path)
+            diagnostics += validator.diagnostics
+            let env = credential.settings["env"]?.stringValue
+            if let variable = env, !variable.isEmpty,
+               !LLMSettings.isVariableName(variable) || CredentialSettings.looksLikeSecret(variable) {
+                // Not a schema pattern: its message would print the value,
+                // often the secret itself, pasted in by mistake.
+                let keyPath = path.appending("env")
+                diagnostics.append(Diagnostic(
+                    "\(keyPath): must be the name of an environment variable (letters, digits and _), not the "
+                    + "secret itself; the value is not shown", origin: pipeline.sourceMap.valueOrigin(keyPath)))
+            }
+            switch (env != nil, credential.settings["file"] != nil) {
+            case (true, true):
+                error("\(path): give env: or file:, not both", at: credential.location)
+            case (false, false):
+                error("\(path): say where the secret is: env: (an environment variable) or file: (its first line)",
+                      at: credential.location)
+            default:
+                break
+            }
+            if let host = credential.settings["host"]?.stringValue, CredentialScope(host) == nil {
+                let keyPath = path.appending("host")
+                diagnostics.append(Diagnostic(
+                    "\(keyPath): must be a host name, host:port or an http(s) URL without a user or password, "
+                    + "not \(Suggestion.quoted(host))", origin: pipeline.sourceMap.valueOrigin(keyPath)))
+            }
+            result.append((credential.name, settings))
+        }
+        return result
+    }
+
+    /// PIPELINE_STEP_USES_CREDENTIAL in the descriptor says whether the
+    /// step sends authenticated requests: then it needs credential:, and
+    /// otherwise credential: means nothing.
+    mutating func checkCredentialReferences(descriptors: [StepDescriptor?], names: [String]) {
+        for (index, step) in steps.enumerated() {
+            let descriptor = descriptors[index]
+            if let descriptor, descriptor.usesCredential, step.credential == nil {
+                let which = names.isEmpty
+                    ? "add a credentials: section (e.g. credentials: {hf: {env: HF_TOKEN, host: https://huggingface.co}}) and name its entry with credential:"
+                    : "name the entry of credentials: it sends with credential: (" + names.joined(separator: ", ") + ")"
+                error("\(step.label) uses \(descriptor.name), which sends requests with a credential: \(which)",
+                      at: step.location)
+            } else if let descriptor, !descriptor.usesCredential, let credential = step.credential {
+                error("\(step.label) uses \(descriptor.name), which sends no credential: remove credential: \(credential.name)",
+                      at: step.credentialKeyLocation ?? credential.location)
+            } else if let credential = step.credential, !names.contains(credential.name) {
+                if names.isEmpty {
+                    error("no credential named \(Suggestion.quoted(credential.name)): the file has no credentials: section",
+                          at: credential.location)
+                } else {
+                    error("no credential named \(Suggestion.quoted(credential.name)) in credentials:"
+                          + Suggestion.hint(for: credential.name, among: names), at: credential.location)
+                }
+            }
+        }
     }
 
     // MARK: - The graph

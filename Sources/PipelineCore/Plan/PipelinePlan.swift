@@ -12,12 +12,17 @@ public struct PipelinePlan: Sendable {
     public var steps: [PlannedStep]
     /// The `llms:` section, as written (used from the LLM service on).
     public var llms: [String: JSONValue]
+    /// The `credentials:` section, validated (file: made absolute): where
+    /// each secret is, never the secret.
+    public var credentials: [String: JSONValue]
 
-    public init(name: String, file: String, steps: [PlannedStep], llms: [String: JSONValue] = [:]) {
+    public init(name: String, file: String, steps: [PlannedStep], llms: [String: JSONValue] = [:],
+                credentials: [String: JSONValue] = [:]) {
         self.name = name
         self.file = file
         self.steps = steps
         self.llms = llms
+        self.credentials = credentials
     }
 }
 
@@ -44,9 +49,12 @@ public struct PlannedStep: Sendable {
     /// Parameters whose value (or part of it) came from an environment
     /// variable: never stored or shown (the run store's fingerprint parts).
     public var environmentParameters: Set<String> = []
+    /// The entry of `credentials:` the step sends, if any.
+    public var credential: String?
 
     public init(name: String, descriptor: StepDescriptor, parameters: [String: JSONValue], inputs: [String],
-                batchSize: Int, llm: String?, location: SourceLocation, environmentParameters: Set<String> = []) {
+                batchSize: Int, llm: String?, location: SourceLocation, environmentParameters: Set<String> = [],
+                credential: String? = nil) {
         self.name = name
         self.descriptor = descriptor
         self.parameters = parameters
@@ -55,5 +63,6 @@ public struct PlannedStep: Sendable {
         self.llm = llm
         self.location = location
         self.environmentParameters = environmentParameters
+        self.credential = credential
     }
 }

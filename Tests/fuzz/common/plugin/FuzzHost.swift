@@ -30,42 +30,47 @@ enum FuzzHost {
         self.cancelAtPoll = cancelAtPoll
     }
 
+    /// perform and perform_authenticated alike: the next scripted answer
+    /// (the credential is the host's business, not the plugin's).
+    static func perform(_ response: UnsafeMutablePointer<pipeline_http_response>?) -> pipeline_status {
+        guard let response else { return pipeline_status(PIPELINE_INVALID_ARGUMENT) }
+        FuzzHost.requests += 1
+        response.pointee = pipeline_http_response()
+        guard FuzzHost.nextResponse < FuzzHost.script.count else {
+            response.pointee.status = pipeline_status(PIPELINE_IO)
+            response.pointee.error = UnsafePointer(strdup("connection refused (script exhausted)"))
+            return response.pointee.status
+        }
+        let answer = FuzzHost.script[FuzzHost.nextResponse]
+        FuzzHost.nextResponse += 1
+        response.pointee.status = answer.status
+        if answer.status != pipeline_status(PIPELINE_OK) {
+            response.pointee.error = UnsafePointer(strdup("scripted failure"))
+            return answer.status
+        }
+        response.pointee.http_status = answer.httpStatus
+        let headers = UnsafeMutablePointer<CChar>.allocate(capacity: answer.headers.count + 1)
+        for (i, byte) in answer.headers.enumerated() { headers[i] = CChar(bitPattern: byte) }
+        headers[answer.headers.count] = 0
+        response.pointee.headers = UnsafePointer(headers)
+        let body = UnsafeMutablePointer<UInt8>.allocate(capacity: max(answer.body.count, 1))
+        for (i, byte) in answer.body.enumerated() { body[i] = byte }
+        response.pointee.body = UnsafePointer(body)
+        response.pointee.body_len = answer.body.count
+        return answer.status
+    }
+
     nonisolated(unsafe) static var http = pipeline_http_ext(
         struct_size: UInt32(MemoryLayout<pipeline_http_ext>.size),
-        perform: { _, _, response in
-            guard let response else { return pipeline_status(PIPELINE_INVALID_ARGUMENT) }
-            FuzzHost.requests += 1
-            response.pointee = pipeline_http_response()
-            guard FuzzHost.nextResponse < FuzzHost.script.count else {
-                response.pointee.status = pipeline_status(PIPELINE_IO)
-                response.pointee.error = UnsafePointer(strdup("connection refused (script exhausted)"))
-                return response.pointee.status
-            }
-            let answer = FuzzHost.script[FuzzHost.nextResponse]
-            FuzzHost.nextResponse += 1
-            response.pointee.status = answer.status
-            if answer.status != pipeline_status(PIPELINE_OK) {
-                response.pointee.error = UnsafePointer(strdup("scripted failure"))
-                return answer.status
-            }
-            response.pointee.http_status = answer.httpStatus
-            let headers = UnsafeMutablePointer<CChar>.allocate(capacity: answer.headers.count + 1)
-            for (i, byte) in answer.headers.enumerated() { headers[i] = CChar(bitPattern: byte) }
-            headers[answer.headers.count] = 0
-            response.pointee.headers = UnsafePointer(headers)
-            let body = UnsafeMutablePointer<UInt8>.allocate(capacity: max(answer.body.count, 1))
-            for (i, byte) in answer.body.enumerated() { body[i] = byte }
-            response.pointee.body = UnsafePointer(body)
-            response.pointee.body_len = answer.body.count
-            return answer.status
-        },
+        perform: { _, _, response in FuzzHost.perform(response) },
         release: { response in
             guard let response else { return }
             if let headers = response.pointee.headers { UnsafeMutablePointer(mutating: headers).deallocate() }
             if let body = response.pointee.body { UnsafeMutablePointer(mutating: body).deallocate() }
             if let error = response.pointee.error { free(UnsafeMutableRawPointer(mutating: error)) }
             response.pointee = pipeline_http_response()
-        })
+        },
+        perform_authenticated: { _, _, response in FuzzHost.perform(response) })
 
     nonisolated(unsafe) static var table = pipeline_host(
         struct_size: UInt32(MemoryLayout<pipeline_host>.size),

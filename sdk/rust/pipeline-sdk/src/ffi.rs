@@ -37,6 +37,7 @@ pub const PIPELINE_PARAMS_EXT_SIZE_1_0: usize = 56;
 pub const PIPELINE_LLM_EXT_SIZE_1_0: usize = 40;
 pub const PIPELINE_LLM_EXT_SIZE_1_2: usize = 48;
 pub const PIPELINE_HTTP_EXT_SIZE_1_1: usize = 24;
+pub const PIPELINE_HTTP_EXT_SIZE_1_3: usize = 32;
 pub const PIPELINE_RUN_EXT_SIZE_1_1: usize = 56;
 /// Frozen structures: the only size they will ever have in major 1.
 pub const PIPELINE_LLM_REQUEST_SIZE: usize = 48;
@@ -127,6 +128,9 @@ pub const PIPELINE_STEP_STATEFUL: u64 = 1 << 3;
 /// (ABI 1.3) The step drops rows on purpose; without it, no output for a
 /// non-empty input is reported as a warning.
 pub const PIPELINE_STEP_FILTERS: u64 = 1 << 4;
+/// (ABI 1.3) The step sends requests with a host-held credential
+/// (`pipeline_http_ext::perform_authenticated`); the pipeline file names it.
+pub const PIPELINE_STEP_USES_CREDENTIAL: u64 = 1 << 5;
 
 #[repr(C)]
 pub struct pipeline_step_desc {
@@ -349,6 +353,15 @@ pub struct pipeline_http_ext {
         ) -> pipeline_status,
     >,
     pub release: Option<unsafe extern "C" fn(response: *mut pipeline_http_response)>,
+    /// (ABI 1.3) `perform` with the step's credential added by the host
+    /// (`Authorization: Bearer ...`); check `struct_size` before use.
+    pub perform_authenticated: Option<
+        unsafe extern "C" fn(
+            call: *mut pipeline_call,
+            request: *const pipeline_http_request,
+            response: *mut pipeline_http_response,
+        ) -> pipeline_status,
+    >,
 }
 
 // ---------------------------------------------------------------------------
@@ -538,7 +551,8 @@ const _: () = {
     assert!(offset_of!(pipeline_http_response, http_status) == 8, "pipeline_http_response layout");
     assert!(offset_of!(pipeline_http_response, headers) == 16, "pipeline_http_response layout");
     assert!(size_of::<pipeline_http_response>() == 56, "pipeline_http_response frozen size");
-    assert!(size_of::<pipeline_http_ext>() == 24, "pipeline_http_ext v1.1 size");
+    assert!(offset_of!(pipeline_http_ext, perform_authenticated) == 24, "pipeline_http_ext layout");
+    assert!(size_of::<pipeline_http_ext>() == 32, "pipeline_http_ext v1.3 size");
     assert!(size_of::<pipeline_run_ext>() == 56, "pipeline_run_ext v1.1 size");
     assert!(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
     assert!(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
@@ -548,6 +562,7 @@ const _: () = {
     assert!(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
     assert!(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
     assert!(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
+    assert!(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
     assert!(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
     assert!(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
     assert!(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");

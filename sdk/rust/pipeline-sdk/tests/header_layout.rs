@@ -87,7 +87,7 @@ fn rust_layout() -> Layout {
     record!(l, pipeline_http_response {
         struct_size, status, http_status, reserved, headers, body, body_len, error, host_private
     });
-    record!(l, pipeline_http_ext { struct_size, perform, release });
+    record!(l, pipeline_http_ext { struct_size, perform, release, perform_authenticated });
     record!(l, pipeline_run_ext {
         struct_size, state_get, state_put, release_value, run_id, pipeline_name, pipeline_text
     });
@@ -100,10 +100,10 @@ fn rust_layout() -> Layout {
             PIPELINE_LOG_TRACE, PIPELINE_LOG_DEBUG, PIPELINE_LOG_INFO, PIPELINE_LOG_WARNING, PIPELINE_LOG_ERROR,
             PIPELINE_STEP_KIND_GENERATOR, PIPELINE_STEP_KIND_STEP, PIPELINE_STEP_KIND_GLOBAL,
             PIPELINE_STEP_REENTRANT, PIPELINE_STEP_DETERMINISTIC, PIPELINE_STEP_USES_LLM, PIPELINE_STEP_STATEFUL,
-            PIPELINE_STEP_FILTERS,
+            PIPELINE_STEP_FILTERS, PIPELINE_STEP_USES_CREDENTIAL,
             PIPELINE_HOST_SIZE_1_0, PIPELINE_HOST_SIZE_1_3, PIPELINE_STEP_DESC_SIZE_1_0, PIPELINE_PLUGIN_SIZE_1_0,
             PIPELINE_PARAMS_EXT_SIZE_1_0, PIPELINE_LLM_EXT_SIZE_1_0, PIPELINE_LLM_EXT_SIZE_1_2,
-            PIPELINE_HTTP_EXT_SIZE_1_1, PIPELINE_RUN_EXT_SIZE_1_1, PIPELINE_LLM_REQUEST_SIZE,
+            PIPELINE_HTTP_EXT_SIZE_1_1, PIPELINE_HTTP_EXT_SIZE_1_3, PIPELINE_RUN_EXT_SIZE_1_1, PIPELINE_LLM_REQUEST_SIZE,
             PIPELINE_LLM_RESPONSE_SIZE, PIPELINE_HTTP_REQUEST_SIZE, PIPELINE_HTTP_RESPONSE_SIZE,
             ARROW_FLAG_DICTIONARY_ORDERED, ARROW_FLAG_NULLABLE, ARROW_FLAG_MAP_KEYS_SORTED,
         ],
