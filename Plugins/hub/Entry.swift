@@ -10,5 +10,6 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
     PluginExport.entry(
         host: host, name: "org.pipeline.hub", version: "1.0.0",
         description: "Push rows to a dataset repository on the Hugging Face Hub while the run goes on.",
-        steps: [PushToHub.self])
+        // perform_authenticated (the host adds the token) came with 1.3.
+        abiMinor: 3, steps: [PushToHub.self])
 }

@@ -9,7 +9,9 @@ struct HubFile {
 }
 
 /// The Hugging Face Hub's upload protocol for one dataset repository, over
-/// the host's HTTP service (see docs/pushing-to-the-hub.md):
+/// the host's HTTP service, every request but the presigned LFS upload
+/// with the step's credential, which the host adds and the plugin never
+/// sees (see docs/pushing-to-the-hub.md):
 ///
 ///     POST /api/repos/create                                  (once; 409 = exists)
 ///     GET  /api/datasets/{repo}/revision/{rev}                the parent commit
@@ -28,7 +30,6 @@ struct HubClient {
         var repoID: String
         var revision: String
         var isPrivate: Bool
-        var token: String
         /// Which answers are retried, how often, after how long.
         var retry: RetryPolicy
         var timeout: Double
@@ -66,24 +67,29 @@ struct HubClient {
         return base + path
     }
 
-    private func headers(contentType: String?, authorized: Bool = true) -> [String] {
-        var lines: [String] = []
-        if authorized { lines.append("Authorization: Bearer " + settings.token) }
-        if let contentType { lines.append("Content-Type: " + contentType) }
-        return lines
+    private func headers(contentType: String?) -> [String] {
+        contentType.map { ["Content-Type: " + $0] } ?? []
     }
 
-    /// Sends `request`; with `retrying`, again after transient failures.
-    /// Returns the response of the last attempt, whatever its status, or
-    /// throws when no response came at all.
-    func send(_ request: HTTPRequest, retrying: Bool, what: String) throws(StepError) -> HTTPResponse {
+    /// One exchange: with the step's credential (the host adds the token:
+    /// every request to the Hub), or without (a presigned upload URL).
+    private func exchange(_ request: HTTPRequest, authenticated: Bool) throws(StepError) -> Result<HTTPResponse, HTTPFailure> {
+        authenticated ? try context.httpAuthenticated(request) : try context.http(request)
+    }
+
+    /// Sends `request` (with the step's credential unless `authenticated`
+    /// is false); with `retrying`, again after transient failures. Returns
+    /// the response of the last attempt, whatever its status, or throws
+    /// when no response came at all.
+    func send(_ request: HTTPRequest, retrying: Bool, what: String,
+              authenticated: Bool = true) throws(StepError) -> HTTPResponse {
         let policy = settings.retry
         var attempt = 0
         while true {
             attempt += 1
             if context.isCancelled { throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled") }
             let wait: Double
-            switch try context.http(request) {
+            switch try exchange(request, authenticated: authenticated) {
             case .success(let response):
                 guard retrying, policy.isRetryable(status: response.status), policy.allowsRetry(afterAttempt: attempt)
                 else { return response }
@@ -248,7 +254,7 @@ struct HubClient {
                 for (name, value) in header { extra.append("\(name): \(value)") }
             }
             let put = try send(HTTPRequest(method: "PUT", url: href, headers: extra, body: file.bytes, timeout: settings.timeout),
-                               retrying: true, what: "uploading \(file.path)")
+                               retrying: true, what: "uploading \(file.path)", authenticated: false)
             guard (200..<300).contains(put.status) else { throw failure(put, "uploading \(file.path)") }
         }
         if let verify = actions["verify"] as? [String: Any], let href = verify["href"] as? String {
@@ -292,7 +298,7 @@ struct HubClient {
                                   headers: headers(contentType: "application/x-ndjson"), body: body,
                                   timeout: settings.timeout)
         let response: HTTPResponse
-        switch try context.http(request) {
+        switch try exchange(request, authenticated: true) {
         case .success(let answer): response = answer
         case .failure(.cancelled): throw StepError(status: pipeline_status(PIPELINE_CANCELLED), "\(settings.step): cancelled")
         case .failure(let failure): return .unknown(failure.message)

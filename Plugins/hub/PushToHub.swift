@@ -24,8 +24,6 @@ struct PushToHub: PipelineStep {
         var `private`: Bool?
         var revision: String?
         var split: String?
-        var token_env: String?
-        var token_file: String?
         var endpoint: String?
         var every_rows: Int?
         var every_seconds: Double?
@@ -38,15 +36,16 @@ struct PushToHub: PipelineStep {
     static let name = "push_to_hub"
 
     static let info = StepInfo(
-        kind: .step, id: "org.pipeline.push_to_hub", name: name, version: "1.0.0",
+        kind: .step, id: "org.pipeline.push_to_hub", name: name, version: "2.0.0",
         description: """
             Pushes every row to a Hugging Face Hub dataset repository as JSON Lines files \
             (data/<split>-<run>-<n>.jsonl, the same bytes write_jsonl writes): a new file every \
             every_rows rows or every_seconds seconds while the run goes on, the rest at the end, then \
             a dataset card (README.md, so datasets.load_dataset finds the split) and the pipeline file \
             with secrets redacted. Creates the repository if needed. Nothing is pushed twice or lost \
-            when a killed run resumes. The token comes from an environment variable or a file, never \
-            from the pipeline file.
+            when a killed run resumes. The token is the host's: the step names an entry of the \
+            pipeline's credentials: with credential:, and the host adds it to the step's requests \
+            (the plugin never sees it).
             """,
         inputs: [.init("*", "any", description: "Every column is pushed (not _row_id).")],
         outputs: [],
@@ -58,10 +57,9 @@ struct PushToHub: PipelineStep {
               "private":{"type":"boolean","default":true,"description":"Create the repository private (if it does not exist)."},
               "revision":{"type":"string","default":"main","minLength":1,"description":"The branch to commit to."},
               "split":{"type":"string","default":"train","pattern":"^[A-Za-z0-9_]+$","description":"The split the files belong to."},
-              "token_env":{"type":"string","default":"HF_TOKEN","pattern":"^[A-Za-z_][A-Za-z0-9_]*$",
-                "description":"The environment variable that holds the Hub token."},
-              "token_file":{"type":"string","format":"input-path","description":"A file holding the token instead (its first line)."},
-              "token":{"not":{},"description":"a token is never written in a pipeline file: set the environment variable named by token_env (default HF_TOKEN), or give token_file"},
+              "token_env":{"not":{},"description":"the token is now the host's: instead of token_env, add `credentials: {hf: {env: HF_TOKEN, host: https://huggingface.co}}` at the top level of the file and `credential: hf` to this step (docs/pushing-to-the-hub.md)"},
+              "token_file":{"not":{},"description":"the token is now the host's: instead of token_file, add `credentials: {hf: {file: PATH, host: https://huggingface.co}}` at the top level of the file and `credential: hf` to this step (docs/pushing-to-the-hub.md)"},
+              "token":{"not":{},"description":"a token is never written in a pipeline file: add `credentials: {hf: {env: HF_TOKEN}}` at the top level (the variable that holds it) and `credential: hf` to this step"},
               "endpoint":{"type":"string","pattern":"^https?://","description":"The Hub's URL; default: $HF_ENDPOINT, else https://huggingface.co."},
               "every_rows":{"type":"integer","minimum":1,"description":"Push a file every this many rows."},
               "every_seconds":{"type":"number","exclusiveMinimum":0,"description":"Push what has come, at least this often."},
@@ -71,7 +69,7 @@ struct PushToHub: PipelineStep {
               "backoff_seconds":{"type":"number","minimum":0,"default":1,"description":"First wait between tries; doubles up to 8×, each wait drawn within ±50 %; at least what Retry-After or RateLimit says (up to 5 minutes)."},
               "timeout_seconds":{"type":"number","exclusiveMinimum":0,"default":300,"description":"Per request."}}}
             """,
-        deterministic: false, stateful: true)
+        deterministic: false, stateful: true, usesCredential: true)
 
     /// What has been pushed, kept in the run's state store under "ledger".
     struct Ledger: Codable {
@@ -104,11 +102,10 @@ struct PushToHub: PipelineStep {
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         let step = Self.name
-        guard context.hasHTTP, !context.runID.isEmpty else {
-            throw .invalidArgument("\(step): needs a host with plugin ABI 1.1 (the pipeline.http/1 and pipeline.run/1 services)")
+        guard context.hasAuthenticatedHTTP, !context.runID.isEmpty else {
+            throw .invalidArgument("\(step): needs a host with plugin ABI 1.3 (pipeline.http/1 with perform_authenticated, and pipeline.run/1)")
         }
         try Self.checkRepoID(parameters.repo_id)
-        let token = try Self.token(env: parameters.token_env ?? "HF_TOKEN", file: parameters.token_file)
         let environment = ProcessInfo.processInfo.environment
         var endpoint = parameters.endpoint ?? environment["HF_ENDPOINT"] ?? "https://huggingface.co"
         if endpoint.isEmpty { endpoint = "https://huggingface.co" }
@@ -120,7 +117,7 @@ struct PushToHub: PipelineStep {
         }
         client = HubClient(
             settings: .init(endpoint: endpoint, repoID: parameters.repo_id, revision: parameters.revision ?? "main",
-                            isPrivate: parameters.private ?? true, token: token,
+                            isPrivate: parameters.private ?? true,
                             retry: Self.retryPolicy(attempts: parameters.max_attempts ?? 8,
                                                     backoff: parameters.backoff_seconds ?? 1),
                             timeout: parameters.timeout_seconds ?? 300, step: step),
@@ -161,25 +158,6 @@ struct PushToHub: PipelineStep {
         guard valid else {
             throw .invalidArgument("\(name): repo_id must be owner/name (letters, digits, '-', '_', '.'), got \"\(id)\"")
         }
-    }
-
-    /// The token from the environment or a file. Never logged, never stored.
-    static func token(env: String, file: String?) throws(StepError) -> String {
-        if env.hasPrefix("hf_") && env.count >= 30 {
-            throw .invalidArgument("\(name): token_env must name an environment variable; it looks like a token itself. Put the token in the environment (export HF_TOKEN=...) and remove it from the pipeline file")
-        }
-        if let file {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw .invalidArgument("\(name): cannot read the token file \(file)")
-            }
-            let token = text.split(whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
-            guard !token.isEmpty else { throw .invalidArgument("\(name): the token file \(file) is empty") }
-            return token
-        }
-        guard let token = ProcessInfo.processInfo.environment[env]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty else {
-            throw .invalidArgument("\(name): no Hub token: the environment variable \(env) is not set (set it, or give token_file); nothing was pushed")
-        }
-        return token
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {

@@ -96,9 +96,18 @@ struct HubPushTests {
         }
     }
 
+    /// The credential the pushes send: the token in HF_TOKEN, scoped to the
+    /// test double (HF_ENDPOINT).
+    static let credentials = """
+        credentials:
+          hf: {env: HF_TOKEN, host: "${HF_ENDPOINT}"}
+        """
+
     /// A directory with `rows` seed rows and a pipeline: load → slow → push
-    /// (and → write_jsonl, the local copy the repo must equal).
-    private func setUp(_ label: String, rows: Int, push: String, delayMs: Int = 0, batchSize: Int = 100) throws -> (URL, String) {
+    /// (and → write_jsonl, the local copy the repo must equal). `credential`
+    /// and `credentials` are written as given (nil: none).
+    private func setUp(_ label: String, rows: Int, push: String, delayMs: Int = 0, batchSize: Int = 100,
+                       credential: String? = "hf", credentials: String = HubPushTests.credentials) throws -> (URL, String) {
         let directory = try Fixtures.emptyDirectory(label)
         var text = ""
         for n in 0..<rows { text += #"{"n":\#(n),"text":"row \#(n) \#(String(repeating: "é", count: n % 5))"}"# + "\n" }
@@ -106,6 +115,7 @@ struct HubPushTests {
         let file = directory.appendingPathComponent("push.yaml").path
         try """
             name: hubtest
+            \(credentials)
             steps:
               - name: load
                 uses: load_jsonl
@@ -117,7 +127,7 @@ struct HubPushTests {
                 with: {delay_ms: \(delayMs)}
               - name: push
                 uses: push_to_hub
-                input: slow
+                input: slow\(credential.map { "\n    credential: \($0)" } ?? "")
                 with:
             \(push.split(separator: "\n").map { "          " + $0 }.joined(separator: "\n"))
               - name: save
@@ -304,8 +314,10 @@ struct HubPushTests {
     // MARK: Clear errors, nothing pushed
 
     private func expectRefused(_ push: String, token: String?, server: HubServer, repo: String = "team/refused",
-                               status: Int32, message: String) throws {
-        let (directory, file) = try setUp("hub-refused", rows: 300, push: push)
+                               status: Int32, message: String, credential: String? = "hf",
+                               credentials: String = HubPushTests.credentials) throws {
+        let (directory, file) = try setUp("hub-refused", rows: 300, push: push, credential: credential,
+                                          credentials: credentials)
         let runDirectory = directory.appendingPathComponent("run").path
         let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo, token: token)).wait()
         #expect(result.status == status, "exit \(result.status): \(result.output)")
@@ -317,8 +329,112 @@ struct HubPushTests {
     @Test func aMissingTokenIsAClearErrorAndNothingIsPushed() throws {
         let server = try HubServer()
         try expectRefused("repo_id: ${HF_REPO}", token: nil, server: server, status: 1,
-                          message: "no Hub token: the environment variable HF_TOKEN is not set")
+                          message: #"credential \"hf\": the environment variable HF_TOKEN (env:) is not set; nothing was sent"#)
         #expect(try server.counter("create") == 0)
+    }
+
+    // MARK: The token stays in the host
+
+    @Test func theHostSendsExactlyTheCredentialsSecret() throws {
+        // The double accepts this token only: every push gets through, so
+        // the host added it to each of the plugin's requests.
+        let server = try HubServer(["--token", Self.token])
+        let repo = "team/exact"
+        let (directory, file) = try setUp("hub-exact", rows: 250, push: "repo_id: ${HF_REPO}\nevery_rows: 100")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo)).wait()
+        try #require(result.status == 0, "run failed: \(result.output)")
+        #expect(try server.rows(repo).count == 250)
+        #expect(!result.output.contains(Self.token))
+    }
+
+    @Test func aCredentialFromAFileIsSentToo() throws {
+        let server = try HubServer(["--token", Self.token])
+        let repo = "team/from-file"
+        let secrets = try Fixtures.emptyDirectory("hub-token-file")
+        let tokenFile = secrets.appendingPathComponent("hf_token").path
+        try (Self.token + "\n").write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        let (directory, file) = try setUp("hub-file", rows: 120, push: "repo_id: ${HF_REPO}",
+                                          credentials: "credentials:\n  hf: {file: \"\(tokenFile)\", host: \"${HF_ENDPOINT}\"}")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try launch(file, runDirectory: runDirectory, environment: environment(server, repo: repo, token: nil)).wait()
+        try #require(result.status == 0, "run failed: \(result.output)")
+        #expect(try server.rows(repo).count == 120)
+    }
+
+    @Test func aCredentialScopedToAnotherHostIsNeverSent() throws {
+        // The endpoint is the double; the credential may only go to the real Hub.
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 1,
+                          message: #"credential \"hf\" (host: https://huggingface.co) is not sent to "#
+                              + "\(server.endpoint)/api/repos/create: its host 127.0.0.1 is not huggingface.co",
+                          credentials: "credentials:\n  hf: {env: HF_TOKEN, host: https://huggingface.co}")
+        #expect(try server.counter("create") == 0, "the request never left the host")
+        // Same host, another port: refused as well.
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 1,
+                          message: "its port \(server.port) is not 1, the credential's port",
+                          credentials: "credentials:\n  hf: {env: HF_TOKEN, host: \"127.0.0.1:1\"}")
+        #expect(try server.counter("create") == 0)
+    }
+
+    @Test func aStepThatSendsACredentialMustNameOne() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: #"push.yaml:13:5: error: step \"push\" uses push_to_hub, which sends requests with a credential: name the entry of credentials: it sends with credential: (hf)"#,
+                          credential: nil)
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: "add a credentials: section", credential: nil, credentials: "")
+    }
+
+    @Test func anUnknownCredentialIsAValidationErrorAtItsPosition() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: #"push.yaml:16:17: error: no credential named \"hff\" in credentials:; did you mean \"hf\"?"#,
+                          credential: "hff")
+    }
+
+    @Test func theOldTokenParametersSayHowToWriteCredentials() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}\ntoken_env: MY_TOKEN", token: Self.token, server: server, status: 2,
+                          message: "instead of token_env, add `credentials: {hf: {env: HF_TOKEN, host: https://huggingface.co}}` at the top level of the file and `credential: hf` to this step")
+        try expectRefused("repo_id: ${HF_REPO}\ntoken_file: /run/secrets/hf", token: Self.token, server: server, status: 2,
+                          message: "instead of token_file, add `credentials: {hf: {file: PATH")
+    }
+
+    @Test func credentialsAreCheckedWhereTheyAreWritten() throws {
+        let server = try HubServer()
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: "push.yaml:3:3: error: credentials.hf: give env: or file:, not both",
+                          credentials: "credentials:\n  hf: {env: HF_TOKEN, file: /dev/null}")
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: "credentials.hf: say where the secret is: env:",
+                          credentials: "credentials:\n  hf: {host: huggingface.co}")
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: "credentials.hf.env: must be the name of an environment variable",
+                          credentials: "credentials:\n  hf: {env: \"\(Self.token)\"}")
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: "credentials.hf.host: must be a host name, host:port or an http(s) URL",
+                          credentials: "credentials:\n  hf: {env: HF_TOKEN, host: \"https://user@huggingface.co\"}")
+        try expectRefused("repo_id: ${HF_REPO}", token: Self.token, server: server, status: 2,
+                          message: "a secret is never written in a pipeline file",
+                          credentials: "credentials:\n  hf: {token: \"\(Self.token)\"}")
+    }
+
+    @Test func aCredentialOnAStepThatSendsNoneIsAnError() throws {
+        let directory = try Fixtures.emptyDirectory("hub-credential-elsewhere")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: elsewhere
+            credentials:
+              hf: {env: HF_TOKEN}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{a: 1}]}}
+              - {name: save, uses: write_jsonl, input: load, credential: hf, with: {path: out.jsonl}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Spawned(binary, ["validate", file]).wait()
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains("p.yaml:6:50: error: step \"save\" uses write_jsonl, which sends no credential: remove credential: hf"),
+                "\(result.output)")
     }
 
     @Test func aRepoIdThatIsNotOwnerSlashNameIsAValidationError() throws {

@@ -38,7 +38,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     let settings = HubClient.Settings(
         endpoint: "http://hub.invalid/", repoID: "fuzz/data", revision: options & 0x40 != 0 ? "refs/pr/1" : "main",
-        isPrivate: options & 0x20 != 0, token: "hf_fuzz",
+        isPrivate: options & 0x20 != 0,
         retry: PushToHub.retryPolicy(attempts: Int(options & 3) + 1, backoff: 0), timeout: 5, step: "push_to_hub")
     let client = HubClient(settings: settings, context: FuzzHost.context)
     let files = [
