@@ -115,10 +115,11 @@ assert len({r["answer"] for r in rows}) == 3, rows
 if minor >= 1:
     assert all(r["http_status"] == 200 for r in rows), rows
 PY
-  echo "ABI compat: ok  host $(basename "$(dirname "$(dirname "$host")")")/$(basename "$(dirname "$host")") + plugin built for $v: 3 rows through upper, llm$( [ "$minor" -ge 1 ] && echo ", http")"
+  echo "ABI compat: ok  $host_label + plugin built for $v: 3 rows through upper, llm$( [ "$minor" -ge 1 ] && echo ", http")"
 }
 
 plugin_flags="--plugin-path $bin/pipeline-plugins"
+host_label="today's 1.$current_minor host"
 for v in $versions; do run_with "$bin/pipeline" "$v"; done
 
 # A plugin of a newer minor: refused, both versions named, exit 2.
@@ -139,6 +140,7 @@ if [ $future = yes ]; then
   (cd "$src" && ${SWIFT:-swift} build --product pipeline 2>&1 | tail -3)
   future_bin="$src/.build/debug/pipeline"
   "$future_bin" plugins list --plugin-path "$bin/pipeline-plugins" > /dev/null
+  host_label="the next-header 1.$next_minor host"
   for v in $versions; do run_with "$future_bin" "$v"; done
 fi
 echo "ABI compat: all passed"
