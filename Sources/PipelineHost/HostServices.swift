@@ -104,17 +104,17 @@ enum HostState {
     static let logger = Mutex(Logger(label: "pipeline.plugin"))
     /// Set while pipeline_plugin_entry runs, for plugins older than 1.3
     /// that say who they are only through log(NULL)/set_error(NULL): the
-    /// library being loaded and the thread its entry runs on. A NULL call
-    /// from any other thread is not attributed to it.
-    static let loading = Mutex<(path: String, thread: pthread_t)?>(nil)
+    /// host table of the library being loaded and the thread its entry runs
+    /// on. A NULL call from any other thread is not attributed to it.
+    static let loading = Mutex<(table: UInt, thread: pthread_t)?>(nil)
     /// True once the whole run is stopping.
     static let runCancelled = Atomic(false)
 
-    /// The library loading on this very thread, if any.
-    static var libraryLoadingHere: String? {
+    /// The host table of the library loading on this very thread, if any.
+    static var tableLoadingHere: UnsafePointer<pipeline_host>? {
         loading.withLock { state in
             guard let state, pthread_equal(state.thread, pthread_self()) != 0 else { return nil }
-            return state.path
+            return UnsafePointer(bitPattern: state.table)
         }
     }
 }
@@ -125,7 +125,8 @@ private func hostLog(_ call: OpaquePointer?, _ level: Int32, _ message: UnsafePo
     if let instance = CallContext.from(call)?.instance {
         instance.logger.log(level: logLevel, "\(text)", metadata: ["step": "\(instance.stepLabel)"])
     } else {
-        logForLibrary(HostState.libraryLoadingHere ?? "a plugin (log with a NULL call; log_plugin names the library)",
+        logForLibrary(HostTable.library(of: HostState.tableLoadingHere)
+                          ?? "a plugin (log with a NULL call; log_plugin names the library)",
                       level: logLevel, text)
     }
 }
@@ -149,12 +150,11 @@ private func text(_ message: UnsafePointer<CChar>?, _ length: Int) -> String {
 }
 
 private func hostSetError(_ call: OpaquePointer?, _ status: Int32, _ message: UnsafePointer<CChar>?, _ length: Int) {
-    let text = message.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: length), as: UTF8.self) }
-        ?? "(no message)"
+    let text = message == nil ? "(no message)" : text(message, length)
     if let context = CallContext.from(call) {
         context.setError(status: status, message: text)
-    } else if let library = HostState.libraryLoadingHere {
-        HostTable.refuse(library: library, text)
+    } else if let table = HostState.tableLoadingHere {
+        HostTable.refuse(table, text)
     }
 }
 
@@ -201,11 +201,9 @@ enum HostTable {
         return owners.withLock { $0[UInt(bitPattern: host)]?.library }
     }
 
-    /// Records why `library` refuses to load (the last reason wins).
-    static func refuse(library: String, _ reason: String) {
-        owners.withLock { owners in
-            for (address, owner) in owners where owner.library == library { owners[address]?.refusal = reason }
-        }
+    /// Records why the library of `host` refuses to load (the last reason wins).
+    static func refuse(_ host: UnsafePointer<pipeline_host>, _ reason: String) {
+        owners.withLock { $0[UInt(bitPattern: host)]?.refusal = reason }
     }
 
     /// The reason the library of `host` gave for refusing, taken once.
@@ -233,8 +231,9 @@ enum HostTable {
                           level: logLevel(level), text(message, length))
         }
         host.refuse = { host, message, length in
-            guard let host, let library = HostTable.library(of: host) else { return }
-            HostTable.refuse(library: library, text(message, length).isEmpty ? "(no message)" : text(message, length))
+            guard let host else { return }
+            let reason = text(message, length)
+            HostTable.refuse(host, reason.isEmpty ? "(no message)" : reason)
         }
         return host
     }()

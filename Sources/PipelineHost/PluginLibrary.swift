@@ -96,7 +96,8 @@ public struct PluginLibrary: Sendable {
         // The library's own host table: its log_plugin lines and refusal
         // name it, whichever thread they come from.
         let host = HostTable.make(for: path)
-        HostState.loading.withLock { $0 = (path, pthread_self()) }
+        let address = UInt(bitPattern: host)
+        HostState.loading.withLock { $0 = (address, pthread_self()) }
         let entered = crashSite.during(.entry) { entry(host) }
         HostState.loading.withLock { $0 = nil }
         let refusal = HostTable.takeRefusal(host)
