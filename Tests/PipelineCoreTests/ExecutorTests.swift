@@ -7,6 +7,7 @@ import Testing
 @testable import PipelineJSON
 @testable import PipelineDefinition
 @testable import PipelineHost
+import PipelineStore
 
 /// The executor with real plugins (C fixtures, dlopen'ed) on its worker
 /// pool: fan-out, fan-in, a global step, re-batching, row ids, error rows,
@@ -75,6 +76,32 @@ struct ExecutorTests {
         let written = try JSONValue(parsing: String(contentsOfFile: directory + "/summary.json", encoding: .utf8))
         #expect(written["status"] == .string("succeeded"))
         #expect(written["steps"]?.arrayValue?.count == 5)
+    }
+
+    /// A reentrant step's calls finish out of order (even batches sleep,
+    /// odd ones overtake them): its output still goes on, and is stored,
+    /// in input order, so a run writes the same file every time.
+    @Test func aReentrantStepsOutputKeepsTheInputOrder() throws {
+        let registry = PluginRegistry.load(PluginSearchPath(entries: [
+            try Fixtures.library("Tests/Fixtures/plugins/generator.c"),
+            try Fixtures.library("Tests/Fixtures/plugins/slow.c"),
+        ]))
+        #expect(registry.problems.isEmpty, "\(registry.problems)")
+        let shuffle = try registry.step("shuffle")
+        try #require(shuffle.isReentrant)
+        let plan = PipelinePlan(name: "order", file: "test.yaml", steps: [
+            try step(registry, "gen", uses: "count", parameters: ["rows": .number(24), "batch_size": .number(1)]),
+            try step(registry, "shuffle", uses: "shuffle", inputs: ["gen"], parameters: ["delay_ms": .number(40)]),
+        ])
+        let directory = try runDirectory()
+        let summary = try Executor.run(plan, options: ExecutorOptions(runDirectory: directory), logger: Logger(label: "test"))
+        #expect(summary.status == .succeeded, "\(summary.error ?? "")")
+        let store = try RunStore(directory: directory)
+        let order = try (0..<24).map { seq in
+            let batch = try store.batch(step: "shuffle", seq: seq)
+            return try #require(batch.column("n")).int64(0)
+        }
+        #expect(order == (0..<24).map { Int64($0) })
     }
 
     @Test func theGlobalStepSeesEveryRowAndSumsThem() throws {

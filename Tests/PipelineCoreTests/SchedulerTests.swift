@@ -244,4 +244,20 @@ struct SchedulerTests {
         #expect((simulation.received[1]?.count ?? 0) == 10)
         #expect((simulation.received[3]?.count ?? 0) < 200)
     }
+
+    /// Results put back in call order, per step: a late first call holds
+    /// the later ones; another step's results are not held by it.
+    @Test func inOrderReleasesResultsInTheOrderTheCallsStarted() {
+        var order = InOrder<String>(steps: 2)
+        let a = (0..<4).map { _ in order.ticket(for: 0) }
+        let b = order.ticket(for: 1)
+        #expect(a == [0, 1, 2, 3] && b == 0)
+        #expect(order.arrived("a2", step: 0, ticket: 2).isEmpty)
+        #expect(order.arrived("a1", step: 0, ticket: 1).isEmpty)
+        #expect(order.arrived("b0", step: 1, ticket: 0) == ["b0"])
+        #expect(order.heldCount(0) == 2)
+        #expect(order.arrived("a0", step: 0, ticket: 0) == ["a0", "a1", "a2"])
+        #expect(order.arrived("a3", step: 0, ticket: 3) == ["a3"])
+        #expect(order.heldCount(0) == 0)
+    }
 }

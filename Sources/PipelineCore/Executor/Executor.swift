@@ -278,6 +278,8 @@ private struct Run {
     var consumedCount: [Int]
     var skipOutputs: [Int]
     var done: [Bool]
+    /// Results of a step's calls, put back in the order the calls started.
+    var order: InOrder<Completion>
     var interrupted = false
     /// One client per named LLM, shared by the steps that use it.
     var llms: [String: LLMClient] = [:]
@@ -301,6 +303,7 @@ private struct Run {
         emitted = state.map(\.emitted)
         consumedCount = state.map(\.consumed.count)
         done = state.map(\.done)
+        order = InOrder(steps: plan.steps.count)
         skipOutputs = zip(plan.steps, state).map { step, state in
             step.descriptor.replaysOnResume && !state.done ? state.emitted : 0
         }
@@ -403,7 +406,7 @@ private struct Run {
         logger.info("run started", metadata: ["pipeline": "\(plan.name)", "steps": "\(plan.steps.count)"])
         try dispatch(scheduler.start(), pool: pool, events: events)
         while !scheduler.isFinished {
-            let completion: Completion
+            let ready: [Completion]
             switch events.take() {
             case .stop:
                 guard !interrupted, failure == nil else { continue }
@@ -413,67 +416,9 @@ private struct Run {
                 for runtime in runtimes { runtime.instance?.interrupt() }
                 continue
             case .completed(let value):
-                completion = value
+                ready = order.arrived(value, step: value.step, ticket: value.ticket)
             }
-            let step = completion.step
-            // The call's log lines go in before its results are committed
-            // (with the log's new length): see LLMIOLog.
-            let lines = completion.ioLines.take()
-            if !lines.isEmpty { ioLog?.write(lines) }
-            switch completion.result {
-            case .failure(let error):
-                scheduler.fail(step: step)
-                if interrupted || failure != nil { continue }
-                failure = error
-                logger.error("step failed, stopping the run", metadata: ["step": "\(plan.steps[step].name)"])
-                for runtime in runtimes { runtime.instance?.interrupt() }
-            case .success(var output):
-                let replayed = completion.item?.replayed ?? false
-                if !replayed {
-                    summary.steps[step].batchesIn += completion.batchesIn
-                    summary.steps[step].rowsIn += completion.rowsIn
-                }
-                summary.steps[step].busySeconds += completion.seconds
-                // A replaying step catching up: what it emits again is stored already.
-                let skipped = min(skipOutputs[step], output.batches.count)
-                if skipped > 0 || replayed {
-                    output.batches.removeFirst(skipped)
-                    output.errorRows = []
-                    skipOutputs[step] -= skipped
-                }
-                summary.steps[step].batchesOut += output.batches.count
-                summary.steps[step].rowsOut += output.batches.reduce(0) { $0 + $1.length }
-                summary.steps[step].rowErrors += output.errorRows.reduce(0) { $0 + $1.length }
-                summary.steps[step].batchesWithoutOutput += output.batchesWithoutOutput
-                let isDone = completion.isFinish && output.exhausted
-                let firstSeq = emitted[step]
-                emitted[step] += output.batches.count
-                var consumed: (parent: String, seq: Int, ord: Int)?
-                if let item = completion.item, !replayed {
-                    consumed = (plan.steps[item.source].name, item.seq, consumedCount[step])
-                    consumedCount[step] += 1
-                }
-                if let writer {
-                    var commit = RunStore.Commit(step: plan.steps[step].name, counters: summary.steps[step],
-                                                 nextID: runtimes[step].currentNextID)
-                    commit.outputs = output.batches
-                    commit.firstSeq = firstSeq
-                    commit.errorRows = output.errorRows
-                    commit.consumed = consumed
-                    commit.done = isDone
-                    commit.ioLogBytes = ioLog?.bytes
-                    try writer.enqueue(commit)
-                }
-                let items = output.batches.enumerated().map { Item(source: step, seq: firstSeq + $0, batch: $1) }
-                let actions = completion.isFinish
-                    ? scheduler.finished(step: step, outputs: items, done: output.exhausted)
-                    : scheduler.processed(step: step, outputs: items, exhausted: output.exhausted)
-                if isDone {
-                    logger.debug("step done", metadata: ["step": "\(plan.steps[step].name)",
-                                                          "rows_out": "\(summary.steps[step].rowsOut)"])
-                }
-                try dispatch(actions, pool: pool, events: events)
-            }
+            for completion in ready { try handle(completion, summary: &summary, failure: &failure, pool: pool, events: events) }
             options.progress?(summary)
             // Keep summary.json current for `pipeline runs`, a few times a minute.
             if ContinuousClock.now - lastSummaryWrite > .seconds(5) {
@@ -494,6 +439,71 @@ private struct Run {
         }
     }
 
+    /// One call's result, in the order its step's calls started: its rows
+    /// are counted, committed and handed to the children.
+    private mutating func handle(_ completion: Completion, summary: inout RunSummary, failure: inout (any Error)?,
+                                 pool: WorkerPool, events: BlockingQueue<Event>) throws {
+        let step = completion.step
+        // The call's log lines go in before its results are committed
+        // (with the log's new length): see LLMIOLog.
+        let lines = completion.ioLines.take()
+        if !lines.isEmpty { ioLog?.write(lines) }
+        switch completion.result {
+        case .failure(let error):
+            scheduler.fail(step: step)
+            if interrupted || failure != nil { return }
+            failure = error
+            logger.error("step failed, stopping the run", metadata: ["step": "\(plan.steps[step].name)"])
+            for runtime in runtimes { runtime.instance?.interrupt() }
+        case .success(var output):
+            let replayed = completion.item?.replayed ?? false
+            if !replayed {
+                summary.steps[step].batchesIn += completion.batchesIn
+                summary.steps[step].rowsIn += completion.rowsIn
+            }
+            summary.steps[step].busySeconds += completion.seconds
+            // A replaying step catching up: what it emits again is stored already.
+            let skipped = min(skipOutputs[step], output.batches.count)
+            if skipped > 0 || replayed {
+                output.batches.removeFirst(skipped)
+                output.errorRows = []
+                skipOutputs[step] -= skipped
+            }
+            summary.steps[step].batchesOut += output.batches.count
+            summary.steps[step].rowsOut += output.batches.reduce(0) { $0 + $1.length }
+            summary.steps[step].rowErrors += output.errorRows.reduce(0) { $0 + $1.length }
+            summary.steps[step].batchesWithoutOutput += output.batchesWithoutOutput
+            let isDone = completion.isFinish && output.exhausted
+            let firstSeq = emitted[step]
+            emitted[step] += output.batches.count
+            var consumed: (parent: String, seq: Int, ord: Int)?
+            if let item = completion.item, !replayed {
+                consumed = (plan.steps[item.source].name, item.seq, consumedCount[step])
+                consumedCount[step] += 1
+            }
+            if let writer {
+                var commit = RunStore.Commit(step: plan.steps[step].name, counters: summary.steps[step],
+                                             nextID: runtimes[step].currentNextID)
+                commit.outputs = output.batches
+                commit.firstSeq = firstSeq
+                commit.errorRows = output.errorRows
+                commit.consumed = consumed
+                commit.done = isDone
+                commit.ioLogBytes = ioLog?.bytes
+                try writer.enqueue(commit)
+            }
+            let items = output.batches.enumerated().map { Item(source: step, seq: firstSeq + $0, batch: $1) }
+            let actions = completion.isFinish
+                ? scheduler.finished(step: step, outputs: items, done: output.exhausted)
+                : scheduler.processed(step: step, outputs: items, exhausted: output.exhausted)
+            if isDone {
+                logger.debug("step done", metadata: ["step": "\(plan.steps[step].name)",
+                                                      "rows_out": "\(summary.steps[step].rowsOut)"])
+            }
+            try dispatch(actions, pool: pool, events: events)
+        }
+    }
+
     /// Requests and tokens of this run, per LLM and per step.
     private func recordLLMUsage(into summary: inout RunSummary) {
         for (name, client) in llms {
@@ -508,8 +518,8 @@ private struct Run {
         }
     }
 
-    private func dispatch(_ actions: [Scheduler<Item>.Action], pool: WorkerPool,
-                          events: BlockingQueue<Event>) throws {
+    private mutating func dispatch(_ actions: [Scheduler<Item>.Action], pool: WorkerPool,
+                                   events: BlockingQueue<Event>) throws {
         for action in actions {
             switch action {
             case .process(let step, var item):
@@ -519,10 +529,12 @@ private struct Run {
                 }
                 let runtime = runtimes[step]
                 let job = item
-                pool.submit { events.put(.completed(runtime.process(step: step, item: job))) }
+                let ticket = order.ticket(for: step)
+                pool.submit { events.put(.completed(runtime.process(step: step, item: job).ticketed(ticket))) }
             case .finish(let step):
                 let runtime = runtimes[step]
-                pool.submit { events.put(.completed(runtime.finish(step: step))) }
+                let ticket = order.ticket(for: step)
+                pool.submit { events.put(.completed(runtime.finish(step: step).ticketed(ticket))) }
             }
         }
     }
@@ -539,6 +551,8 @@ struct Completion: @unchecked Sendable {
     typealias Output = StepHost.Output
 
     var step: Int
+    /// The call's place among its step's calls (see InOrder).
+    var ticket = 0
     var isFinish: Bool
     /// The input of a process call (nil for generators and finish).
     var item: Item?
@@ -548,6 +562,12 @@ struct Completion: @unchecked Sendable {
     /// The teacher I/O log lines of the call's LLM requests.
     var ioLines = IOLogLines()
     var result: Result<Output, any Error>
+
+    func ticketed(_ ticket: Int) -> Completion {
+        var copy = self
+        copy.ticket = ticket
+        return copy
+    }
 }
 
 /// A step's StepHost (the host's side of its calls: slicing, row ids,

@@ -3,6 +3,10 @@
  * one step, "org.test.slow", that copies every input batch to its output
  * after sleeping `delay_ms` (default 20), so a run lasts long enough to be
  * killed at random moments.
+ *
+ * A second step, "org.test.shuffle", is REENTRANT and sleeps delay_ms only
+ * for a batch whose int64 column `n` starts even, so calls in flight
+ * together finish out of order (the executor must put them back).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <time.h>
@@ -63,6 +67,22 @@ static pipeline_status passthrough_process(pipeline_call *call, void *state,
 
 static void passthrough_destroy(void *state) { free(state); }
 
+static pipeline_status shuffle_process(pipeline_call *call, void *state,
+                                       const struct ArrowSchema *in_schema, const struct ArrowArray *in,
+                                       struct ArrowSchema *out_schema, struct ArrowArray *out) {
+  const slow_state *s = state;
+  slow_state none = {0};
+  pipeline_arrow_column n;
+  int64_t index;
+  if (in_schema == NULL || in == NULL) return fail(call, PIPELINE_INVALID_ARGUMENT, "no input");
+  index = pipeline_arrow_find_column(in_schema, "n");
+  if (index < 0 || pipeline_arrow_column_get(in_schema, in, index, &n) != PIPELINE_OK || n.type != PIPELINE_ARROW_INT64)
+    return fail(call, PIPELINE_INVALID_ARGUMENT, "shuffle: needs an int64 column n");
+  /* Even batches take delay_ms, odd ones none: the next call overtakes. */
+  if (n.length > 0 && pipeline_arrow_read_int64(&n, 0) % 2 != 0) s = &none;
+  return passthrough_process(call, (void *)s, in_schema, in, out_schema, out);
+}
+
 static const pipeline_step_desc passthrough_step = {
     .struct_size = sizeof(pipeline_step_desc),
     .kind = PIPELINE_STEP_KIND_STEP,
@@ -82,7 +102,27 @@ static const pipeline_step_desc passthrough_step = {
     .destroy = passthrough_destroy,
 };
 
-static const pipeline_step_desc *const steps[] = {&passthrough_step};
+static const pipeline_step_desc shuffle_step = {
+    .struct_size = sizeof(pipeline_step_desc),
+    .kind = PIPELINE_STEP_KIND_STEP,
+    .flags = PIPELINE_STEP_DETERMINISTIC | PIPELINE_STEP_REENTRANT,
+    .id = "org.test.shuffle",
+    .name = "shuffle",
+    .version = "1.0.0",
+    .description = "Reentrant copy that sleeps delay_ms for batches whose first n is even.",
+    .inputs_json = "[{\"name\": \"n\", \"type\": \"int64\", \"description\": \"Decides the delay.\"},"
+                   " {\"name\": \"*\", \"type\": \"any\", \"description\": \"Every column.\"}]",
+    .outputs_json = "[{\"name\": \"*\", \"type\": \"any\", \"description\": \"Every column.\"}]",
+    .params_schema_json = "{\"type\": \"object\", \"additionalProperties\": false, \"properties\": "
+                          "{\"delay_ms\": {\"type\": \"integer\", \"minimum\": 0, \"default\": 20}}}",
+    .create = passthrough_create,
+    .process = shuffle_process,
+    .finish = NULL,
+    .interrupt = NULL,
+    .destroy = passthrough_destroy,
+};
+
+static const pipeline_step_desc *const steps[] = {&passthrough_step, &shuffle_step};
 
 static const pipeline_plugin plugin = {
     .struct_size = sizeof(pipeline_plugin),
@@ -90,8 +130,8 @@ static const pipeline_plugin plugin = {
     .abi_minor = 0,
     .name = "org.test.slow",
     .version = "1.0.0",
-    .description = "Test fixture: a slow pass-through step.",
-    .step_count = 1,
+    .description = "Test fixture: slow pass-through steps.",
+    .step_count = 2,
     .steps = steps,
 };
 
