@@ -86,22 +86,52 @@ public enum BatchJSON {
     /// The rows of `batch` as JSON objects, columns in batch order.
     public static func rows(_ batch: RecordBatch) -> [String] {
         (0..<batch.length).map { row in
-            var out = "{"
-            for (index, field) in batch.fields.enumerated() {
-                if index > 0 { out += "," }
-                JSONValue.writeString(field.name, to: &out)
-                out += ":"
-                let column = batch.columns[index]
-                // Integers as written, never through a Double (row ids
-                // above 2^53, which expand_columns makes, must not round).
-                switch column.type {
-                case .int64 where column.isValid(row): out += String(column.int64(row))
-                case .uint64 where column.isValid(row): out += String(column.uint64(row))
-                default: out += value(column, row).serialized
-                }
-            }
+            var out = ""
+            writeObject(batch, row: row, to: &out)
+            return out
+        }
+    }
+
+    /// The failed rows of `batch` (a step's error rows: the row's columns,
+    /// `_row_id` and `_error`) as the lines of `errors.jsonl`, one object
+    /// each: `{"step":…,"row_id":…,"error":…,"row":{…}}`. The row is
+    /// nested, so a data column may have any name (`step` and `error`
+    /// included) without clashing; `row_id` is null for a row without one.
+    public static func errorRecords(_ batch: RecordBatch, step: String) -> [String] {
+        let ids = batch.column("_row_id").flatMap { $0.type == .uint64 ? $0 : nil }
+        let messages = batch.column("_error")
+        var prefix = "{\"step\":"
+        JSONValue.writeString(step, to: &prefix)
+        return (0..<batch.length).map { row in
+            var out = prefix + ",\"row_id\":"
+            if let ids, ids.isValid(row) { out += String(ids.uint64(row)) } else { out += "null" }
+            out += ",\"error\":"
+            if let messages, messages.isValid(row) { out += value(messages, row).serialized } else { out += "null" }
+            out += ",\"row\":"
+            writeObject(batch, row: row, skipping: ["_row_id", "_error"], to: &out)
             return out + "}"
         }
+    }
+
+    /// One row as a JSON object, columns in batch order, leaving out `skipping`.
+    static func writeObject(_ batch: RecordBatch, row: Int, skipping: Set<String> = [], to out: inout String) {
+        out += "{"
+        var first = true
+        for (index, field) in batch.fields.enumerated() where !skipping.contains(field.name) {
+            if !first { out += "," }
+            first = false
+            JSONValue.writeString(field.name, to: &out)
+            out += ":"
+            let column = batch.columns[index]
+            // Integers as written, never through a Double (row ids
+            // above 2^53, which expand_columns makes, must not round).
+            switch column.type {
+            case .int64 where column.isValid(row): out += String(column.int64(row))
+            case .uint64 where column.isValid(row): out += String(column.uint64(row))
+            default: out += value(column, row).serialized
+            }
+        }
+        out += "}"
     }
 
     static func value(_ column: ArrowColumn, _ row: Int) -> JSONValue {

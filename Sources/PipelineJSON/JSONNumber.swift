@@ -72,6 +72,48 @@ public enum JSONNumber {
         return value
     }
 
+    /// The integer literals of the JSON text `text` (no fraction, no
+    /// exponent, outside strings) of magnitude 2^53 or more, such as
+    /// 9007199254740993: `JSONValue` holds numbers as doubles, which from
+    /// there on no longer hold every integer, so a reader of rows through
+    /// it refuses them, naming them, instead of rounding them.
+    public static func inexactIntegers(in text: String) -> [String] {
+        var found: [String] = []
+        let bytes = Array(text.utf8)
+        var index = 0
+        var inString = false
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if byte == UInt8(ascii: "\\") { index += 2; continue }
+                if byte == UInt8(ascii: "\"") { inString = false }
+                index += 1
+                continue
+            }
+            if byte == UInt8(ascii: "\"") { inString = true; index += 1; continue }
+            guard isDigit(byte) || byte == UInt8(ascii: "-") else { index += 1; continue }
+            let start = index
+            index += 1
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
+                // A fraction or an exponent: a decimal number, read as the nearest double.
+                while index < bytes.count, isDigit(bytes[index]) || [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
+                                                                     UInt8(ascii: "+"), UInt8(ascii: "-")].contains(bytes[index]) {
+                    index += 1
+                }
+                continue
+            }
+            let literal = String(decoding: bytes[start..<index], as: UTF8.self)
+            // 2^53 has 16 digits: anything shorter is below it.
+            guard literal.count >= 16 else { continue }
+            // Within ±(2^53 - 1) every integer is exact, and `int64Value` reads it back.
+            if let value = Int64(literal), value.magnitude < 1 << 53 { continue }
+            found.append(literal)
+        }
+        return found
+    }
+
     private static let powersOfTen: [Double] = (0...22).map { power in
         var value = 1.0
         for _ in 0..<power { value *= 10 }

@@ -50,7 +50,7 @@ public enum JSONValue: Hashable, Sendable {
 /// A JSON text could not be parsed.
 public struct JSONError: Error, CustomStringConvertible, Sendable {
     public let message: String
-    init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = message }
     public var description: String { message }
     /// A JSON lines input held something other than an object.
     public static let notAnObject = JSONError("a JSON line must be an object")

@@ -4,6 +4,9 @@ import PipelineArrow
 import PipelineCore
 import PipelineJSON
 import PipelineHost
+import PipelineDefinition
+import PipelineLLMClient
+import Logging
 
 struct Plugins: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,8 +76,19 @@ struct Plugins: ParsableCommand {
             abstract: "Run one step on JSON lines and print its output as JSON lines.",
             discussion: """
                 For plugin authors: feeds rows from --input (or stdin) through the step in batches, \
-                then prints every output row. A generator step takes no input. Column types are \
-                inferred from the JSON values.
+                through the same step host as `pipeline run` (parameters checked against the step's \
+                schema with its defaults filled in, --batch-size slicing, row ids, failed rows set \
+                aside, the output contract checked), then prints what the next step would receive. \
+                A generator step takes no input. Column types are inferred from the JSON values.
+
+                stdout: every good row, with its `_row_id` (input rows without one are numbered \
+                from 0). stderr: every failed row as errors.jsonl has it \
+                ({"step", "row_id", "error", "row"}), then a count. A step that uses an LLM needs \
+                --llm with the keys of an `llms:` entry (base_url, model, ...). Relative paths are \
+                relative to the current directory.
+
+                Exit status: 0 done, 3 done with failed rows, 1 the step failed, 2 bad arguments \
+                or parameters.
 
                 Example: echo '{"text":"hello"}' | pipeline plugins try text_filter --with min_chars=3
                 """)
@@ -82,6 +96,8 @@ struct Plugins: ParsableCommand {
         @Argument(help: ArgumentHelp("Step id or short name.", valueName: "step")) var query: String
         @Option(name: .customLong("with"), help: ArgumentHelp("A parameter, key=value; the value is read as JSON when it parses, else as text (repeatable).", valueName: "key=value"))
         var parameters: [String] = []
+        @Option(name: .customLong("llm"), help: ArgumentHelp("A setting of the step's LLM, key=value as in an `llms:` entry (repeatable): base_url=http://127.0.0.1:8000/v1 model=m.", valueName: "key=value"))
+        var llmSettings: [String] = []
         @Option(help: "JSON lines to read (default: stdin).") var input: String?
         @Option(help: "Rows per batch.") var batchSize = 1000
         @OptionGroup var plugins: PluginOptions
@@ -90,6 +106,9 @@ struct Plugins: ParsableCommand {
             guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
             for parameter in parameters where !parameter.contains("=") {
                 throw ValidationError("--with \(parameter): expected key=value")
+            }
+            for setting in llmSettings where !setting.contains("=") {
+                throw ValidationError("--llm \(setting): expected key=value")
             }
         }
 
@@ -100,37 +119,125 @@ struct Plugins: ParsableCommand {
                 FileHandleOutput.standardError("error: \(error)")
                 throw ExitCode(.usage)
             }
-            var values: [String: JSONValue] = [:]
-            for parameter in parameters {
-                let key = String(parameter.prefix { $0 != "=" })
-                let text = String(parameter.dropFirst(key.count + 1))
-                values[key] = (try? JSONValue(parsing: text)) ?? .string(text)
+            let here = FileManager.default.currentDirectoryPath
+            let values = try checked(Self.keyValues(parameters), against: step.parameterSchema, flag: "--with", noun: "parameter")
+            let parameters = Executor.resolvingOutputPaths(values, schema: step.parameterSchema, runDirectory: here)
+            var llm: LLMClient?
+            if step.usesLLM {
+                guard !llmSettings.isEmpty else {
+                    FileHandleOutput.standardError("error: step \(step.name) uses an LLM: give its settings with --llm (e.g. --llm base_url=http://127.0.0.1:8000/v1 --llm model=m)")
+                    throw ExitCode(.usage)
+                }
+                let settings = try checked(Self.keyValues(llmSettings), against: LLMSettings.schema, flag: "--llm", noun: "key")
+                do {
+                    llm = LLMClient(config: try LLMConfig(name: "try", settings: .object(settings),
+                                                          environment: ProcessInfo.processInfo.environment),
+                                    cache: nil, log: nil)
+                } catch {
+                    FileHandleOutput.standardError("error: --llm: \(error)")
+                    throw ExitCode(.usage)
+                }
+            } else if !llmSettings.isEmpty {
+                FileHandleOutput.standardError("error: --llm: step \(step.name) does not use an LLM")
+                throw ExitCode(.usage)
+            }
+            var failedRows = 0, goodRows = 0
+            func show(_ output: StepHost.Output) {
+                for batch in output.batches {
+                    goodRows += batch.length
+                    for line in BatchJSON.rows(batch) { FileHandleOutput.standardOutput(line) }
+                }
+                for batch in output.errorRows {
+                    failedRows += batch.length
+                    for line in BatchJSON.errorRecords(batch, step: step.name) { FileHandleOutput.standardError(line) }
+                }
             }
             do {
-                let instance = try StepInstance(step, parameters: values)
+                let instance = try StepInstance(step, parameters: parameters, label: step.name,
+                                                logger: Logger(label: "pipeline.step"), llm: llm)
+                // The ids the executor would give: a generator numbers its
+                // rows from 0; the step under a loader has position 1.
+                let host = StepHost(instance: instance, parameters: parameters, batchSize: batchSize,
+                                    idTag: step.kind == .generator ? 0 : 0x8000 | 1)
                 if step.kind == .generator {
-                    while let output = try instance.process(nil) { print(output) }
-                } else {
-                    let rows = try readRows()
-                    var start = 0
-                    while start < rows.count || (start == 0 && rows.isEmpty) {
-                        let slice = Array(rows[start..<min(start + batchSize, rows.count)])
-                        if let output = try instance.process(try BatchJSON.batch(rows: slice)) { print(output) }
-                        start += batchSize
-                        if rows.isEmpty { break }
+                    while true {
+                        let output = try host.process(nil)
+                        show(output)
+                        if output.exhausted { break }
                     }
+                } else {
+                    show(try host.process(try Self.numbered(try readRows())))
                 }
-                while let output = try instance.finish() { print(output) }
+                while true {
+                    let output = try host.finish()
+                    show(output)
+                    if output.exhausted { break }
+                }
             } catch let exit as ExitCode {
                 throw exit // readRows has said why (a bad line: usage, 2)
             } catch {
                 FileHandleOutput.standardError("error: \(error)")
                 throw ExitCode(.failed)
             }
+            FileHandleOutput.standardError("\(goodRows) rows out, \(failedRows) failed")
+            if failedRows > 0 { throw ExitCode(.rowErrors) }
         }
 
-        private func print(_ batch: RecordBatch) {
-            for line in BatchJSON.rows(batch) { FileHandleOutput.standardOutput(line) }
+        /// `key=value` flags as an object; a value is JSON when it parses, else text.
+        static func keyValues(_ flags: [String]) -> [String: JSONValue] {
+            var values: [String: JSONValue] = [:]
+            for flag in flags {
+                let key = String(flag.prefix { $0 != "=" })
+                let text = String(flag.dropFirst(key.count + 1))
+                values[key] = (try? JSONValue(parsing: text)) ?? .string(text)
+            }
+            return values
+        }
+
+        /// `values` checked against `schema` as a pipeline file's would be
+        /// (defaults filled in, input paths made absolute against the current
+        /// directory); every problem printed, then exit 2.
+        private func checked(_ values: [String: JSONValue], against schema: JSONValue, flag: String,
+                             noun: String) throws -> [String: JSONValue] {
+            let here = FileManager.default.currentDirectoryPath
+            var validator = SchemaValidator(sourceMap: SourceMap(), noun: noun, rootPath: JSONPath()) { path, _ in
+                let expanded = (path as NSString).expandingTildeInPath
+                return expanded.hasPrefix("/") ? expanded : (here as NSString).appendingPathComponent(expanded)
+            }
+            let result = validator.validate(.object(values), schema: schema, path: JSONPath())
+            guard validator.diagnostics.isEmpty else {
+                for problem in validator.diagnostics {
+                    // `--with min_chars: must be ≥ 0`, `--with: unknown parameter "x"`.
+                    let topLevel = "(top level): "
+                    let message = problem.message.hasPrefix(topLevel)
+                        ? "\(flag): \(problem.message.dropFirst(topLevel.count))" : "\(flag) \(problem.message)"
+                    FileHandleOutput.standardError("error: \(message)")
+                }
+                throw ExitCode(.usage)
+            }
+            return result.objectValue ?? values
+        }
+
+        /// The rows as one batch with a uint64 `_row_id` last, as the
+        /// executor passes them: a row's own `_row_id` (a non-negative
+        /// integer), else its number from 0.
+        static func numbered(_ rows: [[String: JSONValue]]) throws -> RecordBatch {
+            let ids = ColumnBuilder(.uint64)
+            var plain: [[String: JSONValue]] = []
+            for (index, var row) in rows.enumerated() {
+                let given = row.removeValue(forKey: "_row_id")
+                if let given {
+                    guard let id = given.int64Value, id >= 0 else {
+                        FileHandleOutput.standardError("error: row \(index + 1): _row_id must be a non-negative integer, got \(given.serialized)")
+                        throw ExitCode(.usage)
+                    }
+                    ids.append(UInt64(id))
+                } else {
+                    ids.append(UInt64(index))
+                }
+                plain.append(row)
+            }
+            return try BatchJSON.batch(rows: plain).setting(ArrowField("_row_id", .uint64, nullable: false), ids.finish())
         }
 
         private func readRows() throws -> [[String: JSONValue]] {
@@ -143,6 +250,10 @@ struct Plugins: ParsableCommand {
                 do {
                     guard let object = try JSONValue(parsing: line).objectValue else {
                         throw JSONError.notAnObject
+                    }
+                    // This reader holds numbers as doubles: refuse what it would round.
+                    if let big = JSONNumber.inexactIntegers(in: line).first {
+                        throw JSONError("the integer \(big) is 2^53 or more in magnitude, which this reader cannot keep exact; a pipeline reading it with load_jsonl keeps it exact")
                     }
                     rows.append(object)
                 } catch {

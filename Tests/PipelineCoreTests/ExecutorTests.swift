@@ -67,11 +67,12 @@ struct ExecutorTests {
         #expect(errors.count == 34)
         for error in errors {
             #expect(error["step"] == .string("b"))
-            let n = try #require(error["n"]?.int64Value)
+            let n = try #require(error["row"]?["n"]?.int64Value)
             #expect(n % 3 == 0)
             // The generator is the first: its ids are its row numbers.
-            #expect(error["_row_id"]?.int64Value == n)
-            #expect(error["_error"]?.stringValue == "n=\(n) is a multiple of 3")
+            #expect(error["row_id"]?.int64Value == n)
+            #expect(error["row"]?["_row_id"] == nil && error["row"]?["_error"] == nil)
+            #expect(error["error"]?.stringValue == "n=\(n) is a multiple of 3")
         }
         let written = try JSONValue(parsing: String(contentsOfFile: directory + "/summary.json", encoding: .utf8))
         #expect(written["status"] == .string("succeeded"))

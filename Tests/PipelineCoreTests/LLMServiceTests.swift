@@ -204,7 +204,7 @@ struct LLMServiceTests {
         let runDirectory = directory.appendingPathComponent("run").path
         let result = try run(file, runDirectory)
         #expect(result.status == 3, "\(result.output)")
-        let errors = try lines(runDirectory + "/errors.jsonl").map { $0["_error"]?.stringValue ?? "" }
+        let errors = try lines(runDirectory + "/errors.jsonl").map { $0["error"]?.stringValue ?? "" }
         #expect(errors.count == 5)
         let cause = "embeddings: the LLM gave no 16-float vector for this text: llm embedder: HTTP 500"
         #expect(errors.allSatisfy { $0.hasPrefix(cause) && $0.hasSuffix("(after 2 attempts)") }, "\(errors)")
@@ -217,7 +217,7 @@ struct LLMServiceTests {
         let runDirectory = directory.appendingPathComponent("run").path
         let result = try run(file, runDirectory)
         #expect(result.status == 3, "\(result.output)")
-        let errors = try lines(runDirectory + "/errors.jsonl").map { $0["_error"]?.stringValue ?? "" }
+        let errors = try lines(runDirectory + "/errors.jsonl").map { $0["error"]?.stringValue ?? "" }
         #expect(errors == Array(repeating: "embeddings: the LLM gave no 16-float vector for this text: llm embedder: the vector has 8 floats, not 16", count: 2))
     }
 
@@ -247,7 +247,7 @@ struct LLMServiceTests {
         #expect(result.status == 3, "\(result.output)")
         let errors = try lines(runDirectory + "/errors.jsonl")
         #expect(errors.count == 6)
-        #expect(errors.allSatisfy { ($0["_error"]?.stringValue ?? "").contains("HTTP 500") })
+        #expect(errors.allSatisfy { ($0["error"]?.stringValue ?? "").contains("HTTP 500") })
         #expect(try lines(runDirectory + "/out.jsonl").isEmpty)
     }
 

@@ -137,13 +137,15 @@ struct OutputSafetyTests {
 
     /// errors.jsonl keeps a failed row as the step received it: expand_columns
     /// cannot put unequal lists in its item-typed columns and emits nulls,
-    /// but the record holds the lists that caused the error.
+    /// but the record holds the lists that caused the error. The row is
+    /// nested: data columns named `step` and `error` do not clash with the
+    /// record's own keys.
     @Test func aFailedRowIsRecordedAsItCameIn() throws {
         try requireBuild()
         let directory = try Fixtures.emptyDirectory("errorrows")
         _ = try write("""
-            {"q": "a", "answers": ["x", "y"], "scores": [1, 2]}
-            {"q": "b", "answers": ["x", "y", "z"], "scores": [1, 2]}
+            {"q": "a", "answers": ["x", "y"], "scores": [1, 2], "step": "mine", "error": 7}
+            {"q": "b", "answers": ["x", "y", "z"], "scores": [1, 2], "step": "mine", "error": 8}
 
             """, directory, "rows.jsonl")
         let file = try write("""
@@ -167,10 +169,13 @@ struct OutputSafetyTests {
         let errors = try #require(read(runDirectory + "/errors.jsonl"))
         let record = try JSONValue(parsing: String(errors.split(separator: "\n").first ?? ""))
         #expect(record["step"] == .string("expand"))
-        #expect(record["q"] == .string("b"))
-        #expect(record["answers"] == .array([.string("x"), .string("y"), .string("z")]), "\(errors)")
-        #expect(record["scores"] == .array([.number(1), .number(2)]), "\(errors)")
-        #expect(record["_error"]?.stringValue?.contains("lists differ in length") == true, "\(errors)")
+        #expect(record["row"]?["q"] == .string("b"))
+        #expect(record["row"]?["answers"] == .array([.string("x"), .string("y"), .string("z")]), "\(errors)")
+        #expect(record["row"]?["scores"] == .array([.number(1), .number(2)]), "\(errors)")
+        #expect(record["error"]?.stringValue?.contains("lists differ in length") == true, "\(errors)")
+        #expect(record["row"]?["step"] == .string("mine") && record["row"]?["error"] == .number(8), "\(errors)")
+        #expect(record["row_id"]?.int64Value == 1, "\(errors)")
+        #expect(record.objectValue.map { Set($0.keys) } == ["step", "row_id", "error", "row"])
         #expect(read(runDirectory + "/out.jsonl")?.split(separator: "\n").count == 2)
     }
 
@@ -200,8 +205,8 @@ struct OutputSafetyTests {
                                                "--plugin-path", try Fixtures.library("Tests/Fixtures/plugins/collect.c")])
         #expect(result.status == 3, "\(result.output)")
         let records = try (read(runDirectory + "/errors.jsonl") ?? "").split(separator: "\n").map { try JSONValue(parsing: String($0)) }
-        #expect(records.map { $0["n"]?.int64Value } == [3, 6])
-        #expect(records.allSatisfy { $0["note"] == .string("checked by flaky") && $0["text"] != nil }, "\(records)")
-        #expect(records.first?["_error"] == .string("n=3 is a multiple of 3"))
+        #expect(records.map { $0["row"]?["n"]?.int64Value } == [3, 6])
+        #expect(records.allSatisfy { $0["row"]?["note"] == .string("checked by flaky") && $0["row"]?["text"] != nil }, "\(records)")
+        #expect(records.first?["error"] == .string("n=3 is a multiple of 3"))
     }
 }

@@ -120,14 +120,14 @@ struct PluginKitTests {
         let result = try run(file, runDirectory)
         #expect(result.status == 3, "\(result.output)")
         #expect(try lines(runDirectory + "/out.jsonl").isEmpty)
-        let errors = try lines(runDirectory + "/errors.jsonl").sorted { ($0["keep"]?.int64Value ?? 0) < ($1["keep"]?.int64Value ?? 0) }
+        let errors = try lines(runDirectory + "/errors.jsonl").sorted { ($0["row"]?["keep"]?.int64Value ?? 0) < ($1["row"]?["keep"]?.int64Value ?? 0) }
         try #require(errors.count == 2, "\(errors)")
-        #expect(errors[0]["_error"]?.stringValue?.hasPrefix("text_generation: llm teacher: HTTP 500") == true, "\(errors[0])")
-        #expect(errors[0]["generation"] == .null)
-        #expect(errors[0]["model_name"]?.stringValue == "test-model")
-        #expect(errors[1]["_error"]?.stringValue == "text_generation: a column the template reads is null in this row")
-        #expect(errors[1]["generation"] == .null)
-        #expect(errors[1]["model_name"] == .null)
-        #expect(errors.map { $0["keep"]?.int64Value } == [1, 2])
+        #expect(errors[0]["error"]?.stringValue?.hasPrefix("text_generation: llm teacher: HTTP 500") == true, "\(errors[0])")
+        #expect(errors[0]["row"]?["generation"] == .null)
+        #expect(errors[0]["row"]?["model_name"]?.stringValue == "test-model")
+        #expect(errors[1]["error"]?.stringValue == "text_generation: a column the template reads is null in this row")
+        #expect(errors[1]["row"]?["generation"] == .null)
+        #expect(errors[1]["row"]?["model_name"] == .null)
+        #expect(errors.map { $0["row"]?["keep"]?.int64Value } == [1, 2])
     }
 }

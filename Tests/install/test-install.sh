@@ -44,8 +44,8 @@ PIPELINE_PLUGIN_PATH="$work" "$prefix/bin/pipeline" plugins list | grep -q "org.
   || fail "out-of-tree plugin not listed"
 out=$(printf '{"text":"hello, world","n":1}\n{"text":null,"n":2}\n' \
   | PIPELINE_PLUGIN_PATH="$work" "$prefix/bin/pipeline" plugins try shout)
-expected='{"n":1,"text":"HELLO, WORLD"}
-{"n":2,"text":null}'
+expected='{"n":1,"text":"HELLO, WORLD","_row_id":0}
+{"n":2,"text":null,"_row_id":1}'
 [ "$out" = "$expected" ] || fail "unexpected output: $out"
 # A line that is not a JSON object is a usage error (2), named by its line.
 status=0
@@ -132,10 +132,14 @@ if command -v cargo >/dev/null 2>&1; then
     || fail "building the installed Rust example against the installed crate"
   lib="$work/rust-target/release/libword_count.so"
   [ -f "$lib" ] || lib="$work/rust-target/release/libword_count.dylib"
-  out=$(printf '{"text":"a b c"}\n{"text":null}\n' | "$prefix/bin/pipeline" plugins try word_count --plugin-path "$lib")
-  expected='{"text":"a b c","words":3,"_error":null}
-{"text":null,"words":null,"_error":"word_count: \"text\" is null"}'
-  [ "$out" = "$expected" ] || fail "the installed Rust example: $out"
+  status=0
+  out=$(printf '{"text":"a b c"}\n{"text":null}\n' | "$prefix/bin/pipeline" plugins try word_count --plugin-path "$lib" 2>"$work/try.err") \
+    || status=$?
+  [ "$status" = 3 ] || fail "plugins try with a failed row exited with $status, expected 3"
+  [ "$out" = '{"text":"a b c","_row_id":0,"words":3}' ] || fail "the installed Rust example: $out"
+  expected='{"step":"word_count","row_id":1,"error":"word_count: \"text\" is null","row":{"text":null,"words":null}}
+1 rows out, 1 failed'
+  [ "$(cat "$work/try.err")" = "$expected" ] || fail "the installed Rust example's failed row: $(cat "$work/try.err")"
   rust_note=", the Rust SDK built and tested from the prefix"
 else
   rust_note=" (Rust SDK skipped: cargo is not on PATH)"

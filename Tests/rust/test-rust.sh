@@ -82,7 +82,7 @@ done < "$work/expected.jsonl"
 rows=$(wc -l < "$work/run/counted.jsonl")
 [ "$rows" -eq 4 ] || fail "counted.jsonl has $rows rows, expected 4"
 errors=$(cat "$work/run/errors.jsonl")
-expected_error='{"step":"count","id":3,"body":null,"tags":["c"],"score":2,"_row_id":2,"n_words":null,"_error":"word_count: \"body\" is null"}'
+expected_error='{"step":"count","row_id":2,"error":"word_count: \"body\" is null","row":{"id":3,"body":null,"tags":["c"],"score":2,"n_words":null}}'
 [ "$errors" = "$expected_error" ] || fail "errors.jsonl: expected $expected_error, got $errors"
 grep -q '"uses":"org.example.rust.word_count"' "$work/run/summary.json" || fail "summary.json does not name the Rust step"
 
@@ -99,6 +99,6 @@ case $out in
   *) fail "create error message: $out" ;;
 esac
 out=$(printf '{"x":"a b c"}\n' | try --with column=x) || fail "plugins try: $out"
-[ "$out" = '{"x":"a b c","words":3,"_error":null}' ] || fail "plugins try output: $out"
+[ "$out" = '{"x":"a b c","_row_id":0,"words":3}' ] || fail "plugins try output: $out"
 
 echo "rust test: passed (cargo test of sdk/rust incl. the header layout check, word_count built offline, pipeline run through it row by row, the documented example compiles)"

@@ -185,7 +185,7 @@ public enum Executor {
 
     /// Parameters whose schema says `"format": "output-path"` are made
     /// absolute against the run directory.
-    static func resolvingOutputPaths(_ parameters: [String: JSONValue], schema: JSONValue,
+    package static func resolvingOutputPaths(_ parameters: [String: JSONValue], schema: JSONValue,
                                      runDirectory: String) -> [String: JSONValue] {
         var resolved = parameters
         for (key, property) in schema["properties"]?.objectValue ?? [:]
@@ -221,14 +221,12 @@ public enum Executor {
     }
 
     /// `errors.jsonl`, rebuilt from the store: every failed row once, with
-    /// its step, whatever the number of resumes.
+    /// its step, whatever the number of resumes (format: BatchJSON.errorRecords).
     private static func writeErrorRows(from store: RunStore, to directory: String) throws {
         let path = (directory as NSString).appendingPathComponent("errors.jsonl")
         var text = ""
         try store.forEachErrorBatch { step, rows in
-            var prefix = "{\"step\":"
-            JSONValue.writeString(step, to: &prefix)
-            for line in BatchJSON.rows(rows) { text += prefix + "," + line.dropFirst() + "\n" }
+            for line in BatchJSON.errorRecords(rows, step: step) { text += line + "\n" }
         }
         if text.isEmpty {
             try? FileManager.default.removeItem(atPath: path)
