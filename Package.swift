@@ -110,11 +110,11 @@ let package = Package(
             ]),
         // The in-project OpenAI-compatible server: `make run`, the tests and
         // the benchmarks use it as the LLM (deterministic, with faults).
-        .executableTarget(name: "llm-test-server"),
+        .executableTarget(name: "llm-test-server", dependencies: ["PipelineJSON"]),
         .executableTarget(name: "pipeline-bench", dependencies: [
             "CPipelineABI", "PipelineCore", "PipelineHost", "PipelineArrow", "PipelineJSON",
         ]),
-        .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow"]),
+        .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow", "PipelineJSON"]),
 
         .target(
             name: "PipelineColumns", dependencies: ["PluginKit"], path: "Plugins/columns",
@@ -126,10 +126,10 @@ let package = Package(
             name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(
-            name: "PipelineLLM", dependencies: ["PluginKit"], path: "Plugins/llm",
+            name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON"], path: "Plugins/llm",
             linkerSettings: pluginLinkerSettings),
         .target(
-            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PipelineRetry"], path: "Plugins/hub",
+            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PipelineRetry", "PipelineJSON"], path: "Plugins/hub",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 

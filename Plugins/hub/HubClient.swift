@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PipelineJSON
 import PipelineRetry
 
 /// A file to put in a Hub repository.
@@ -153,16 +154,16 @@ struct HubClient {
     }
 
     private static func errorText(_ body: [UInt8]) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        return object["error"] as? String
+        jsonObject(body)?["error"]?.stringValue
     }
 
-    private static func json(_ object: Any) -> [UInt8] {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map(Array.init) ?? []
-    }
+    /// A request body: compact JSON, sorted keys.
+    private static func json(_ value: JSONValue) -> [UInt8] { Array(value.serialized.utf8) }
 
-    private static func jsonObject(_ body: [UInt8]) -> [String: Any]? {
-        try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+    /// An answer's JSON object, or nil when it is not one.
+    private static func jsonObject(_ body: [UInt8]) -> JSONValue? {
+        guard let value = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)), value.objectValue != nil else { return nil }
+        return value
     }
 
     // MARK: The protocol
@@ -170,8 +171,8 @@ struct HubClient {
     /// Creates the dataset repository if it does not exist.
     func createRepository() throws(StepError) {
         let parts = settings.repoID.split(separator: "/", maxSplits: 1).map(String.init)
-        let body = Self.json(["name": parts[1], "organization": parts[0], "type": "dataset",
-                              "private": settings.isPrivate])
+        let body = Self.json(["name": .string(parts[1]), "organization": .string(parts[0]), "type": "dataset",
+                              "private": .bool(settings.isPrivate)])
         let response = try send(HTTPRequest(method: "POST", url: url("/api/repos/create"),
                                             headers: headers(contentType: "application/json"), body: body,
                                             timeout: settings.timeout),
@@ -192,7 +193,7 @@ struct HubClient {
                                             headers: headers(contentType: nil), timeout: settings.timeout),
                                 retrying: true, what: "reading the head of \(settings.repoID)")
         guard response.status == 200 else { throw failure(response, "reading the head of \(settings.repoID)") }
-        guard let sha = Self.jsonObject(response.body)?["sha"] as? String, !sha.isEmpty else {
+        guard let sha = Self.jsonObject(response.body)?["sha"]?.stringValue, !sha.isEmpty else {
             throw .io("\(settings.step): the Hub's answer about \(settings.repoID) has no commit id")
         }
         return sha
@@ -201,23 +202,23 @@ struct HubClient {
     /// How each file must be uploaded, and the id of what the branch holds
     /// at its path now (nil if nothing).
     func preupload(_ files: [HubFile]) throws(StepError) -> [String: (mode: UploadMode, remoteOID: String?)] {
-        let entries: [[String: Any]] = files.map { file in
-            ["path": file.path, "size": file.bytes.count,
-             "sample": Data(file.bytes.prefix(512)).base64EncodedString()]
+        let entries: [JSONValue] = files.map { file in
+            ["path": .string(file.path), "size": .number(Double(file.bytes.count)),
+             "sample": .string(Data(file.bytes.prefix(512)).base64EncodedString())]
         }
         let response = try send(HTTPRequest(method: "POST", url: url("/api/\(repoPath)/preupload/\(quotedRevision)"),
                                             headers: headers(contentType: "application/json"),
-                                            body: Self.json(["files": entries]), timeout: settings.timeout),
+                                            body: Self.json(["files": .array(entries)]), timeout: settings.timeout),
                                 retrying: true, what: "preupload")
         guard response.status == 200 else { throw failure(response, "preupload") }
-        guard let answer = Self.jsonObject(response.body)?["files"] as? [[String: Any]] else {
+        guard let answer = Self.jsonObject(response.body)?["files"]?.arrayValue else {
             throw .io("\(settings.step): the Hub's preupload answer is not what the protocol says")
         }
         var result: [String: (UploadMode, String?)] = [:]
         for entry in answer {
-            guard let path = entry["path"] as? String else { continue }
-            let mode: UploadMode = (entry["uploadMode"] as? String) == "lfs" ? .lfs : .regular
-            result[path] = (mode, entry["oid"] as? String)
+            guard let path = entry["path"]?.stringValue else { continue }
+            let mode: UploadMode = entry["uploadMode"]?.stringValue == "lfs" ? .lfs : .regular
+            result[path] = (mode, entry["oid"]?.stringValue)
         }
         for file in files where result[file.path] == nil {
             throw .io("\(settings.step): the Hub's preupload answer does not mention \(file.path)")
@@ -228,38 +229,40 @@ struct HubClient {
     /// Uploads one LFS object (batch API, PUT, verify). Idempotent.
     func uploadLFS(_ file: HubFile, oid: String) throws(StepError) {
         let lfsHeaders = headers(contentType: "application/vnd.git-lfs+json") + ["Accept: application/vnd.git-lfs+json"]
-        var body: [String: Any] = [
+        let body: JSONValue = [
             "operation": "upload", "transfers": ["basic"], "hash_algo": "sha256",
-            "objects": [["oid": oid, "size": file.bytes.count]],
+            "objects": [["oid": .string(oid), "size": .number(Double(file.bytes.count))]],
+            "ref": ["name": .string(settings.revision)],
         ]
-        body["ref"] = ["name": settings.revision]
         let batch = try send(HTTPRequest(method: "POST", url: url("/\(repoPath).git/info/lfs/objects/batch"),
                                          headers: lfsHeaders, body: Self.json(body), timeout: settings.timeout),
                              retrying: true, what: "LFS batch for \(file.path)")
         guard batch.status == 200 else { throw failure(batch, "LFS batch for \(file.path)") }
-        guard let objects = Self.jsonObject(batch.body)?["objects"] as? [[String: Any]], let object = objects.first else {
+        guard let objects = Self.jsonObject(batch.body)?["objects"]?.arrayValue, let object = objects.first else {
             throw .io("\(settings.step): the LFS batch answer for \(file.path) lists no object")
         }
-        if let error = object["error"] as? [String: Any] {
-            throw .io("\(settings.step): LFS refused \(file.path): \(error["message"] as? String ?? "error \(error["code"] ?? "?")")")
+        if let error = object["error"], error.objectValue != nil {
+            throw .io("\(settings.step): LFS refused \(file.path): \(error["message"]?.stringValue ?? "error \(error["code"]?.serialized ?? "?")")")
         }
-        guard let actions = object["actions"] as? [String: Any] else { return }  // already stored
-        if let upload = actions["upload"] as? [String: Any], let href = upload["href"] as? String {
+        guard let actions = object["actions"], actions.objectValue != nil else { return }  // already stored
+        if let upload = actions["upload"], let href = upload["href"]?.stringValue {
             // The upload URL is presigned: no Authorization, as the Hub's own client does.
             var extra: [String] = []
-            if let header = upload["header"] as? [String: Any] {
+            if let header = upload["header"]?.objectValue {
                 guard header["chunk_size"] == nil else {
                     throw .io("\(settings.step): the Hub asks for a multipart LFS upload of \(file.path), which this client does not do; keep data files under a few GB")
                 }
-                for (name, value) in header { extra.append("\(name): \(value)") }
+                for (name, value) in header.sorted(by: { $0.key < $1.key }) {
+                    extra.append("\(name): \(value.stringValue ?? value.serialized)")
+                }
             }
             let put = try send(HTTPRequest(method: "PUT", url: href, headers: extra, body: file.bytes, timeout: settings.timeout),
                                retrying: true, what: "uploading \(file.path)", authenticated: false)
             guard (200..<300).contains(put.status) else { throw failure(put, "uploading \(file.path)") }
         }
-        if let verify = actions["verify"] as? [String: Any], let href = verify["href"] as? String {
+        if let verify = actions["verify"], let href = verify["href"]?.stringValue {
             let check = try send(HTTPRequest(method: "POST", url: href, headers: lfsHeaders,
-                                             body: Self.json(["oid": oid, "size": file.bytes.count]), timeout: settings.timeout),
+                                             body: Self.json(["oid": .string(oid), "size": .number(Double(file.bytes.count))]), timeout: settings.timeout),
                                  retrying: true, what: "verifying \(file.path)")
             guard (200..<300).contains(check.status) else { throw failure(check, "verifying \(file.path)") }
         }
@@ -277,16 +280,16 @@ struct HubClient {
     /// Sends the commit once. Never retried here: see `push`.
     func commit(_ files: [(HubFile, UploadMode, String)], summary: String, description: String,
                 parent: String) throws(StepError) -> CommitOutcome {
-        var lines: [[String: Any]] = [["key": "header", "value": ["summary": summary, "description": description,
-                                                                  "parentCommit": parent]]]
+        var lines: [JSONValue] = [["key": "header", "value": ["summary": .string(summary), "description": .string(description),
+                                                              "parentCommit": .string(parent)]]]
         for (file, mode, oid) in files {
             switch mode {
             case .regular:
-                lines.append(["key": "file", "value": ["path": file.path, "encoding": "base64",
-                                                       "content": Data(file.bytes).base64EncodedString()]])
+                lines.append(["key": "file", "value": ["path": .string(file.path), "encoding": "base64",
+                                                       "content": .string(Data(file.bytes).base64EncodedString())]])
             case .lfs:
-                lines.append(["key": "lfsFile", "value": ["path": file.path, "algo": "sha256", "oid": oid,
-                                                          "size": file.bytes.count]])
+                lines.append(["key": "lfsFile", "value": ["path": .string(file.path), "algo": "sha256", "oid": .string(oid),
+                                                          "size": .number(Double(file.bytes.count))]])
             }
         }
         var body: [UInt8] = []
@@ -305,7 +308,7 @@ struct HubClient {
         }
         switch response.status {
         case 200, 201:
-            let oid = Self.jsonObject(response.body)?["commitOid"] as? String ?? "?"
+            let oid = Self.jsonObject(response.body)?["commitOid"]?.stringValue ?? "?"
             return .committed(oid)
         case 409, 412:
             return .conflict

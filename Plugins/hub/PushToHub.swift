@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PipelineJSON
 import PluginJSONLines
 import PipelineRetry
 
@@ -72,8 +73,8 @@ struct PushToHub: PipelineStep {
         deterministic: false, stateful: true, usesCredential: true)
 
     /// What has been pushed, kept in the run's state store under "ledger".
-    struct Ledger: Codable {
-        struct Shard: Codable {
+    struct Ledger: Decodable {
+        struct Shard: Decodable {
             var path: String
             /// The rows it holds: [start, end) in the order the step got them.
             var start: Int
@@ -84,6 +85,15 @@ struct PushToHub: PipelineStep {
         var shards: [Shard] = []
 
         var committedEnd: Int { shards.last(where: \.committed)?.end ?? 0 }
+
+        /// The stored form (the keys of the Codable synthesis, so ledgers
+        /// stored before stay readable).
+        var json: JSONValue {
+            ["runKey": .string(runKey), "shards": .array(shards.map { shard in
+                ["path": .string(shard.path), "start": .number(Double(shard.start)), "end": .number(Double(shard.end)),
+                 "committed": .bool(shard.committed)]
+            })]
+        }
     }
 
     private var client: HubClient
@@ -128,7 +138,7 @@ struct PushToHub: PipelineStep {
         messageTemplate = parameters.commit_message ?? "{pipeline}: rows {first}-{last} ({file})"
         if let stored = try context.state("ledger") {
             do {
-                ledger = try JSONDecoder().decode(Ledger.self, from: Data(stored))
+                ledger = try JSONValueDecoder().decode(Ledger.self, from: String(decoding: stored, as: UTF8.self))
             } catch {
                 throw .internal("\(step): the stored push ledger cannot be read (\(error)); run with --fresh to start over")
             }
@@ -253,8 +263,7 @@ struct PushToHub: PipelineStep {
     }
 
     private func saveLedger(context: StepContext) throws(StepError) {
-        guard let data = try? JSONEncoder().encode(ledger) else { throw .internal("\(Self.name): cannot encode the ledger") }
-        try context.setState("ledger", Array(data))
+        try context.setState("ledger", Array(ledger.json.serialized.utf8))
     }
 
     private func commitMessage(shard: Ledger.Shard, number: Int, context: StepContext) -> String {

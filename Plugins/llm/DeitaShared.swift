@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 import PluginKit
 
 // Shared pieces of the DEITA steps (evol_instruct, evol_quality,
@@ -41,12 +42,12 @@ enum DeitaSupport {
         if let file {
             let text = try readFile(file, step: step)
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] {
-                for (key, value) in object {
+            if trimmed.hasPrefix("{"), let object = (try? JSONValue(parsing: trimmed))?.objectValue {
+                for (key, value) in object.sorted(by: { $0.key < $1.key }) {
                     guard defaults[key] != nil else {
                         throw .invalidArgument("\(step): template_file names method \"\(key)\"; the methods are \(defaults.keys.sorted().joined(separator: ", "))")
                     }
-                    guard let template = value as? String else {
+                    guard let template = value.stringValue else {
                         throw .invalidArgument("\(step): template_file: the template for \"\(key)\" is not a string")
                     }
                     texts[key] = template

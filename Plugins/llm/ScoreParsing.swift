@@ -1,7 +1,11 @@
 import Foundation
+#if canImport(PipelineJSON)
+import PipelineJSON
+#endif
 
 // Score parsing for complexity_scorer and quality_scorer. Kept free of
-// PluginKit so the tests can compile it on its own.
+// PluginKit so the tests can compile it on its own (with PipelineJSON's
+// sources beside it).
 //
 // distilabel's fault, not repeated here: it matched an anchored regex on
 // the first n lines in order and ignored the bracket index, so a preamble
@@ -132,12 +136,14 @@ enum ScoreParsing {
             }
             guard let end else { return nil }
             let candidate = String(text[open...end])
-            if let object = try? JSONSerialization.jsonObject(with: Data(candidate.utf8)) as? [String: Any],
-               let list = object.first(where: { $0.key.lowercased() == "scores" })?.value as? [Any] {
+            if let object = (try? JSONValue(parsing: candidate))?.objectValue,
+               let list = object.sorted(by: { $0.key < $1.key }).first(where: { $0.key.lowercased() == "scores" })?.value.arrayValue {
                 return list.map { item -> Double? in
-                    if let number = item as? NSNumber { return number.doubleValue }
-                    if let string = item as? String { return Double(string.trimmingCharacters(in: .whitespaces)) }
-                    return nil
+                    switch item {
+                    case .number(let number): number
+                    case .string(let text): Double(text.trimmingCharacters(in: .whitespaces))
+                    default: nil
+                    }
                 }
             }
             start = text.index(after: open)

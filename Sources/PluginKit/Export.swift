@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 #if canImport(Glibc)
 import Glibc
@@ -64,14 +65,13 @@ public enum PluginExport {
 
     private static func makeDescriptor(_ info: StepInfo) -> UnsafePointer<pipeline_step_desc> {
         func columns(_ list: [StepInfo.Column]) -> String {
-            let objects = list.map { column -> [String: Any] in
-                var object: [String: Any] = ["name": column.name, "type": column.type, "optional": column.optional,
-                                             "description": column.description]
-                if let nameParam = column.nameParam { object["name_param"] = nameParam }
-                return object
-            }
-            let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.sortedKeys])) ?? Data("[]".utf8)
-            return String(decoding: data, as: UTF8.self)
+            JSONValue.array(list.map { column in
+                var object: [String: JSONValue] = ["name": .string(column.name), "type": .string(column.type),
+                                                   "optional": .bool(column.optional),
+                                                   "description": .string(column.description)]
+                if let nameParam = column.nameParam { object["name_param"] = .string(nameParam) }
+                return .object(object)
+            }).serialized
         }
         let descriptor = UnsafeMutablePointer<pipeline_step_desc>.allocate(capacity: 1)
         descriptor.initialize(to: pipeline_step_desc(
@@ -149,7 +149,7 @@ private func makeInstance<S: PipelineStep>(_ type: S.Type, json: Data, context: 
     }
     let parameters: S.Parameters
     do {
-        parameters = try JSONDecoder().decode(S.Parameters.self, from: json)
+        parameters = try JSONValueDecoder().decode(S.Parameters.self, from: String(decoding: json, as: UTF8.self))
     } catch let DecodingError.keyNotFound(key, _) {
         throw .invalidArgument("\(S.info.name): missing parameter \"\(key.stringValue)\"")
     } catch let DecodingError.typeMismatch(type, context) {

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineJSON
 
 // A step's parameters, declared once: each `Parameter` names a parameter,
 // its type, default, bounds and description. PluginKit writes the JSON
@@ -270,7 +271,7 @@ public struct ParameterValues: Decodable, Sendable {
     /// The parameters JSON the host passed to `create`, for `info`'s step.
     init(json: Data, info: StepInfo) throws(StepError) {
         let parsed: PluginJSON
-        do { parsed = try JSONDecoder().decode(PluginJSON.self, from: json) } catch {
+        do { parsed = PluginJSON(try JSONValue(parsing: String(decoding: json, as: UTF8.self))) } catch {
             throw .invalidArgument("\(info.name): parameters cannot be read: \(error)")
         }
         guard case .object(let members) = parsed else { throw .invalidArgument("\(info.name): the parameters are not a JSON object") }
@@ -364,22 +365,21 @@ public indirect enum PluginJSON: Sendable {
         }
     }
 
-    private static func quote(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
+    private static func quote(_ text: String, to out: inout String) { JSONValue.writeString(text, to: &out) }
+}
+
+extension PluginJSON {
+    /// A parsed value; a number without a fraction that a double holds
+    /// exactly is an integer, as the host wrote it.
+    init(_ value: JSONValue) {
+        switch value {
+        case .null: self = .null
+        case .bool(let flag): self = .bool(flag)
+        case .number(let number): self = value.int64Value.map(PluginJSON.integer) ?? .number(number)
+        case .string(let text): self = .string(text)
+        case .array(let items): self = .array(items.map(PluginJSON.init))
+        case .object(let members): self = .object(members.sorted { $0.key < $1.key }.map { ($0.key, PluginJSON($0.value)) })
         }
-        out += "\""
     }
 }
 

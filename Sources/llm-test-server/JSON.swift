@@ -1,6 +1,10 @@
 // A small JSON value, a strict parser that never traps on bad input, and a
-// writer. Written here (not JSONSerialization) so parsing is fast, numbers
-// keep their integer-ness, and the output is byte-stable.
+// writer. The value keeps what the server needs and PipelineJSON's JSONValue
+// does not: integers apart from doubles, members in order, float32
+// embeddings written short, so the output is byte-stable. Numbers are read
+// with PipelineJSON's JSONNumber (one grammar for host and server).
+
+import PipelineJSON
 
 indirect enum JSON: Sendable {
     case null
@@ -267,34 +271,21 @@ enum JSONParser {
             out.append(contentsOf: Array(String(Character(s)).utf8))
         }
 
+        /// JSON's number grammar and rounding are PipelineJSON's (the
+        /// host's): `JSONNumber.read`. An integer literal that fits Int
+        /// stays an integer here (requests are echoed back byte-stable).
         mutating func number() throws(JSONParseError) -> JSON {
             let start = index
-            var integral = true
-            if bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-            if bytes[index] == UInt8(ascii: "0") {
-                index += 1
-            } else {
-                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            var end = index
+            guard let value = JSONNumber.read(bytes, at: &end) else {
+                throw fail(end > start ? "number out of range" : "invalid number")
             }
-            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-                integral = false
-                index += 1
-                guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            index = end
+            let literal = bytes[start..<end]
+            if !literal.contains(where: { $0 == UInt8(ascii: ".") || $0 | 0x20 == UInt8(ascii: "e") }),
+               let integer = Int(String(decoding: literal, as: UTF8.self)) {
+                return .int(integer)
             }
-            if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-                integral = false
-                index += 1
-                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-                    index += 1
-                }
-                guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
-                while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-            }
-            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-            if integral, let value = Int(text) { return .int(value) }
-            guard let value = Double(text), value.isFinite else { throw fail("number out of range") }
             return .number(value)
         }
 

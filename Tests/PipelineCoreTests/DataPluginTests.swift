@@ -240,6 +240,14 @@ struct DataPluginTests {
         #expect(parsed.count == texts.count)
         for (text, value) in zip(texts, parsed) {
             #expect(value == Double(text), "\(text) read as \(value.map { "\($0)" } ?? "nil")")
+            // One number grammar: the host's reader (JSONNumber, used by the
+            // parameters, the LLM client and the test server) reads the same double.
+            let host: Double? = Array(text.utf8).withUnsafeBufferPointer { bytes in
+                var index = 0
+                let number = JSONNumber.read(bytes, at: &index)
+                return index == bytes.count ? number : nil
+            }
+            #expect(host == value, "\(text): load_jsonl \(value.map { "\($0)" } ?? "nil"), JSONNumber \(host.map { "\($0)" } ?? "nil")")
             // A negative zero with a fraction stays negative ("-0" is the integer 0).
             if text.hasPrefix("-"), text.contains("."), Double(text) == 0 {
                 #expect(value?.sign == .minus, "\(text) keeps its sign")

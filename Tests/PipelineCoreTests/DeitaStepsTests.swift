@@ -50,9 +50,13 @@ struct DeitaStepsTests {
                 print(String(decoding: try! JSONSerialization.data(withJSONObject: out), as: UTF8.self))
                 """#.write(to: driver, atomically: true, encoding: .utf8)
             let output = directory.appendingPathComponent("parse").path
+            // ScoreParsing reads JSON with PipelineJSON: its sources go in the same module.
+            let json = Fixtures.packageRoot.appendingPathComponent("Sources/PipelineJSON")
+            let jsonSources = try FileManager.default.contentsOfDirectory(atPath: json.path).filter { $0.hasSuffix(".swift") }
+                .sorted().map { json.appendingPathComponent($0).path }
             let result = try Spawned("/usr/bin/env", ["swiftc", "-swift-version", "6", "-Onone", "-o", output,
-                                                      Fixtures.packageRoot.appendingPathComponent("Plugins/llm/ScoreParsing.swift").path,
-                                                      driver.path]).wait()
+                                                      Fixtures.packageRoot.appendingPathComponent("Plugins/llm/ScoreParsing.swift").path]
+                                                     + jsonSources + [driver.path]).wait()
             built = result.status == 0 ? .success(output) : .failure(FixtureError(message: "swiftc failed:\n\(result.output)"))
             return try built!.get()
         }

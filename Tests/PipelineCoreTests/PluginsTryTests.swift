@@ -101,3 +101,43 @@ struct PluginsTryTests {
         #expect(big.stdout.isEmpty)
     }
 }
+
+/// JSONValueDecoder: what PluginKit decodes plugin parameters with.
+@Suite("JSON value decoder")
+struct JSONValueDecoderTests {
+    struct Parameters: Decodable, Equatable {
+        var path: String
+        var limit: Int?
+        var ratio: Double
+        var tags: [String]
+        var nested: Nested?
+        struct Nested: Decodable, Equatable { var on: Bool }
+    }
+
+    @Test func decodesWhatTheHostPasses() throws {
+        let decoded = try JSONValueDecoder().decode(
+            Parameters.self, from: #"{"path":"a.jsonl","limit":3,"ratio":0.5,"tags":["x","y"],"nested":{"on":true}}"#)
+        #expect(decoded == Parameters(path: "a.jsonl", limit: 3, ratio: 0.5, tags: ["x", "y"], nested: .init(on: true)))
+        let sparse = try JSONValueDecoder().decode(Parameters.self, from: #"{"path":"p","ratio":1,"tags":[]}"#)
+        #expect(sparse.limit == nil && sparse.nested == nil && sparse.ratio == 1)
+    }
+
+    @Test func errorsCarryTheirPath() {
+        func error(_ text: String) -> DecodingError? {
+            do { _ = try JSONValueDecoder().decode(Parameters.self, from: text) } catch { return error as? DecodingError }
+            return nil
+        }
+        guard case .keyNotFound(let key, _)? = error(#"{"ratio":1,"tags":[]}"#) else { Issue.record("no keyNotFound"); return }
+        #expect(key.stringValue == "path")
+        // A fraction is never truncated into an integer.
+        guard case .typeMismatch(_, let context)? = error(#"{"path":"p","limit":2.5,"ratio":1,"tags":[]}"#) else {
+            Issue.record("no typeMismatch"); return
+        }
+        #expect(context.codingPath.map(\.stringValue) == ["limit"])
+        guard case .typeMismatch(_, let inList)? = error(#"{"path":"p","ratio":1,"tags":["a",2]}"#) else {
+            Issue.record("no typeMismatch in the list"); return
+        }
+        #expect(inList.codingPath.map(\.stringValue) == ["tags", "1"])
+        guard case .valueNotFound? = error(#"{"path":null,"ratio":1,"tags":[]}"#) else { Issue.record("no valueNotFound"); return }
+    }
+}
