@@ -5,7 +5,7 @@ struct TextGeneration: LLMTask {
     static let template = Parameter("template", default: "{instruction}",
         description: "The user message: {column} is replaced by the row's value; {{ and }} are literal braces.")
     static let generations = Parameter("num_generations", default: 1, .minimum(1), .maximum(64),
-        description: "Answers per row (each its own request and cache entry).")
+        description: "Answers per row, each its own request and cache entry; with seed, generation i sends its own seed (seed itself for the first, then seeds derived from seed and i), so a seeded server gives num_generations different answers.")
     static let outputColumn = Parameter("output_column", default: "generation", .minLength(1),
         description: "The column the answer goes to.")
     static let llm = GenerationParameters(seed: "Passed to the server; makes requests cacheable.")

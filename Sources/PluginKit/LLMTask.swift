@@ -434,24 +434,53 @@ public struct GenerationParameters: Sendable {
         if let value = try values[temperature] { options.append("\"temperature\":\(value)") }
         if let value = try values[maxTokens] { options.append("\"max_tokens\":\(value)") }
         if let topP, let value = try values[topP] { options.append("\"top_p\":\(value)") }
-        if let seed, let value = try values[seed] { options.append("\"seed\":\(value)") }
-        return GenerationSettings(system: try values[system],
-                                  optionsJSON: options.isEmpty ? nil : "{" + options.joined(separator: ",") + "}")
+        var settings = GenerationSettings(system: try values[system],
+                                          optionsJSON: options.isEmpty ? nil : "{" + options.joined(separator: ",") + "}")
+        if let seed { settings.seed = try values[seed] }
+        return settings
     }
 }
 
 /// A step's system message and generation options, for its requests.
 public struct GenerationSettings: Sendable {
     public var system: String?
+    /// The options without the seed.
     public var optionsJSON: String?
+    /// The step's `seed`: generation 0 sends it as given, generation g > 0
+    /// one derived from it and g (`GenerationSettings.seed(_:generation:)`),
+    /// so N generations of one prompt are N different samples, each its
+    /// own cache entry, and the same on every run.
+    public var seed: Int?
 
-    public init(system: String?, optionsJSON: String?) {
+    public init(system: String?, optionsJSON: String?, seed: Int? = nil) {
         self.system = system
         self.optionsJSON = optionsJSON
+        self.seed = seed
     }
 
     /// A request with these settings.
     public func request(_ prompt: String, generation: Int = 0, label: String? = nil) -> TaskRequest {
-        TaskRequest(LLMRequest(prompt: prompt, system: system, optionsJSON: optionsJSON, generation: generation), label: label)
+        TaskRequest(LLMRequest(prompt: prompt, system: system, optionsJSON: options(generation: generation),
+                               generation: generation), label: label)
+    }
+
+    /// The options JSON of a generation: `optionsJSON` plus its seed.
+    public func options(generation: Int) -> String? {
+        guard let seed else { return optionsJSON }
+        let member = "\"seed\":\(Self.seed(seed, generation: generation))"
+        guard let optionsJSON, optionsJSON.count > 2 else { return "{" + member + "}" }
+        return String(optionsJSON.dropLast()) + "," + member + "}"
+    }
+
+    /// The seed of generation `generation` of a step seeded `seed`: the
+    /// seed itself for generation 0, else a SplitMix64 mix of both, kept in
+    /// 0..<2^31 (servers take 32-bit seeds; llama.cpp treats -1 as random).
+    public static func seed(_ seed: Int, generation: Int) -> Int {
+        guard generation > 0 else { return seed }
+        var z = UInt64(bitPattern: Int64(seed)) &+ UInt64(generation) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Int(z & 0x7FFF_FFFF)
     }
 }

@@ -48,6 +48,8 @@ struct Config: Sendable {
         Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
         malformed rates are exclusive and must sum to at most 1. A fault decision depends on
         (--seed, the request body, how many times that exact body was received), never on timing.
+        An answer depends on the model, the messages, the request's own "seed" (as a sampling
+        server's does) and the choice index.
         """
 
     struct UsageError: Error {

@@ -242,7 +242,8 @@ final class Server: HTTPHandler {
 
         let prompt = (messages.last(where: { $0.role == "user" }) ?? messages[messages.count - 1]).text
         let classification = Classifier.classify(prompt)
-        // The answer is a function of (model, messages, choice index) only.
+        // The answer is a function of (model, messages, seed, choice index)
+        // only: like a sampling server, another seed gives another answer.
         var base = StableHash()
         base.add(model)
         base.separator()
@@ -251,6 +252,10 @@ final class Server: HTTPHandler {
             base.separator(1)
             base.add(message.text)
             base.separator(2)
+        }
+        if case .int(let seed)? = json["seed"] {
+            base.separator(4)
+            base.add(UInt64(bitPattern: Int64(seed)))
         }
         let promptTokens = messages.reduce(0) { $0 + Tokens.estimate($1.text) }
         let id = "chatcmpl-" + base.mixed.hex16 + mix64(base.mixed).hex16

@@ -106,6 +106,27 @@ struct PluginKitTests {
         #expect(try lines(runDirectory + "/errors.jsonl").isEmpty)
     }
 
+    /// num_generations with a seed: each generation sends its own seed
+    /// (the step's for the first, derived ones after), so a seeded server
+    /// gives N different answers, the same ones on every run.
+    @Test func seededGenerationsAreDistinctAndRepeatable() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("pluginkit-seeds")
+        let file = try textGeneration(
+            directory, server: server, rows: #"{instruction: "Say hi."}, {instruction: "Say bye."}"#,
+            with: "{num_generations: 4, seed: 7, temperature: 0.9}")
+        var answers: [[[String]]] = []
+        for attempt in 0..<2 {
+            let runDirectory = directory.appendingPathComponent("run\(attempt)").path
+            let result = try run(file, runDirectory)
+            #expect(result.status == 0, "\(result.output)")
+            answers.append(try lines(runDirectory + "/out.jsonl").map { ($0["generation"]?.arrayValue ?? []).compactMap(\.stringValue) })
+        }
+        #expect(answers[0].count == 2)
+        for row in answers[0] { #expect(Set(row).count == 4, "\(row)") }
+        #expect(answers[0] == answers[1])
+    }
+
     /// A null in a column the prompt reads and a failed request make error
     /// rows: their answer is null and _error says why; a column kept on a
     /// row error (model_name) keeps the model of the requests that came back.
