@@ -15,7 +15,7 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
 private let reservedColumns: Set<String> = ["_row_id", "_error"]
 
 struct KeepColumns: PipelineStep {
-    static let columns = Parameter<[String]>("columns", .minItems(1), description: "Names of the columns to keep, in output order.")
+    static let columns = Parameter<[String]>("columns", .minItems(1), .columns, description: "Names of the columns to keep, in output order.")
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.keep_columns", name: "keep_columns", version: "1.0.0",

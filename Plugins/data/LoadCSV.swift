@@ -53,7 +53,7 @@ struct LoadCSV: PipelineStep {
               "batch_size":{"type":"integer","minimum":1,"default":1000,"description":"Rows per emitted batch."},
               "delimiter":{"type":"string","minLength":1,"maxLength":1,"default":",","description":"The field separator, one ASCII character (e.g. \\",\\", \\";\\", \\"\\\\t\\")."},
               "header":{"type":"boolean","default":true,"description":"The first record names the columns."},
-              "columns":{"type":"array","items":{"type":"string"},"description":"Column names: required when header is false; with a header, renames its columns (same count)."},
+              "columns":{"type":"array","items":{"type":"string"},"format":"columns","description":"Column names: required when header is false; with a header, renames its columns (same count)."},
               "infer_types":{"type":"boolean","default":true,"description":"Make int64 and float64 columns of numeric columns (typed over the whole file, in a first pass over it, so every batch has the same types), and empty fields null; otherwise every column is utf8 and the file is read once. A column with a number that int64 or float64 cannot hold unchanged (a 30-digit id, 1e400, more than 17 significant digits, an integer beyond 2^53 beside numbers with a fraction) stays utf8: digits are never rounded."},
               "on_error":{"type":"string","enum":["fail","skip"],"default":"fail",
                 "description":"What a bad record (wrong number of fields, invalid UTF-8, text after a closing quote) does: fail the step naming the file and line, or skip it (logged, up to 10, then a total). An unterminated quote always fails."},

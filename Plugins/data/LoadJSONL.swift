@@ -62,7 +62,7 @@ struct LoadJSONL: PipelineStep {
               "embedding_column":{"type":"string","minLength":1,"default":"embedding","description":"The column the matrix rows go to."},
               "inexact_numbers":{"type":"string","enum":["error","text"],"default":"error",
                 "description":"A number that an int64 or a float64 cannot hold unchanged (an integer beyond 64 bits, more than 17 significant digits, beyond ±1.8e308 or below 2.2e-308): error, a bad line naming file:line:column; or text, read as its digits (its column becomes utf8, every number of it as its text; inside an array, the array is kept as JSON text)."},
-              "columns":{"type":["object","array"],"additionalProperties":\(typeNames),"items":{"type":"object","additionalProperties":\(typeNames)},
+              "columns":{"type":["object","array"],"format":"columns","additionalProperties":\(typeNames),"items":{"type":"object","additionalProperties":\(typeNames)},
                 "description":"The file's columns and their types, instead of a first pass over the file to infer them: a list of one-entry mappings (- id: int64), in the order the columns take, or a mapping (columns in name order). Types: int64, float64 (integers too, if a float64 holds them exactly), bool, utf8 (strings), list<utf8>, list<float64>, json (any value as its compact JSON text, a string with its quotes; also any). A key not declared, or a value of another type, makes the line bad: the step fails naming file:line:column, or with on_error: skip the line is skipped and counted."}}}
             """)
 

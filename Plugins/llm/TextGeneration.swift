@@ -2,13 +2,13 @@ import PluginKit
 
 /// One LLM answer (or several) per row, from a prompt template.
 struct TextGeneration: LLMTask {
-    static let template = Parameter("template", default: "{instruction}",
+    static let template = Parameter("template", default: "{instruction}", .template,
         description: "The user message: {column} is replaced by the row's value; {{ and }} are literal braces.")
     static let generations = Parameter("num_generations", default: 1, .minimum(1), .maximum(64),
         description: "Answers per row, each its own request and cache entry; with seed, generation i sends its own seed (seed itself for the first, then seeds derived from seed and i), so a seeded server gives num_generations different answers.")
     static let outputColumn = Parameter("output_column", default: "generation", .minLength(1),
         description: "The column the answer goes to.")
-    static let llm = GenerationParameters(seed: "Passed to the server; makes requests cacheable.")
+    static let llm = GenerationParameters(systemTemplate: true, seed: "Passed to the server; makes requests cacheable.")
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.text_generation", name: "text_generation", version: "1.0.0",
@@ -41,9 +41,13 @@ struct TextGeneration: LLMTask {
     }
 
     var reads: [TaskInput] {
-        template.placeholders.map {
-            TaskInput($0, .any, reason: "the template reads it",
-                      nulls: .rowErrorSaying("a column the template reads is null in this row"))
+        var names = template.placeholders
+        let prompt = Set(names)
+        names += settings.systemPlaceholders.filter { !prompt.contains($0) }
+        return names.map { name in
+            let why = prompt.contains(name) ? "the template" : "the system prompt"
+            return TaskInput(name, .any, reason: "\(why) reads it",
+                             nulls: .rowErrorSaying("a column \(why) reads is null in this row"))
         }
     }
 
@@ -54,7 +58,9 @@ struct TextGeneration: LLMTask {
 
     func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {
         guard let prompt = template.render(row) else { throw RowError("a column the template reads is null in this row") }
-        return (0..<generations).map { settings.request(prompt, generation: $0) }
+        return try (0..<generations).map { generation throws(RowError) in
+            try settings.request(prompt, row: row, generation: generation)
+        }
     }
 
     func values(for row: TaskRow, answers: [TaskAnswer]) -> [TaskValue] {

@@ -412,11 +412,21 @@ public struct GenerationParameters: Sendable {
     public let maxTokens = Parameter<Int?>("max_tokens", .minimum(1), description: "Overrides the LLM's default.")
     public let topP: Parameter<Double?>?
     public let seed: Parameter<Int?>?
+    public let systemIsTemplate: Bool
 
     /// `seed`: the description of a `seed` passed to the server, or nil for
     /// none (a step may have a seed of its own).
-    public init(system: String = "An optional system message.", topP: Bool = true, seed: String? = nil) {
-        self.system = Parameter("system_prompt", description: system)
+    /// `system`: its description. `systemTemplate`: the system message is
+    /// a `{column}` template like the prompt (checked at validation, `{{`
+    /// and `}}` literal braces); the step then builds its requests with
+    /// `GenerationSettings.request(_:row:)`. Otherwise it is sent as written.
+    public init(system: String? = nil, systemTemplate: Bool = false, topP: Bool = true, seed: String? = nil) {
+        let text = system ?? (systemTemplate
+            ? "An optional system message: {column} is replaced by the row's value; {{ and }} are literal braces."
+            : "An optional system message.")
+        self.system = systemTemplate ? Parameter("system_prompt", .template, description: text)
+                                     : Parameter("system_prompt", description: text)
+        self.systemIsTemplate = systemTemplate
         self.topP = topP ? Parameter("top_p", .exclusiveMinimum(0), .maximum(1), description: "Overrides the LLM's default.") : nil
         self.seed = seed.map { Parameter("seed", description: $0) }
     }
@@ -437,6 +447,11 @@ public struct GenerationParameters: Sendable {
         var settings = GenerationSettings(system: try values[system],
                                           optionsJSON: options.isEmpty ? nil : "{" + options.joined(separator: ",") + "}")
         if let seed { settings.seed = try values[seed] }
+        if systemIsTemplate, let text = settings.system {
+            do { settings.systemTemplate = try PromptTemplate(text) } catch {
+                throw .invalidArgument("system_prompt: \(error.message)")
+            }
+        }
         return settings
     }
 }
@@ -451,6 +466,11 @@ public struct GenerationSettings: Sendable {
     /// so N generations of one prompt are N different samples, each its
     /// own cache entry, and the same on every run.
     public var seed: Int?
+    /// `system` as a template over the row's columns (see `request(_:row:)`).
+    public var systemTemplate: PromptTemplate?
+
+    /// The columns the system message reads.
+    public var systemPlaceholders: [String] { systemTemplate?.placeholders ?? [] }
 
     public init(system: String?, optionsJSON: String?, seed: Int? = nil) {
         self.system = system
@@ -462,6 +482,20 @@ public struct GenerationSettings: Sendable {
     public func request(_ prompt: String, generation: Int = 0, label: String? = nil) -> TaskRequest {
         TaskRequest(LLMRequest(prompt: prompt, system: system, optionsJSON: options(generation: generation),
                                generation: generation), label: label)
+    }
+
+    /// A request for `row`: the system message rendered from the row's
+    /// columns (a null in one of them makes the row an error row).
+    public func request(_ prompt: String, row: TaskRow, generation: Int = 0, label: String? = nil) throws(RowError) -> TaskRequest {
+        var rendered = system
+        if let systemTemplate, !systemTemplate.placeholders.isEmpty {
+            guard let text = systemTemplate.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
+            rendered = text
+        } else if let systemTemplate {
+            rendered = systemTemplate.render([:])  // {{ and }} as braces
+        }
+        return TaskRequest(LLMRequest(prompt: prompt, system: rendered, optionsJSON: options(generation: generation),
+                                      generation: generation), label: label)
     }
 
     /// The options JSON of a generation: `optionsJSON` plus its seed.

@@ -108,9 +108,15 @@ extension ParameterRule where Value: TextParameter {
     public static var inputPath: Self { Self(keyword: "format", value: .string("input-path")) }
     /// A file the step writes, relative to the run directory.
     public static var outputPath: Self { Self(keyword: "format", value: .string("output-path")) }
+    /// A `{column}` template: the host checks at validation that each
+    /// placeholder names a column the step's input can have.
+    public static var template: Self { Self(keyword: "format", value: .string("template")) }
 }
 
 extension ParameterRule where Value: ListParameter {
+    /// The step's output columns are exactly these names (the host knows
+    /// them at validation; see "format": "columns" in the header).
+    public static var columns: Self { Self(keyword: "format", value: .string("columns")) }
     public static func minItems(_ count: Int) -> Self { Self(keyword: "minItems", value: .integer(Int64(count))) }
     public static func maxItems(_ count: Int) -> Self { Self(keyword: "maxItems", value: .integer(Int64(count))) }
     public static var uniqueItems: Self { Self(keyword: "uniqueItems", value: .bool(true)) }

@@ -127,6 +127,54 @@ struct PluginKitTests {
         #expect(answers[0] == answers[1])
     }
 
+    /// The system prompt is a template like the prompt: what reaches the
+    /// server names the row's product (the teacher log holds the request).
+    @Test func theSystemPromptIsATemplateOverTheRow() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("pluginkit-system")
+        let file = try textGeneration(
+            directory, server: server, rows: #"{instruction: "Reset my password.", product: Acme}, {instruction: "Hi.", product: null}"#,
+            with: #"{system_prompt: "You support {product} users; answer in {{plain}} words."}"#)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let result = try run(file, runDirectory)
+        #expect(result.status == 3, "\(result.output)")
+        let log = try String(contentsOfFile: runDirectory + "/llm-io.jsonl", encoding: .utf8)
+        #expect(log.contains("You support Acme users; answer in {plain} words."), "\(log)")
+        #expect(!log.contains("{product}"))
+        let errors = try lines(runDirectory + "/errors.jsonl")
+        #expect(errors.first?["error"]?.stringValue?.contains("a column the system prompt reads is null") == true, "\(errors)")
+    }
+
+    /// A template naming a column the input cannot have is a validation
+    /// error at the value, for the template and the system prompt alike.
+    @Test func aTemplateColumnNoStepProducesIsAValidationError() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("pluginkit-template-columns")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: p
+            llms:
+              teacher: {base_url: "http://127.0.0.1:9/v1", model: m}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{question: a, product: b}]}}
+              - {name: keep, uses: keep_columns, input: load, with: {columns: [question, product]}}
+              - name: generate
+                uses: text_generation
+                llm: teacher
+                input: keep
+                with:
+                  template: "Q: {questoin}"
+                  system_prompt: "For {prodcut} {"
+              - {name: save, uses: write_jsonl, input: generate, with: {path: out.jsonl}}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Spawned(binary, ["validate", file]).wait()
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains("p.yaml:12:17:"), "\(result.output)")
+        #expect(result.output.contains("steps[2].with.template: {questoin} names a column no earlier step produces"), "\(result.output)")
+        #expect(result.output.contains("question"), "\(result.output)")
+        #expect(result.output.contains(#"steps[2].with.system_prompt: "{" without a closing "}""#), "\(result.output)")
+    }
+
     /// A null in a column the prompt reads and a failed request make error
     /// rows: their answer is null and _error says why; a column kept on a
     /// row error (model_name) keeps the model of the requests that came back.

@@ -324,6 +324,16 @@ typedef struct pipeline_step_desc {
    *       writing one file or a file over an input or a run file. The step
    *       should write to a temporary file and rename it when the run
    *       succeeds; the host finishes steps without children (sinks) last.
+   *   "format": "template"     (since 1.3, a hint: older hosts ignore it) a
+   *       text whose {name} placeholders name input columns ({{ and }} are
+   *       literal braces). At validation the host refuses an unclosed brace,
+   *       an empty {}, and a placeholder naming a column no ancestor can
+   *       produce (when the columns are known), at the value's line:col.
+   *   "format": "columns"      (since 1.3, a hint) a list of names, a list of
+   *       one-entry objects, or an object: when given, the step's output
+   *       columns are exactly these names (and the host's _row_id), so the
+   *       host can check the columns later steps read (a loader's declared
+   *       columns, keep_columns).
    */
   const char *params_schema_json;
 

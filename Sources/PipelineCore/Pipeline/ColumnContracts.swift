@@ -11,8 +11,9 @@ enum ColumnContracts {
     /// generator's declared outputs (unknown if it declares "*" or nothing);
     /// any other step's declared outputs plus, when it declares "*" among
     /// its inputs or outputs, everything its parents emit.
-    static func outputs(kind: StepKind, inputs: [ColumnSpec], outputs: [ColumnSpec],
+    static func outputs(kind: StepKind, inputs: [ColumnSpec], outputs: [ColumnSpec], schema: JSONValue = .null,
                         parameters: [String: JSONValue], parents: [Set<String>?]) -> Set<String>? {
+        if let named = namedColumns(schema: schema, parameters: parameters) { return named }
         let declared = Set(outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters) })
         let passesThrough = inputs.contains(where: \.isWildcard) || outputs.contains(where: \.isWildcard)
         if kind == .generator {
@@ -25,5 +26,25 @@ enum ColumnContracts {
             all.formUnion(parent)
         }
         return all
+    }
+
+    /// The names of a `"format": "columns"` parameter that is set: a list
+    /// of names, a list of one-entry objects, or an object's keys.
+    static func namedColumns(schema: JSONValue, parameters: [String: JSONValue]) -> Set<String>? {
+        for (key, property) in schema["properties"]?.objectValue ?? [:] where property["format"]?.stringValue == "columns" {
+            switch parameters[key] {
+            case .object(let members)?: return Set(members.keys)
+            case .array(let items)?:
+                var names = Set<String>()
+                for item in items {
+                    if let name = item.stringValue { names.insert(name) } else if let object = item.objectValue, object.count == 1,
+                                                                                  let name = object.keys.first { names.insert(name) }
+                    else { return nil }
+                }
+                return names
+            default: continue
+            }
+        }
+        return nil
     }
 }

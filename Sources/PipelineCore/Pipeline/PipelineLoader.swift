@@ -564,14 +564,14 @@ struct PipelineChecker {
             let parentColumns = parents[index].map { columns[$0] }
             produced[index] = Set(declared.outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters[index]) })
             columns[index] = ColumnContracts.outputs(kind: descriptor.kind, inputs: declared.inputs, outputs: declared.outputs,
-                                                     parameters: parameters[index], parents: parentColumns)
-            guard descriptor.kind != .generator, !parentColumns.isEmpty else { continue }
+                                                     schema: descriptor.parameterSchema, parameters: parameters[index],
+                                                     parents: parentColumns)
+            let known = descriptor.kind != .generator && !parentColumns.isEmpty && parentColumns.allSatisfy { $0 != nil }
             var available = Set<String>()
-            for parent in parentColumns {
-                guard let parent else { available = []; break }
-                available.formUnion(parent)
-            }
-            guard parentColumns.allSatisfy({ $0 != nil }) else { continue }
+            if known { for parent in parentColumns { available.formUnion(parent ?? []) } }
+            checkTemplates(of: index, descriptor: descriptor, parameters: parameters[index],
+                           available: known ? available : nil, parents: parents, produced: produced)
+            guard known else { continue }
             let step = steps[index]
             for column in declared.inputs where !column.isWildcard && !column.optional {
                 let name = column.resolvedName(parameters[index])
@@ -584,6 +584,36 @@ struct PipelineChecker {
                 } else {
                     error("step \"\(label)\" needs column \"\(name)\", which no ancestor produces (available: \(list))",
                           at: step.inputLocation ?? step.location)
+                }
+            }
+        }
+    }
+
+    /// The `"format": "template"` parameters of a step: well formed, and
+    /// each placeholder a column the input can have (`available`, when the
+    /// columns are known). Reported at the value's position.
+    mutating func checkTemplates(of index: Int, descriptor: StepDescriptor, parameters: [String: JSONValue],
+                                 available: Set<String>?, parents: [[Int]], produced: [Set<String>]) {
+        let step = steps[index]
+        for key in TemplateCheck.templateParameters(descriptor.parameterSchema) {
+            guard let text = parameters[key]?.stringValue else { continue }
+            let path = step.path.appending("with").appending(key)
+            let origin = pipeline.sourceMap.valueOrigin(path) ?? .file(step.location)
+            switch TemplateCheck.placeholders(text) {
+            case .failure(let problem):
+                diagnostics.append(Diagnostic("\(path): \(problem.message)", origin: origin))
+            case .success(let names):
+                guard let available else { continue }
+                for name in names where !available.contains(name) && !ColumnContracts.reserved.contains(name) {
+                    let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
+                    var message = "\(path): {\(name)} names a column "
+                    if let source = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
+                        message += "that \"\(source)\" produces but a step after it does not pass on"
+                    } else {
+                        message += "no earlier step produces"
+                    }
+                    message += " (available: \(list))" + Suggestion.hint(for: name, among: available.sorted())
+                    diagnostics.append(Diagnostic(message, origin: origin))
                 }
             }
         }
