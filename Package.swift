@@ -123,7 +123,7 @@ let package = Package(
         // write_jsonl and push_to_hub share: linked into both plugins.
         .target(name: "PluginJSONLines", dependencies: ["PluginKit"]),
         .target(
-            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines"], path: "Plugins/data",
+            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines", "PipelineJSON"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON"], path: "Plugins/llm",

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -360,14 +362,13 @@ struct JSONScanner {
             return Cell(payload: UInt64(bitPattern: value), start: base + start, length: UInt32(i - start), count: 0,
                         kind: .int)
         }
-        // ≤ 18 digits < 2^53·111 is not always exact: check, as parseNumber does.
-        guard mantissa <= 1 << 53 else {
+        // The Double of the digits is JSONNumber's, the host's (PipelineJSON):
+        // exact when mantissa ≤ 2^53, which ≤ 18 digits are not always; when
+        // not, parseNumber takes the general path.
+        guard let value = JSONNumber.exactDouble(mantissa: mantissa, exponent: -fractionDigits, negative: negative) else {
             pos = start
             return nil
         }
-        // Both operands exact, so the one IEEE division rounds correctly.
-        var value = Double(mantissa) / exactPowersOfTen[fractionDigits]
-        if negative { value = -value }
         return Cell(payload: value.bitPattern, start: base + start, length: UInt32(i - start), count: 0, kind: .float)
     }
 

@@ -1,6 +1,8 @@
 // Byte-level text checks shared by the loaders: UTF-8 validation and
 // number recognition. No Foundation: these run once per value.
 
+import PipelineJSON
+
 // MARK: UTF-8
 
 /// True if any byte of the 8-byte word has its high bit set.
@@ -105,22 +107,17 @@ enum InexactNumber: Equatable {
 @inline(__always)
 private func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
 
-/// Powers of ten that a Double holds exactly (10^0 ... 10^22).
-let exactPowersOfTen: [Double] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-]
-
 /// Parses a whole number lexeme `p[0..<count]`.
 ///
 /// The grammar is JSON's (RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`).
 /// `lenient` (CSV) also accepts a leading `+` and a missing integer or
 /// fraction part (`.5`, `5.`). Leading zeros (`007`) are never a number,
 /// so codes like zip codes stay text. Without fraction and exponent, a
-/// value that fits Int64 is `.int`; everything else is `.float`, correctly
-/// rounded (a fast exact path for up to 19 digits and |exponent| ≤ 22,
-/// the standard library's parser otherwise). Returns nil if the text is
-/// not a number.
+/// value that fits Int64 is `.int`; everything else is `.float`: the
+/// Double PipelineJSON's `JSONNumber` makes of the same digits (its exact
+/// path for up to 19 digits and |exponent| ≤ 22, `JSONNumber.read`
+/// otherwise), so load_jsonl, load_csv and the host read a number alike.
+/// Returns nil if the text is not a number.
 func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> ParsedNumber? {
     var i = 0
     var negative = false
@@ -212,17 +209,18 @@ func parseNumber(_ p: UnsafePointer<UInt8>, _ count: Int, lenient: Bool) -> Pars
     }
     if mantissa == 0 && !dropped { return .float(negative ? -0.0 : 0.0) }
     let tooManyDigits = digits - trailingZeros > 17
-    if !dropped && mantissa <= (1 << 53) && exponent >= -22 && exponent <= 22 {
-        // Both operands are exact, so one IEEE operation rounds correctly.
-        var value = Double(mantissa)
-        if exponent < 0 { value /= exactPowersOfTen[-exponent] } else { value *= exactPowersOfTen[exponent] }
-        return .float(negative ? -value : value)
+    if !dropped, let value = JSONNumber.exactDouble(mantissa: mantissa, exponent: exponent, negative: negative) {
+        return .float(value)
     }
-    // Rare: many digits or a large exponent. The standard library's parser
-    // is correctly rounded and independent of the C locale (a leading `+`
-    // or a bare `.5`, accepted above when lenient, it reads too).
-    let text = String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)
-    guard let value = Double(text) else { return nil }
+    // Rare: many digits or a large exponent: JSONNumber.read, correctly
+    // rounded. It refuses what is not JSON (CSV's `+1`, `.5`, `5.`) and
+    // what overflows a Double; for those, the standard library's parser,
+    // which is what JSONNumber.read's general path is too (correctly
+    // rounded, independent of the C locale; infinity on overflow).
+    var end = 0
+    let json = JSONNumber.read(UnsafeBufferPointer(start: p, count: count), at: &end)
+    guard let value = (end == count ? json : nil)
+            ?? Double(String(decoding: UnsafeBufferPointer(start: p, count: count), as: UTF8.self)) else { return nil }
     if value.isInfinite { return .inexact(value, .overflow) }
     if abs(value) < Double.leastNormalMagnitude { return .inexact(value, .underflow) }
     // An integer beyond Int64 with few digits (1e20 written out) is a

@@ -61,10 +61,8 @@ public enum JSONNumber {
             }
             exponent += negativeExponent ? -value : value
         }
-        if exact, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
-            var value = Double(mantissa)
-            if exponent < 0 { value /= powersOfTen[-exponent] } else { value *= powersOfTen[exponent] }
-            return negative ? -value : value
+        if exact, let value = exactDouble(mantissa: mantissa, exponent: exponent, negative: negative) {
+            return value
         }
         // The token is a valid JSON number by now; one too large for a Double is not accepted.
         guard let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)),
@@ -114,9 +112,24 @@ public enum JSONNumber {
         return found
     }
 
-    private static let powersOfTen: [Double] = (0...22).map { power in
-        var value = 1.0
-        for _ in 0..<power { value *= 10 }
-        return value
+    /// ±`mantissa` × 10^`exponent` when a Double holds both exactly
+    /// (mantissa ≤ 2^53, |exponent| ≤ 22): then one IEEE multiplication or
+    /// division rounds correctly (Clinger's fast path). Nil otherwise: the
+    /// text needs `read`'s general path. `read` uses it, and so do readers
+    /// that scan digits their own way (load_jsonl's scanner, the CSV
+    /// reader), so every reader makes the same Double of the same digits.
+    @inlinable
+    public static func exactDouble(mantissa: UInt64, exponent: Int, negative: Bool) -> Double? {
+        guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+        var value = Double(mantissa)
+        if exponent < 0 { value /= powersOfTen[-exponent] } else { value *= powersOfTen[exponent] }
+        return negative ? -value : value
     }
+
+    /// 10^0 ... 10^22: the powers of ten a Double holds exactly.
+    @usableFromInline
+    static let powersOfTen: [Double] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ]
 }
