@@ -74,7 +74,12 @@ private struct JSONParser {
     func error(_ message: String) -> JSONError { JSONError("\(message) at byte \(index)") }
 
     mutating func skipSpace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
     mutating func parseValue() throws(JSONError) -> JSONValue {
@@ -147,7 +152,21 @@ private struct JSONParser {
 
     mutating func parseString() throws(JSONError) -> String {
         index += 1
-        var out: [UInt8] = []
+        // Most strings hold no escape: their bytes are the string, taken in one piece.
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                guard let string = String(validating: bytes[start..<index - 1], as: UTF8.self) else {
+                    throw error("invalid UTF-8 in string")
+                }
+                return string
+            }
+            index += 1
+        }
+        var out = Array(bytes[start..<index])
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]

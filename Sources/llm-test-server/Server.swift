@@ -106,7 +106,7 @@ final class Server: HTTPHandler {
         } catch {
             let message = request.body.isEmpty
                 ? "the request body is empty; send a JSON object"
-                : "the request body is not valid JSON: \(error.message) at byte \(error.offset)"
+                : "the request body is not valid JSON: \(error.message)"
             return (.respond(.error(400, message)), false)
         }
         let prepared: Prepared
