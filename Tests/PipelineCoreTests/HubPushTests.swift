@@ -4,6 +4,7 @@ import Testing
 @testable import PipelineCore
 @testable import PipelineLLMClient
 @testable import PipelineHost
+@testable import PipelineSQLite
 
 /// push_to_hub against the in-project Hub test double (Tests/hub), over real
 /// HTTP, with the real binary: checkpoint commits, kill -9 and resume,
@@ -285,6 +286,62 @@ struct HubPushTests {
             #expect(try server.file(repo, path)?.contains(Self.token) == false)
         }
         #expect(try !server.rows(repo).contains { $0.contains(Self.token) })
+    }
+
+    /// The push ledger as it was stored before the plugin wrote it with
+    /// PipelineJSON: Foundation's `JSONEncoder().encode(ledger)` of the
+    /// Codable `Ledger` (keys in declaration order, "/" escaped as "\/").
+    private struct FoundationLedger: Codable {
+        struct Shard: Codable {
+            var path: String
+            var start: Int
+            var end: Int
+            var committed: Bool
+        }
+        var runKey: String
+        var shards: [Shard]
+    }
+
+    @Test func aLedgerStoredInTheFoundationFormatStillResumes() throws {
+        let server = try HubServer()
+        let repo = "team/old-ledger"
+        let (directory, file) = try setUp("hub-old-ledger", rows: 300, push: "repo_id: ${HF_REPO}\nevery_rows: 100")
+        let runDirectory = directory.appendingPathComponent("run").path
+        let env = environment(server, repo: repo)
+        let first = try launch(file, runDirectory: runDirectory, environment: env).wait()
+        try #require(first.status == 0, "run failed: \(first.output)")
+        let pushed = try server.rows(repo)
+        #expect(pushed.count == 300)
+
+        // Today's ledger, written again the way the plugin wrote it before.
+        let database = try SQLiteDatabase(path: runDirectory + "/state.db", create: false)
+        func storedLedger() throws -> [UInt8]? {
+            var value: [UInt8]?
+            try database.prepare("SELECT value FROM step_state WHERE step = 'push' AND key = 'ledger'")
+                .query { row in value = Array(row.blob(0)) }
+            return value
+        }
+        let current = try #require(try storedLedger())
+        let ledger = try JSONDecoder().decode(FoundationLedger.self, from: Data(current))
+        #expect(ledger.shards.count == 3 && ledger.shards.allSatisfy(\.committed) && ledger.shards.last?.end == 300)
+        let old = try JSONEncoder().encode(ledger)
+        let oldText = String(decoding: old, as: UTF8.self)
+        // Such as {"runKey":"…","shards":[{"path":"data\/train-…-00000.jsonl","end":100,"committed":true,"start":0},…]}
+        // (keys in an order that varies from run to run, "/" escaped).
+        #expect(oldText.contains(#""runKey":"\#(ledger.runKey)""#) && oldText.contains(#""path":"data\/train-"#)
+                && oldText.contains(#""committed":true"#), "\(oldText)")
+        try database.prepare("INSERT OR REPLACE INTO step_state (step, key, value) VALUES ('push', 'ledger', ?)")
+            .run([], blob: Array(old))
+        // The push step did not finish: resuming creates it, and it reads the ledger.
+        try database.execute("UPDATE steps SET done = 0 WHERE name = 'push'")
+        database.close()
+
+        let resumed = try launch(file, runDirectory: runDirectory, environment: env).wait()
+        try #require(resumed.status == 0, "the resume failed: \(resumed.output)")
+        #expect(!resumed.output.contains("ledger cannot be read"))
+        // Nothing pushed twice: the old ledger said every row was committed.
+        #expect(try server.rows(repo).sorted() == pushed.sorted())
+        expectEachFileCommittedOnce(try server.commits(repo))
     }
 
     @Test func everySecondsPushesWhatHasComeWhileTheRunGoesOn() throws {
