@@ -8,6 +8,8 @@ struct TextGeneration: LLMTask {
         description: "Answers per row, each its own request and cache entry; with seed, generation i sends its own seed (seed itself for the first, then seeds derived from seed and i), so a seeded server gives num_generations different answers.")
     static let outputColumn = Parameter("output_column", default: "generation", .minLength(1),
         description: "The column the answer goes to.")
+    static let modelColumn = Parameter("model_name_column", default: "model_name", .minLength(1),
+        description: "The column the answering model's name goes to.")
     static let llm = GenerationParameters(systemTemplate: true, seed: "Passed to the server; makes requests cacheable.")
 
     static let info = StepInfo(
@@ -23,20 +25,22 @@ struct TextGeneration: LLMTask {
                  .init("*", "any")],
         outputs: [.init("generation", "utf8", description: "The answer (list<utf8> when num_generations > 1).",
                         nameParam: "output_column"),
-                  .init("model_name", "utf8", description: "The model that answered."),
+                  .init("model_name", "utf8", description: "The model that answered.", nameParam: "model_name_column"),
                   .init("*", "any")],
-        parameters: [template, generations, outputColumn] + llm.parameters,
+        parameters: [template, generations, outputColumn, modelColumn] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let template: PromptTemplate
     let generations: Int
     let outputColumn: String
+    let modelColumn: String
     let settings: GenerationSettings
 
     init(parameters: ParameterValues, context: StepContext) throws(StepError) {
         template = try PromptTemplate(parameters[Self.template])
         generations = try parameters[Self.generations]
         outputColumn = try parameters[Self.outputColumn]
+        modelColumn = try parameters[Self.modelColumn]
         settings = try Self.llm.settings(parameters)
     }
 
@@ -53,7 +57,7 @@ struct TextGeneration: LLMTask {
 
     var writes: [TaskOutput] {
         [TaskOutput(outputColumn, generations == 1 ? .text : .textList),
-         TaskOutput("model_name", .text, keptOnRowError: true)]
+         TaskOutput(modelColumn, .text, keptOnRowError: true)]
     }
 
     func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {

@@ -175,6 +175,40 @@ struct PluginKitTests {
         #expect(result.output.contains(#"steps[2].with.system_prompt: "{" without a closing "}""#), "\(result.output)")
     }
 
+    /// Two text_generation steps in a row: the second would overwrite the
+    /// first's answers. A validation error naming both, until the second
+    /// writes elsewhere (or says it replaces them on purpose).
+    @Test func anOutputThatWouldOverwriteAnEarlierStepsColumnIsRefused() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("pluginkit-collision")
+        func validate(_ second: String) throws -> (status: Int32, output: String) {
+            let file = directory.appendingPathComponent("p.yaml").path
+            try """
+                name: p
+                llms:
+                  teacher: {base_url: "http://127.0.0.1:9/v1", model: m}
+                steps:
+                  - {name: load, uses: load_inline, with: {rows: [{instruction: a}]}}
+                  - {name: keep, uses: keep_columns, input: load, with: {columns: [instruction]}}
+                  - {name: first, uses: text_generation, llm: teacher, input: keep}
+                  - {name: second, uses: text_generation, llm: teacher, input: first\(second)}
+                  - {name: save, uses: write_jsonl, input: second, with: {path: out.jsonl}}
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            return try Spawned(binary, ["validate", file]).wait()
+        }
+        let clash = try validate("")
+        #expect(clash.status == 2, "\(clash.output)")
+        #expect(clash.output.contains(#"p.yaml:8:"#), "\(clash.output)")
+        #expect(clash.output.contains(#"step "second" would overwrite column "generation", which "first" produces; give it another name with `output_column:`"#),
+                "\(clash.output)")
+        #expect(clash.output.contains(#"step "second" would overwrite column "model_name", which "first" produces; give it another name with `model_name_column:`"#),
+                "\(clash.output)")
+        let renamed = try validate(", with: {output_column: critique, model_name_column: critic}")
+        #expect(renamed.status == 0, "\(renamed.output)")
+        let onPurpose = try validate(", with: {output_column: generation, model_name_column: model_name}")
+        #expect(onPurpose.status == 0, "\(onPurpose.output)")
+    }
+
     /// A null in a column the prompt reads and a failed request make error
     /// rows: their answer is null and _error says why; a column kept on a
     /// row error (model_name) keeps the model of the requests that came back.

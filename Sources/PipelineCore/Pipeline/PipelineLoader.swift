@@ -572,6 +572,8 @@ struct PipelineChecker {
             checkTemplates(of: index, descriptor: descriptor, parameters: parameters[index],
                            available: known ? available : nil, parents: parents, produced: produced)
             guard known else { continue }
+            checkCollisions(of: index, descriptor: descriptor, parameters: parameters[index], available: available,
+                            parents: parents, produced: produced)
             let step = steps[index]
             for column in declared.inputs where !column.isWildcard && !column.optional {
                 let name = column.resolvedName(parameters[index])
@@ -616,6 +618,32 @@ struct PipelineChecker {
                     diagnostics.append(Diagnostic(message, origin: origin))
                 }
             }
+        }
+    }
+
+    /// A declared output that would replace a column the input already has
+    /// (two text_generation steps in a row: the second overwrites the
+    /// first's answers): an error naming both steps, unless the step reads
+    /// that column too (it rewrites it on purpose) or the user named the
+    /// output explicitly (`output_column: generation`).
+    mutating func checkCollisions(of index: Int, descriptor: StepDescriptor, parameters: [String: JSONValue],
+                                  available: Set<String>, parents: [[Int]], produced: [Set<String>]) {
+        let step = steps[index]
+        let reads = Set(descriptor.inputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters) })
+        for column in descriptor.outputs where !column.isWildcard && !column.optional {
+            let name = column.resolvedName(parameters)
+            guard available.contains(name), !reads.contains(name), !ColumnContracts.reserved.contains(name) else { continue }
+            if let nameParam = column.nameParam, step.parameters[nameParam] != nil { continue }
+            let label = step.name ?? "steps[\(step.index)]"
+            let source = nearestProducer(of: name, from: index, parents: parents, produced: produced)
+            var message = "step \"\(label)\" would overwrite column \"\(name)\""
+            message += source.map { ", which \"\($0)\" produces" } ?? ", which its input already has"
+            if let nameParam = column.nameParam {
+                message += "; give it another name with `\(nameParam):` (or write `\(nameParam): \(name)` to replace it on purpose)"
+            } else {
+                message += "; rename or drop the earlier column first (rename_columns, keep_columns)"
+            }
+            error(message, at: step.location)
         }
     }
 
