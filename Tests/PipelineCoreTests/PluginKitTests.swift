@@ -38,20 +38,24 @@ struct PluginKitTests {
         }
     }
 
+    /// `pipeline validate` of `yaml`, written as p.yaml in a fresh directory.
+    private func validate(_ yaml: String, _ name: String) throws -> (status: Int32, output: String) {
+        try Fixtures.requireBuiltPipeline()
+        let file = try Fixtures.emptyDirectory(name).appendingPathComponent("p.yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        return try Spawned(binary, ["validate", file]).wait()
+    }
+
     /// A required parameter (no default, not optional) is listed as
     /// required, and the host says so when it is missing.
     @Test func aParameterWithoutDefaultIsRequired() throws {
-        try Fixtures.requireBuiltPipeline()
-        let directory = try Fixtures.emptyDirectory("pluginkit-required")
-        let file = directory.appendingPathComponent("p.yaml").path
-        try """
+        let result = try validate("""
             name: p
             steps:
               - {name: load, uses: load_inline, with: {rows: [{a: 1}]}}
               - {name: keep, uses: keep_columns, input: load}
               - {name: save, uses: write_jsonl, input: keep, with: {path: out.jsonl}}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try Spawned(binary, ["validate", file]).wait()
+            """, "pluginkit-required")
         #expect(result.status != 0)
         #expect(result.output.contains("columns"), "\(result.output)")
     }
@@ -148,10 +152,7 @@ struct PluginKitTests {
     /// A template naming a column the input cannot have is a validation
     /// error at the value, for the template and the system prompt alike.
     @Test func aTemplateColumnNoStepProducesIsAValidationError() throws {
-        try Fixtures.requireBuiltPipeline()
-        let directory = try Fixtures.emptyDirectory("pluginkit-template-columns")
-        let file = directory.appendingPathComponent("p.yaml").path
-        try """
+        let result = try validate("""
             name: p
             llms:
               teacher: {base_url: "http://127.0.0.1:9/v1", model: m}
@@ -166,8 +167,7 @@ struct PluginKitTests {
                   template: "Q: {questoin}"
                   system_prompt: "For {prodcut} {"
               - {name: save, uses: write_jsonl, input: generate, with: {path: out.jsonl}}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try Spawned(binary, ["validate", file]).wait()
+            """, "pluginkit-template-columns")
         #expect(result.status == 2, "\(result.output)")
         #expect(result.output.contains("p.yaml:12:17:"), "\(result.output)")
         #expect(result.output.contains("steps[2].with.template: {questoin} names a column no earlier step produces"), "\(result.output)")
@@ -179,11 +179,8 @@ struct PluginKitTests {
     /// first's answers. A validation error naming both, until the second
     /// writes elsewhere (or says it replaces them on purpose).
     @Test func anOutputThatWouldOverwriteAnEarlierStepsColumnIsRefused() throws {
-        try Fixtures.requireBuiltPipeline()
-        let directory = try Fixtures.emptyDirectory("pluginkit-collision")
         func validate(_ second: String) throws -> (status: Int32, output: String) {
-            let file = directory.appendingPathComponent("p.yaml").path
-            try """
+            try self.validate("""
                 name: p
                 llms:
                   teacher: {base_url: "http://127.0.0.1:9/v1", model: m}
@@ -193,8 +190,7 @@ struct PluginKitTests {
                   - {name: first, uses: text_generation, llm: teacher, input: keep}
                   - {name: second, uses: text_generation, llm: teacher, input: first\(second)}
                   - {name: save, uses: write_jsonl, input: second, with: {path: out.jsonl}}
-                """.write(toFile: file, atomically: true, encoding: .utf8)
-            return try Spawned(binary, ["validate", file]).wait()
+                """, "pluginkit-collision")
         }
         let clash = try validate("")
         #expect(clash.status == 2, "\(clash.output)")
