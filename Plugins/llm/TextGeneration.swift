@@ -10,6 +10,10 @@ struct TextGeneration: LLMTask {
         description: "The column the answer goes to.")
     static let modelColumn = Parameter("model_name_column", default: "model_name", .minLength(1),
         description: "The column the answering model's name goes to.")
+    static let finishColumn = Parameter("finish_reason_column", default: "finish_reason", .minLength(1),
+        description: "The column the server's finish_reason goes to (\"stop\", \"length\" when max_tokens cut the answer off, ...).")
+    static let truncated = Parameter("truncated", default: "keep", .oneOf(["keep", "error"]),
+        description: "An answer cut off by max_tokens (finish_reason \"length\"): keep it (its finish_reason says so), or make the row an error row so it never reaches a training set.")
     static let llm = GenerationParameters(systemTemplate: true, seed: "Passed to the server; makes requests cacheable.")
 
     static let info = StepInfo(
@@ -26,14 +30,18 @@ struct TextGeneration: LLMTask {
         outputs: [.init("generation", "utf8", description: "The answer (list<utf8> when num_generations > 1).",
                         nameParam: "output_column"),
                   .init("model_name", "utf8", description: "The model that answered.", nameParam: "model_name_column"),
+                  .init("finish_reason", "utf8", description: "Why the answer ended (list<utf8> when num_generations > 1); null where the server does not say.",
+                        nameParam: "finish_reason_column"),
                   .init("*", "any")],
-        parameters: [template, generations, outputColumn, modelColumn] + llm.parameters,
+        parameters: [template, generations, outputColumn, modelColumn, finishColumn, truncated] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let template: PromptTemplate
     let generations: Int
     let outputColumn: String
     let modelColumn: String
+    let finishColumn: String
+    let truncatedIsError: Bool
     let settings: GenerationSettings
 
     init(parameters: ParameterValues, context: StepContext) throws(StepError) {
@@ -41,6 +49,8 @@ struct TextGeneration: LLMTask {
         generations = try parameters[Self.generations]
         outputColumn = try parameters[Self.outputColumn]
         modelColumn = try parameters[Self.modelColumn]
+        finishColumn = try parameters[Self.finishColumn]
+        truncatedIsError = try parameters[Self.truncated] == "error"
         settings = try Self.llm.settings(parameters)
     }
 
@@ -57,7 +67,8 @@ struct TextGeneration: LLMTask {
 
     var writes: [TaskOutput] {
         [TaskOutput(outputColumn, generations == 1 ? .text : .textList),
-         TaskOutput(modelColumn, .text, keptOnRowError: true)]
+         TaskOutput(modelColumn, .text, keptOnRowError: true),
+         TaskOutput(finishColumn, generations == 1 ? .text : .textList, keptOnRowError: true)]
     }
 
     func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {
@@ -67,8 +78,15 @@ struct TextGeneration: LLMTask {
         }
     }
 
-    func values(for row: TaskRow, answers: [TaskAnswer]) -> [TaskValue] {
+    func values(for row: TaskRow, answers: [TaskAnswer]) throws(RowError) -> [TaskValue] {
+        if truncatedIsError, let cut = answers.firstIndex(where: { $0.finishReason == "length" }) {
+            throw RowError("answer \(cut + 1) was cut off by max_tokens (finish_reason \"length\"; truncated: error)")
+        }
         let model = TaskValue.text(answers.lazy.compactMap(\.model).first)
-        return generations == 1 ? [.text(answers.first?.text), model] : [.textList(answers.map(\.text)), model]
+        if generations == 1 {
+            return [.text(answers.first?.text), model, .text(answers.first?.finishReason)]
+        }
+        // A generation the server gave no reason for reads "" in the list.
+        return [.textList(answers.map(\.text)), model, .textList(answers.map { $0.finishReason ?? "" })]
     }
 }

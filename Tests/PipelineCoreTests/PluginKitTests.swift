@@ -199,10 +199,35 @@ struct PluginKitTests {
                 "\(clash.output)")
         #expect(clash.output.contains(#"step "second" would overwrite column "model_name", which "first" produces; give it another name with `model_name_column:`"#),
                 "\(clash.output)")
-        let renamed = try validate(", with: {output_column: critique, model_name_column: critic}")
+        let renamed = try validate(", with: {output_column: critique, model_name_column: critic, finish_reason_column: critique_end}")
         #expect(renamed.status == 0, "\(renamed.output)")
-        let onPurpose = try validate(", with: {output_column: generation, model_name_column: model_name}")
+        let onPurpose = try validate(", with: {output_column: generation, model_name_column: model_name, finish_reason_column: finish_reason}")
         #expect(onPurpose.status == 0, "\(onPurpose.output)")
+    }
+
+    /// The finish reason is a column; with `truncated: error` an answer cut
+    /// off by max_tokens makes its row an error row instead.
+    @Test func truncatedAnswersAreMarkedOrSetAside() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("pluginkit-truncated")
+        for (name, with, status) in [("keep", "{max_tokens: 2}", Int32(0)), ("error", "{max_tokens: 2, truncated: error}", 3),
+                                     ("whole", "{max_tokens: 400}", 0)] {
+            let file = try textGeneration(directory, server: server, rows: #"{instruction: "Explain tides in detail."}"#, with: with)
+            let runDirectory = directory.appendingPathComponent(name).path
+            let result = try run(file, runDirectory)
+            #expect(result.status == status, "\(name): \(result.output)")
+            let rows = try lines(runDirectory + "/out.jsonl")
+            switch name {
+            case "keep":
+                #expect(rows.first?["finish_reason"] == .string("length"), "\(rows)")
+            case "error":
+                #expect(rows.isEmpty)
+                let errors = try lines(runDirectory + "/errors.jsonl")
+                #expect(errors.first?["error"]?.stringValue?.contains("cut off by max_tokens") == true, "\(errors)")
+            default:
+                #expect(rows.first?["finish_reason"] == .string("stop"), "\(rows)")
+            }
+        }
     }
 
     /// A null in a column the prompt reads and a failed request make error
