@@ -189,11 +189,27 @@ package final class LLMClient: @unchecked Sendable {
         return LLMCache.key(utf8: JSONBytes.object(fields, capacity: body.count + 256).bytes)
     }
 
+    /// A chat answer; nil when the body is not one (malformed: retried).
+    /// A well-formed answer without content is a failed request, never
+    /// retried: a reasoning model that spent its whole `max_tokens` thinking
+    /// answers with null or empty content, and asking again pays again.
     static func parseChat(_ bytes: [UInt8]) -> ChatResponse? {
         guard let text = String(validating: bytes, as: UTF8.self), let json = try? JSONValue(parsing: text),
-              let choice = json["choices"]?.arrayValue?.first,
-              let content = choice["message"]?["content"]?.stringValue
+              let choice = json["choices"]?.arrayValue?.first, let message = choice["message"], message.objectValue != nil
         else { return nil }
+        let finish = choice["finish_reason"]?.stringValue
+        let reasoning = (message["reasoning_content"] ?? message["reasoning"])?.stringValue.map { !$0.isEmpty } ?? false
+        let content = message["content"]?.stringValue
+        if content == nil || (content == "" && (finish == "length" || reasoning)) {
+            var why = "the model returned no answer (content \(content == nil ? "null" : "empty")"
+            why += finish.map { ", finish_reason \"\($0)\"" } ?? ""
+            why += ")"
+            if reasoning || finish == "length" {
+                why += reasoning ? "; it spent its tokens reasoning: raise max_tokens" : "; raise max_tokens"
+            }
+            return .failure(.invalidData, why)
+        }
+        guard let content else { return nil }
         return ChatResponse(
             status: .ok, text: content, finishReason: choice["finish_reason"]?.stringValue,
             model: json["model"]?.stringValue,
@@ -346,7 +362,11 @@ package final class LLMClient: @unchecked Sendable {
                                               now: Date().timeIntervalSince1970)
             }
             if status == 200 {
-                if let parsed = job.parse(body) {
+                let parsed = job.parse(body)
+                if let parsed, parsed.status != .ok {
+                    // A well-formed answer that is no answer: failed, not retried, not cached.
+                    failure = (parsed.status, parsed.error ?? "the server's answer has no result", false)
+                } else if let parsed {
                     response = parsed
                     if let key = job.cacheKey, let text = String(validating: body, as: UTF8.self) {
                         cache?.put(key, text)
