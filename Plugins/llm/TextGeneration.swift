@@ -30,7 +30,7 @@ struct TextGeneration: LLMTask {
         outputs: [.init("generation", "utf8", description: "The answer (list<utf8> when num_generations > 1).",
                         nameParam: "output_column"),
                   .init("model_name", "utf8", description: "The model that answered.", nameParam: "model_name_column"),
-                  .init("finish_reason", "utf8", description: "Why the answer ended (list<utf8> when num_generations > 1); null where the server does not say.",
+                  .init("finish_reason", "utf8", description: "Why the answer ended (list<utf8> when num_generations > 1); null (\"\" in a list) where the server does not say.",
                         nameParam: "finish_reason_column"),
                   .init("*", "any")],
         parameters: [template, generations, outputColumn, modelColumn, finishColumn, truncated] + llm.parameters,

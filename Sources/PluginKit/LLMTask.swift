@@ -448,9 +448,11 @@ public struct GenerationParameters: Sendable {
                                           optionsJSON: options.isEmpty ? nil : "{" + options.joined(separator: ",") + "}")
         if let seed { settings.seed = try values[seed] }
         if systemIsTemplate, let text = settings.system {
-            do { settings.systemTemplate = try PromptTemplate(text) } catch {
-                throw .invalidArgument("system_prompt: \(error.message)")
-            }
+            let template: PromptTemplate
+            do { template = try PromptTemplate(text) } catch { throw .invalidArgument("system_prompt: \(error.message)") }
+            // Without placeholders the message is the same for every row:
+            // rendered once here ({{ and }} as braces).
+            if template.placeholders.isEmpty { settings.system = template.render([:]) } else { settings.systemTemplate = template }
         }
         return settings
     }
@@ -466,7 +468,8 @@ public struct GenerationSettings: Sendable {
     /// so N generations of one prompt are N different samples, each its
     /// own cache entry, and the same on every run.
     public var seed: Int?
-    /// `system` as a template over the row's columns (see `request(_:row:)`).
+    /// `system` as a template over the row's columns, when it has
+    /// placeholders (see `request(_:row:)`).
     public var systemTemplate: PromptTemplate?
 
     /// The columns the system message reads.
@@ -487,14 +490,9 @@ public struct GenerationSettings: Sendable {
     /// A request for `row`: the system message rendered from the row's
     /// columns (a null in one of them makes the row an error row).
     public func request(_ prompt: String, row: TaskRow, generation: Int = 0, label: String? = nil) throws(RowError) -> TaskRequest {
-        var rendered = system
-        if let systemTemplate, !systemTemplate.placeholders.isEmpty {
-            guard let text = systemTemplate.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
-            rendered = text
-        } else if let systemTemplate {
-            rendered = systemTemplate.render([:])  // {{ and }} as braces
-        }
-        return TaskRequest(LLMRequest(prompt: prompt, system: rendered, optionsJSON: options(generation: generation),
+        guard let systemTemplate else { return request(prompt, generation: generation, label: label) }
+        guard let system = systemTemplate.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
+        return TaskRequest(LLMRequest(prompt: prompt, system: system, optionsJSON: options(generation: generation),
                                       generation: generation), label: label)
     }
 
