@@ -12,6 +12,8 @@ struct TextGeneration: LLMTask {
         description: "The column the answering model's name goes to.")
     static let finishColumn = Parameter("finish_reason_column", default: "finish_reason", .minLength(1),
         description: "The column the server's finish_reason goes to (\"stop\", \"length\" when max_tokens cut the answer off, ...).")
+    static let reasoningColumn = Parameter("reasoning_column", default: "reasoning", .minLength(1),
+        description: "The column the model's reasoning trace goes to, as a reasoning model served by vLLM, SGLang or llama.cpp sends it beside the answer (reasoning_content or reasoning); null where the server sent none.")
     static let truncated = Parameter("truncated", default: "keep", .oneOf(["keep", "error"]),
         description: "An answer cut off by max_tokens (finish_reason \"length\"): keep it (its finish_reason says so), or make the row an error row so it never reaches a training set.")
     static let llm = GenerationParameters(systemTemplate: true, seed: "Passed to the server; makes requests cacheable.")
@@ -32,8 +34,11 @@ struct TextGeneration: LLMTask {
                   .init("model_name", "utf8", description: "The model that answered.", nameParam: "model_name_column"),
                   .init("finish_reason", "utf8", description: "Why the answer ended (list<utf8> when num_generations > 1); null (\"\" in a list) where the server does not say.",
                         nameParam: "finish_reason_column"),
+                  .init("reasoning", "utf8", description: "The model's reasoning trace (list<utf8> when num_generations > 1); null (\"\" in a list) where the server sent none.",
+                        nameParam: "reasoning_column"),
                   .init("*", "any")],
-        parameters: [template, generations, outputColumn, modelColumn, finishColumn, truncated] + llm.parameters,
+        parameters: [template, generations, outputColumn, modelColumn, finishColumn, reasoningColumn, truncated]
+            + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let template: PromptTemplate
@@ -41,6 +46,7 @@ struct TextGeneration: LLMTask {
     let outputColumn: String
     let modelColumn: String
     let finishColumn: String
+    let reasoningColumn: String
     let truncatedIsError: Bool
     let settings: GenerationSettings
 
@@ -50,6 +56,7 @@ struct TextGeneration: LLMTask {
         outputColumn = try parameters[Self.outputColumn]
         modelColumn = try parameters[Self.modelColumn]
         finishColumn = try parameters[Self.finishColumn]
+        reasoningColumn = try parameters[Self.reasoningColumn]
         truncatedIsError = try parameters[Self.truncated] == "error"
         settings = try Self.llm.settings(parameters)
     }
@@ -68,7 +75,8 @@ struct TextGeneration: LLMTask {
     var writes: [TaskOutput] {
         [TaskOutput(outputColumn, generations == 1 ? .text : .textList),
          TaskOutput(modelColumn, .text, keptOnRowError: true),
-         TaskOutput(finishColumn, generations == 1 ? .text : .textList, keptOnRowError: true)]
+         TaskOutput(finishColumn, generations == 1 ? .text : .textList, keptOnRowError: true),
+         TaskOutput(reasoningColumn, generations == 1 ? .text : .textList)]
     }
 
     func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {
@@ -84,9 +92,10 @@ struct TextGeneration: LLMTask {
         }
         let model = TaskValue.text(answers.lazy.compactMap(\.model).first)
         if generations == 1 {
-            return [.text(answers.first?.text), model, .text(answers.first?.finishReason)]
+            return [.text(answers.first?.text), model, .text(answers.first?.finishReason), .text(answers.first?.reasoning)]
         }
-        // A generation the server gave no reason for reads "" in the list.
-        return [.textList(answers.map(\.text)), model, .textList(answers.map { $0.finishReason ?? "" })]
+        // A generation the server gave no reason or trace for reads "" in the lists.
+        return [.textList(answers.map(\.text)), model, .textList(answers.map { $0.finishReason ?? "" }),
+                .textList(answers.map { $0.reasoning ?? "" })]
     }
 }

@@ -48,6 +48,32 @@ private func freeStrings(_ response: UnsafeMutablePointer<pipeline_llm_response>
     response.pointee.model = nil
 }
 
+/// The least answer a plugin may ask for: the fields of ABI 1.4.
+private let answerMinimumSize = Int(PIPELINE_LLM_ANSWER_SIZE_1_4)
+
+/// Writes `response` into the plugin's answer of `size` bytes: every field
+/// of ours that ends within `size`, zeroes after them (fields of a later
+/// header than ours), struct_size = the bytes written.
+private func fill(_ out: UnsafeMutableRawPointer, size: Int, from response: ChatResponse) {
+    out.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+    var answer = pipeline_llm_answer()
+    fill(&answer.response, from: response)
+    answer.reasoning = response.reasoning.flatMap { strdup($0) }.map { UnsafePointer($0) }
+    let written = min(size, MemoryLayout<pipeline_llm_answer>.size)
+    answer.struct_size = UInt32(written)
+    withUnsafeBytes(of: &answer) { bytes in
+        if let source = bytes.baseAddress { out.copyMemory(from: source, byteCount: written) }
+    }
+}
+
+/// Frees the strings of an answer `fill(_:size:from:)` wrote.
+private func freeStrings(answer: UnsafeMutableRawPointer) {
+    let answer = answer.assumingMemoryBound(to: pipeline_llm_answer.self)
+    freeStrings(&answer.pointee.response)
+    free(UnsafeMutablePointer(mutating: answer.pointee.reasoning))
+    answer.pointee.reasoning = nil
+}
+
 /// pipeline_llm_request is frozen (arrays of it have the stride of its one
 /// size): a request of another struct_size is a plugin bug, refused before
 /// anything is read past it.
@@ -87,6 +113,34 @@ private func llmComplete(_ call: OpaquePointer?, _ requests: UnsafePointer<pipel
     return Int32(PIPELINE_OK)
 }
 
+private func llmCompleteAnswers(_ call: OpaquePointer?, _ requests: UnsafePointer<pipeline_llm_request>?, _ count: Int,
+                                _ answers: UnsafeMutablePointer<pipeline_llm_answer>?, _ size: Int) -> Int32 {
+    guard let (llm, instance) = client(call) else { return noLLM(call) }
+    guard count > 0 else { return Int32(PIPELINE_OK) }
+    guard let requests, let answers else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    guard size >= answerMinimumSize, size % MemoryLayout<UnsafeRawPointer>.alignment == 0 else {
+        CallContext.from(call)?.setError(
+            status: Int32(PIPELINE_INVALID_ARGUMENT),
+            message: "complete_answers: answer_size is \(size), but a pipeline_llm_answer has at least \(answerMinimumSize) bytes, a multiple of 8 (pass sizeof(pipeline_llm_answer))")
+        return Int32(PIPELINE_INVALID_ARGUMENT)
+    }
+    if let refused = badRequestSize(call, requests, count) { return refused }
+    if instance.cancelled.load(ordering: .relaxed) || HostState.runCancelled.load(ordering: .relaxed) {
+        return Int32(PIPELINE_CANCELLED)
+    }
+    let chats = (0..<count).map { chatRequest(requests + $0) }
+    let results = llm.complete(chats, step: instance.stepLabel, sink: CallContext.from(call)?.ioLines)
+    let base = UnsafeMutableRawPointer(answers)
+    for (index, result) in results.enumerated() { fill(base + index * size, size: size, from: result) }
+    return Int32(PIPELINE_OK)
+}
+
+private func llmReleaseAnswers(_ answers: UnsafeMutablePointer<pipeline_llm_answer>?, _ count: Int, _ size: Int) {
+    guard let answers, size >= answerMinimumSize else { return }
+    let base = UnsafeMutableRawPointer(answers)
+    for index in 0..<count { freeStrings(answer: base + index * size) }
+}
+
 private func llmRelease(_ responses: UnsafeMutablePointer<pipeline_llm_response>?, _ count: Int) {
     guard let responses else { return }
     for index in 0..<count { freeStrings(responses + index) }
@@ -109,6 +163,30 @@ private func llmSubmit(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline
         fill(&response, from: answer)
         callback.function(callback.user, &response)
         freeStrings(&response)
+    }
+    return Int32(PIPELINE_OK)
+}
+
+/// The plugin's answer callback and its argument, carried to another thread.
+private struct AnswerCallback: @unchecked Sendable {
+    let function: pipeline_llm_answer_callback
+    let user: UnsafeMutableRawPointer?
+}
+
+private func llmSubmitAnswer(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline_llm_request>?,
+                             _ done: pipeline_llm_answer_callback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+    guard let (llm, instance) = client(call) else { return noLLM(call) }
+    guard let request, let done else { return Int32(PIPELINE_INVALID_ARGUMENT) }
+    if let refused = badRequestSize(call, request, 1) { return refused }
+    let callback = AnswerCallback(function: done, user: user)
+    llm.chat(chatRequest(request), step: instance.stepLabel, sink: CallContext.from(call)?.ioLines) { result in
+        var answer = pipeline_llm_answer()
+        withUnsafeMutableBytes(of: &answer) { bytes in
+            guard let base = bytes.baseAddress else { return }
+            fill(base, size: bytes.count, from: result)
+        }
+        callback.function(callback.user, &answer)
+        withUnsafeMutableBytes(of: &answer) { bytes in bytes.baseAddress.map { freeStrings(answer: $0) } }
     }
     return Int32(PIPELINE_OK)
 }
@@ -171,6 +249,9 @@ enum LLMService {
         service.submit = { llmSubmit($0, $1, $2, $3) }
         service.embed = { llmEmbed($0, $1, $2, $3, $4, $5) }
         service.embed_with_errors = { llmEmbed($0, $1, $2, $3, $4, $5, errors: $6) }
+        service.complete_answers = { llmCompleteAnswers($0, $1, $2, $3, $4) }
+        service.release_answers = { llmReleaseAnswers($0, $1, $2) }
+        service.submit_answer = { llmSubmitAnswer($0, $1, $2, $3) }
         table.initialize(to: service)
         return UnsafePointer(table)
     }()

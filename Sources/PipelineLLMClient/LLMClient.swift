@@ -45,6 +45,8 @@ package struct ChatResponse: Sendable {
     package var error: String?
     package var finishReason: String?
     package var model: String?
+    /// The reasoning trace the server sent beside the answer, if any.
+    package var reasoning: String?
     package var promptTokens = 0
     package var completionTokens = 0
     package var cached = false
@@ -198,7 +200,10 @@ package final class LLMClient: @unchecked Sendable {
               let choice = json["choices"]?.arrayValue?.first, let message = choice["message"], message.objectValue != nil
         else { return nil }
         let finish = choice["finish_reason"]?.stringValue
-        let reasoning = (message["reasoning_content"] ?? message["reasoning"])?.stringValue.map { !$0.isEmpty } ?? false
+        // vLLM (older), SGLang and llama.cpp say reasoning_content; newer vLLM says reasoning.
+        let trace = [message["reasoning_content"], message["reasoning"]].lazy.compactMap { $0?.stringValue }
+            .first { !$0.isEmpty }
+        let reasoning = trace != nil
         let content = message["content"]?.stringValue
         if content == nil || (content == "" && (finish == "length" || reasoning)) {
             var why = "the model returned no answer (content \(content == nil ? "null" : "empty")"
@@ -211,8 +216,7 @@ package final class LLMClient: @unchecked Sendable {
         }
         guard let content else { return nil }
         return ChatResponse(
-            status: .ok, text: content, finishReason: choice["finish_reason"]?.stringValue,
-            model: json["model"]?.stringValue,
+            status: .ok, text: content, finishReason: finish, model: json["model"]?.stringValue, reasoning: trace,
             promptTokens: Int(json["usage"]?["prompt_tokens"]?.int64Value ?? 0),
             completionTokens: Int(json["usage"]?["completion_tokens"]?.int64Value ?? 0))
     }

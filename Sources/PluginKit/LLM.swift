@@ -32,6 +32,9 @@ public struct LLMResponse: Sendable {
     public var error: String?
     public var finishReason: String?
     public var model: String?
+    /// The model's reasoning trace, when the server sent one beside the
+    /// answer (nil from a host older than ABI 1.4).
+    public var reasoning: String?
     public var promptTokens: Int
     public var completionTokens: Int
     public var cached: Bool
@@ -61,27 +64,51 @@ extension StepContext {
                 system: copy(request.system), messages_json: copy(request.messagesJSON),
                 options_json: copy(request.optionsJSON), generation: UInt32(clamping: request.generation))
         }
+        // complete_answers (ABI 1.4) also brings the reasoning trace.
+        if Self.has(service, \.complete_answers), let completeAnswers = service.pointee.complete_answers,
+           let releaseAnswers = service.pointee.release_answers {
+            var answers = [pipeline_llm_answer](repeating: pipeline_llm_answer(), count: requests.count)
+            let size = MemoryLayout<pipeline_llm_answer>.stride
+            let status = cRequests.withUnsafeBufferPointer { input in
+                answers.withUnsafeMutableBufferPointer { output in
+                    completeAnswers(call, input.baseAddress, input.count, output.baseAddress, size)
+                }
+            }
+            try Self.check(status)
+            defer { answers.withUnsafeMutableBufferPointer { releaseAnswers($0.baseAddress, $0.count, size) } }
+            return answers.map { answer in
+                var response = LLMResponse(answer.response)
+                let reasoningEnd = (MemoryLayout<pipeline_llm_answer>.offset(of: \.reasoning) ?? size) + 8
+                if Int(answer.struct_size) >= reasoningEnd {
+                    response.reasoning = answer.reasoning.map { String(cString: $0) }
+                }
+                return response
+            }
+        }
         var responses = [pipeline_llm_response](repeating: pipeline_llm_response(), count: requests.count)
         let status = cRequests.withUnsafeBufferPointer { input in
             responses.withUnsafeMutableBufferPointer { output in
                 service.pointee.complete(call, input.baseAddress, input.count, output.baseAddress)
             }
         }
-        guard status == pipeline_status(PIPELINE_OK) else {
-            throw StepError(status: status, status == pipeline_status(PIPELINE_CANCELLED) ? "cancelled" : "the LLM service refused the requests")
-        }
+        try Self.check(status)
         defer {
             responses.withUnsafeMutableBufferPointer { service.pointee.release($0.baseAddress, $0.count) }
         }
-        return responses.map { response in
-            LLMResponse(
-                text: response.status == pipeline_status(PIPELINE_OK) ? response.text.map { String(cString: $0) } : nil,
-                error: response.status == pipeline_status(PIPELINE_OK) ? nil
-                    : (response.error.map { String(cString: $0) } ?? "the request failed"),
-                finishReason: response.finish_reason.map { String(cString: $0) },
-                model: response.model.map { String(cString: $0) },
-                promptTokens: Int(response.prompt_tokens), completionTokens: Int(response.completion_tokens),
-                cached: response.cached != 0)
+        return responses.map(LLMResponse.init)
+    }
+
+    /// True if the host's LLM table reaches the function at `field`.
+    private static func has<T>(_ service: UnsafePointer<pipeline_llm_ext>,
+                               _ field: KeyPath<pipeline_llm_ext, T>) -> Bool {
+        MemoryLayout<pipeline_llm_ext>.offset(of: field).map {
+            Int(service.pointee.struct_size) >= $0 + MemoryLayout<UnsafeRawPointer>.size
+        } ?? false
+    }
+
+    private static func check(_ status: pipeline_status) throws(StepError) {
+        guard status == pipeline_status(PIPELINE_OK) else {
+            throw StepError(status: status, status == pipeline_status(PIPELINE_CANCELLED) ? "cancelled" : "the LLM service refused the requests")
         }
     }
 
@@ -103,9 +130,7 @@ extension StepContext {
         var errors = [UnsafePointer<CChar>?](repeating: nil, count: texts.count)
         let pointers = copies.map { $0.map { UnsafePointer($0) } }
         // embed_with_errors is in the table of hosts from ABI 1.2 on.
-        let explained = MemoryLayout<pipeline_llm_ext>.offset(of: \.embed_with_errors).map {
-            Int(service.pointee.struct_size) >= $0 + MemoryLayout<UnsafeRawPointer>.size
-        } ?? false
+        let explained = Self.has(service, \.embed_with_errors)
         let status = pointers.withUnsafeBufferPointer { input in
             vectors.withUnsafeMutableBufferPointer { output in
                 statuses.withUnsafeMutableBufferPointer { state in
@@ -135,4 +160,18 @@ public struct Embedding: Sendable {
     public var vector: [Float]?
     /// When `vector` is nil: what went wrong, if the host said.
     public var error: String?
+}
+
+extension LLMResponse {
+    /// The response as the frozen ABI struct has it (no reasoning).
+    init(_ response: pipeline_llm_response) {
+        let ok = response.status == pipeline_status(PIPELINE_OK)
+        self.init(
+            text: ok ? response.text.map { String(cString: $0) } : nil,
+            error: ok ? nil : (response.error.map { String(cString: $0) } ?? "the request failed"),
+            finishReason: response.finish_reason.map { String(cString: $0) },
+            model: response.model.map { String(cString: $0) }, reasoning: nil,
+            promptTokens: Int(response.prompt_tokens), completionTokens: Int(response.completion_tokens),
+            cached: response.cached != 0)
+    }
 }

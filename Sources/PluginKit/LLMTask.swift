@@ -226,6 +226,8 @@ public struct TaskAnswer: Sendable {
     public var text: String
     public var model: String?
     public var finishReason: String?
+    /// The model's reasoning trace, when the server sent one.
+    public var reasoning: String?
     /// The round, and the index of the request among the row's requests of it.
     public var round: Int
     public var index: Int
@@ -338,7 +340,7 @@ private struct LLMTaskRun<Task: LLMRoundsTask> {
                     continue
                 }
                 let answer = TaskAnswer(text: text, model: response.model, finishReason: response.finishReason,
-                                        round: round, index: request.index)
+                                        reasoning: response.reasoning, round: round, index: request.index)
                 do throws(RowError) { try task.receive(answer, &rowWork) } catch {
                     if errors[request.row] == nil { errors[request.row] = "\(step): \(error.message)" }
                 }

@@ -49,7 +49,8 @@ struct Config: Sendable {
         malformed rates are exclusive and must sum to at most 1. A fault decision depends on
         (--seed, the request body, how many times that exact body was received), never on timing.
         An answer depends on the model, the messages, the request's own "seed" (as a sampling
-        server's does) and the choice index.
+        server's does) and the choice index. A model whose name ends in "-reasoner" also sends a
+        reasoning trace in "reasoning_content", one ending in "-reasoner-v2" in "reasoning".
         """
 
     struct UsageError: Error {

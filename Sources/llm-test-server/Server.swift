@@ -84,6 +84,15 @@ final class Server: HTTPHandler {
         .error(405, "method not allowed; use \(allowed)", headers: [("Allow", allowed)])
     }
 
+    /// A model whose name ends in "-reasoner" answers with a reasoning
+    /// trace in `reasoning_content` (vLLM before 0.9, SGLang, llama.cpp),
+    /// one ending in "-reasoner-v2" in `reasoning` (newer vLLM).
+    static func reasoningField(model: String) -> String? {
+        if model.hasSuffix("-reasoner") { return "reasoning_content" }
+        if model.hasSuffix("-reasoner-v2") { return "reasoning" }
+        return nil
+    }
+
     private func modelList() -> JSON {
         .object([
             ("object", .string("list")),
@@ -270,9 +279,15 @@ final class Server: HTTPHandler {
                 let (text, truncated) = Generator.text(for: classification, seed: choiceHash.mixed,
                                                        maxTokens: maxTokens, junkScores: junk)
                 completionTokens += Tokens.estimate(text)
+                var message: [(String, JSON)] = [("role", .string("assistant")), ("content", .string(text))]
+                if let field = Self.reasoningField(model: model) {
+                    let trace = "Reasoning \(choiceHash.mixed.hex16): the user asks \"\(prompt.prefix(60))\"."
+                    completionTokens += Tokens.estimate(trace)
+                    message.append((field, .string(trace)))
+                }
                 choices.append(.object([
                     ("index", .int(index)),
-                    ("message", .object([("role", .string("assistant")), ("content", .string(text))])),
+                    ("message", .object(message)),
                     ("logprobs", .null),
                     ("finish_reason", .string(truncated ? "length" : "stop")),
                 ]))

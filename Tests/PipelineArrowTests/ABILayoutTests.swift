@@ -72,7 +72,12 @@ private let swiftLayout: [String: Int?] = [
     "sizeof(pipeline_llm_response)": MemoryLayout<pipeline_llm_response>.stride,
     "offsetof(pipeline_llm_ext, embed)": MemoryLayout<pipeline_llm_ext>.offset(of: \.embed),
     "offsetof(pipeline_llm_ext, embed_with_errors)": MemoryLayout<pipeline_llm_ext>.offset(of: \.embed_with_errors),
+    "offsetof(pipeline_llm_ext, complete_answers)": MemoryLayout<pipeline_llm_ext>.offset(of: \.complete_answers),
+    "offsetof(pipeline_llm_ext, submit_answer)": MemoryLayout<pipeline_llm_ext>.offset(of: \.submit_answer),
     "sizeof(pipeline_llm_ext)": MemoryLayout<pipeline_llm_ext>.stride,
+    "offsetof(pipeline_llm_answer, response)": MemoryLayout<pipeline_llm_answer>.offset(of: \.response),
+    "offsetof(pipeline_llm_answer, reasoning)": MemoryLayout<pipeline_llm_answer>.offset(of: \.reasoning),
+    "sizeof(pipeline_llm_answer)": MemoryLayout<pipeline_llm_answer>.stride,
     "offsetof(pipeline_http_request, method)": MemoryLayout<pipeline_http_request>.offset(of: \.method),
     "offsetof(pipeline_http_request, timeout_seconds)":
         MemoryLayout<pipeline_http_request>.offset(of: \.timeout_seconds),
@@ -93,6 +98,8 @@ private let swiftLayout: [String: Int?] = [
     "PIPELINE_PARAMS_EXT_SIZE_1_0": Int(PIPELINE_PARAMS_EXT_SIZE_1_0),
     "PIPELINE_LLM_EXT_SIZE_1_0": Int(PIPELINE_LLM_EXT_SIZE_1_0),
     "PIPELINE_LLM_EXT_SIZE_1_2": Int(PIPELINE_LLM_EXT_SIZE_1_2),
+    "PIPELINE_LLM_EXT_SIZE_1_4": Int(PIPELINE_LLM_EXT_SIZE_1_4),
+    "PIPELINE_LLM_ANSWER_SIZE_1_4": Int(PIPELINE_LLM_ANSWER_SIZE_1_4),
     "PIPELINE_HTTP_EXT_SIZE_1_1": Int(PIPELINE_HTTP_EXT_SIZE_1_1),
     "PIPELINE_HTTP_EXT_SIZE_1_3": Int(PIPELINE_HTTP_EXT_SIZE_1_3),
     "PIPELINE_RUN_EXT_SIZE_1_1": Int(PIPELINE_RUN_EXT_SIZE_1_1),
@@ -168,7 +175,12 @@ private let expectedLayout: [String: Int] = [
     "sizeof(pipeline_llm_response)": 64,
     "offsetof(pipeline_llm_ext, embed)": 32,
     "offsetof(pipeline_llm_ext, embed_with_errors)": 40,
-    "sizeof(pipeline_llm_ext)": 48,
+    "offsetof(pipeline_llm_ext, complete_answers)": 48,
+    "offsetof(pipeline_llm_ext, submit_answer)": 64,
+    "sizeof(pipeline_llm_ext)": 72,
+    "offsetof(pipeline_llm_answer, response)": 8,
+    "offsetof(pipeline_llm_answer, reasoning)": 72,
+    "sizeof(pipeline_llm_answer)": 80,
     "offsetof(pipeline_http_request, method)": 8,
     "offsetof(pipeline_http_request, timeout_seconds)": 56,
     "sizeof(pipeline_http_request)": 64,
@@ -186,6 +198,8 @@ private let expectedLayout: [String: Int] = [
     "PIPELINE_PARAMS_EXT_SIZE_1_0": 56,
     "PIPELINE_LLM_EXT_SIZE_1_0": 40,
     "PIPELINE_LLM_EXT_SIZE_1_2": 48,
+    "PIPELINE_LLM_EXT_SIZE_1_4": 72,
+    "PIPELINE_LLM_ANSWER_SIZE_1_4": 80,
     "PIPELINE_HTTP_EXT_SIZE_1_1": 24,
     "PIPELINE_HTTP_EXT_SIZE_1_3": 32,
     "PIPELINE_RUN_EXT_SIZE_1_1": 56,
@@ -268,7 +282,7 @@ struct ABILayoutTests {
     @Test("the ABI constants Swift imports")
     func constants() {
         #expect(PIPELINE_ABI_MAJOR == 1)
-        #expect(PIPELINE_ABI_MINOR == 3)
+        #expect(PIPELINE_ABI_MINOR == 4)
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)

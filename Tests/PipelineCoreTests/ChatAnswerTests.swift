@@ -28,6 +28,15 @@ struct ChatAnswerTests {
         #expect(quiet.status == .ok && quiet.text == "")
     }
 
+    @Test func theReasoningTraceIsKeptFromEitherField() throws {
+        let old = try #require(parse(#"{"choices":[{"message":{"content":"42","reasoning_content":"6 times 7"},"finish_reason":"stop"}]}"#))
+        #expect(old.text == "42" && old.reasoning == "6 times 7")
+        let new = try #require(parse(#"{"choices":[{"message":{"content":"42","reasoning":"six sevens","reasoning_content":null}}]}"#))
+        #expect(new.reasoning == "six sevens")
+        let none = try #require(parse(#"{"choices":[{"message":{"content":"42","reasoning_content":""}}]}"#))
+        #expect(none.reasoning == nil)
+    }
+
     @Test func aBodyThatIsNoChatAnswerIsMalformed() {
         #expect(parse(#"{"choices":[]}"#) == nil)
         #expect(parse(#"{"choices":[{"text":"x"}]}"#) == nil)

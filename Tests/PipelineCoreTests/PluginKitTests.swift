@@ -60,12 +60,13 @@ struct PluginKitTests {
         #expect(result.output.contains("columns"), "\(result.output)")
     }
 
-    private func textGeneration(_ directory: URL, server: LLMServiceTests.Server, rows: String, with: String) throws -> String {
+    private func textGeneration(_ directory: URL, server: LLMServiceTests.Server, rows: String, with: String,
+                                model: String = "test-model") throws -> String {
         let file = directory.appendingPathComponent("gen.yaml").path
         try """
             name: gen
             llms:
-              teacher: {base_url: "\(server.url)/v1", model: test-model, retries: 0, max_concurrency: 4}
+              teacher: {base_url: "\(server.url)/v1", model: \(model), retries: 0, max_concurrency: 4}
             steps:
               - {name: load, uses: load_inline, with: {rows: [\(rows)]}}
               - {name: generate, uses: text_generation, llm: teacher, input: load, with: \(with)}
@@ -199,10 +200,41 @@ struct PluginKitTests {
                 "\(clash.output)")
         #expect(clash.output.contains(#"step "second" would overwrite column "model_name", which "first" produces; give it another name with `model_name_column:`"#),
                 "\(clash.output)")
-        let renamed = try validate(", with: {output_column: critique, model_name_column: critic, finish_reason_column: critique_end}")
+        let renamed = try validate(", with: {output_column: critique, model_name_column: critic, finish_reason_column: critique_end, reasoning_column: critique_reasoning}")
         #expect(renamed.status == 0, "\(renamed.output)")
-        let onPurpose = try validate(", with: {output_column: generation, model_name_column: model_name, finish_reason_column: finish_reason}")
+        let onPurpose = try validate(", with: {output_column: generation, model_name_column: model_name, finish_reason_column: finish_reason, reasoning_column: reasoning}")
         #expect(onPurpose.status == 0, "\(onPurpose.output)")
+    }
+
+    /// A reasoning model's trace (reasoning_content, or newer vLLM's
+    /// reasoning) reaches the reasoning column through the ABI 1.4 answers;
+    /// a model that sends none leaves it null ("" in a list).
+    @Test func reasoningTracesAreKeptInAColumn() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("pluginkit-reasoning")
+        for (model, with) in [("test-reasoner", "{}"), ("test-reasoner-v2", "{reasoning_column: thoughts}"),
+                              ("test-reasoner", "{num_generations: 2, seed: 3}"), ("test-chat", "{}")] {
+            let file = try textGeneration(directory, server: server, rows: #"{instruction: "Why is the sky blue?"}"#,
+                                          with: with, model: model)
+            let runDirectory = directory.appendingPathComponent("\(model)-\(with.count)").path
+            let result = try run(file, runDirectory)
+            #expect(result.status == 0, "\(model) \(with): \(result.output)")
+            let row = try #require(try lines(runDirectory + "/out.jsonl").first)
+            let expected = "the user asks \"Why is the sky blue?\""
+            switch (model, with) {
+            case ("test-chat", _):
+                #expect(row["reasoning"] == .null, "\(row)")
+            case (_, "{reasoning_column: thoughts}"):
+                #expect(row["thoughts"]?.stringValue?.contains(expected) == true, "\(row)")
+                #expect(row["reasoning"] == nil, "\(row)")
+            case (_, "{}"):
+                #expect(row["reasoning"]?.stringValue?.hasPrefix("Reasoning ") == true, "\(row)")
+                #expect(row["reasoning"]?.stringValue?.contains(expected) == true, "\(row)")
+            default:
+                let traces = row["reasoning"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                #expect(traces.count == 2 && Set(traces).count == 2 && traces.allSatisfy { $0.contains(expected) }, "\(row)")
+            }
+        }
     }
 
     /// The finish reason is a column; with `truncated: error` an answer cut

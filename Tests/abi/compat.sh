@@ -4,7 +4,7 @@
 #   Tests/abi/compat.sh BIN_DIR [--future-host]
 #
 # 1. Builds Tests/abi/compat_plugin.c against the header of every release
-#    (Tests/abi/headers/1.0, 1.1, 1.2: frozen snapshots, never edited),
+#    (Tests/abi/headers/1.0 ... 1.3: frozen snapshots, never edited),
 #    against today's header, and against a test-only "next" header that
 #    appends a field to every growable structure (make-next-header.py), once
 #    as a plugin that needs the next minor and once as one that declares
@@ -33,7 +33,7 @@ fail() { echo "ABI compat: FAIL: $*" >&2; exit 1; }
 
 python3 "$root/Tests/abi/make-next-header.py" "$root/Sources/CPipelineABI/include" "$work/headers/next"
 current_minor=$(sed -n 's/^#define PIPELINE_ABI_MINOR \([0-9]*\).*/\1/p' "$root/Sources/CPipelineABI/include/pipeline_plugin.h")
-versions="1.0 1.1 1.2 current"
+versions="1.0 1.1 1.2 1.3 current"
 for v in $versions next next-needs-1.0; do
   flags=""
   case $v in
@@ -73,7 +73,7 @@ name: abi-compat
 llms:
   stub:
     base_url: "$url/v1"
-    model: stub-chat
+    model: stub-reasoner
     cache: never
 steps:
   - name: load
@@ -114,6 +114,11 @@ assert all(isinstance(r["answer"], str) and r["answer"] for r in rows), rows
 assert len({r["answer"] for r in rows}) == 3, rows
 if minor >= 1:
     assert all(r["http_status"] == 200 for r in rows), rows
+# 1.4 answers carry the reasoning trace the server sent beside the answer.
+if minor >= 4:
+    assert all("the user asks" in r["reasoning"] for r in rows), rows
+else:
+    assert "reasoning" not in rows[0], rows
 PY
   echo "ABI compat: ok  $host_label + plugin built for $v: 3 rows through upper, llm$( [ "$minor" -ge 1 ] && echo ", http")"
 }

@@ -154,18 +154,55 @@ static pipeline_status llm_process(pipeline_call *call, void *state, const struc
     requests[row].prompt = prompts[row];
     requests[row].generation = 0;
   }
-  if (st == PIPELINE_OK && rows > 0) st = llm->complete(call, requests, (size_t)rows, responses);
-  if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&copy.builder, "answer", "u", true);
-  for (row = 0; st == PIPELINE_OK && row < rows; row++) {
-    st = copy_row(&copy, row);
-    if (st != PIPELINE_OK) break;
-    if (responses[row].status == PIPELINE_OK && responses[row].text != NULL)
-      st = pipeline_arrow_append_cstr(&copy.builder, copy.n, responses[row].text);
-    else
-      st = pipeline_arrow_append_null(&copy.builder, copy.n);
+#ifdef PIPELINE_LLM_ANSWER_SIZE_1_4
+  /* 1.4 and later: answers, which carry the reasoning trace. The host fills
+     what it knows of our (maybe larger) struct and says how much. */
+  if (PIPELINE_HAS_FIELD(llm, pipeline_llm_ext, complete_answers) && llm->complete_answers != NULL) {
+    pipeline_llm_answer *answers = NULL;
+    if (st == PIPELINE_OK && rows > 0) {
+      answers = calloc((size_t)rows, sizeof *answers);
+      if (answers == NULL) st = PIPELINE_OUT_OF_MEMORY;
+    }
+    if (st == PIPELINE_OK && rows > 0) st = llm->complete_answers(call, requests, (size_t)rows, answers, sizeof *answers);
+    if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&copy.builder, "answer", "u", true);
+    if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&copy.builder, "reasoning", "u", true);
+    for (row = 0; st == PIPELINE_OK && row < rows; row++) {
+      const pipeline_llm_answer *a = &answers[row];
+      st = copy_row(&copy, row);
+      if (st != PIPELINE_OK) break;
+      if (a->struct_size < PIPELINE_LLM_ANSWER_SIZE_1_4 || a->struct_size > sizeof *a) {
+        st = fail(call, PIPELINE_INTERNAL, "compat_llm: the host wrote an answer of a wrong size");
+        break;
+      }
+      if (a->response.status == PIPELINE_OK && a->response.text != NULL)
+        st = pipeline_arrow_append_cstr(&copy.builder, copy.n, a->response.text);
+      else
+        st = pipeline_arrow_append_null(&copy.builder, copy.n);
+      if (st != PIPELINE_OK) break;
+      if (PIPELINE_HAS_FIELD(a, pipeline_llm_answer, reasoning) && a->reasoning != NULL)
+        st = pipeline_arrow_append_cstr(&copy.builder, copy.n + 1, a->reasoning);
+      else
+        st = pipeline_arrow_append_null(&copy.builder, copy.n + 1);
+    }
+    if (st == PIPELINE_OK) st = pipeline_arrow_builder_finish(&copy.builder, out_schema, out);
+    if (answers != NULL && rows > 0) llm->release_answers(answers, (size_t)rows, sizeof *answers);
+    free(answers);
+  } else
+#endif
+  {
+    if (st == PIPELINE_OK && rows > 0) st = llm->complete(call, requests, (size_t)rows, responses);
+    if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&copy.builder, "answer", "u", true);
+    for (row = 0; st == PIPELINE_OK && row < rows; row++) {
+      st = copy_row(&copy, row);
+      if (st != PIPELINE_OK) break;
+      if (responses[row].status == PIPELINE_OK && responses[row].text != NULL)
+        st = pipeline_arrow_append_cstr(&copy.builder, copy.n, responses[row].text);
+      else
+        st = pipeline_arrow_append_null(&copy.builder, copy.n);
+    }
+    if (st == PIPELINE_OK) st = pipeline_arrow_builder_finish(&copy.builder, out_schema, out);
+    if (responses != NULL && rows > 0) llm->release(responses, (size_t)rows);
   }
-  if (st == PIPELINE_OK) st = pipeline_arrow_builder_finish(&copy.builder, out_schema, out);
-  if (responses != NULL && rows > 0) llm->release(responses, (size_t)rows);
   for (row = 0; prompts != NULL && row < rows; row++) free(prompts[row]);
   free(prompts);
   free(requests);

@@ -1,6 +1,6 @@
 /*
  * pipeline_plugin.h: the whole contract between the `pipeline` host and a
- * step plugin. ABI version 1.3 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
+ * step plugin. ABI version 1.4 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
  *
  * A plugin is a shared library that exports exactly one function,
  *
@@ -66,12 +66,15 @@ extern "C" {
 #endif
 
 #define PIPELINE_ABI_MAJOR 1
-#define PIPELINE_ABI_MINOR 3 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
+#define PIPELINE_ABI_MINOR 4 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
                                 1.2 added pipeline_llm_ext.embed_with_errors;
                                 1.3 added pipeline_host.log_plugin and .refuse,
                                 PIPELINE_STEP_FILTERS, the frozen sizes,
                                 pipeline_http_ext.perform_authenticated and
-                                PIPELINE_STEP_USES_CREDENTIAL */
+                                PIPELINE_STEP_USES_CREDENTIAL;
+                                1.4 added pipeline_llm_answer and
+                                pipeline_llm_ext.complete_answers,
+                                .release_answers and .submit_answer */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -98,6 +101,8 @@ extern "C" {
 #define PIPELINE_PARAMS_EXT_SIZE_1_0 56
 #define PIPELINE_LLM_EXT_SIZE_1_0 40
 #define PIPELINE_LLM_EXT_SIZE_1_2 48
+#define PIPELINE_LLM_EXT_SIZE_1_4 72
+#define PIPELINE_LLM_ANSWER_SIZE_1_4 80
 #define PIPELINE_HTTP_EXT_SIZE_1_1 24
 #define PIPELINE_HTTP_EXT_SIZE_1_3 32
 #define PIPELINE_RUN_EXT_SIZE_1_1 56
@@ -504,6 +509,27 @@ typedef struct pipeline_llm_response {
 /* [any thread] Called exactly once per submitted request. */
 typedef void (*pipeline_llm_callback)(void *user, const pipeline_llm_response *response);
 
+/* (ABI 1.4) The outcome of one request with everything the server said
+   besides the answer: pipeline_llm_response, then fields that grow with
+   later releases. It is growable, unlike the response: the host writes the
+   fields that end within the size the plugin gives (complete_answers'
+   `answer_size`) and sets struct_size to the bytes it wrote, so read a
+   field only if PIPELINE_HAS_FIELD(answer, pipeline_llm_answer, field).
+   Strings are the host's, like the response's. */
+typedef struct pipeline_llm_answer {
+  uint32_t struct_size;
+  pipeline_llm_response response; /* its struct_size is PIPELINE_LLM_RESPONSE_SIZE */
+  /* The model's reasoning trace, as the server sent it beside the answer
+     (vLLM, SGLang and llama.cpp's `reasoning_content`, newer vLLM's
+     `reasoning`); NULL when there was none. */
+  const char *reasoning;
+  /* APPEND ONLY below this line. */
+} pipeline_llm_answer;
+
+/* [any thread] (ABI 1.4) Called exactly once per request sent with
+   submit_answer; `answer` and its strings live until the callback returns. */
+typedef void (*pipeline_llm_answer_callback)(void *user, const pipeline_llm_answer *answer);
+
 typedef struct pipeline_llm_ext {
   uint32_t struct_size;
   /*
@@ -545,6 +571,24 @@ typedef struct pipeline_llm_ext {
   pipeline_status (*embed_with_errors)(pipeline_call *call, const char *const *texts, size_t count,
                                        float *vectors, size_t dim, pipeline_status *statuses,
                                        const char **errors);
+  /*
+   * [worker] (ABI 1.4) `complete`, with answers instead of responses:
+   * answer i lies at (char *)answers + i * answer_size, where answer_size
+   * is the plugin's sizeof(pipeline_llm_answer) (at least
+   * PIPELINE_LLM_ANSWER_SIZE_1_4, or PIPELINE_INVALID_ARGUMENT). The host
+   * fills the fields it has that fit in answer_size and zeroes the rest.
+   * Free them with release_answers and the same answer_size. A host older
+   * than 1.4 lacks these: check PIPELINE_HAS_FIELD(llm, pipeline_llm_ext,
+   * complete_answers) and fall back to `complete`.
+   */
+  pipeline_status (*complete_answers)(pipeline_call *call, const pipeline_llm_request *requests, size_t count,
+                                      pipeline_llm_answer *answers, size_t answer_size);
+  /* [thread-safe] (ABI 1.4) Frees what complete_answers put in the answers. */
+  void (*release_answers)(pipeline_llm_answer *answers, size_t count, size_t answer_size);
+  /* [worker] (ABI 1.4) `submit`, whose callback receives an answer (its
+     struct_size says which fields this host wrote). */
+  pipeline_status (*submit_answer)(pipeline_call *call, const pipeline_llm_request *request,
+                                   pipeline_llm_answer_callback done, void *user);
   /* APPEND ONLY below this line. */
 } pipeline_llm_ext;
 
@@ -713,7 +757,12 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_response, prompt_tokens) == 40, "pi
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_response) == 64, "pipeline_llm_response frozen size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed) == 32, "pipeline_llm_ext v1.0 layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed_with_errors) == 40, "pipeline_llm_ext layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 48, "pipeline_llm_ext v1.2 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, complete_answers) == 48, "pipeline_llm_ext layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, submit_answer) == 64, "pipeline_llm_ext layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 72, "pipeline_llm_ext v1.4 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_answer, response) == 8, "pipeline_llm_answer layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_answer, reasoning) == 72, "pipeline_llm_answer layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_answer) == 80, "pipeline_llm_answer v1.4 size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, method) == 8, "pipeline_http_request layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_request, timeout_seconds) == 56, "pipeline_http_request layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_request) == 64, "pipeline_http_request frozen size");
@@ -730,6 +779,8 @@ PIPELINE_STATIC_ASSERT(PIPELINE_PLUGIN_SIZE_1_0 == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_PARAMS_EXT_SIZE_1_0 == 56, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_4 == 72, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_ANSWER_SIZE_1_4 == 80, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
