@@ -7,6 +7,7 @@ import PackageDescription
 //   PipelineArrow  Arrow C Data Interface import/export and builders
 //   PipelineJSON   JSON values, reader and writer (standard library only)
 //   PipelineRetry  the HTTP retry policy of the LLM client and the Hub plugin (standard library only)
+//   PipelineJSONSchema  the JSON Schema of a structured answer (PipelineJSON only), host and LLM plugin
 //   PipelineBase PipelineSQLite PipelineLLMClient PipelineDefinition PipelineStore
 //                  the layers below the plugin host (the table in ARCHITECTURE.md)
 //   PipelineHost   plugin loading, host services, step instances, crash guard
@@ -57,6 +58,9 @@ let package = Package(
         // Value types every layer above JSON shares (LLM usage, the run
         // summary, time text, a queue, the host version).
         .target(name: "PipelineBase", dependencies: ["PipelineJSON"]),
+        // The JSON Schema of a structured answer: read, checked, validated,
+        // mapped to columns; the host (validation) and the LLM plugin share it.
+        .target(name: "PipelineJSONSchema", dependencies: ["PipelineJSON"]),
         // When a failed HTTP request is retried and after how long (statuses,
         // backoff with jitter, Retry-After): the standard library only, so the
         // host's LLM client and a plugin (statically) link the same policy.
@@ -88,7 +92,7 @@ let package = Package(
         .target(
             name: "PipelineCore",
             dependencies: [
-                "PipelineHost", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineLLMClient",
+                "PipelineHost", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineLLMClient",
                 "PipelineStore", "PipelineSQLite", "PipelineDefinition",
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -126,7 +130,7 @@ let package = Package(
             name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines", "PipelineJSON"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(
-            name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON"], path: "Plugins/llm",
+            name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON", "PipelineJSONSchema"], path: "Plugins/llm",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PipelineRetry", "PipelineJSON"], path: "Plugins/hub",
@@ -136,7 +140,7 @@ let package = Package(
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
         .testTarget(name: "PipelineRetryTests", dependencies: ["PipelineRetry"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
-            "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
+            "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
             "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI",
         ]),
     ]
