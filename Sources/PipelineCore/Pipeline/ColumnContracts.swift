@@ -14,7 +14,9 @@ enum ColumnContracts {
     static func outputs(kind: StepKind, inputs: [ColumnSpec], outputs: [ColumnSpec], schema: JSONValue = .null,
                         parameters: [String: JSONValue], parents: [Set<String>?]) -> Set<String>? {
         if let named = namedColumns(schema: schema, parameters: parameters) { return named }
+        // Declared outputs, and the properties of a "format": "json-schema" parameter.
         let declared = Set(outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters) })
+            .union(SchemaColumns.names(schema: schema, parameters: parameters))
         let passesThrough = inputs.contains(where: \.isWildcard) || outputs.contains(where: \.isWildcard)
         if kind == .generator {
             return outputs.isEmpty || passesThrough ? nil : declared

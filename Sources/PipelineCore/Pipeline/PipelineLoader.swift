@@ -204,6 +204,7 @@ struct PipelineChecker {
             parameters.append(values)
             batchSizes.append(batchSize)
         }
+        checkSchemaParameters(descriptors: descriptors, parameters: parameters)
         let llms = checkLLMs()
         let credentials = checkCredentials()
         let (parents, incomplete) = checkReferences(indexByName: indexByName, descriptors: descriptors,
@@ -563,6 +564,7 @@ struct PipelineChecker {
             let declared = (inputs: descriptor.inputs, outputs: descriptor.outputs)
             let parentColumns = parents[index].map { columns[$0] }
             produced[index] = Set(declared.outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters[index]) })
+                .union(SchemaColumns.names(schema: descriptor.parameterSchema, parameters: parameters[index]))
             columns[index] = ColumnContracts.outputs(kind: descriptor.kind, inputs: declared.inputs, outputs: declared.outputs,
                                                      schema: descriptor.parameterSchema, parameters: parameters[index],
                                                      parents: parentColumns)
@@ -574,6 +576,8 @@ struct PipelineChecker {
             guard known else { continue }
             checkCollisions(of: index, descriptor: descriptor, parameters: parameters[index], available: available,
                             parents: parents, produced: produced)
+            checkSchemaCollisions(of: index, descriptor: descriptor, parameters: parameters[index], available: available,
+                                  parents: parents, produced: produced)
             let step = steps[index]
             for column in declared.inputs where !column.isWildcard && !column.optional {
                 let name = column.resolvedName(parameters[index])
