@@ -51,6 +51,13 @@ struct Config: Sendable {
         An answer depends on the model, the messages, the request's own "seed" (as a sampling
         server's does) and the choice index. A model whose name ends in "-reasoner" also sends a
         reasoning trace in "reasoning_content", one ending in "-reasoner-v2" in "reasoning".
+
+        A chat request whose response_format carries a JSON Schema ({"type": "json_schema",
+        "json_schema": {"name", "schema"}} or llama-cpp-python's {"type": "json_object", "schema"})
+        is answered with JSON that conforms to it. A user message containing
+        [schema-fault:invalid-first] or [schema-fault:junk-first] makes the first attempt (no
+        assistant message yet) violate the schema or answer prose; [schema-fault:fenced] wraps every
+        answer in a ```json fence with prose around it; [schema-fault:never] never conforms.
         """
 
     struct UsageError: Error {

@@ -251,6 +251,7 @@ final class Server: HTTPHandler {
 
         let prompt = (messages.last(where: { $0.role == "user" }) ?? messages[messages.count - 1]).text
         let classification = Classifier.classify(prompt)
+        let format = try ResponseFormat.read(json)
         // The answer is a function of (model, messages, seed, choice index)
         // only: like a sampling server, another seed gives another answer.
         var base = StableHash()
@@ -276,8 +277,13 @@ final class Server: HTTPHandler {
                 var choiceHash = base
                 choiceHash.separator(3)
                 choiceHash.add(UInt64(index))
-                let (text, truncated) = Generator.text(for: classification, seed: choiceHash.mixed,
+                var (text, truncated) = Generator.text(for: classification, seed: choiceHash.mixed,
                                                        maxTokens: maxTokens, junkScores: junk)
+                if case .json(let schema) = format {
+                    // Structured output (Structured.swift); max_tokens cuts it as it cuts text.
+                    (text, truncated) = StructuredAnswer.cut(StructuredAnswer.text(schema: schema, messages: messages,
+                                                                                   seed: choiceHash.mixed), maxTokens: maxTokens)
+                }
                 completionTokens += Tokens.estimate(text)
                 var message: [(String, JSON)] = [("role", .string("assistant")), ("content", .string(text))]
                 if let field = Self.reasoningField(model: model) {
