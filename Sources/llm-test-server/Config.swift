@@ -54,10 +54,12 @@ struct Config: Sendable {
 
         A chat request whose response_format carries a JSON Schema ({"type": "json_schema",
         "json_schema": {"name", "schema"}} or llama-cpp-python's {"type": "json_object", "schema"})
-        is answered with JSON that conforms to it. A user message containing
-        [schema-fault:invalid-first] or [schema-fault:junk-first] makes the first attempt (no
-        assistant message yet) violate the schema or answer prose; [schema-fault:fenced] wraps every
-        answer in a ```json fence with prose around it; [schema-fault:never] never conforms.
+        is answered with JSON that conforms to it, and so is a request without response_format
+        whose user message ends in "JSON Schema:" and a JSON object (a schema in the prompt). A
+        user message containing [schema-fault:invalid-first] or [schema-fault:junk-first] makes
+        the first attempt (no assistant message yet) violate the schema or answer prose;
+        [schema-fault:fenced] wraps every answer in a ```json fence with prose around it;
+        [schema-fault:never] never conforms.
         """
 
     struct UsageError: Error {

@@ -251,7 +251,8 @@ final class Server: HTTPHandler {
 
         let prompt = (messages.last(where: { $0.role == "user" }) ?? messages[messages.count - 1]).text
         let classification = Classifier.classify(prompt)
-        let format = try ResponseFormat.read(json)
+        var format = try ResponseFormat.read(json)
+        if json["response_format"] == nil { format = ResponseFormat.inPrompt(messages) }
         // The answer is a function of (model, messages, seed, choice index)
         // only: like a sampling server, another seed gives another answer.
         var base = StableHash()

@@ -6,7 +6,9 @@
 //   llama-cpp-python:            {"type": "json_object", "schema": {...}}
 //
 // {"type": "json_object"} without a schema answers a JSON object with one
-// "answer" member; {"type": "text"} is the ordinary answer.
+// "answer" member; {"type": "text"} is the ordinary answer. Without a
+// response_format, a user message that ends in "JSON Schema:" and a JSON
+// object (the schema written into the prompt) is followed too.
 //
 // Faults, asked for by a marker anywhere in a user message of the request
 // (the first attempt of a conversation is a request without an assistant
@@ -61,6 +63,22 @@ enum ResponseFormat {
             throw BadRequest(message: "'response_format.type' must be one of 'text', 'json_object', 'json_schema', got '\(type)'",
                              param: "response_format.type")
         }
+    }
+}
+
+extension ResponseFormat {
+    /// Without a response_format, a schema the prompt gives (a user
+    /// message ending in "JSON Schema:" and a JSON object, as a client that
+    /// cannot send response_format writes it) is followed all the same.
+    static func inPrompt(_ messages: [(role: String, text: String)]) -> ResponseFormat {
+        for message in messages where message.role == "user" {
+            guard let marker = message.text.ranges(of: "JSON Schema:").last,
+                  let value = try? JSONParser.parse(Array(message.text[marker.upperBound...].utf8)),
+                  case .object = value
+            else { continue }
+            return .json(schema: value)
+        }
+        return .text
     }
 }
 
