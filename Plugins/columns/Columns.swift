@@ -7,8 +7,8 @@ import PluginKit
 public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> UnsafePointer<pipeline_plugin>? {
     PluginExport.entry(
         host: host, name: "org.pipeline.columns", version: "1.0.0",
-        description: "Select and rename columns.",
-        steps: [KeepColumns.self, RenameColumns.self])
+        description: "Select, rename and join columns.",
+        steps: [KeepColumns.self, RenameColumns.self, Join.self])
 }
 
 /// Columns the host owns travel with every row, whatever a step selects.

@@ -28,9 +28,13 @@ final class InstanceContext: @unchecked Sendable {
     let run: RunContext
     /// The step's credential (`credential:`), for perform_authenticated.
     let credential: HostCredential?
+    /// The names of the step's inputs (parent steps), in `input:` order,
+    /// as C strings for "pipeline.run/1" input_name.
+    let inputNames: [UnsafeMutablePointer<CChar>]
 
     init(stepLabel: String, logger: Logger, parameters: [String: JSONValue], llm: LLMClient? = nil,
-         run: RunContext? = nil, credential: HostCredential? = nil) {
+         run: RunContext? = nil, credential: HostCredential? = nil, inputs: [String] = []) {
+        self.inputNames = inputs.compactMap { strdup($0) }
         self.stepLabel = stepLabel
         self.logger = logger
         self.parameters = parameters
@@ -41,6 +45,7 @@ final class InstanceContext: @unchecked Sendable {
     }
 
     deinit {
+        for pointer in inputNames { free(pointer) }
         strings.withLock { for (_, pointer) in $0 { free(pointer) } }
     }
 
@@ -66,9 +71,13 @@ final class CallContext: @unchecked Sendable {
     /// (embed_with_errors' messages).
     private let kept = Mutex<[Int]>([])  // addresses of strdup copies
 
-    init(instance: InstanceContext?, ioLines: IOLogLines? = nil) {
+    /// Which input the call's batch comes from (-1: none, or unknown).
+    let inputIndex: Int32
+
+    init(instance: InstanceContext?, ioLines: IOLogLines? = nil, inputIndex: Int32 = -1) {
         self.instance = instance
         self.ioLines = ioLines
+        self.inputIndex = inputIndex
     }
 
     deinit {

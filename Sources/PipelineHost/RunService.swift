@@ -220,6 +220,12 @@ enum RunService {
         service.run_id = { call in UnsafePointer(runContext(call)?.0.cRunID) }
         service.pipeline_name = { call in UnsafePointer(runContext(call)?.0.cPipelineName) }
         service.pipeline_text = { call in UnsafePointer(runContext(call)?.0.cPipelineText) }
+        service.input_index = { call in CallContext.from(call)?.inputIndex ?? -1 }
+        service.input_count = { call in Int32(clamping: runContext(call)?.1.inputNames.count ?? 0) }
+        service.input_name = { call, index in
+            guard let names = runContext(call)?.1.inputNames, index >= 0, Int(index) < names.count else { return nil }
+            return UnsafePointer(names[Int(index)])
+        }
         table.initialize(to: service)
         return UnsafePointer(table)
     }()

@@ -60,7 +60,8 @@ package final class StepHost: @unchecked Sendable {
 
     /// One input batch (nil: a generator's next batch), sliced to the
     /// step's batch size.
-    package func process(_ input: RecordBatch?, ioLines: IOLogLines? = nil) throws -> Output {
+    /// `inputIndex`: which of the step's inputs the batch comes from (-1: unknown).
+    package func process(_ input: RecordBatch?, ioLines: IOLogLines? = nil, inputIndex: Int = -1) throws -> Output {
         var output = Output()
         guard let input else {
             // A generator: no output means it is exhausted.
@@ -77,7 +78,7 @@ package final class StepHost: @unchecked Sendable {
             let chunk = count == input.length ? input : input.slice(from: offset, count: count)
             output.batchesIn += 1
             output.rowsIn += chunk.length
-            let result = try instance.process(chunk, ioLines: ioLines)
+            let result = try instance.process(chunk, ioLines: ioLines, inputIndex: inputIndex)
             if reportsEmptyOutput, chunk.length > 0, (result?.length ?? 0) == 0 {
                 output.batchesWithoutOutput += 1
                 instance.warn("returned no rows for a batch of \(chunk.length) and does not declare PIPELINE_STEP_FILTERS: if it dropped them on purpose it should say so; otherwise those rows are lost (plugin \(instance.descriptor.libraryName), \(instance.descriptor.libraryPath))")

@@ -26,12 +26,13 @@ public final class StepInstance: @unchecked Sendable {
     }
 
     package init(_ descriptor: StepDescriptor, parameters: [String: JSONValue], label: String?, logger: Logger,
-         llm: LLMClient?, run: RunContext? = nil, credential: HostCredential? = nil) throws(PluginError) {
+         llm: LLMClient?, run: RunContext? = nil, credential: HostCredential? = nil,
+         inputs: [String] = []) throws(PluginError) {
         self.descriptor = descriptor
         self.label = label ?? descriptor.name
         let filled = Self.applyingDefaults(parameters, schema: descriptor.parameterSchema)
         context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm, run: run,
-                                  credential: credential)
+                                  credential: credential, inputs: inputs)
         let crashSite = CrashSite(step: self.label, descriptor: descriptor)
         self.crashSite = crashSite
         let call = CallContext(instance: context)
@@ -60,8 +61,8 @@ public final class StepInstance: @unchecked Sendable {
         try process(batch, ioLines: nil)
     }
 
-    package func process(_ batch: RecordBatch?, ioLines: IOLogLines?) throws(PluginError) -> RecordBatch? {
-        let call = CallContext(instance: context, ioLines: ioLines)
+    package func process(_ batch: RecordBatch?, ioLines: IOLogLines?, inputIndex: Int = -1) throws(PluginError) -> RecordBatch? {
+        let call = CallContext(instance: context, ioLines: ioLines, inputIndex: Int32(clamping: inputIndex))
         var inSchema = ArrowSchema()
         var inArray = ArrowArray()
         if let batch { batch.export(schema: &inSchema, array: &inArray) }

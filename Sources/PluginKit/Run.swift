@@ -50,4 +50,28 @@ extension StepContext {
     public var pipelineText: String {
         runService.flatMap { $0.pointee.pipeline_text(call) }.map { String(cString: $0) } ?? ""
     }
+
+    /// The run table when it reaches `field` (functions appended in 1.4).
+    private func runService<T>(with field: KeyPath<pipeline_run_ext, T>) -> UnsafePointer<pipeline_run_ext>? {
+        guard let service = runService, let offset = MemoryLayout<pipeline_run_ext>.offset(of: field),
+              Int(service.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size
+        else { return nil }
+        return service
+    }
+
+    /// [worker] Which of the step's inputs (`input:` order, from 0) the
+    /// batch of this `process` call comes from; nil without one, where the
+    /// host has no pipeline (`plugins try`), or on a host older than ABI 1.4.
+    public var inputIndex: Int? {
+        guard let index = runService(with: \.input_index)?.pointee.input_index?(call), index >= 0 else { return nil }
+        return Int(index)
+    }
+
+    /// The names of the step's inputs (the parent steps), in `input:`
+    /// order; empty where the host has no pipeline or is older than ABI 1.4.
+    public var inputNames: [String] {
+        guard let service = runService(with: \.input_name), let count = service.pointee.input_count?(call),
+              let name = service.pointee.input_name else { return [] }
+        return (0..<max(0, count)).map { name(call, $0).map { String(cString: $0) } ?? "" }
+    }
 }

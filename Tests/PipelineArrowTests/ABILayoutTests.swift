@@ -88,6 +88,8 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_http_ext, perform_authenticated)":
         MemoryLayout<pipeline_http_ext>.offset(of: \.perform_authenticated),
     "sizeof(pipeline_http_ext)": MemoryLayout<pipeline_http_ext>.stride,
+    "offsetof(pipeline_run_ext, input_index)": MemoryLayout<pipeline_run_ext>.offset(of: \.input_index),
+    "offsetof(pipeline_run_ext, input_name)": MemoryLayout<pipeline_run_ext>.offset(of: \.input_name),
     "sizeof(pipeline_run_ext)": MemoryLayout<pipeline_run_ext>.stride,
 
     // The frozen sizes of each release (never change).
@@ -100,6 +102,7 @@ private let swiftLayout: [String: Int?] = [
     "PIPELINE_LLM_EXT_SIZE_1_2": Int(PIPELINE_LLM_EXT_SIZE_1_2),
     "PIPELINE_LLM_EXT_SIZE_1_4": Int(PIPELINE_LLM_EXT_SIZE_1_4),
     "PIPELINE_LLM_ANSWER_SIZE_1_4": Int(PIPELINE_LLM_ANSWER_SIZE_1_4),
+    "PIPELINE_RUN_EXT_SIZE_1_4": Int(PIPELINE_RUN_EXT_SIZE_1_4),
     "PIPELINE_HTTP_EXT_SIZE_1_1": Int(PIPELINE_HTTP_EXT_SIZE_1_1),
     "PIPELINE_HTTP_EXT_SIZE_1_3": Int(PIPELINE_HTTP_EXT_SIZE_1_3),
     "PIPELINE_RUN_EXT_SIZE_1_1": Int(PIPELINE_RUN_EXT_SIZE_1_1),
@@ -189,7 +192,9 @@ private let expectedLayout: [String: Int] = [
     "sizeof(pipeline_http_response)": 56,
     "offsetof(pipeline_http_ext, perform_authenticated)": 24,
     "sizeof(pipeline_http_ext)": 32,
-    "sizeof(pipeline_run_ext)": 56,
+    "offsetof(pipeline_run_ext, input_index)": 56,
+    "offsetof(pipeline_run_ext, input_name)": 72,
+    "sizeof(pipeline_run_ext)": 80,
 
     "PIPELINE_HOST_SIZE_1_0": 48,
     "PIPELINE_HOST_SIZE_1_3": 64,
@@ -200,6 +205,7 @@ private let expectedLayout: [String: Int] = [
     "PIPELINE_LLM_EXT_SIZE_1_2": 48,
     "PIPELINE_LLM_EXT_SIZE_1_4": 72,
     "PIPELINE_LLM_ANSWER_SIZE_1_4": 80,
+    "PIPELINE_RUN_EXT_SIZE_1_4": 80,
     "PIPELINE_HTTP_EXT_SIZE_1_1": 24,
     "PIPELINE_HTTP_EXT_SIZE_1_3": 32,
     "PIPELINE_RUN_EXT_SIZE_1_1": 56,

@@ -74,7 +74,9 @@ extern "C" {
                                 PIPELINE_STEP_USES_CREDENTIAL;
                                 1.4 added pipeline_llm_answer and
                                 pipeline_llm_ext.complete_answers,
-                                .release_answers and .submit_answer */
+                                .release_answers and .submit_answer,
+                                pipeline_run_ext.input_index, .input_count
+                                and .input_name */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -106,6 +108,7 @@ extern "C" {
 #define PIPELINE_HTTP_EXT_SIZE_1_1 24
 #define PIPELINE_HTTP_EXT_SIZE_1_3 32
 #define PIPELINE_RUN_EXT_SIZE_1_1 56
+#define PIPELINE_RUN_EXT_SIZE_1_4 80
 /* Frozen structures: the only size they will ever have in major 1. */
 #define PIPELINE_LLM_REQUEST_SIZE 48
 #define PIPELINE_LLM_RESPONSE_SIZE 64
@@ -702,6 +705,19 @@ typedef struct pipeline_run_ext {
      by "<redacted>": safe to publish beside the data. */
   const char *(*pipeline_name)(const pipeline_call *call);
   const char *(*pipeline_text)(const pipeline_call *call);
+  /* [worker] (ABI 1.4) Which of the step's inputs (its `input:` list in the
+     pipeline file, from 0) the batch of the current `process` call comes
+     from: a step with several inputs (a join) tells its branches apart.
+     -1 in a call without an input batch (a generator, `finish`, `create`)
+     and where the host has no pipeline (`plugins try`). A resumed STATEFUL
+     step is given each replayed batch with its input index again. */
+  int32_t (*input_index)(const pipeline_call *call);
+  /* [thread-safe] (ABI 1.4) How many inputs the step has (0 where the host
+     has no pipeline), and the name of input `index` (the parent step's
+     name in the pipeline file; NULL past the end). Valid in `create` too;
+     the strings live as long as the instance. */
+  int32_t (*input_count)(const pipeline_call *call);
+  const char *(*input_name)(const pipeline_call *call, int32_t index);
   /* APPEND ONLY below this line. */
 } pipeline_run_ext;
 
@@ -771,7 +787,9 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_response, headers) == 16, "pipelin
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_response) == 56, "pipeline_http_response frozen size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_ext, perform_authenticated) == 24, "pipeline_http_ext layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_ext) == 32, "pipeline_http_ext v1.3 size");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 56, "pipeline_run_ext v1.1 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_run_ext, input_index) == 56, "pipeline_run_ext layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_run_ext, input_name) == 72, "pipeline_run_ext layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 80, "pipeline_run_ext v1.4 size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_STEP_DESC_SIZE_1_0 == 112, "frozen size");
@@ -784,6 +802,7 @@ PIPELINE_STATIC_ASSERT(PIPELINE_LLM_ANSWER_SIZE_1_4 == 80, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_4 == 80, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_REQUEST_SIZE == 64, "frozen size");

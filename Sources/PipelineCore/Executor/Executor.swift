@@ -379,7 +379,8 @@ private struct Run {
             stepLogger[metadataKey: "step"] = "\(step.name)"
             let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger,
                                             llm: step.llm.flatMap { llms[$0] }, run: run,
-                                            credential: step.credential.flatMap { credentials[$0] })
+                                            credential: step.credential.flatMap { credentials[$0] },
+                                            inputs: step.inputs)
             // A replaying step makes its ids again from zero; the others go on.
             let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
             runtimes.append(StepRuntime(host: StepHost(instance: instance, parameters: parameters, batchSize: step.batchSize,
@@ -528,7 +529,10 @@ private struct Run {
                 let runtime = runtimes[step]
                 let job = item
                 let ticket = order.ticket(for: step)
-                pool.submit { events.put(.completed(runtime.process(step: step, item: job).ticketed(ticket))) }
+                let inputIndex = item.flatMap { plan.steps[step].inputs.firstIndex(of: plan.steps[$0.source].name) } ?? -1
+                pool.submit {
+                    events.put(.completed(runtime.process(step: step, item: job, inputIndex: inputIndex).ticketed(ticket)))
+                }
             case .finish(let step):
                 let runtime = runtimes[step]
                 let ticket = order.ticket(for: step)
@@ -585,8 +589,10 @@ final class StepRuntime: @unchecked Sendable {
     /// The counter for fresh row ids, for the store.
     var currentNextID: UInt64 { host?.currentNextID ?? resumedNextID }
 
-    func process(step: Int, item input: Item?) -> Completion {
-        call(step: step, isFinish: false, item: input) { host, ioLines in try host.process(input?.batch, ioLines: ioLines) }
+    func process(step: Int, item input: Item?, inputIndex: Int) -> Completion {
+        call(step: step, isFinish: false, item: input) { host, ioLines in
+            try host.process(input?.batch, ioLines: ioLines, inputIndex: inputIndex)
+        }
     }
 
     func finish(step: Int) -> Completion {
