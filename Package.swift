@@ -55,6 +55,9 @@ let package = Package(
         .target(name: "PipelineArrow", dependencies: ["CPipelineABI"]),
         // JSON values, reader and writer: the standard library only.
         .target(name: "PipelineJSON"),
+        // The template and expression language (a Jinja2 subset): prompts,
+        // map, filter. The standard library and PipelineJSON only.
+        .target(name: "PipelineTemplate", dependencies: ["PipelineJSON"]),
         // Value types every layer above JSON shares (LLM usage, the run
         // summary, time text, a queue, the host version).
         .target(name: "PipelineBase", dependencies: ["PipelineJSON"]),
@@ -139,6 +142,7 @@ let package = Package(
 
         .testTarget(name: "PipelineArrowTests", dependencies: ["PipelineArrow", "CPipelineABI"]),
         .testTarget(name: "PipelineRetryTests", dependencies: ["PipelineRetry"]),
+        .testTarget(name: "PipelineTemplateTests", dependencies: ["PipelineTemplate"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
             "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI",
