@@ -38,7 +38,7 @@ struct Run: ParsableCommand {
     @Argument(help: "The pipeline YAML file.") var file: String
 
     @Option(name: .customLong("param"),
-            help: ArgumentHelp("Override a step parameter: step.key=value (repeatable); the value is YAML.",
+            help: ArgumentHelp("Override a step parameter: step.key=value (repeatable); the value is YAML. A relative input path is taken from the pipeline file's directory, as in the file.",
                                valueName: "step.key=value"))
     var overrides: [String] = []
 
@@ -167,7 +167,7 @@ struct Run: ParsableCommand {
         let plan: PipelinePlan
         do {
             plan = try PipelineLoader.load(file: file, overrides: overrides, environment: environment,
-                                           registry: registry, runDirectory: runDir)
+                                           registry: registry, runDirectory: runDir, requireInputFiles: true)
         } catch {
             if console.format == .json {
                 for diagnostic in error.diagnostics { consoleLogger.error("\(diagnostic.description)") }

@@ -36,7 +36,7 @@ struct Validate: ParsableCommand {
     @Argument(help: "The pipeline YAML file.") var file: String
 
     @Option(name: .customLong("param"),
-            help: ArgumentHelp("Set a step's parameter, replacing with.KEY; VALUE is read as YAML (x.jsonl, 42, [a, b]). Relative input paths are taken from the current directory. Repeatable.",
+            help: ArgumentHelp("Set a step's parameter, replacing with.KEY; VALUE is read as YAML (x.jsonl, 42, [a, b]). A relative input path is taken from the pipeline file's directory, as in the file. Repeatable.",
                                valueName: "step.key=value"))
     var parameters: [String] = []
 
@@ -51,7 +51,7 @@ struct Validate: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         do {
             let plan = try PipelineLoader.load(file: file, overrides: parameters, environment: environment,
-                                               registry: registry, runDirectory: runDir)
+                                               registry: registry, runDirectory: runDir, requireInputFiles: true)
             let count = plan.steps.count
             let order = plan.steps.map(\.name).joined(separator: " → ")
             FileHandleOutput.standardOutput("\(file): ok (\(count) step\(count == 1 ? "" : "s"): \(order))")

@@ -670,10 +670,10 @@ struct BadInput: Sendable, CustomTestStringConvertible {
                      try FileManager.default.removeItem(atPath: directory + "/data.jsonl")
                      try FileManager.default.createDirectory(atPath: directory + "/data.jsonl", withIntermediateDirectories: false)
                  }),
-            make(d, "JSONL: a missing file", data: nil, run: true, exit: [1], says: ["No such file or directory"], absent: ["run/out.jsonl"]),
+            make(d, "JSONL: a missing file", data: nil, run: true, exit: [2], says: ["No such file or directory"], absent: ["run/out.jsonl"]),
             make(d, "JSONL: a named pipe nobody writes", data: nil, run: true, exit: [1], says: ["named pipe"], absent: ["run/out.jsonl"],
                  setup: fifo("data.jsonl")),
-            make(d, "JSONL: a symlink loop", data: nil, run: true, exit: [1], absent: ["run/out.jsonl"],
+            make(d, "JSONL: a symlink loop", data: nil, run: true, exit: [2], says: ["symbolic links"], absent: ["run/out.jsonl"],
                  setup: { directory in
                      try FileManager.default.createSymbolicLink(atPath: directory + "/data.jsonl", withDestinationPath: "x.jsonl")
                      try FileManager.default.createSymbolicLink(atPath: directory + "/x.jsonl", withDestinationPath: "data.jsonl")
@@ -705,7 +705,7 @@ struct BadInput: Sendable, CustomTestStringConvertible {
             embeddings("NPY: fewer rows than lines", npy(descr: "<f4", shape: "(1, 3)", payload: 12), exit: [1]),
             embeddings("NPY: one dimension", npy(descr: "<f4", shape: "(6,)", payload: 24), exit: [1]),
             embeddings("NPY: a text file", bytes("not numpy\n"), exit: [1]),
-            embeddings("NPY: missing", nil, exit: [1]),
+            embeddings("NPY: missing", nil, exit: [2]),
             embeddings("NPY: a shape that overflows", npy(descr: "<f4", shape: "(9223372036854775807, 9223372036854775807)", payload: 0),
                        exit: [1]),
             embeddings("NPY: a 64 KiB header of the wrong dtype",

@@ -15,22 +15,26 @@ public enum PipelineLoader {
     ///   - environment: for `${NAME}` in the file.
     ///   - runDirectory: where relative output paths go (`runs/<name>` if nil),
     ///     for the check that no output replaces an input or another output.
+    ///   - requireInputFiles: an input path that names no file is an error
+    ///     (`run` and `validate` ask for it; a static check of the text does not).
     public static func load(file: String, overrides: [String], environment: [String: String],
-                            registry: PluginRegistry, runDirectory: String? = nil) throws(PipelineDiagnostics) -> PipelinePlan {
+                            registry: PluginRegistry, runDirectory: String? = nil,
+                            requireInputFiles: Bool = false) throws(PipelineDiagnostics) -> PipelinePlan {
         let bytes: [UInt8]
         switch readFile(file) {
         case .success(let contents): bytes = contents
         case .failure(let problem): throw PipelineDiagnostics([Diagnostic("cannot read \(file): \(problem.reason)", at: nil)])
         }
         return try load(bytes: bytes, file: file, overrides: overrides, environment: environment, registry: registry,
-                        runDirectory: runDirectory)
+                        runDirectory: runDirectory, requireInputFiles: requireInputFiles)
     }
 
     /// Validates pipeline text as if read from `file` (which names it in
     /// messages and anchors relative input paths); the file is not read.
     public static func load(bytes: [UInt8], file: String, overrides: [String], environment: [String: String],
                             registry: PluginRegistry, runDirectory: String? = nil,
-                            currentDirectory: String = FileManager.default.currentDirectoryPath)
+                            currentDirectory: String = FileManager.default.currentDirectoryPath,
+                            requireInputFiles: Bool = false)
         throws(PipelineDiagnostics) -> PipelinePlan {
         var diagnostics: [Diagnostic] = []
         var parsed: [ParamOverride] = []
@@ -48,6 +52,7 @@ public enum PipelineLoader {
                                       fileDirectory: Paths.directory(of: absoluteFile),
                                       currentDirectory: currentDirectory, home: environment["HOME"])
         checker.file = absoluteFile
+        checker.requireInputFiles = requireInputFiles
         checker.runDirectory = Paths.absolute(runDirectory ?? "runs/\(pipeline.name ?? "")", base: currentDirectory,
                                               home: environment["HOME"])
         let plan = checker.check()
@@ -181,6 +186,8 @@ struct PipelineChecker {
     let fileDirectory: String
     /// Relative input paths given with --param are relative to it.
     let currentDirectory: String
+    /// Whether an input path must name an existing file.
+    var requireInputFiles = false
     let home: String?
     /// The pipeline file and the run directory, absolute: for PathConflicts.
     var file = ""
@@ -308,21 +315,39 @@ struct PipelineChecker {
                 pipeline.sourceMap.variables[key] = pipeline.sourceMap.variables[sizePath]
             }
         }
-        let fileDirectory = fileDirectory, currentDirectory = currentDirectory, home = home
-        var validator = SchemaValidator(sourceMap: pipeline.sourceMap, noun: "parameter", rootPath: withPath) { path, origin in
-            // Paths given with --param are relative to where the command runs.
-            if case .flag? = origin { return Paths.absolute(path, base: currentDirectory, home: home) }
-            return Paths.absolute(path, base: fileDirectory, home: home)
+        // One rule for every relative input path, in the file or given with
+        // --param: the pipeline file's directory, so a cron job reads the
+        // same files whatever its working directory.
+        let fileDirectory = fileDirectory, home = home
+        var validator = SchemaValidator(sourceMap: pipeline.sourceMap, noun: "parameter", rootPath: withPath) { path, _ in
+            Paths.absolute(path, base: fileDirectory, home: home)
         }
         // Written beside with: (reported): not "missing" as well.
         validator.reportedElsewhere = step.misplacedParameters
         values = validator.validate(.object(values), schema: descriptor.parameterSchema, path: withPath).objectValue ?? values
+        if requireInputFiles, validator.diagnostics.isEmpty { checkInputFiles(values, schema: descriptor.parameterSchema, at: withPath) }
         diagnostics += validator.diagnostics
         if descriptor.kind == .generator, validator.diagnostics.isEmpty,
            let size = values["batch_size"]?.int64Value, size >= 1, size <= Int64(Int32.max) {
             batchSize = Int(size)
         }
         return (values, batchSize)
+    }
+
+    /// An input path that names no file is an error now, with the path it
+    /// was resolved to, rather than when the step opens it mid-run.
+    mutating func checkInputFiles(_ values: [String: JSONValue], schema: JSONValue, at withPath: JSONPath) {
+        for (key, property) in (schema["properties"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key })
+        where property["format"]?.stringValue == "input-path" {
+            guard let path = values[key]?.stringValue, !path.isEmpty, access(path, F_OK) != 0 else { continue }
+            let reason = String(cString: strerror(errno))
+            let keyPath = withPath.appending(key)
+            let written = pipeline.sourceMap.variables[keyPath] == nil
+                ? "\(path): \(reason)" : "the file it names (from the environment): \(reason)"
+            diagnostics.append(Diagnostic(
+                "\(keyPath): \(written) (a relative input path is taken from the pipeline file's directory, \(fileDirectory), also with --param)",
+                origin: pipeline.sourceMap.valueOrigin(keyPath)))
+        }
     }
 
     /// Validated settings of each entry of `llms:`.
