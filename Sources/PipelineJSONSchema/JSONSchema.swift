@@ -169,6 +169,12 @@ public final class JSONSchema: Sendable {
             problems.append(JSONSchemaProblem(key.map { path + [.key($0)] } ?? path, message))
         }
 
+        // Keywords no type has ($ref, anyOf, a misspelling), whatever the type.
+        let known = common.union(annotations).union(keywords.values.joined())
+        for key in object.keys.sorted() where !known.contains(key) {
+            problem(key, "is not supported (the keywords are type, enum, const, properties, required, additionalProperties, items, minItems, maxItems, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern)")
+        }
+
         // The type: written, or that of every enum / const value.
         var kind: Kind?
         var nullable = false
@@ -203,12 +209,11 @@ public final class JSONSchema: Sendable {
             return nil
         }
 
+        // Keywords of another type (minimum on a string).
         let allowed = common.union(annotations).union(keywords[kind] ?? [])
-        for key in object.keys.sorted() where !allowed.contains(key) {
+        for key in object.keys.sorted() where known.contains(key) && !allowed.contains(key) {
             if let owner = keywords.first(where: { $0.value.contains(key) })?.key {
                 problem(key, "applies to \(owner == .integer || owner == .number ? "numbers" : owner.rawValue + "s"), not to \(article(kind))")
-            } else {
-                problem(key, "is not supported (the keywords are type, enum, const, properties, required, additionalProperties, items, minItems, maxItems, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern)")
             }
         }
 

@@ -33,7 +33,8 @@ extension PipelineChecker {
         for (index, step) in pipeline.steps.enumerated() {
             guard let descriptor = descriptors[index] else { continue }
             for key in SchemaColumns.schemaParameters(descriptor.parameterSchema) {
-                guard let value = parameters[index][key], value != .null else { continue }
+                // Not an object: the parameter's own schema said so.
+                guard let value = parameters[index][key], value.objectValue != nil else { continue }
                 let root = step.path.appending("with").appending(key)
                 let schema: JSONSchema
                 do {
