@@ -79,6 +79,8 @@ extension ArrowColumn {
 private final class ExportedSchemaNode {
     let format: UnsafeMutablePointer<CChar>
     let name: UnsafeMutablePointer<CChar>
+    /// The metadata in the C Data Interface's encoding, nil when there is none.
+    let metadata: UnsafeMutableRawPointer?
     let childPointers: UnsafeMutablePointer<UnsafeMutablePointer<ArrowSchema>?>
     let childSchemas: UnsafeMutablePointer<ArrowSchema>
     let childCount: Int
@@ -86,6 +88,7 @@ private final class ExportedSchemaNode {
     init(field: ArrowField) {
         format = strdup(field.type.format)
         name = strdup(field.name)
+        metadata = Self.encode(field.metadata)
         let children = field.type.children
         childCount = children.count
         childPointers = .allocate(capacity: max(childCount, 1))
@@ -100,8 +103,28 @@ private final class ExportedSchemaNode {
     deinit {
         free(format)
         free(name)
+        free(metadata)
         childPointers.deallocate()
         childSchemas.deallocate()
+    }
+
+    /// int32 count, then per pair int32 length + key bytes, int32 length +
+    /// value bytes; keys in sorted order, so an export is reproducible.
+    private static func encode(_ metadata: [String: String]) -> UnsafeMutableRawPointer? {
+        guard !metadata.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        func int32(_ value: Int) { withUnsafeBytes(of: Int32(truncatingIfNeeded: value)) { bytes.append(contentsOf: $0) } }
+        int32(metadata.count)
+        for key in metadata.keys.sorted() {
+            int32(key.utf8.count)
+            bytes.append(contentsOf: key.utf8)
+            let value = metadata[key] ?? ""
+            int32(value.utf8.count)
+            bytes.append(contentsOf: value.utf8)
+        }
+        guard let memory = malloc(bytes.count) else { fatalError("out of memory exporting a schema") }
+        bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return memory
     }
 }
 
@@ -121,7 +144,8 @@ extension ArrowField {
     public func export(to out: UnsafeMutablePointer<ArrowSchema>) {
         let node = ExportedSchemaNode(field: self)
         out.pointee = ArrowSchema(
-            format: UnsafePointer(node.format), name: UnsafePointer(node.name), metadata: nil,
+            format: UnsafePointer(node.format), name: UnsafePointer(node.name),
+            metadata: node.metadata.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) },
             flags: nullable ? Int64(ARROW_FLAG_NULLABLE) : 0,
             n_children: Int64(node.childCount),
             children: node.childCount == 0 ? nil : node.childPointers,

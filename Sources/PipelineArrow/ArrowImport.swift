@@ -52,7 +52,43 @@ extension ArrowField {
             children.append(try read(child, path: path.isEmpty ? childName : "\(path).\(childName)", depth: depth + 1))
         }
         let type = try ArrowType.parse(format: format, children: children, path: path)
-        return ArrowField(name, type, nullable: schema.pointee.flags & Int64(ARROW_FLAG_NULLABLE) != 0)
+        let metadata = try readMetadata(schema.pointee.metadata, path: path)
+        return ArrowField(name, type, nullable: schema.pointee.flags & Int64(ARROW_FLAG_NULLABLE) != 0,
+                          metadata: metadata)
+    }
+
+    /// Decodes the C Data Interface's metadata: an int32 count, then per
+    /// pair an int32 length and the key's bytes, an int32 length and the
+    /// value's (native byte order). The buffer's size is not passed along,
+    /// so counts and lengths are bounded before anything is read; a repeated
+    /// key keeps its last value.
+    static func readMetadata(_ pointer: UnsafePointer<CChar>?, path: String) throws(ArrowError) -> [String: String] {
+        guard let pointer else { return [:] }
+        let raw = UnsafeRawPointer(pointer)
+        var offset = 0
+        var total = 0
+        func int32() throws(ArrowError) -> Int {
+            let value = Int(raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+            offset += 4
+            guard value >= 0 else { throw .malformed("metadata has a negative count or length (\(value))", at: path) }
+            return value
+        }
+        func text(_ length: Int) throws(ArrowError) -> String {
+            total += length
+            guard length <= 1 << 20, total <= 1 << 24 else {
+                throw .malformed("metadata is too large (a length of \(length) bytes)", at: path)
+            }
+            defer { offset += length }
+            return String(decoding: UnsafeRawBufferPointer(start: raw + offset, count: length), as: UTF8.self)
+        }
+        let count = try int32()
+        guard count <= 4096 else { throw .malformed("metadata has \(count) entries (at most 4096 are read)", at: path) }
+        var metadata: [String: String] = [:]
+        for _ in 0..<count {
+            let key = try text(try int32())
+            metadata[key] = try text(try int32())
+        }
+        return metadata
     }
 }
 

@@ -124,12 +124,40 @@ public struct ArrowField: Hashable, Sendable {
     public var name: String
     public var type: ArrowType
     public var nullable: Bool
+    /// The field's key/value metadata (the C Data Interface's `metadata`):
+    /// carried through import, export and the store, part of the field's
+    /// identity. An extension type is named here (`ARROW:extension:name`).
+    public var metadata: [String: String]
 
-    public init(_ name: String, _ type: ArrowType, nullable: Bool = true) {
+    public init(_ name: String, _ type: ArrowType, nullable: Bool = true, metadata: [String: String] = [:]) {
         self.name = name
         self.type = type
         self.nullable = nullable
+        self.metadata = metadata
     }
+}
+
+extension ArrowField {
+    /// The metadata key naming a field's extension type.
+    public static let extensionNameKey = "ARROW:extension:name"
+    /// The metadata key of an extension type's parameters.
+    public static let extensionMetadataKey = "ARROW:extension:metadata"
+    /// Arrow's canonical JSON extension type: utf8 storage, each value one
+    /// JSON text. A JSON writer writes such a value as JSON, not as a string.
+    public static let jsonExtensionName = "arrow.json"
+    /// The metadata of an `arrow.json` field.
+    public static let jsonExtensionMetadata = [extensionNameKey: jsonExtensionName, extensionMetadataKey: ""]
+    /// On a field of a struct: a null member was absent from its JSON
+    /// object (a JSON writer leaves it out), not an explicit `null`.
+    public static let nullIsAbsentKey = "pipeline.null_is_absent"
+
+    /// True for a text field of the `arrow.json` extension type: its values are JSON texts.
+    public var isJSONText: Bool {
+        metadata[Self.extensionNameKey] == Self.jsonExtensionName && (type == .utf8 || type == .largeUtf8)
+    }
+
+    /// True for a struct member whose nulls stand for an absent JSON member.
+    public var nullIsAbsent: Bool { metadata[Self.nullIsAbsentKey] == "true" }
 }
 
 extension ArrowType {

@@ -10,15 +10,17 @@ import Darwin
 /// encoding is a few memcpys per column and decoding allocates one buffer
 /// per Arrow buffer. Little-endian, versioned by its magic:
 ///
-///     "PLB2" u32 fieldCount u64 rows (field column)*
-///     field  = str name, u8 nullable, type
+///     "PLB3" u32 fieldCount u64 rows (field column)*
+///     field  = str name, u8 nullable, u32 n, (str key, str value)* (metadata), type
 ///     type   = u8 tag [, u32 width (fixed-size list)] [, u32 n, field* (children)]
 ///     column = u64 length, u64 nullCount, u8 hasValidity, [bitmap], buffers…, children…
 ///
 /// Not an interchange format (use Arrow IPC for that): only this build of
 /// the host reads what it wrote, and the store says which version wrote it.
+/// "PLB2" (no field metadata) is still read: a run stored before resumes.
 public enum BatchCodec {
-    static let magic: [UInt8] = Array("PLB2".utf8)
+    static let magic: [UInt8] = Array("PLB3".utf8)
+    static let magicWithoutMetadata: [UInt8] = Array("PLB2".utf8)
 
     public static func encode(_ batch: RecordBatch) -> [UInt8] {
         var writer = Writer()
@@ -37,7 +39,12 @@ public enum BatchCodec {
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(ArrowError) -> RecordBatch {
         var reader = Reader(bytes: bytes)
-        guard try reader.take(4).elementsEqual(magic) else { throw .malformed("not a stored batch (bad magic)", at: "") }
+        let version = try reader.take(4)
+        if version.elementsEqual(magicWithoutMetadata) {
+            reader.hasMetadata = false
+        } else if !version.elementsEqual(magic) {
+            throw .malformed("not a stored batch (bad magic)", at: "")
+        }
         let count = Int(try reader.u32())
         let rows = Int(try reader.u64())
         let owner = OwnedBuffers([])
@@ -81,6 +88,11 @@ private struct Writer {
     mutating func field(_ field: ArrowField) {
         string(field.name)
         u8(field.nullable ? 1 : 0)
+        u32(UInt32(field.metadata.count))
+        for key in field.metadata.keys.sorted() {
+            string(key)
+            string(field.metadata[key] ?? "")
+        }
         type(field.type)
     }
 
@@ -222,6 +234,8 @@ extension ArrowType {
 private struct Reader {
     let bytes: UnsafeRawBufferPointer
     var offset = 0
+    /// Fields carry metadata (PLB3; PLB2 did not).
+    var hasMetadata = true
 
     mutating func take(_ count: Int) throws(ArrowError) -> UnsafeRawBufferPointer {
         guard count >= 0, count <= bytes.count - offset else {
@@ -254,7 +268,17 @@ private struct Reader {
         guard depth < 64 else { throw .malformed("stored batch nests too deep", at: "") }
         let name = try string()
         let nullable = try u8() != 0
-        return ArrowField(name, try type(depth: depth), nullable: nullable)
+        var metadata: [String: String] = [:]
+        if hasMetadata {
+            let count = Int(try u32())
+            // Each entry takes at least 8 bytes: a count beyond that is damage.
+            guard count <= (bytes.count - offset) / 8 else { throw .malformed("stored batch has an absurd count", at: "") }
+            for _ in 0..<count {
+                let key = try string()
+                metadata[key] = try string()
+            }
+        }
+        return ArrowField(name, try type(depth: depth), nullable: nullable, metadata: metadata)
     }
 
     mutating func type(depth: Int) throws(ArrowError) -> ArrowType {

@@ -265,6 +265,20 @@ public final class ColumnBuilder {
         length += 1
     }
 
+    /// The builder of field `index` of a struct column.
+    public func field(_ index: Int) -> ColumnBuilder {
+        precondition(index >= 0 && index < fieldBuilders.count, "field \(index) of a \(type.displayName) builder")
+        return fieldBuilders[index]
+    }
+
+    /// Closes a struct row whose fields each got one value (appended to
+    /// `field(i)`) since the previous row.
+    public func endStructRow() {
+        guard case .structure = type else { preconditionFailure("endStructRow on a \(type.displayName) column") }
+        markValid()
+        length += 1
+    }
+
     /// Appends a list<utf8> row.
     public func append(strings: [String]) {
         for string in strings { items.append(string) }

@@ -90,7 +90,11 @@ extension RecordBatch {
     public func owningCopies() throws(ArrowError) -> RecordBatch {
         guard columns.contains(where: \.isBorrowed) else { return self }
         let owned = columns.map { $0.isBorrowed ? $0.copied() : $0 }
-        return try RecordBatch(fields: zip(fields, owned).map { ArrowField($0.name, $1.type, nullable: $0.nullable) },
+        return try RecordBatch(fields: zip(fields, owned).map { field, column in
+                                   var copy = field
+                                   copy.type = column.type
+                                   return copy
+                               },
                                columns: owned, length: length)
     }
 
@@ -101,7 +105,11 @@ extension RecordBatch {
             for row in indices { builder.append(from: column, row: row) }
             return builder.finish()
         }
-        return try RecordBatch(fields: zip(fields, taken).map { ArrowField($0.name, $1.type, nullable: $0.nullable) },
+        return try RecordBatch(fields: zip(fields, taken).map { field, column in
+                                   var copy = field
+                                   copy.type = column.type
+                                   return copy
+                               },
                                columns: taken, length: indices.count)
     }
 }
