@@ -1,3 +1,5 @@
+import PipelineJSON
+
 // LLM tasks: "prompts in, answers and row errors out". A step states the
 // columns its prompts read, how a row becomes requests and how answers
 // become column values; PluginKit does the rest of `process`:
@@ -132,12 +134,16 @@ public struct TaskInput: Sendable {
 public struct TaskOutput: Sendable {
     public enum Kind: Sendable {
         case text, textList, numberList
+        /// Any type: the step gives `TaskValue.json` values, which PluginKit
+        /// appends as `ColumnBuilder.append(json:)` does (a structured answer).
+        case typed(ArrowType)
 
         var type: ArrowType {
             switch self {
             case .text: .utf8
             case .textList: .utf8List
             case .numberList: .float64List
+            case .typed(let type): type
             }
         }
     }
@@ -160,12 +166,15 @@ public enum TaskValue: Sendable {
     case text(String?)
     case textList([String]?)
     case numberList([Double]?)
+    /// A value of a `.typed` column, as JSON (nil is null).
+    case json(JSONValue?)
 
     var typeName: String {
         switch self {
         case .text: "utf8"
         case .textList: "list<utf8>"
         case .numberList: "list<float64>"
+        case .json: "JSON"
         }
     }
 }
@@ -395,6 +404,10 @@ private struct LLMTaskRun<Task: LLMRoundsTask> {
             if let list { builder.append(strings: list) } else { builder.appendNull() }
         case (.numberList(let list), .numberList):
             if let list { builder.append(doubles: list) } else { builder.appendNull() }
+        case (.json(let value), .typed):
+            do throws(JSONColumnError) { try builder.append(json: value ?? .null) } catch {
+                throw .internal("\(step): column \"\(output.name)\": \(error.message)")
+            }
         default:
             throw .internal("\(step): column \"\(output.name)\" is \(output.kind.type.displayName); the step gave \(value.typeName)")
         }
