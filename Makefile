@@ -7,6 +7,7 @@
 #   make bench                benchmarks (release build)
 #   make chaos                kill -9 / resume test with 100 kills
 #   make test-abi             ABI compatibility: plugins built against every released header, on this host and on a "next" host
+#   make test-llama           structured_generation against llama-cpp-python serving a tiny random model (builds llama.cpp: ~8 min once)
 #   make fuzz                 libFuzzer + ASan targets of Tests/fuzz, one after the other, FUZZ_SECONDS each
 #   make fuzz-coverage        line coverage of each fuzz target's parser files over its corpus
 #
@@ -30,7 +31,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -99,6 +100,30 @@ $(VENV)/.ready: $(VENV_REQUIREMENTS) Tests/conformance/requirements.txt
 	       echo "  the proxy's CA bundle: PIP_CERT=/path/to/ca.pem make test (or REQUESTS_CA_BUNDLE=...)." >&2; \
 	       echo "  TLS verification is never switched off." >&2; rm -rf $(VENV); exit 1; }
 	touch $@
+
+# llama-cpp-python (which compiles llama.cpp) and gguf, for test-llama: a
+# venv of its own, since a clean install takes minutes (pip's wheel cache
+# makes the next one take seconds).
+LLAMA_VENV = .build/llama-venv
+llama-venv: $(LLAMA_VENV)/.ready
+$(LLAMA_VENV)/.ready: Tests/tools/llama-requirements.txt
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+	  echo "Installing python3-venv"; SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y python3-venv; \
+	fi
+	@command -v g++ >/dev/null 2>&1 || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y g++; }
+	rm -rf $(LLAMA_VENV)
+	$(PYTHON) -m venv $(LLAMA_VENV)
+	@echo "pip install -r Tests/tools/llama-requirements.txt (compiles llama.cpp: minutes the first time)"
+	@$(LLAMA_VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/tools/llama-requirements.txt \
+	  || { echo "make llama-venv: pip could not install Tests/tools/llama-requirements.txt" >&2; rm -rf $(LLAMA_VENV); exit 1; }
+	touch $@
+
+# structured_generation end to end against python -m llama_cpp.server with a
+# tiny random GGUF model (Tests/tools/make-tiny-gguf.py): LlamaStructuredTests.
+test-llama: plugins llama-venv
+	PIPELINE_LLAMA_PYTHON=$(abspath $(LLAMA_VENV))/bin/python $(SWIFT) test -c $(CONFIG) --filter LlamaStructuredTests
 
 # The C SDK helper, alone, under AddressSanitizer and UBSan.
 test-c:
