@@ -4,6 +4,8 @@ import PluginKit
 struct TextGeneration: LLMTask {
     static let template = Parameter("template", default: "{instruction}", .template,
         description: "The user message: {column} is replaced by the row's value; {{ and }} are literal braces.")
+    static let messagesColumn = Parameter("messages_column", default: "",
+        description: "Instead of the template: a column holding the conversation to continue, a list of {role, content} (an SFT file's messages, or JSON text of one). A trailing assistant turn is left out, so its answer is generated again; system_prompt goes first unless the conversation has a system message.")
     static let generations = Parameter("num_generations", default: 1, .minimum(1), .maximum(64),
         description: "Answers per row, each its own request and cache entry; with seed, generation i sends its own seed (seed itself for the first, then seeds derived from seed and i), so a seeded server gives num_generations different answers.")
     static let outputColumn = Parameter("output_column", default: "generation", .minLength(1),
@@ -37,11 +39,13 @@ struct TextGeneration: LLMTask {
                   .init("reasoning", "utf8", description: "The model's reasoning trace (list<utf8> when num_generations > 1); null (\"\" in a list) where the server sent none.",
                         nameParam: "reasoning_column"),
                   .init("*", "any")],
-        parameters: [template, generations, outputColumn, modelColumn, finishColumn, reasoningColumn, truncated]
+        parameters: [template, messagesColumn, generations, outputColumn, modelColumn, finishColumn, reasoningColumn, truncated]
             + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
 
     let template: PromptTemplate
+    /// The conversation column (messages_column), when it replaces the template.
+    let messagesColumn: String?
     let generations: Int
     let outputColumn: String
     let modelColumn: String
@@ -52,6 +56,8 @@ struct TextGeneration: LLMTask {
 
     init(parameters: ParameterValues, context: StepContext) throws(StepError) {
         template = try PromptTemplate(parameters[Self.template])
+        let messages = try parameters[Self.messagesColumn]
+        messagesColumn = messages.isEmpty ? nil : messages
         generations = try parameters[Self.generations]
         outputColumn = try parameters[Self.outputColumn]
         modelColumn = try parameters[Self.modelColumn]
@@ -62,6 +68,14 @@ struct TextGeneration: LLMTask {
     }
 
     var reads: [TaskInput] {
+        if let messagesColumn {
+            return [TaskInput(messagesColumn, .any, reason: "messages_column names it",
+                              nulls: .rowErrorSaying("the conversation (messages_column) is null in this row"))]
+                + settings.systemPlaceholders.filter { $0 != messagesColumn }.map { name in
+                    TaskInput(name, .any, reason: "the system prompt reads it",
+                              nulls: .rowErrorSaying("a column the system prompt reads is null in this row"))
+                }
+        }
         var names = template.placeholders
         let prompt = Set(names)
         names += settings.systemPlaceholders.filter { !prompt.contains($0) }
@@ -80,6 +94,20 @@ struct TextGeneration: LLMTask {
     }
 
     func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {
+        if let messagesColumn {
+            let system: String?
+            if let systemTemplate = settings.systemTemplate {
+                guard let rendered = systemTemplate.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
+                system = rendered
+            } else {
+                system = settings.system
+            }
+            let messages = try ChatMessages.json(row.promptText(messagesColumn), name: messagesColumn, system: system)
+            return (0..<generations).map { generation in
+                TaskRequest(LLMRequest(messagesJSON: messages, optionsJSON: settings.options(generation: generation),
+                                       generation: generation))
+            }
+        }
         guard let prompt = template.render(row) else { throw RowError("a column the template reads is null in this row") }
         return try (0..<generations).map { generation throws(RowError) in
             try settings.request(prompt, row: row, generation: generation)
