@@ -342,6 +342,11 @@ typedef struct pipeline_step_desc {
    *       columns are exactly these names (and the host's _row_id), so the
    *       host can check the columns later steps read (a loader's declared
    *       columns, keep_columns).
+   *   "format": "json-schema"  (since 1.4, a hint) an object that is a JSON
+   *       Schema whose top-level properties become output columns of the
+   *       step beside its declared ones (structured_generation's
+   *       json_schema). At validation the host reads it with the subset the
+   *       built-in steps support and reports a problem at its line:col.
    */
   const char *params_schema_json;
 
