@@ -399,6 +399,26 @@ struct StructuredGenerationTests {
         }
     }
 
+    @Test func theSchemaIsPartOfTheCacheKey() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("structured-cache")
+        let cache = directory.appendingPathComponent("cache.db").path
+        // A seed makes the requests cacheable; the same schema again is served from the cache,
+        // another schema (one bound changed) is asked again.
+        let other = Self.ratingSchema.replacingOccurrences(of: #""maxItems": 3"#, with: #""maxItems": 2"#)
+        var cached: [[Bool]] = []
+        for (index, schema) in [Self.ratingSchema, Self.ratingSchema, other].enumerated() {
+            let file = try pipeline(directory, url: server.url, instructions: ["Rate one", "Rate two"], schema: schema)
+            let runDirectory = directory.appendingPathComponent("run\(index)").path
+            let result = try Spawned(binary, ["run", file, "--run-dir", runDirectory, "--log-format", "json", "--llm-cache", cache]).wait()
+            #expect(result.status == 0, "\(result.output)")
+            cached.append(try lines(runDirectory + "/llm-io.jsonl").filter { $0["step"]?.stringValue == "rate" }
+                .map { $0["cached"]?.boolValue ?? false })
+        }
+        #expect(cached == [[false, false], [true, true], [false, false]])
+    }
+
     // MARK: - Validation
 
     private func validate(_ file: String) throws -> (status: Int32, output: String) {
