@@ -28,7 +28,7 @@ struct LoadInline: PipelineStep {
         parameterSchema: """
             {"type":"object","additionalProperties":false,"required":["rows"],
              "properties":{
-              "rows":{"type":"array","items":{"type":"object"},"description":"The rows, one object each."},
+              "rows":{"type":"array","format":"rows","items":{"type":"object"},"description":"The rows, one object each."},
               "batch_size":{"type":"integer","minimum":1,"default":1000,"description":"Rows per emitted batch."}}}
             """)
 

@@ -60,7 +60,7 @@ struct EvolInstruct: EvolutionStep {
         Replaces the prompt templates: a JSON object of method -> template, or one text template for every method. \
         Placeholders {instruction} and {method} (the method's directive).
         """)
-    static let llm = GenerationParameters(system: "An optional system message for every request.")
+    static let llm = GenerationParameters(system: "An optional system message for every request, a template over the row's columns like `template`.", systemTemplate: true)
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.evol_instruct", name: "evol_instruct", version: "1.0.0",
@@ -109,6 +109,7 @@ struct EvolInstruct: EvolutionStep {
 
     var reads: [TaskInput] {
         [.rowID, .text(column, parameter: "column", nulls: .rowErrorSaying("the instruction is null or empty"))]
+            + evolution.systemInputs.filter { $0.name != column }
     }
 
     var writes: [TaskOutput] {
@@ -120,7 +121,7 @@ struct EvolInstruct: EvolutionStep {
         guard let text = row.text(column), !RewriteParsing.trimmed(text).isEmpty else {
             throw RowError("the instruction is null or empty")
         }
-        return Evolution.Work(id: row.id ?? 0, extra: [:], chain: [text])
+        return Evolution.Work(id: row.id ?? 0, system: try evolution.system(for: row), extra: [:], chain: [text])
     }
 
     func values(_ work: Evolution.Work) -> [TaskValue] {

@@ -47,7 +47,7 @@ struct EvolQuality: EvolutionStep {
         Replaces the prompt template: a JSON object of method -> template, or one text template for every method. \
         Placeholders {instruction}, {response} and {method}.
         """)
-    static let llm = GenerationParameters(system: "An optional system message for every request.")
+    static let llm = GenerationParameters(system: "An optional system message for every request, a template over the row's columns like `template`.", systemTemplate: true)
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.evol_quality", name: "evol_quality", version: "1.0.0",
@@ -96,6 +96,7 @@ struct EvolQuality: EvolutionStep {
     var reads: [TaskInput] {
         [.rowID, .text(instructionColumn, parameter: "instruction_column", nulls: .rowErrorSaying(Self.unusable)),
          .text(responseColumn, parameter: "response_column", nulls: .rowErrorSaying(Self.unusable))]
+            + evolution.systemInputs.filter { $0.name != instructionColumn && $0.name != responseColumn }
     }
 
     var writes: [TaskOutput] {
@@ -105,7 +106,8 @@ struct EvolQuality: EvolutionStep {
     func start(_ row: TaskRow) throws(RowError) -> Evolution.Work {
         guard let instruction = row.text(instructionColumn), let response = row.text(responseColumn),
               !RewriteParsing.trimmed(response).isEmpty else { throw RowError(Self.unusable) }
-        return Evolution.Work(id: row.id ?? 0, extra: ["instruction": instruction], chain: [response])
+        return Evolution.Work(id: row.id ?? 0, system: try evolution.system(for: row), extra: ["instruction": instruction],
+                              chain: [response])
     }
 
     func values(_ work: Evolution.Work) -> [TaskValue] { [.textList(work.chain), .textList(work.methods)] }

@@ -22,6 +22,9 @@ struct Evolution: Sendable {
     /// A row's evolution.
     struct Work {
         let id: UInt64
+        /// The system message of the row's requests (system_prompt rendered
+        /// from its columns), nil for none.
+        var system: String? = nil
         /// The template's other placeholders (evol_quality's instruction).
         let extra: [String: String]
         /// The original, then each round's rewrite.
@@ -33,7 +36,7 @@ struct Evolution: Sendable {
     func requests(_ work: inout Work, round: Int) throws(RowError) -> [TaskRequest] {
         guard round < rounds else {
             guard answerEach, round == rounds else { return [] }
-            return work.chain.enumerated().map { settings.request($0.element, label: "answer \($0.offset + 1)") }
+            return work.chain.enumerated().map { request($0.element, work, label: "answer \($0.offset + 1)") }
         }
         guard let current = work.chain.last else { return [] }
         let choice = SplitMix64.choice(seed: seed, row: work.id, round: round + 1, count: methods.count)
@@ -45,7 +48,27 @@ struct Evolution: Sendable {
         values[subject] = current
         values["method"] = directives[method] ?? method
         work.methods.append(method)
-        return [settings.request(template.render(values), label: "round \(round + 1) (\(method))")]
+        return [request(template.render(values), work, label: "round \(round + 1) (\(method))")]
+    }
+
+    private func request(_ prompt: String, _ work: Work, label: String) -> TaskRequest {
+        TaskRequest(LLMRequest(prompt: prompt, system: work.system ?? settings.system,
+                               optionsJSON: settings.options(generation: 0)), label: label)
+    }
+
+    /// The row's system message: system_prompt rendered from its columns.
+    func system(for row: TaskRow) throws(RowError) -> String? {
+        guard let template = settings.systemTemplate else { return settings.system }
+        guard let system = template.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
+        return system
+    }
+
+    /// What the system prompt reads, for `reads` (nulls make error rows).
+    var systemInputs: [TaskInput] {
+        settings.systemPlaceholders.map { name in
+            TaskInput(name, .any, reason: "the system prompt reads it",
+                      nulls: .rowErrorSaying("a column the system prompt reads is null in this row"))
+        }
     }
 
     func receive(_ answer: TaskAnswer, _ work: inout Work) throws(RowError) {

@@ -50,6 +50,10 @@ extension ListScoringStep {
     var reads: [TaskInput] {
         [.textList(scorer.listColumn, parameter: scorer.listParameter, nulls: .allowed)]
             + (scorer.instructionColumn.map { [.text($0, parameter: "instruction_column", nulls: .allowed)] } ?? [])
+            + scorer.settings.systemPlaceholders.filter { $0 != scorer.listColumn && $0 != scorer.instructionColumn }.map { name in
+                TaskInput(name, .any, reason: "the system prompt reads it",
+                          nulls: .rowErrorSaying("a column the system prompt reads is null in this row"))
+            }
     }
 
     var writes: [TaskOutput] { [TaskOutput(scorer.outputColumn, .numberList)] }
@@ -65,7 +69,7 @@ extension ListScoringStep {
             guard let text = row.text(column) else { throw RowError("the instruction is null") }
             values["instruction"] = text
         }
-        return [scorer.settings.request(scorer.template.render(values))]
+        return [try scorer.settings.request(scorer.template.render(values), row: row)]
     }
 
     func values(for row: TaskRow, answers: [TaskAnswer]) throws(RowError) -> [TaskValue] {
@@ -87,7 +91,7 @@ struct ComplexityScorer: ListScoringStep {
         description: ListScorer.outputDescription)
     static let templateFile = Parameter<String?>("template_file", .inputPath,
         description: "Replaces the prompt template. Placeholders {items} ([i] lines), {count}, {max} (count+1), {format_instructions}.")
-    static let llm = GenerationParameters(topP: false, seed: "Passed to the server.")
+    static let llm = GenerationParameters(systemTemplate: true, topP: false, seed: "Passed to the server.")
 
     // Written from the DEITA paper's description of complexity ranking: all
     // variants of one instruction are scored together, so the scores are
@@ -139,7 +143,7 @@ struct QualityScorer: ListScoringStep {
         Replaces the prompt template. Placeholders {instruction}, {items} ([i] lines), {count}, {max} (count+1), \
         {format_instructions}.
         """)
-    static let llm = GenerationParameters(topP: false, seed: "Passed to the server.")
+    static let llm = GenerationParameters(systemTemplate: true, topP: false, seed: "Passed to the server.")
 
     // Written from the DEITA paper's description of quality ranking: all
     // variants of one response are scored together for their instruction.

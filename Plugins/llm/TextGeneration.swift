@@ -2,8 +2,8 @@ import PluginKit
 
 /// One LLM answer (or several) per row, from a prompt template.
 struct TextGeneration: LLMTask {
-    static let template = Parameter("template", default: "{instruction}", .template,
-        description: "The user message: {column} is replaced by the row's value; {{ and }} are literal braces.")
+    static let template = Parameter<String?>("template", .template,
+        description: "The user message: {column} is replaced by the row's value; {{ and }} are literal braces. Without it (and without messages_column): {instruction}.")
     static let messagesColumn = Parameter("messages_column", default: "",
         description: "Instead of the template: a column holding the conversation to continue, a list of {role, content} (an SFT file's messages, or JSON text of one). A trailing assistant turn is left out, so its answer is generated again; system_prompt goes first unless the conversation has a system message.")
     static let generations = Parameter("num_generations", default: 1, .minimum(1), .maximum(64),
@@ -55,8 +55,12 @@ struct TextGeneration: LLMTask {
     let settings: GenerationSettings
 
     init(parameters: ParameterValues, context: StepContext) throws(StepError) {
-        template = try PromptTemplate(parameters[Self.template])
+        let text = try parameters[Self.template]
         let messages = try parameters[Self.messagesColumn]
+        if text != nil && !messages.isEmpty {
+            throw .invalidArgument("text_generation: give template or messages_column, not both")
+        }
+        template = try PromptTemplate(text ?? "{instruction}")
         messagesColumn = messages.isEmpty ? nil : messages
         generations = try parameters[Self.generations]
         outputColumn = try parameters[Self.outputColumn]

@@ -85,8 +85,9 @@ struct PluginKitTests {
         let file = try textGeneration(directory, server: server, rows: #"{instruction: "Say hi.", other: 1}"#,
                                       with: #"{template: "{instruction} {question}"}"#)
         let result = try run(file, directory.appendingPathComponent("run").path)
-        #expect(result.status == 1, "\(result.output)")
-        #expect(result.output.contains(#"step generate: no column \"question\" (the template reads it); the input has instruction, other, _row_id"#),
+        // load_inline's columns are known, so validation catches it.
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains(#"gen.yaml:6:104: error: steps[1].with.template: {question} names a column no earlier step produces (available: instruction, other)"#),
                 "\(result.output)")
     }
 
@@ -98,7 +99,7 @@ struct PluginKitTests {
         let file = try textGeneration(
             directory, server: server,
             rows: #"{instruction: "Say hi.", keep: 7, model_name: stale}, {instruction: "Say bye.", keep: 8, model_name: stale}"#,
-            with: "{num_generations: 2, output_column: answers}")
+            with: "{num_generations: 2, output_column: answers, model_name_column: model_name}")
         let runDirectory = directory.appendingPathComponent("run").path
         let result = try run(file, runDirectory)
         #expect(result.status == 0, "\(result.output)")
@@ -139,7 +140,7 @@ struct PluginKitTests {
         let directory = try Fixtures.emptyDirectory("pluginkit-system")
         let file = try textGeneration(
             directory, server: server, rows: #"{instruction: "Reset my password.", product: Acme}, {instruction: "Hi.", product: null}"#,
-            with: #"{system_prompt: "You support {product} users; answer in {{plain}} words."}"#)
+            with: #"{system_prompt: "You support {{ product }} users; answer in {{ '{' }}plain{{ '}' }} words."}"#)
         let runDirectory = directory.appendingPathComponent("run").path
         let result = try run(file, runDirectory)
         #expect(result.status == 3, "\(result.output)")
@@ -170,7 +171,9 @@ struct PluginKitTests {
               - {name: save, uses: write_jsonl, input: generate, with: {path: out.jsonl}}
             """, "pluginkit-template-columns")
         #expect(result.status == 2, "\(result.output)")
-        #expect(result.output.contains("p.yaml:12:17:"), "\(result.output)")
+        // Positions point into the template: the placeholder, the lone brace.
+        #expect(result.output.contains("p.yaml:12:21: error: steps[2].with.template: {questoin}"), "\(result.output)")
+        #expect(result.output.contains("p.yaml:13:37: error: steps[2].with.system_prompt:"), "\(result.output)")
         #expect(result.output.contains("steps[2].with.template: {questoin} names a column no earlier step produces"), "\(result.output)")
         #expect(result.output.contains("question"), "\(result.output)")
         #expect(result.output.contains(#"steps[2].with.system_prompt: "{" without a closing "}""#), "\(result.output)")

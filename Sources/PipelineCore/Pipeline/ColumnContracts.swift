@@ -31,8 +31,19 @@ enum ColumnContracts {
     }
 
     /// The names of a `"format": "columns"` parameter that is set: a list
-    /// of names, a list of one-entry objects, or an object's keys.
+    /// of names, a list of one-entry objects, or an object's keys; or the
+    /// keys of the objects of a `"format": "rows"` parameter (inline rows),
+    /// the host's `_row_id` and `_error` aside.
     static func namedColumns(schema: JSONValue, parameters: [String: JSONValue]) -> Set<String>? {
+        for (key, property) in schema["properties"]?.objectValue ?? [:] where property["format"]?.stringValue == "rows" {
+            guard case .array(let rows)? = parameters[key] else { continue }
+            var names = Set<String>()
+            for row in rows {
+                guard let object = row.objectValue else { return nil }
+                names.formUnion(object.keys.filter { $0 != "_row_id" && $0 != "_error" })
+            }
+            return names
+        }
         for (key, property) in schema["properties"]?.objectValue ?? [:] where property["format"]?.stringValue == "columns" {
             switch parameters[key] {
             case .object(let members)?: return Set(members.keys)
