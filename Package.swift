@@ -96,7 +96,7 @@ let package = Package(
             name: "PipelineCore",
             dependencies: [
                 "PipelineHost", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineLLMClient",
-                "PipelineStore", "PipelineSQLite", "PipelineDefinition",
+                "PipelineStore", "PipelineSQLite", "PipelineDefinition", "PipelineTemplate",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The terminal: console and progress output, logging to the
@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(name: "pipeline-bench", dependencies: [
             "CPipelineABI", "PipelineCore", "PipelineHost", "PipelineArrow", "PipelineJSON",
         ]),
-        .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow", "PipelineJSON"]),
+        .target(name: "PluginKit", dependencies: ["CPipelineABI", "PipelineArrow", "PipelineJSON", "PipelineTemplate"]),
 
         .target(
             name: "PipelineColumns", dependencies: ["PluginKit"], path: "Plugins/columns",

@@ -1,3 +1,5 @@
+import PipelineJSON
+
 /// A template: Jinja syntax (`{{ expr }}`, `{% if %}`, `{% for %}`,
 /// `{% set %}`, `{# #}`, `{% raw %}`, whitespace control with `-`), or,
 /// when the text has none of `{{`, `{%`, `{#`, the legacy `{column}` form.
@@ -163,14 +165,12 @@ public struct Template: Sendable {
         }
     }
 
+    /// An item inside a list or object: strings as JSON strings.
     static func legacyItem(_ value: Value) -> String {
         guard case .string(let s) = value else { return legacyText(value) }
-        var out = "\""
-        for c in s.unicodeScalars {
-            if c == "\\" || c == "\"" { out += "\\" }
-            out.unicodeScalars.append(c)
-        }
-        return out + "\""
+        var out = ""
+        JSONValue.writeString(s, to: &out)
+        return out
     }
 
     static func findLiteralPlaceholders(_ nodes: [TNode], into out: inout [(name: String, position: TemplatePosition)]) {
@@ -390,8 +390,11 @@ struct TemplateParser {
                     try parser.expectEnd("'}}'")
                     nodes.append(.output(expr))
                 } catch {
+                    // Likely a legacy template's {{ meant as a brace.
                     var e = error
-                    e.message += " (in a template with {{, {% or {#, '{{ ... }}' holds an expression; write {{ '{' }} for a literal brace)"
+                    if !e.message.hasPrefix("no filter named"), !e.message.hasPrefix("no test named") {
+                        e.message += " (in a template with {{, {% or {#, '{{ ... }}' holds an expression; write {{ '{' }} for a literal brace)"
+                    }
                     throw e
                 }
                 index += 1

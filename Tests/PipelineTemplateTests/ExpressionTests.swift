@@ -185,3 +185,71 @@ import Testing
         #expect(throws: RegexError.self) { try Regex("[b-a]") }
     }
 }
+
+/// Templates: forms, names, scoping, null output, limits, error positions.
+@Suite struct TemplateTests {
+    func failure(_ body: () throws(TemplateError) -> Void) -> TemplateError? {
+        do { try body(); return nil } catch { return error }
+    }
+
+    @Test func legacyAndJinjaForms() throws {
+        let legacy = try Template(parsing: "Q: {question} ({n}) }} {tags}")
+        #expect(legacy.isLegacy)
+        #expect(legacy.names == ["question", "n", "tags"])
+        #expect(try legacy.render(["question": "why?", "n": 2.5, "tags": ["a", "b\"c"]]) == #"Q: why? (2.5) } ["a", "b\"c"]"#)
+        #expect(throws: TemplateError.self) { try legacy.render(["question": .null, "n": 1, "tags": []]) }
+        let error = failure { () throws(TemplateError) in _ = try Template(parsing: "a {b") }
+        #expect(error?.message.contains("{{ '{' }}") == true)
+        #expect(error.map { [$0.line, $0.column] } == [1, 3])
+
+        let jinja = try Template(parsing: "{% set k = 2 %}{% for x in xs %}{{ x * k }}{{ loop.index }}{% endfor %}{{ y }} {x}")
+        #expect(!jinja.isLegacy)
+        #expect(jinja.names == ["xs", "y"])
+        #expect(jinja.literalPlaceholders.map(\.name) == ["x"])
+        #expect(try jinja.render(["xs": [1, 2], "y": "!"]) == "2142! {x}")
+    }
+
+    @Test func nullOutputIsAnErrorWhenAsked() throws {
+        let t = try Template(parsing: "A{% if x is none %}-{% endif %}\n{{ x }}")
+        #expect(try t.render(["x": .null]) == "A-\nNone")
+        let error = failure { () throws(TemplateError) in _ = try t.render({ _ in .null }, nullOutput: .error) }
+        #expect(error?.kind == .render)
+        #expect(error.map { [$0.line, $0.column] } == [2, 4])
+        #expect(error?.message.contains("prints null") == true)
+    }
+
+    @Test func syntaxErrorsSayWhereAndWhat() {
+        let cases: [(String, Int, Int, String)] = [
+            ("{% if x %}a", 1, 1, "'{% if %}' is not closed: expected '{% endif %}'"),
+            ("a\n{% for x in %}", 2, 13, "expected an expression"),
+            ("{{ x }\n", 1, 6, "unexpected '}'"),
+            ("{% endfor %}", 1, 4, "unexpected '{% endfor %}'"),
+            ("{% if a %}{% endfor %}", 1, 14, "closed by '{% endif %}'"),
+            ("{% macro m() %}{% endmacro %}", 1, 4, "not supported"),
+            ("{# open", 1, 1, "comment is not closed"),
+            ("{{ }}", 1, 1, "empty"),
+            ("{% raw %}x", 1, 1, "'{% raw %}' is not closed"),
+            ("answer in {{plain words}}", 1, 19, "write {{ '{' }} for a literal brace"),
+        ]
+        for (text, line, column, message) in cases {
+            do {
+                _ = try Template(parsing: text)
+                Issue.record("\(text.debugDescription) parsed")
+            } catch {
+                #expect(error.kind == .syntax)
+                #expect([error.line, error.column] == [line, column], "\(text.debugDescription): \(error)")
+                #expect(error.message.contains(message), "\(text.debugDescription): \(error)")
+            }
+        }
+    }
+
+    @Test func runawayTemplatesStop() throws {
+        var limits = RenderLimits()
+        limits.steps = 100_000
+        let loops = try Template(parsing: "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
+        #expect(throws: TemplateError.self) { try loops.render({ _ in nil }, limits: limits) }
+        limits.outputLength = 1000
+        let long = try Template(parsing: "{% for i in range(100) %}{{ 'x' * 100 }}{% endfor %}")
+        #expect(throws: TemplateError.self) { try long.render({ _ in nil }, limits: limits) }
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import PipelineJSON
 import PipelineDefinition
 import PipelineHost
+import PipelineTemplate
 
 /// Reads a pipeline file and checks it completely before anything runs:
 /// YAML, the file's shape, `${ENV}`, `--param` overrides, every step's
@@ -52,6 +53,7 @@ public enum PipelineLoader {
                                       fileDirectory: Paths.directory(of: absoluteFile),
                                       currentDirectory: currentDirectory, home: environment["HOME"])
         checker.file = absoluteFile
+        checker.source = bytes
         checker.requireInputFiles = requireInputFiles
         checker.runDirectory = Paths.absolute(runDirectory ?? "runs/\(pipeline.name ?? "")", base: currentDirectory,
                                               home: environment["HOME"])
@@ -192,6 +194,8 @@ struct PipelineChecker {
     /// The pipeline file and the run directory, absolute: for PathConflicts.
     var file = ""
     var runDirectory = ""
+    /// The file's bytes: positions inside templates (TemplateCheck).
+    var source: [UInt8] = []
     var diagnostics: [Diagnostic] = []
 
     private var steps: [PipelineFile.Step] { pipeline.steps }
@@ -621,8 +625,9 @@ struct PipelineChecker {
     }
 
     /// The `"format": "template"` parameters of a step: well formed, and
-    /// each placeholder a column the input can have (`available`, when the
-    /// columns are known). Reported at the value's position.
+    /// each name it reads a column the input can have (`available`, when
+    /// the columns are known). Reported inside the template's text where
+    /// the file holds it verbatim, else at the value.
     mutating func checkTemplates(of index: Int, descriptor: StepDescriptor, parameters: [String: JSONValue],
                                  available: Set<String>?, parents: [[Int]], produced: [Set<String>]) {
         let step = steps[index]
@@ -630,22 +635,34 @@ struct PipelineChecker {
             guard let text = parameters[key]?.stringValue else { continue }
             let path = step.path.appending("with").appending(key)
             let origin = pipeline.sourceMap.valueOrigin(path) ?? .file(step.location)
-            switch TemplateCheck.placeholders(text) {
-            case .failure(let problem):
-                diagnostics.append(Diagnostic("\(path): \(problem.message)", origin: origin))
-            case .success(let names):
-                guard let available else { continue }
-                for name in names where !available.contains(name) && !ColumnContracts.reserved.contains(name) {
-                    let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
-                    var message = "\(path): {\(name)} names a column "
-                    if let source = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
-                        message += "that \"\(source)\" produces but a step after it does not pass on"
-                    } else {
-                        message += "no earlier step produces"
-                    }
-                    message += " (available: \(list))" + Suggestion.hint(for: name, among: available.sorted())
-                    diagnostics.append(Diagnostic(message, origin: origin))
+            let source = self.source
+            func at(_ line: Int, _ column: Int) -> SourceOrigin? {
+                TemplateCheck.origin(origin, line: line, column: column, text: text, source: source)
+            }
+            let template: Template
+            do throws(TemplateError) { template = try Template(parsing: text) } catch {
+                diagnostics.append(Diagnostic("\(path): \(error.message)", origin: at(error.line, error.column)))
+                continue
+            }
+            guard let available else { continue }
+            for name in template.names where !available.contains(name) && !ColumnContracts.reserved.contains(name) {
+                let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
+                var message = "\(path): \(TemplateCheck.display(name, legacy: template.isLegacy)) names a column "
+                if let source = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
+                    message += "that \"\(source)\" produces but a step after it does not pass on"
+                } else {
+                    message += "no earlier step produces"
                 }
+                message += " (available: \(list))" + Suggestion.hint(for: name, among: available.sorted())
+                let position = template.namePositions[name]
+                diagnostics.append(Diagnostic(message, origin: position.map { at($0.line, $0.column) } ?? origin))
+            }
+            // {column} left in a template that became Jinja (it gained a {{):
+            // literal text now, which the author surely did not mean.
+            for literal in template.literalPlaceholders where available.contains(literal.name) {
+                let message = "\(path): {\(literal.name)} is literal text in a Jinja template (one with {{, {% or {#): "
+                    + "write {{ \(literal.name) }} to insert the column"
+                diagnostics.append(Diagnostic(message, origin: at(literal.position.line, literal.position.column)))
             }
         }
     }
