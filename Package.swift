@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "PipelineData", type: .dynamic, targets: ["PipelineData"]),
         .library(name: "PipelineLLM", type: .dynamic, targets: ["PipelineLLM"]),
         .library(name: "PipelineHub", type: .dynamic, targets: ["PipelineHub"]),
+        .library(name: "PipelineFilter", type: .dynamic, targets: ["PipelineFilter"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
     ],
@@ -137,6 +138,9 @@ let package = Package(
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PipelineRetry", "PipelineJSON"], path: "Plugins/hub",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineFilter", dependencies: ["PluginKit", "PipelineTemplate"], path: "Plugins/filter",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 

@@ -111,6 +111,9 @@ extension ParameterRule where Value: TextParameter {
     /// A `{column}` template: the host checks at validation that each
     /// placeholder names a column the step's input can have.
     public static var template: Self { Self(keyword: "format", value: .string("template")) }
+    /// An expression of the template language (a `filter` condition): the
+    /// host parses it at validation and checks the columns it names.
+    public static var expression: Self { Self(keyword: "format", value: .string("expression")) }
 }
 
 extension ParameterRule where Value: ListParameter {

@@ -198,7 +198,7 @@ struct PipelineChecker {
     var source: [UInt8] = []
     var diagnostics: [Diagnostic] = []
 
-    private var steps: [PipelineFile.Step] { pipeline.steps }
+    var steps: [PipelineFile.Step] { pipeline.steps }
 
     mutating func error(_ message: String, at location: SourceLocation?) {
         diagnostics.append(Diagnostic(message, at: location))
@@ -602,6 +602,8 @@ struct PipelineChecker {
             if known { for parent in parentColumns { available.formUnion(parent ?? []) } }
             checkTemplates(of: index, descriptor: descriptor, parameters: parameters[index],
                            available: known ? available : nil, parents: parents, produced: produced)
+            checkExpressions(of: index, descriptor: descriptor, parameters: parameters[index],
+                             available: known ? available : nil, parents: parents, produced: produced)
             guard known else { continue }
             checkCollisions(of: index, descriptor: descriptor, parameters: parameters[index], available: available,
                             parents: parents, produced: produced)
