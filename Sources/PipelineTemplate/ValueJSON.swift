@@ -2,7 +2,9 @@ import PipelineJSON
 
 extension Value {
     /// A JSON document as a Value, keeping the members' order (integers
-    /// without a fraction or exponent become .int when they fit in 64 bits).
+    /// without a fraction or exponent become .int when they fit in 64 bits;
+    /// a lone or broken surrogate escape becomes U+FFFD). For tests and
+    /// fixtures: rows reach templates as Arrow columns.
     public init(parsingJSON text: String) throws(TemplateError) {
         var reader = OrderedJSONReader(Array(text.utf8))
         let value = try reader.document()
@@ -148,7 +150,8 @@ struct OrderedJSONReader {
                 if code >= 0xD800 && code < 0xDC00, index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
                     index += 2
                     let low = try hex4()
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    // A high surrogate without its low half: both U+FFFD.
+                    code = low >= 0xDC00 && low <= 0xDFFF ? 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00) : 0xFFFD
                 }
                 let scalar = Unicode.Scalar(code) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(scalar).utf8))

@@ -253,3 +253,14 @@ import Testing
         #expect(throws: TemplateError.self) { try long.render({ _ in nil }, limits: limits) }
     }
 }
+
+/// Inputs the template fuzz target (Tests/fuzz/template) once crashed on,
+/// through the normal API.
+@Suite struct TemplateFuzzRegressionTests {
+    /// A \ud83d followed by an escape that is not a low surrogate: the
+    /// JSON reader's arithmetic overflowed.
+    @Test func aBrokenSurrogatePairInJSONDataIsRepaired() throws {
+        let value = try Value(parsingJSON: #"{"s": "a\ud83d\ud1e00", "t": "\ud83d\ude00", "u": "\udc00"}"#)
+        #expect(value == .object(ValueObject([("s", "a\u{FFFD}0"), ("t", "😀"), ("u", "\u{FFFD}")])))
+    }
+}

@@ -19,7 +19,7 @@ ROOT=$PWD
 
 MODE=fuzz
 if [ "${1:-}" = --coverage ]; then MODE=cov; shift; fi
-ALL_TARGETS="yaml jsonl csv npy score llm hub arrow"
+ALL_TARGETS="yaml jsonl csv npy score llm hub arrow template"
 TARGETS=${*:-$ALL_TARGETS}
 
 SWIFTC=${SWIFTC:-swiftc}
@@ -113,7 +113,7 @@ module() {
   exit 1
 }
 
-need_core=0 need_data=0 need_llm=0 need_arrow=0 need_hub=0
+need_core=0 need_data=0 need_llm=0 need_arrow=0 need_hub=0 need_template=0
 for t in $TARGETS; do
   case $t in
     yaml|llm) need_core=1 ;;
@@ -121,6 +121,7 @@ for t in $TARGETS; do
     hub) need_hub=1 ;;
     score) need_llm=1 ;;
     arrow) need_arrow=1 ;;
+    template) need_template=1 ;;
     *) echo "unknown fuzz target: $t (known: $ALL_TARGETS)" >&2; exit 2 ;;
   esac
 done
@@ -134,7 +135,14 @@ if [ $need_core = 1 ]; then
     MODULE_FLAGS="-package-name pipeline" module $m $(find "$ROOT/Sources/$m" -name '*.swift' | sort)
   done
 fi
-if [ $need_data = 1 ] || [ $need_llm = 1 ] || [ $need_hub = 1 ]; then
+# The template language (PluginKit's prompts import it, and PipelineJSON).
+need_kit=0
+if [ $need_data = 1 ] || [ $need_llm = 1 ] || [ $need_hub = 1 ]; then need_kit=1; fi
+if [ $need_kit = 1 ] || [ $need_template = 1 ]; then
+  [ $need_core = 1 ] || MODULE_FLAGS="-package-name pipeline" module PipelineJSON $(find "$ROOT/Sources/PipelineJSON" -name '*.swift' | sort)
+  MODULE_FLAGS="-package-name pipeline" module PipelineTemplate "$ROOT"/Sources/PipelineTemplate/*.swift
+fi
+if [ $need_kit = 1 ]; then
   module PluginKit "$ROOT"/Sources/PluginKit/*.swift
 fi
 if [ $need_data = 1 ] || [ $need_hub = 1 ]; then
@@ -149,10 +157,11 @@ for t in $TARGETS; do
   case $t in
     yaml|llm) libs=(-lPipelineDefinition -lPipelineLLMClient -lPipelineSQLite -lPipelineBase -lPipelineJSON
                     -lLogging -lPipelineArrow "${CLIBS[@]}" -lyaml -lsqlite3 -lcurl) ;;
-    jsonl|csv|npy) libs=(-lPipelineData -lPluginJSONLines -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
-    hub) libs=(-lPipelineHub -lPipelineRetry -lPluginJSONLines -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
-    score) libs=(-lPipelineLLM -lPluginKit -lPipelineArrow "${CLIBS[@]}") ;;
+    jsonl|csv|npy) libs=(-lPipelineData -lPluginJSONLines -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
+    hub) libs=(-lPipelineHub -lPipelineRetry -lPluginJSONLines -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
+    score) libs=(-lPipelineLLM -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
     arrow) libs=(-lPipelineArrow "${CLIBS[@]}") ;;
+    template) libs=(-lPipelineTemplate -lPipelineJSON) ;;
   esac
   sources=("$ROOT"/Tests/fuzz/$t/*.swift "$ROOT"/Tests/fuzz/common/*.swift)
   case $t in jsonl|csv|npy|hub|score) sources+=("$ROOT"/Tests/fuzz/common/plugin/*.swift) ;; esac

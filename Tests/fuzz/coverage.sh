@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-TARGETS=${*:-yaml jsonl csv npy score llm hub arrow}
+TARGETS=${*:-yaml jsonl csv npy score llm hub arrow template}
 TOOLS=$(dirname "$(command -v swiftc)")
 OUT=$ROOT/.build/fuzz-cov
 
@@ -33,6 +33,10 @@ files_of() {
            Sources/PipelineJSON/JSONValue.swift Sources/PipelineJSON/JSONNumber.swift ;;
     hub) printf '%s\n' Plugins/hub/HubClient.swift Sources/PipelineRetry/RetryAfter.swift Sources/PipelineRetry/RetryPolicy.swift ;;
     arrow) printf '%s\n' Sources/PipelineArrow/ArrowImport.swift "Sources/PipelineArrow/ArrowType.swift::static func parse" ;;
+    template) printf '%s\n' Sources/PipelineTemplate/Lexer.swift Sources/PipelineTemplate/Parser.swift \
+                Sources/PipelineTemplate/Template.swift Sources/PipelineTemplate/Evaluator.swift \
+                Sources/PipelineTemplate/Operations.swift Sources/PipelineTemplate/Builtins.swift \
+                Sources/PipelineTemplate/Regex.swift Sources/PipelineTemplate/Value.swift ;;
   esac
 }
 

@@ -179,4 +179,21 @@ put("hub", "bad-answers.bin", b"\x00" + rec(200) + rec(200, {"sha": ""}) + rec(2
 put("hub", "cancel.bin", b"\x83" + rec(200) + rec(0, kind=3) + head)
 put("hub", "commit-error.bin", b"\x00" + rec(200) + head + pre_regular + rec(400, b"not json", b"Content-Type: text/plain\r\n"))
 
+
+
+# template: byte 0 = mode (0 template, 1 expression, 2 regex NUL text,
+# 3 JSON data NUL template), byte 1 = data set; every template of the
+# differential corpus, its data as mode 3, and a few expressions and patterns.
+with open(os.path.join(REPO, "Tests/conformance/templates.json"), encoding="utf-8") as f:
+    templates = json.load(f)
+for index, case in enumerate(templates["render"] + templates["reject"]):
+    put("template", f"t{index:03d}", b"\x00\x01" + case["template"].encode())
+    put("template", f"d{index:03d}", b"\x03\x00" + json.dumps(case["data"]).encode() + b"\x00" + case["template"].encode())
+for index, text in enumerate(['rating >= 7 and finish_reason == "stop"', "x is none or s is matching('^h.l+o$')",
+                              "m.tags | join(',') ~ xs[1:] | string", "not (n < 3) and 'ell' in s", "xs | sum // 2 ** 3"]):
+    put("template", f"e{index}", b"\x01\x01" + text.encode())
+for index, text in enumerate(["(a+)+$\0aaaaaaaaaaaaaaaaaaaaaaaa!", "^(?:ab|cd){2,3}e?$\0abcdab", "(?i)\\bHELLO\\b\0say hello",
+                              "[^a-c\\d]z|x{3,}\0xxxx", "\\w+@\\w+\\.com\0bob@example.com"]):
+    put("template", f"r{index}", b"\x02\x00" + text.encode())
+
 print("seeds written under", ROOT)
