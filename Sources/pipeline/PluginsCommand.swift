@@ -84,8 +84,10 @@ struct Plugins: ParsableCommand {
                 stdout: every good row, with its `_row_id` (input rows without one are numbered \
                 from 0). stderr: every failed row as errors.jsonl has it \
                 ({"step", "row_id", "error", "row"}), then a count. A step that uses an LLM needs \
-                --llm with the keys of an `llms:` entry (base_url, model, ...). Relative paths are \
-                relative to the current directory.
+                its settings: --llm with the keys of an `llms:` entry (base_url, model, ...), or \
+                --llm-from a pipeline file whose `llms:` entry to use (FILE, or FILE#NAME when it has \
+                several), --llm keys then replacing its own. Relative paths are relative to the \
+                current directory.
 
                 Exit status: 0 done, 3 done with failed rows, 1 the step failed, 2 bad arguments \
                 or parameters.
@@ -98,6 +100,8 @@ struct Plugins: ParsableCommand {
         var parameters: [String] = []
         @Option(name: .customLong("llm"), help: ArgumentHelp("A setting of the step's LLM, key=value as in an `llms:` entry (repeatable): base_url=http://127.0.0.1:8000/v1 model=m.", valueName: "key=value"))
         var llmSettings: [String] = []
+        @Option(name: .customLong("llm-from"), help: ArgumentHelp("The step's LLM as a pipeline file's `llms:` has it: FILE (its one entry) or FILE#NAME.", valueName: "file[#name]"))
+        var llmFrom: String?
         @Option(help: "JSON lines to read (default: stdin).") var input: String?
         @Option(help: "Rows per batch.") var batchSize = 1000
         @OptionGroup var plugins: PluginOptions
@@ -124,11 +128,13 @@ struct Plugins: ParsableCommand {
             let parameters = Executor.resolvingOutputPaths(values, schema: step.parameterSchema, runDirectory: here)
             var llm: LLMClient?
             if step.usesLLM {
-                guard !llmSettings.isEmpty else {
-                    FileHandleOutput.standardError("error: step \(step.name) uses an LLM: give its settings with --llm (e.g. --llm base_url=http://127.0.0.1:8000/v1 --llm model=m)")
+                guard !llmSettings.isEmpty || llmFrom != nil else {
+                    FileHandleOutput.standardError("error: step \(step.name) uses an LLM: give its settings with --llm (e.g. --llm base_url=http://127.0.0.1:8000/v1 --llm model=m) or --llm-from pipeline.yaml")
                     throw ExitCode(.usage)
                 }
-                let settings = try checked(Self.keyValues(llmSettings), against: LLMSettings.schema, flag: "--llm", noun: "key")
+                var written = try llmFrom.map { (from) throws in try Self.llmEntry(from, registry: registry) } ?? [:]
+                for (key, value) in Self.keyValues(llmSettings) { written[key] = value }
+                let settings = try checked(written, against: LLMSettings.schema, flag: llmFrom == nil ? "--llm" : "--llm-from", noun: "key")
                 do {
                     llm = LLMClient(config: try LLMConfig(name: "try", settings: .object(settings),
                                                           environment: ProcessInfo.processInfo.environment),
@@ -137,7 +143,7 @@ struct Plugins: ParsableCommand {
                     FileHandleOutput.standardError("error: --llm: \(error)")
                     throw ExitCode(.usage)
                 }
-            } else if !llmSettings.isEmpty {
+            } else if !llmSettings.isEmpty || llmFrom != nil {
                 FileHandleOutput.standardError("error: --llm: step \(step.name) does not use an LLM")
                 throw ExitCode(.usage)
             }
@@ -184,6 +190,43 @@ struct Plugins: ParsableCommand {
         }
 
         /// `key=value` flags as an object; a value is JSON when it parses, else text.
+        /// The settings of an `llms:` entry of a pipeline file (`FILE` with one
+        /// entry, or `FILE#NAME`), read as `validate` reads the file.
+        static func llmEntry(_ argument: String, registry: PluginRegistry) throws -> [String: JSONValue] {
+            let file: String, name: String?
+            if let hash = argument.lastIndex(of: "#") {
+                file = String(argument[..<hash])
+                name = String(argument[argument.index(after: hash)...])
+            } else {
+                file = argument
+                name = nil
+            }
+            let plan: PipelinePlan
+            do {
+                plan = try PipelineLoader.load(file: file, overrides: [], environment: ProcessInfo.processInfo.environment,
+                                               registry: registry)
+            } catch {
+                FileHandleOutput.standardError("error: --llm-from \(file): the pipeline file does not validate:\n\(error)")
+                throw ExitCode(.usage)
+            }
+            let names = plan.llms.keys.sorted()
+            let chosen: String
+            if let name {
+                guard plan.llms[name] != nil else {
+                    FileHandleOutput.standardError("error: --llm-from \(argument): \(file) has no llms: entry \"\(name)\" (it has \(names.isEmpty ? "none" : names.joined(separator: ", ")))")
+                    throw ExitCode(.usage)
+                }
+                chosen = name
+            } else {
+                guard names.count == 1, let only = names.first else {
+                    FileHandleOutput.standardError("error: --llm-from \(file): \(names.isEmpty ? "it has no llms: entry" : "it has several llms: entries (\(names.joined(separator: ", "))); write \(file)#NAME")")
+                    throw ExitCode(.usage)
+                }
+                chosen = only
+            }
+            return plan.llms[chosen]?.objectValue ?? [:]
+        }
+
         static func keyValues(_ flags: [String]) -> [String: JSONValue] {
             var values: [String: JSONValue] = [:]
             for flag in flags {

@@ -51,6 +51,36 @@ struct PluginsTryTests {
         #expect(result.stderr.contains("2 rows out, 0 failed"), "\(result.stderr)")
     }
 
+    /// The LLM of a pipeline file (--llm-from FILE or FILE#NAME), its keys
+    /// replaced by --llm ones; an ambiguous or unknown entry is refused.
+    @Test func anLLMStepTakesItsLLMFromAPipelineFile() throws {
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("try-llm-from")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: p
+            llms:
+              teacher: {base_url: "\(server.url)/v1", model: test-reasoner}
+              judge: {base_url: "http://127.0.0.1:9/v1", model: nobody}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{instruction: x}]}}
+              - {name: gen, uses: text_generation, llm: teacher, input: load}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let rows = "{\"instruction\": \"Why is the sea salty?\"}\n"
+        let named = try run(["text_generation", "--llm-from", file + "#teacher"], rows: rows)
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(named.stdout.first?["model_name"] == .string("test-reasoner"), "\(named.stdout)")
+        #expect(named.stdout.first?["reasoning"]?.stringValue?.contains("Why is the sea salty?") == true, "\(named.stdout)")
+        let replaced = try run(["text_generation", "--llm-from", file + "#teacher", "--llm", "model=test-model"], rows: rows)
+        #expect(replaced.stdout.first?["model_name"] == .string("test-model"), "\(replaced.stdout)")
+        let ambiguous = try run(["text_generation", "--llm-from", file], rows: rows)
+        #expect(ambiguous.status == 2)
+        #expect(ambiguous.stderr.contains("several llms: entries (judge, teacher); write"), "\(ambiguous.stderr)")
+        let unknown = try run(["text_generation", "--llm-from", file + "#teachr"], rows: rows)
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains(#"has no llms: entry "teachr" (it has judge, teacher)"#), "\(unknown.stderr)")
+    }
+
     @Test func parametersAndLLMSettingsAreCheckedAgainstTheirSchemas() throws {
         let negative = try run(["evol_instruct", "--with", "rounds=-1", "--llm", "base_url=http://127.0.0.1:9/v1",
                                 "--llm", "model=m"], rows: "{\"instruction\": \"x\"}\n")
