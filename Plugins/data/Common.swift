@@ -81,21 +81,6 @@ extension StepError {
 /// record may add up to 1 GiB more.
 let maxBatchTextBytes = 512 << 20
 
-/// True if arrays of `type` contain a struct somewhere.
-func containsStruct(_ type: ArrowType) -> Bool {
-    if case .structure = type { return true }
-    return type.children.contains { containsStruct($0.type) }
-}
-
-/// PipelineArrow cannot build or copy struct arrays (ColumnBuilder traps on
-/// them), and PluginKit copies every input column an output keeps: a step
-/// that passes rows on refuses struct columns instead of crashing.
-func rejectStructColumns(_ batch: RecordBatch, step: String) throws(StepError) {
-    for field in batch.fields where containsStruct(field.type) {
-        throw .invalidData("\(step): column \"\(field.name)\" is \(field.type.displayName); struct columns cannot be passed on by this step")
-    }
-}
-
 /// `"a", "b", "c"` for messages.
 func quotedList(_ names: [String]) -> String {
     names.map { "\"\($0)\"" }.joined(separator: ", ")

@@ -78,7 +78,6 @@ struct ExpandColumns: PipelineStep {
 
     func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard let batch else { return nil }
-        try rejectStructColumns(batch, step: Self.name)
         // Which input column each listed one is, and the output layout.
         var listed: [Int] = []         // input index of each expanded column, in `expanded` order
         var outputName: [Int: String] = [:]
@@ -102,16 +101,18 @@ struct ExpandColumns: PipelineStep {
         var sources: [Int] = []
         var builders: [ColumnBuilder] = []
         for (index, field) in batch.fields.enumerated() where field.name != errorColumn {
-            var type = field.type
-            var name = field.name
-            if let output = outputName[index] {
-                name = output
-                type = batch.columns[index].items.type
+            // A column keeps its field's metadata (an extension type); an
+            // expanded one takes its items' field's.
+            var output = field
+            output.nullable = true
+            if let name = outputName[index], let item = field.type.children.first {
+                output = ArrowField(name, batch.columns[index].items.type, metadata: item.metadata)
             } else if expanded.contains(where: { $0.output == field.name }) {
                 throw .invalidData("\(Self.name): the output column \"\(field.name)\" already exists in the input")
             }
-            if type == .largeUtf8 { type = .utf8 }
-            fields.append(ArrowField(name, type))
+            if output.type == .largeUtf8 { output.type = .utf8 }
+            let type = output.type
+            fields.append(output)
             sources.append(index)
             builders.append(ColumnBuilder(type))
         }

@@ -21,11 +21,17 @@ enum JSONColumnType: Equatable, Sendable {
     case utf8
     /// Arrays of strings and nulls.
     case utf8List
-    /// Arrays of numbers and nulls.
+    /// Arrays of numbers and nulls (integers only if a double holds them exactly).
     case float64List
-    /// Arrays and objects, as compact JSON text (inferred when a column's
-    /// arrays and objects fit no list type).
-    case jsonText
+    /// Arrays of integers and nulls.
+    case int64List
+    /// Objects and other arrays as Arrow structs and lists, nested to any
+    /// depth (inferred; JSONShape.swift).
+    case nested(ArrowType)
+    /// Nested values as their exact compact JSON text, in a utf8 column of
+    /// the `arrow.json` extension type, which writers write as JSON
+    /// (inferred where a struct cannot say what the JSON said: see JSONShape.swift).
+    case exactJSON
     /// Numbers as their text, every digit kept (inferred when
     /// inexact_numbers: text read a number of the column as text).
     case numberText
@@ -39,14 +45,22 @@ enum JSONColumnType: Equatable, Sendable {
         case .bool: .bool
         case .utf8List: .utf8List
         case .float64List: .float64List
-        case .utf8, .jsonText, .numberText, .json: .utf8
+        case .int64List: .list(ArrowField("item", .int64))
+        case .nested(let type): type
+        case .utf8, .exactJSON, .numberText, .json: .utf8
         }
+    }
+
+    /// The column's field metadata: the extension type of exact JSON text.
+    var fieldMetadata: [String: String] {
+        self == .exactJSON ? ArrowField.jsonExtensionMetadata : [:]
     }
 
     /// The names a `columns:` parameter gives types by.
     static let declarable: [(name: String, type: JSONColumnType)] = [
         ("int64", .int64), ("float64", .float64), ("bool", .bool), ("utf8", .utf8),
-        ("list<utf8>", .utf8List), ("list<float64>", .float64List), ("json", .json), ("any", .json),
+        ("list<utf8>", .utf8List), ("list<float64>", .float64List), ("list<int64>", .int64List),
+        ("json", .json), ("any", .json),
     ]
 
     /// For messages.
@@ -58,27 +72,41 @@ enum JSONColumnType: Equatable, Sendable {
         case .utf8: "utf8"
         case .utf8List: "list<utf8>"
         case .float64List: "list<float64>"
-        case .jsonText: "utf8 (arrays and objects as JSON text)"
+        case .int64List: "list<int64>"
+        case .nested(let type): type.displayName
+        case .exactJSON: "utf8 (exact JSON text, arrow.json)"
         case .numberText: "utf8 (numbers as their text)"
         case .json: "json"
         }
     }
 
-    /// Whether `cell` goes in a column of this type.
-    func accepts(_ cell: Cell) -> Bool {
+    /// Whether `cell` goes in a column of this type, as far as its kind
+    /// tells (`firstByte`, the first byte of its text, tells an object from
+    /// an array). A nested value's inside is checked as it is built.
+    func accepts(_ cell: Cell, firstByte: UInt8) -> Bool {
+        if self == .json || self == .exactJSON { return true }
         switch cell.kind {
         case .null: return true
         case .int:
-            return self == .int64 || self == .numberText || self == .json
+            return self == .int64 || self == .numberText
                 || (self == .float64 && isExactDouble(Int64(bitPattern: cell.payload)))
-        case .float: return self == .float64 || self == .numberText || self == .json
-        case .numberText: return self == .numberText || self == .json
-        case .bool: return self == .bool || self == .json
-        case .string, .decodedString: return self == .utf8 || self == .json
-        case .stringArray: return self == .utf8List || self == .jsonText || self == .json
-        case .numberArray: return self == .float64List || self == .jsonText || self == .json
-        case .emptyArray: return self == .utf8List || self == .float64List || self == .jsonText || self == .json
-        case .json: return self == .jsonText || self == .json
+        case .float: return self == .float64 || self == .numberText
+        case .numberText: return self == .numberText
+        case .bool: return self == .bool
+        case .string, .decodedString: return self == .utf8
+        case .stringArray: return self == .utf8List
+        case .intArray: return self == .int64List || self == .float64List
+        case .numberArray: return self == .float64List
+        case .emptyArray:
+            if self == .utf8List || self == .float64List || self == .int64List { return true }
+            if case .nested(.list) = self { return true }
+            return false
+        case .json:
+            switch self {
+            case .nested(.list): return firstByte == UInt8(ascii: "[")
+            case .nested(.structure): return firstByte == UInt8(ascii: "{")
+            default: return false
+            }
         }
     }
 }
@@ -97,7 +125,7 @@ func describeJSONValue(_ kind: CellKind, firstByte: UInt8) -> String {
     case .bool: "a boolean"
     case .int, .float, .numberText: "a number"
     case .string, .decodedString: "a string"
-    case .stringArray, .numberArray, .emptyArray: "an array"
+    case .stringArray, .intArray, .numberArray, .emptyArray: "an array"
     case .json: firstByte == UInt8(ascii: "{") ? "an object" : "an array"
     }
 }
@@ -264,6 +292,9 @@ struct JSONTypeConflict: Error {
         case inexactInteger(Int64)
     }
 
+    /// The column's key, or the place inside its nested values
+    /// (`messages[].content`: the members `content` of the objects in the
+    /// arrays of `messages`).
     let key: String
     /// Where the first value was and what it is ("a number").
     let first: (line: Int, what: String)
@@ -288,51 +319,49 @@ struct JSONTypeConflict: Error {
 /// → int64; integers and other numbers → float64, unless an integer is one
 /// a double does not hold exactly (beyond ±2^53): a conflict; numbers of
 /// which inexact_numbers: text read one as text → utf8, every number as its
-/// text; booleans → bool; arrays of strings → list<utf8>; arrays of numbers
-/// → list<float64> (empty or all-null arrays fit either); other arrays and
-/// objects, or arrays of both kinds → utf8 holding compact JSON text. A key
-/// whose values are of two of the kinds number, string, boolean and
-/// array-or-object is a conflict. A key only ever null is a utf8 column.
-/// Columns come in the order their keys first appear. A duplicate key in a
-/// line: the last value counts, as it is the one read.
+/// text; booleans → bool; arrays and objects → Arrow lists and structs,
+/// typed over all their values at every depth (JSONShape): arrays of
+/// strings are list<utf8>, of integers list<int64>, of numbers
+/// list<float64>, of objects list<struct<…>>, and so on; an empty or
+/// all-null array fits any list. Where a struct cannot keep what the JSON
+/// said (a member missing from some objects and null in others), or a
+/// nested number was read as text, the column is exact JSON text instead.
+/// A key whose values are of two kinds (number, string, boolean, array,
+/// object), at the top or at any place inside, is a conflict. A key only
+/// ever null is a utf8 column. Columns come in the order their keys first
+/// appear. A duplicate key in a line: the last value counts, as it is the
+/// one read.
 struct JSONTypeInference: JSONMemberSink {
     private struct Kinds: OptionSet {
-        let rawValue: UInt16
+        let rawValue: UInt8
         static let int = Kinds(rawValue: 1 << 0)
         static let float = Kinds(rawValue: 1 << 1)
         static let numberText = Kinds(rawValue: 1 << 2)
-        static let stringArray = Kinds(rawValue: 1 << 3)
-        static let numberArray = Kinds(rawValue: 1 << 4)
-        static let emptyArray = Kinds(rawValue: 1 << 5)
-        static let json = Kinds(rawValue: 1 << 6)
 
-        init(rawValue: UInt16) { self.rawValue = rawValue }
+        init(rawValue: UInt8) { self.rawValue = rawValue }
 
         init(_ kind: CellKind) {
             switch kind {
             case .int: self = .int
             case .float: self = .float
             case .numberText: self = .numberText
-            case .stringArray: self = .stringArray
-            case .numberArray: self = .numberArray
-            case .emptyArray: self = .emptyArray
-            case .json: self = .json
-            case .null, .bool, .string, .decodedString: self = []
+            default: self = []
             }
         }
     }
 
     /// Kinds of values that share a column; two of them do not.
     private enum Family {
-        case number, string, bool, structured
+        case number, string, bool, list, object
 
-        init?(_ kind: CellKind) {
+        init?(_ kind: CellKind, firstByte: UInt8) {
             switch kind {
             case .null: return nil
             case .int, .float, .numberText: self = .number
             case .string, .decodedString: self = .string
             case .bool: self = .bool
-            case .stringArray, .numberArray, .emptyArray, .json: self = .structured
+            case .stringArray, .intArray, .numberArray, .emptyArray: self = .list
+            case .json: self = firstByte == UInt8(ascii: "{") ? .object : .list
             }
         }
     }
@@ -345,6 +374,8 @@ struct JSONTypeInference: JSONMemberSink {
         var firstWhat = ""
         var firstFloatLine = 0
         var inexactInteger: (line: Int, value: Int64)?
+        /// Arrays and objects: all of them, at every depth.
+        var shape: JSONShape?
         /// The line (`token`) that last gave the key a value, and where
         /// that value is in `pending`.
         var token = 0
@@ -354,8 +385,7 @@ struct JSONTypeInference: JSONMemberSink {
     /// A value of the line being read, recorded once the line is whole.
     private struct Pending {
         var column: Int
-        var kind: CellKind
-        var payload: UInt64
+        var cell: Cell
         /// The first byte of its text (tells an object from an array).
         var firstByte: UInt8
     }
@@ -401,7 +431,7 @@ struct JSONTypeInference: JSONMemberSink {
         }
         items = scanner.items
         numbers = scanner.numbers
-        for value in pending where conflict == nil { record(value, line: line) }
+        for value in pending where conflict == nil { record(value, line: line, bytes: bytes) }
         decoded.shrink(to: 1 << 24)
     }
 
@@ -418,7 +448,7 @@ struct JSONTypeInference: JSONMemberSink {
     mutating func take(_ cell: Cell, column: Int, in s: JSONScanner, at offset: Int) {
         // Only the line's bytes tell an object from an array, should the
         // value start a family or conflict with one.
-        let value = Pending(column: column, kind: cell.kind, payload: cell.payload, firstByte: s.p[offset])
+        let value = Pending(column: column, cell: cell, firstByte: s.p[offset])
         if states[column].token == token {
             pending[states[column].slot] = value   // a duplicate key: the last value wins
             return
@@ -428,32 +458,50 @@ struct JSONTypeInference: JSONMemberSink {
         pending.append(value)
     }
 
-    private mutating func record(_ value: Pending, line: Int) {
-        guard let family = Family(value.kind) else { return }
+    private mutating func record(_ value: Pending, line: Int, bytes: UnsafePointer<UInt8>) {
+        let cell = value.cell
+        guard let family = Family(cell.kind, firstByte: value.firstByte) else { return }
         let column = value.column
         if let known = states[column].family {
             if known != family {
                 conflict = JSONTypeConflict(key: keys.names[column],
                                             first: (states[column].firstLine, states[column].firstWhat),
-                                            second: (line, describeJSONValue(value.kind, firstByte: value.firstByte)),
+                                            second: (line, describeJSONValue(cell.kind, firstByte: value.firstByte)),
                                             reason: .kinds)
                 return
             }
         } else {
             states[column].family = family
             states[column].firstLine = line
-            states[column].firstWhat = describeJSONValue(value.kind, firstByte: value.firstByte)
+            states[column].firstWhat = describeJSONValue(cell.kind, firstByte: value.firstByte)
         }
-        states[column].kinds.insert(Kinds(value.kind))
-        switch value.kind {
-        case .float:
-            if states[column].firstFloatLine == 0 { states[column].firstFloatLine = line }
-        case .int:
-            let number = Int64(bitPattern: value.payload)
-            if states[column].inexactInteger == nil && !isExactDouble(number) {
-                states[column].inexactInteger = (line, number)
+        switch family {
+        case .number:
+            states[column].kinds.insert(Kinds(cell.kind))
+            if cell.kind == .float {
+                if states[column].firstFloatLine == 0 { states[column].firstFloatLine = line }
+            } else if cell.kind == .int {
+                let number = Int64(bitPattern: cell.payload)
+                if states[column].inexactInteger == nil && !isExactDouble(number) {
+                    states[column].inexactInteger = (line, number)
+                }
             }
-        default:
+        case .list, .object:
+            let shape = states[column].shape ?? JSONShape(path: keys.names[column])
+            states[column].shape = shape
+            do throws(JSONTypeConflict) {
+                if cell.kind == .json {
+                    // The value's text, read again into the column's shape.
+                    var scanner = JSONScanner(bytes + cell.start, count: Int(cell.length), base: 0, decoded: decoded,
+                                              items: [], numbers: [])
+                    try scanner.unify(shape, line: line)
+                } else {
+                    try shape.unify(array: cell, items: items, numbers: numbers, line: line)
+                }
+            } catch {
+                conflict = error
+            }
+        case .string, .bool:
             break
         }
     }
@@ -482,13 +530,20 @@ struct JSONTypeInference: JSONMemberSink {
                 } else {
                     type = .int64
                 }
-            case .structured:
-                if state.kinds.isSubset(of: [.stringArray, .emptyArray]) {
+            case .list, .object:
+                var exactJSON = false
+                let arrow = try (state.shape ?? JSONShape(path: name)).arrowType(exactJSON: &exactJSON,
+                                                                                 keepDigits: inexactNumbersAsText)
+                if exactJSON {
+                    type = .exactJSON
+                } else if arrow == .utf8List {
                     type = .utf8List
-                } else if state.kinds.isSubset(of: [.numberArray, .emptyArray]) {
+                } else if arrow == .float64List {
                     type = .float64List
+                } else if arrow == JSONColumnType.int64List.arrowType {
+                    type = .int64List
                 } else {
-                    type = .jsonText
+                    type = .nested(arrow)
                 }
             }
             columns.append(JSONColumn(name: name, type: type))
@@ -525,6 +580,10 @@ struct JSONRowAccumulator: JSONMemberSink {
     private var items: [Cell] = []
     private var numbers: [Double] = []
     private let scratch = ByteArena(capacity: 256)
+    /// Strings with escapes inside nested values, decoded while a batch is built.
+    private let nestedScratch = ByteArena(capacity: 256)
+    /// The line (or row) number of each row of the batch, for messages.
+    private var rowLines: [Int] = []
     /// The columns the line being read gave a value.
     private var touched: [Int] = []
     /// The line's first key that is no column: thrown once the whole line
@@ -544,8 +603,8 @@ struct JSONRowAccumulator: JSONMemberSink {
     }
 
     /// Adds one line holding one JSON object as a row. On error nothing of
-    /// the line is kept.
-    mutating func add(_ bytes: UnsafePointer<UInt8>, count: Int) throws(JSONSyntaxError) {
+    /// the line is kept. `line` names the row in messages.
+    mutating func add(_ bytes: UnsafePointer<UInt8>, count: Int, line: Int) throws(JSONSyntaxError) {
         let savedLines = lines.count, savedDecoded = decoded.count, savedItems = items.count
         let savedNumbers = numbers.count
         lines.append(bytes, count: count)
@@ -561,10 +620,22 @@ struct JSONRowAccumulator: JSONMemberSink {
             // The last value of each key is the one kept: check those.
             for column in touched {
                 let cell = columns[column].cells[rowCount]
-                if !columns[column].type.accepts(cell) { throw mismatch(cell, in: column, lineStart: savedLines) }
+                let type = columns[column].type
+                if !type.accepts(cell, firstByte: lines.base[cell.start]) {
+                    throw mismatch(cell, in: column, lineStart: savedLines)
+                }
+                if type == .float64List && cell.kind == .intArray {
+                    // Declared list<float64>: integers a double holds exactly only.
+                    let first = Int(cell.payload)
+                    for item in scanner.items[first..<first + Int(cell.count)] where item.kind == .int
+                        && !isExactDouble(Int64(bitPattern: item.payload)) {
+                        throw mismatch(item, in: column, lineStart: savedLines)
+                    }
+                }
             }
             items = scanner.items
             numbers = scanner.numbers
+            rowLines.append(line)
             rowCount += 1
         } catch {
             items = scanner.items
@@ -623,6 +694,8 @@ struct JSONRowAccumulator: JSONMemberSink {
         let what: String
         if cell.kind == .int && type == .float64 {
             what = "\"\(name)\" is the integer \(Int64(bitPattern: cell.payload)), which a float64 cannot hold exactly"
+        } else if cell.kind == .int && type == .float64List {
+            what = "\"\(name)\" has the integer \(Int64(bitPattern: cell.payload)), which a float64 cannot hold exactly"
         } else {
             what = "\"\(name)\" is \(describeJSONValue(cell.kind, firstByte: lines.base[cell.start]))"
         }
@@ -634,34 +707,50 @@ struct JSONRowAccumulator: JSONMemberSink {
         return error
     }
 
-    /// The rows collected so far as a batch; the accumulator is empty after.
-    mutating func makeBatch() throws(StepError) -> RecordBatch {
+    /// The rows collected so far as a batch; the accumulator is empty
+    /// after. `place` names a row's line in a message: a nested value that
+    /// no longer fits its column (the input changed between the passes).
+    mutating func makeBatch(place: (Int) -> String) throws(StepError) -> RecordBatch {
         var fields: [ArrowField] = []
         var arrays: [ArrowColumn] = []
         fields.reserveCapacity(columns.count)
+        defer {
+            rowCount = 0
+            rowLines.removeAll(keepingCapacity: true)
+            lines.count = 0
+            decoded.count = 0
+            items.removeAll(keepingCapacity: true)
+            numbers.removeAll(keepingCapacity: true)
+            lines.shrink(to: 1 << 24)
+            decoded.shrink(to: 1 << 24)
+            for index in columns.indices { columns[index].cells.removeAll(keepingCapacity: true) }
+        }
         for index in columns.indices {
             let have = columns[index].cells.count
             if have < rowCount {
                 columns[index].cells.append(contentsOf: repeatElement(Cell.null, count: rowCount - have))
             }
             let type = columns[index].type
-            fields.append(ArrowField(columns[index].name, type.arrowType))
-            arrays.append(build(columns[index].cells, as: type))
-            columns[index].cells.removeAll(keepingCapacity: true)
+            fields.append(ArrowField(columns[index].name, type.arrowType, metadata: type.fieldMetadata))
+            do throws(NestedRowMismatch) {
+                arrays.append(try build(columns[index].cells, as: type))
+            } catch {
+                throw .invalidData("\(place(rowLines[error.row])): the value of \"\(columns[index].name)\" does not fit "
+                                   + "its column (\(type.name)): \(error.mismatch.message), \(error.mismatch.offset + 1) "
+                                   + "bytes into the value; the input changed while it was read")
+            }
         }
-        let rows = rowCount
-        rowCount = 0
-        lines.count = 0
-        decoded.count = 0
-        items.removeAll(keepingCapacity: true)
-        numbers.removeAll(keepingCapacity: true)
-        lines.shrink(to: 1 << 24)
-        decoded.shrink(to: 1 << 24)
         do throws(ArrowError) {
-            return try RecordBatch(fields: fields, columns: arrays, length: rows)
+            return try RecordBatch(fields: fields, columns: arrays, length: rowCount)
         } catch {
             throw .internal("building a batch: \(error.message)")
         }
+    }
+
+    /// A nested value of row `row` that does not fit its column.
+    private struct NestedRowMismatch: Error {
+        let row: Int
+        let mismatch: NestedMismatch
     }
 
     @inline(__always)
@@ -686,8 +775,23 @@ struct JSONRowAccumulator: JSONMemberSink {
         }
     }
 
+    /// Reads the text of a nested value again, straight into `builder`.
+    private func appendParsed(_ cell: Cell, row: Int, _ plan: NestedPlan,
+                              to builder: ColumnBuilder) throws(NestedRowMismatch) {
+        var scanner = JSONScanner(lines.base + cell.start, count: Int(cell.length), base: cell.start,
+                                  decoded: nestedScratch, items: [], numbers: [])
+        do throws(NestedMismatch) {
+            try scanner.appendNested(plan, to: builder)
+            scanner.skipSpace()
+            if scanner.pos != scanner.end { throw NestedMismatch(message: "more text after the value", offset: scanner.pos) }
+        } catch {
+            throw NestedRowMismatch(row: row, mismatch: error)
+        }
+        nestedScratch.count = 0
+    }
+
     /// Cells the column's type took (`add` checked) as an Arrow column.
-    private func build(_ cells: [Cell], as type: JSONColumnType) -> ArrowColumn {
+    private func build(_ cells: [Cell], as type: JSONColumnType) throws(NestedRowMismatch) -> ArrowColumn {
         let builder = ColumnBuilder(type.arrowType)
         switch type {
         case .int64:
@@ -706,47 +810,70 @@ struct JSONRowAccumulator: JSONMemberSink {
             for cell in cells {
                 if cell.kind == .bool { builder.append(cell.payload != 0) } else { builder.appendNull() }
             }
-        case .utf8List, .float64List:
+        case .utf8List, .float64List, .int64List:
             let itemBuilder = builder.items
-            let strings = type == .utf8List
-            if !strings { itemBuilder.reserve(cells.reduce(0) { $0 + ($1.kind == .numberArray ? Int($1.count) : 0) }) }
-            for cell in cells {
+            var plan: NestedPlan?
+            if type == .float64List {
+                itemBuilder.reserve(cells.reduce(0) { $0 + ($1.kind == .numberArray ? Int($1.count) : 0) })
+            }
+            for (row, cell) in cells.enumerated() {
                 switch cell.kind {
                 case .numberArray:
                     appendNumbers(Int(cell.payload), Int(cell.count), to: itemBuilder)
-                case .stringArray, .emptyArray:
-                    // Strings and nulls (an empty-kind array holds only nulls).
+                case .stringArray, .intArray, .emptyArray:
+                    // Strings, integers and nulls, as the column's type takes them (add checked).
                     let first = Int(cell.payload)
                     for k in first..<first + Int(cell.count) {
                         let entry = items[k]
-                        if entry.kind == .null || !strings { itemBuilder.appendNull() } else { itemBuilder.appendUTF8(text(of: entry)) }
+                        switch (entry.kind, type) {
+                        case (.string, .utf8List), (.decodedString, .utf8List):
+                            itemBuilder.appendUTF8(text(of: entry))
+                        case (.int, .int64List):
+                            itemBuilder.append(Int64(bitPattern: entry.payload))
+                        case (.int, .float64List):
+                            itemBuilder.append(Double(Int64(bitPattern: entry.payload)))   // exact: checked
+                        default:
+                            itemBuilder.appendNull()
+                        }
                     }
-                default:
+                case .null:
                     builder.appendNull()
+                    continue
+                default:
+                    // Not taken by add: read as any nested value is, to fail loudly if it does not fit.
+                    let nested = plan ?? NestedPlan(type.arrowType)
+                    plan = nested
+                    try appendParsed(cell, row: row, nested, to: builder)
                     continue
                 }
                 builder.endListRow()
             }
-        case .utf8, .jsonText, .numberText, .json:
+        case .nested(let arrowType):
+            let plan = NestedPlan(arrowType)
+            for (row, cell) in cells.enumerated() {
+                if cell.kind == .null { builder.appendNull() } else { try appendParsed(cell, row: row, plan, to: builder) }
+            }
+        case .utf8, .exactJSON, .numberText, .json:
+            let quoted = type == .json || type == .exactJSON
             for cell in cells {
                 switch cell.kind {
                 case .null:
                     builder.appendNull()
-                case .string where type == .json:
+                case .string where quoted:
                     // Its JSON text: the content has no escapes, so quotes suffice.
                     scratch.count = 0
                     scratch.append(UInt8(ascii: "\""))
                     scratch.append(lines.base + cell.start, count: Int(cell.length))
                     scratch.append(UInt8(ascii: "\""))
                     builder.appendUTF8(scratch.bytes(0, scratch.count))
-                case .decodedString where type == .json:
+                case .decodedString where quoted:
                     // The span is the string as written, quotes and escapes included.
                     builder.appendUTF8(lines.bytes(cell.start, Int(cell.length)))
                 case .string, .decodedString:
                     builder.appendUTF8(text(of: cell))
                 case .int, .float, .bool, .numberText:
                     builder.appendUTF8(lines.bytes(cell.start, Int(cell.length)))
-                case .stringArray, .numberArray, .emptyArray, .json:
+                case .stringArray, .intArray, .numberArray, .emptyArray, .json:
                     scratch.count = 0
                     appendCompactJSON(lines.base + cell.start, Int(cell.length), to: scratch)
                     builder.appendUTF8(scratch.bytes(0, scratch.count))

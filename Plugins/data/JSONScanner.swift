@@ -10,7 +10,8 @@ import Darwin
 // written for speed: it never builds a tree. Top-level values of a row
 // become `Cell`s that point into the batch's copy of the line; arrays of
 // strings or numbers also record their items; objects and other arrays are
-// validated and kept as their source text.
+// validated and kept as their source text, which JSONShape.swift reads
+// again to type them (first pass) and to build their Arrow values.
 
 /// Why a line is not valid JSON, and where (byte offset in the line).
 struct JSONSyntaxError: Error {
@@ -34,7 +35,8 @@ enum CellKind: UInt8 {
     case string          // text = the span itself (no escapes)
     case decodedString   // text in the decoded arena at payload, `count` bytes
     case stringArray     // items: strings (and nulls) from payload, `count` items
-    case numberArray     // numbers: doubles (and nullNumber)
+    case intArray        // items: integers (`.int` cells) and nulls, no other number
+    case numberArray     // numbers: doubles (and nullNumber); at least one had a fraction or an exponent
     case emptyArray      // items: only nulls, or none
     case json            // object or other array: its source text is the span
     case numberText      // a number no Int64 or double holds unchanged: its text is the span
@@ -436,8 +438,13 @@ struct JSONScanner {
         }
     }
 
-    /// An array: strings or numbers (with nulls) are recorded as items;
-    /// anything else makes it `.json`, checked but not recorded.
+    /// An array: strings, integers, or numbers (with nulls) are recorded
+    /// as items (`.stringArray`, `.intArray`, `.numberArray`: the doubles
+    /// of a list<float64>); anything else makes it `.json`, checked but not
+    /// recorded. Integers stay integers until a number with a fraction or
+    /// an exponent joins them; then each must be one a double holds
+    /// exactly, or the line is bad (never rounded), unless numbers may be
+    /// kept as text: then the array stays JSON text.
     mutating func array(depth: Int) throws(JSONSyntaxError) -> Cell {
         guard depth <= maxJSONDepth else { throw fail("JSON nested deeper than \(maxJSONDepth) levels", at: pos) }
         let start = pos
@@ -455,19 +462,56 @@ struct JSONScanner {
                 if kind != .json {
                     let b = p[pos]
                     if b == quote {
-                        items.append(try stringCell())
-                        if kind == .numberArray { kind = .json } else { kind = .stringArray }
+                        if kind == .emptyArray || kind == .stringArray {
+                            items.append(try stringCell())
+                            kind = .stringArray
+                        } else {
+                            kind = .json
+                            try skipValue(depth: depth)
+                        }
                     } else if b == UInt8(ascii: "-") || (b &- 0x30) < 10 {
+                        let numberStart = pos
                         let number = try numberCell()
-                        numbers.append(number.kind == .int ? Double(Int64(bitPattern: number.payload))
-                                                           : Double(bitPattern: number.payload))
-                        // A number kept as text: the array stays JSON text, digits and all.
-                        if kind == .stringArray || number.kind == .numberText { kind = .json } else { kind = .numberArray }
+                        switch (kind, number.kind) {
+                        case (_, .numberText), (.stringArray, _):
+                            // A number kept as text: the array stays JSON text, digits and all.
+                            kind = .json
+                        case (.emptyArray, .int), (.intArray, .int):
+                            items.append(number)
+                            kind = .intArray
+                        case (.emptyArray, _), (.intArray, _):
+                            // The first number with a fraction: the integers so far become doubles.
+                            for item in items[first...] {
+                                guard item.kind == .int else { numbers.append(Self.nullNumber); continue }
+                                let value = Int64(bitPattern: item.payload)
+                                guard isExactDouble(value) else {
+                                    if inexactNumbersAsText { kind = .json; break }
+                                    throw inexactInArray(value, at: item.start - base)
+                                }
+                                numbers.append(Double(value))
+                            }
+                            if kind != .json {
+                                items.removeLast(items.count - first)
+                                numbers.append(Double(bitPattern: number.payload))
+                                kind = .numberArray
+                            }
+                        default:   // .numberArray
+                            if number.kind == .int {
+                                let value = Int64(bitPattern: number.payload)
+                                if isExactDouble(value) {
+                                    numbers.append(Double(value))
+                                } else if inexactNumbersAsText {
+                                    kind = .json
+                                } else {
+                                    throw inexactInArray(value, at: numberStart)
+                                }
+                            } else {
+                                numbers.append(Double(bitPattern: number.payload))
+                            }
+                        }
                     } else if b == UInt8(ascii: "n") {
                         try literal("null")
-                        // Which list it belongs to is known at the end.
-                        items.append(.null)
-                        numbers.append(Self.nullNumber)
+                        if kind == .numberArray { numbers.append(Self.nullNumber) } else { items.append(.null) }
                     } else {
                         kind = .json
                         try skipValue(depth: depth)
@@ -483,13 +527,19 @@ struct JSONScanner {
             }
         }
         if kind == .numberArray {
-            items.removeLast(items.count - first)
             return Cell(payload: UInt64(firstNumber), start: base + start, length: UInt32(pos - start),
                         count: UInt32(numbers.count - firstNumber), kind: kind)
         }
-        numbers.removeLast(numbers.count - firstNumber)
         return Cell(payload: UInt64(first), start: base + start, length: UInt32(pos - start),
                     count: UInt32(items.count - first), kind: kind)
+    }
+
+    /// An integer a double does not hold exactly in an array of numbers
+    /// that also has a fraction or an exponent (a list<float64>).
+    private func inexactInArray(_ value: Int64, at offset: Int) -> JSONSyntaxError {
+        fail("the integer \(value) is in an array with numbers that have a fraction or an exponent, and a float64 "
+             + "cannot hold it exactly: write the array's numbers all as integers, or read such numbers as text "
+             + "(inexact_numbers: text)", at: offset)
     }
 
     /// After an item of an array (`closing` "]") or object ("}"): moves past
@@ -510,13 +560,15 @@ struct JSONScanner {
         throw expected("',' or \(bracket) in \(closing == UInt8(ascii: "]") ? "an array" : "an object")")
     }
 
-    /// Checks any value at `pos` and moves past it.
+    /// Checks any value at `pos` and moves past it. A number in it that
+    /// no Int64 or double holds unchanged fails the line, as anywhere else,
+    /// unless numbers may be kept as text.
     mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
         guard pos < end else { throw expected("a value") }
         switch p[pos] {
         case quote: _ = try scanString()
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            if plainNumberCell() == nil { _ = try anyNumberCell(checked: false) }
+            if plainNumberCell() == nil { _ = try anyNumberCell(checked: true) }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
         case UInt8(ascii: "n"): try literal("null")

@@ -30,7 +30,6 @@ struct Limit: PipelineStep {
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard let batch, remaining > 0, batch.length > 0 else { return nil }
-        try rejectStructColumns(batch, step: Self.name)
         if batch.length <= remaining {
             remaining -= batch.length
             return batch

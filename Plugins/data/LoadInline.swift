@@ -18,10 +18,12 @@ struct LoadInline: PipelineStep {
     static let name = "load_inline"
 
     static let info = StepInfo(
-        kind: .generator, id: "org.pipeline.load_inline", name: name, version: "2.0.0",
+        kind: .generator, id: "org.pipeline.load_inline", name: name, version: "3.0.0",
         description: """
             Emits rows written in the pipeline file (a list of objects), with the type inference of \
-            load_jsonl over all the rows: every batch has the same columns, null where a row lacks a key.
+            load_jsonl over all the rows (nested arrays and objects as lists and structs): every batch \
+            has the same columns, null where a row lacks a key. Keys come in name order, also inside \
+            nested objects.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the rows.")],
@@ -68,14 +70,14 @@ struct LoadInline: PipelineStep {
         while rows.rowCount < batchSize && rows.textBytes < maxBatchTextBytes && next < lineEnds.count {
             let start = next == 0 ? 0 : lineEnds[next - 1]
             do throws(JSONSyntaxError) {
-                try rows.add(UnsafePointer(text.base + start), count: lineEnds[next] - start)
+                try rows.add(UnsafePointer(text.base + start), count: lineEnds[next] - start, line: next)
             } catch {
                 throw .internal("\(Self.name): rows[\(next)]: \(error.message)")
             }
             next += 1
         }
         guard rows.rowCount > 0 else { return nil }
-        return try rows.makeBatch()
+        return try rows.makeBatch { "\(Self.name): rows[\($0)]" }
     }
 }
 

@@ -30,22 +30,28 @@ struct LoadJSONL: PipelineStep {
     static let defaultMaxLineBytes = 64 << 20
 
     static let info = StepInfo(
-        kind: .generator, id: "org.pipeline.load_jsonl", name: name, version: "2.0.0",
+        kind: .generator, id: "org.pipeline.load_jsonl", name: name, version: "3.0.0",
         description: """
             Reads a JSON Lines file, one JSON object per line, one row per object. Every batch has the \
             same columns, those of the whole file, in the order their keys first appear; a key missing \
             from a line, or null, is null in its row. Column types come from `columns:`, or from a \
             first pass over the whole file: strings → utf8, integers → int64, numbers → float64, \
-            booleans → bool, arrays of strings → list<utf8>, arrays of numbers → list<float64>, other \
-            arrays and objects → utf8 holding the compact JSON text. A key whose values are of two \
-            kinds (a number on one line, a string on another) fails the step naming the key and both \
-            lines, as does a float64 column with an integer a float64 cannot hold exactly (beyond \
-            2^53); declare such a column json to keep every value as its JSON text. A duplicate key: \
-            the last value wins. Blank lines, CRLF and a UTF-8 byte order mark are fine. A number no \
-            int64 or float64 holds unchanged (a 30-digit id, 1e400, more than 17 significant digits) is \
-            never rounded: it fails the line, or with inexact_numbers: text it is read as its text. \
-            With `embeddings`, row n also gets row n of a float32 .npy matrix as a \
-            fixed_size_list<float32> column: large pools of vectors without JSON floats.
+            booleans → bool, arrays → lists and objects → structs, typed over all their values at \
+            every depth (arrays of strings → list<utf8>, of integers → list<int64>, of numbers → \
+            list<float64>, of objects → list<struct<…>>, struct fields in the order they first appear), \
+            so that write_jsonl writes every nested value back as it was read. A struct member some \
+            objects lack and none holds as null is left out again where it is null; where a member is \
+            missing in some objects and null in others, the column is kept as exact JSON text \
+            (utf8, arrow.json extension type, written back as JSON). A key whose values are of two \
+            kinds (a number on one line, a string on another; also inside arrays and objects, named \
+            like messages[].content) fails the step naming it and both lines, as does a float64 column \
+            or list with an integer a float64 cannot hold exactly (beyond 2^53); declare such a column \
+            json to keep every value as its JSON text. A duplicate key: the last value wins. Blank \
+            lines, CRLF and a UTF-8 byte order mark are fine. A number no int64 or float64 holds \
+            unchanged (a 30-digit id, 1e400, more than 17 significant digits) is never rounded: it fails \
+            the line, or with inexact_numbers: text it is read as its text. With `embeddings`, row n \
+            also gets row n of a float32 .npy matrix as a fixed_size_list<float32> column: large pools \
+            of vectors without JSON floats.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the objects.")],
@@ -61,9 +67,9 @@ struct LoadJSONL: PipelineStep {
               "embeddings":{"type":"string","format":"input-path","description":"A NumPy .npy float32 matrix (rows × dimensions), row-aligned with the file's rows: row n of the matrix goes with the n-th JSON object. Needs on_error: fail."},
               "embedding_column":{"type":"string","minLength":1,"default":"embedding","description":"The column the matrix rows go to."},
               "inexact_numbers":{"type":"string","enum":["error","text"],"default":"error",
-                "description":"A number that an int64 or a float64 cannot hold unchanged (an integer beyond 64 bits, more than 17 significant digits, beyond ±1.8e308 or below 2.2e-308): error, a bad line naming file:line:column; or text, read as its digits (its column becomes utf8, every number of it as its text; inside an array, the array is kept as JSON text)."},
+                "description":"A number that an int64 or a float64 cannot hold unchanged (an integer beyond 64 bits, more than 17 significant digits, beyond ±1.8e308 or below 2.2e-308): error, a bad line naming file:line:column; or text, read as its digits (its column becomes utf8, every number of it as its text; inside an array or object, its column is kept as exact JSON text, utf8 of the arrow.json extension type, which write_jsonl writes as JSON)."},
               "columns":{"type":["object","array"],"format":"columns","additionalProperties":\(typeNames),"items":{"type":"object","additionalProperties":\(typeNames)},
-                "description":"The file's columns and their types, instead of a first pass over the file to infer them: a list of one-entry mappings (- id: int64), in the order the columns take, or a mapping (columns in name order). Types: int64, float64 (integers too, if a float64 holds them exactly), bool, utf8 (strings), list<utf8>, list<float64>, json (any value as its compact JSON text, a string with its quotes; also any). A key not declared, or a value of another type, makes the line bad: the step fails naming file:line:column, or with on_error: skip the line is skipped and counted."}}}
+                "description":"The file's columns and their types, instead of a first pass over the file to infer them: a list of one-entry mappings (- id: int64), in the order the columns take, or a mapping (columns in name order). Types: int64, float64 (integers too, if a float64 holds them exactly), bool, utf8 (strings), list<utf8>, list<float64>, list<int64>, json (any value as its compact JSON text, a string with its quotes; also any). A key not declared, or a value of another type, makes the line bad: the step fails naming file:line:column, or with on_error: skip the line is skipped and counted."}}}
             """)
 
     private static let typeNames = "{\"enum\":[\(JSONColumnType.declarable.map { "\"\($0.name)\"" }.joined(separator: ","))]}"
@@ -139,7 +145,7 @@ struct LoadJSONL: PipelineStep {
             case .line(let line):
                 if line.count == 0 || line.isBlank { continue }
                 do throws(JSONSyntaxError) {
-                    try rows.add(line.bytes, count: line.count)
+                    try rows.add(line.bytes, count: line.count, line: line.number)
                 } catch {
                     if error.notInSchema && !declared {
                         // The first pass saw no such value: the file is not what it read.
@@ -161,7 +167,8 @@ struct LoadJSONL: PipelineStep {
             }
             return nil
         }
-        let batch = try rows.makeBatch()
+        let path = displayPath
+        let batch = try rows.makeBatch { "\(Self.name): \(path):\($0)" }
         guard let matrix else { return batch }
         let column: ArrowColumn
         if let mapped = try matrix.mappedRows(batch.length, step: Self.name) {

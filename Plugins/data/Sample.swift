@@ -48,7 +48,6 @@ struct Sample: PipelineStep {
 
     func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard let batch else { return nil }
-        try rejectStructColumns(batch, step: Self.name)
         guard let ids = batch.column(rowIdColumn) else {
             throw .invalidData("\(Self.name): the input has no \(rowIdColumn) column (the host's row ids decide which rows are kept)")
         }

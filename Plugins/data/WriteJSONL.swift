@@ -23,12 +23,15 @@ struct WriteJSONL: PipelineStep {
     static let name = "write_jsonl"
 
     static let info = StepInfo(
-        kind: .step, id: "org.pipeline.write_jsonl", name: name, version: "1.0.0",
+        kind: .step, id: "org.pipeline.write_jsonl", name: name, version: "1.1.0",
         description: """
             Writes each row as one compact JSON object line, columns in batch order (null values \
             written as null; floats in their shortest round-trip form, integral ones with ".0", \
-            NaN and infinities as null; lists as arrays). The file appears, complete, when the step \
-            finishes: it is written to a temporary file in the same directory and renamed.
+            NaN and infinities as null; lists, nested to any depth, as arrays; structs as objects, \
+            members in field order, a member marked pipeline.null_is_absent left out where it is null; \
+            text of the arrow.json extension type as the JSON it holds, checked). The file appears, \
+            complete, when the step finishes: it is written to a temporary file in the same directory \
+            and renamed.
             """,
         inputs: [.init("*", "any", description: "Every column is written (_row_id only with include_row_id).")],
         outputs: [],

@@ -2,11 +2,22 @@ import PipelineArrow
 import PipelineJSON
 
 /// Conversion between JSON rows and record batches, for `plugins try` and
-/// tests. Column types are inferred from the values: strings → utf8,
-/// integers → int64, other numbers → float64, booleans → bool, arrays of
-/// strings → list<utf8>, arrays of numbers → list<float64>; anything else
-/// (objects, mixed arrays) → utf8 holding the JSON text. Missing keys and
-/// `null` are nulls.
+/// tests.
+///
+/// Reading rows, column types are inferred from the values, at every depth:
+/// strings → utf8, integers → int64, other numbers → float64, booleans →
+/// bool, arrays → list of their items' type (list<utf8>, list<float64>,
+/// list<struct<…>>…), objects → struct of their members (in name order: a
+/// JSONValue object keeps no order). A member some objects lack and none
+/// holds as null is marked `pipeline.null_is_absent`, as load_jsonl marks
+/// it. Where values at one place are of two kinds, or a member is missing
+/// in one object and null in another, the column is utf8 holding each
+/// value's JSON text instead. Missing keys and `null` are nulls.
+///
+/// Writing rows, lists are arrays and structs objects (members in field
+/// order, a null `pipeline.null_is_absent` member left out), integers are
+/// written as they are (never through a double), and an `arrow.json` text
+/// column is written as its JSON, as write_jsonl writes them.
 public enum BatchJSON {
     public static func batch(rows: [[String: JSONValue]]) throws(ArrowError) -> RecordBatch {
         var names: [String] = []
@@ -19,48 +30,84 @@ public enum BatchJSON {
         for name in names {
             let values = rows.map { $0[name] ?? .null }
             // The host's row ids are uint64, whatever the JSON numbers look like.
-            let type = name == "_row_id" ? .uint64 : inferType(values)
-            let builder = ColumnBuilder(type)
+            let field = name == "_row_id" ? ArrowField(name, .uint64) : ArrowField(name, inferType(values))
+            let builder = ColumnBuilder(field.type)
             for value in values { append(value, to: builder) }
-            fields.append(ArrowField(name, type))
+            fields.append(field)
             columns.append(builder.finish())
         }
         return try RecordBatch(fields: fields, columns: columns, length: rows.count)
     }
 
+    /// The type of a column holding `values` (utf8 JSON text when no other fits).
     static func inferType(_ values: [JSONValue]) -> ArrowType {
-        var kinds = Set<String>()
-        for value in values {
-            switch value {
-            case .null: continue
-            case .bool: kinds.insert("bool")
-            case .number: kinds.insert(value.int64Value != nil ? "int" : "float")
-            case .string: kinds.insert("string")
-            case .array(let items):
-                let itemKinds = Set(items.map { item -> String in
-                    switch item {
-                    case .string: "string"
-                    case .number: "number"
-                    case .null: "null"
-                    default: "other"
-                    }
-                }).subtracting(["null"])
-                if itemKinds.isEmpty { kinds.insert("list") }
-                else if itemKinds == ["string"] { kinds.insert("list<string>") }
-                else if itemKinds == ["number"] { kinds.insert("list<number>") }
-                else { kinds.insert("json") }
-            case .object: kinds.insert("json")
-            }
-        }
-        if kinds.isSubset(of: ["int"]) { return kinds.isEmpty ? .utf8 : .int64 }
-        if kinds.isSubset(of: ["int", "float"]) { return .float64 }
-        if kinds == ["bool"] { return .bool }
-        if kinds == ["string"] { return .utf8 }
-        if kinds.isSubset(of: ["list", "list<string>"]) { return .utf8List }
-        if kinds.isSubset(of: ["list", "list<number>"]) { return .float64List }
-        return .utf8
+        var shape = Shape.unknown
+        for value in values { shape = shape.adding(value) }
+        return shape.arrowType ?? .utf8
     }
 
+    /// What the values at one place have been.
+    private indirect enum Shape {
+        case unknown
+        case bool
+        case number(float: Bool)
+        case string
+        case list(Shape)
+        /// Members by name: their shape, whether some object lacks them, whether one holds null.
+        case object(count: Int, [String: (shape: Shape, absent: Bool, null: Bool)])
+        /// Two kinds met.
+        case conflict
+
+        func adding(_ value: JSONValue) -> Shape {
+            switch (self, value) {
+            case (_, .null), (.conflict, _): return self
+            case (.unknown, .bool), (.bool, .bool): return .bool
+            case (.unknown, .number(let n)), (.number, .number(let n)):
+                var float = JSONValue.number(n).int64Value == nil
+                if case .number(let before) = self { float = float || before }
+                return .number(float: float)
+            case (.unknown, .string), (.string, .string): return .string
+            case (.unknown, .array(let items)):
+                return .list(items.reduce(Shape.unknown) { $0.adding($1) })
+            case (.list(let item), .array(let items)):
+                return .list(items.reduce(item) { $0.adding($1) })
+            case (.unknown, .object(let members)):
+                return Shape.object(count: 0, [:]).adding(.object(members))
+            case (.object(let count, var known), .object(let members)):
+                for (name, member) in members {
+                    var entry = known[name] ?? (Shape.unknown, count > 0, false)
+                    if member == .null { entry.null = true } else { entry.shape = entry.shape.adding(member) }
+                    known[name] = entry
+                }
+                for name in known.keys where members[name] == nil { known[name]?.absent = true }
+                return .object(count: count + 1, known)
+            default:
+                return .conflict
+            }
+        }
+
+        /// Nil where only JSON text keeps the values.
+        var arrowType: ArrowType? {
+            switch self {
+            case .unknown, .string: return .utf8
+            case .bool: return .bool
+            case .number(let float): return float ? .float64 : .int64
+            case .list(let item): return item.arrowType.map { .list(ArrowField("item", $0)) }
+            case .object(_, let members):
+                var fields: [ArrowField] = []
+                for name in members.keys.sorted() {
+                    guard let member = members[name], !(member.absent && member.null),
+                          let type = member.shape.arrowType else { return nil }
+                    fields.append(ArrowField(name, type,
+                                             metadata: member.absent ? [ArrowField.nullIsAbsentKey: "true"] : [:]))
+                }
+                return .structure(fields)
+            case .conflict: return nil
+            }
+        }
+    }
+
+    /// Appends `value` (of the type `inferType` gave) to `builder`.
     static func append(_ value: JSONValue, to builder: ColumnBuilder) {
         if value == .null { builder.appendNull(); return }
         switch builder.type {
@@ -68,16 +115,13 @@ public enum BatchJSON {
         case .uint64: builder.append(UInt64(clamping: value.int64Value ?? 0))
         case .float64: builder.append(value.doubleValue ?? 0)
         case .bool: builder.append(value.boolValue ?? false)
-        case .list(let item) where item.type == .utf8:
-            for element in value.arrayValue ?? [] {
-                if let string = element.stringValue { builder.items.append(string) } else { builder.items.appendNull() }
-            }
-            builder.endListRow()
         case .list:
-            for element in value.arrayValue ?? [] {
-                if let number = element.doubleValue { builder.items.append(number) } else { builder.items.appendNull() }
-            }
+            for element in value.arrayValue ?? [] { append(element, to: builder.items) }
             builder.endListRow()
+        case .structure(let fields):
+            let members = value.objectValue ?? [:]
+            for (index, field) in fields.enumerated() { append(members[field.name] ?? .null, to: builder.field(index)) }
+            builder.endStructRow()
         default:
             builder.append(value.stringValue ?? value.serialized)
         }
@@ -122,16 +166,68 @@ public enum BatchJSON {
             first = false
             JSONValue.writeString(field.name, to: &out)
             out += ":"
-            let column = batch.columns[index]
-            // Integers as written, never through a Double (row ids
-            // above 2^53, which expand_columns makes, must not round).
-            switch column.type {
-            case .int64 where column.isValid(row): out += String(column.int64(row))
-            case .uint64 where column.isValid(row): out += String(column.uint64(row))
-            default: out += value(column, row).serialized
-            }
+            write(batch.columns[index], field, row, to: &out)
         }
         out += "}"
+    }
+
+    /// Row `row` of `column` (described by `field`) as JSON text.
+    static func write(_ column: ArrowColumn, _ field: ArrowField, _ row: Int, to out: inout String) {
+        guard column.isValid(row) else { out += "null"; return }
+        if field.isJSONText, let text = column.string(row), let compact = compactJSON(text) {
+            out += compact
+            return
+        }
+        switch column.type {
+        // Integers as written, never through a Double (row ids above
+        // 2^53, which expand_columns makes, must not round).
+        case .int64: out += String(column.int64(row))
+        case .uint64: out += String(column.uint64(row))
+        case .list(let item), .fixedSizeList(let item, _):
+            out += "["
+            var first = true
+            for index in column.valueRange(row) {
+                if !first { out += "," }
+                first = false
+                write(column.items, item, index, to: &out)
+            }
+            out += "]"
+        case .structure(let fields):
+            out += "{"
+            var first = true
+            for (index, member) in fields.enumerated() {
+                let child = column.children[index]
+                if member.nullIsAbsent && !child.isValid(column.offset + row) { continue }
+                if !first { out += "," }
+                first = false
+                JSONValue.writeString(member.name, to: &out)
+                out += ":"
+                write(child, member, column.offset + row, to: &out)
+            }
+            out += "}"
+        default:
+            out += value(column, row).serialized
+        }
+    }
+
+    /// The text without white space outside strings, if it is one JSON value; else nil.
+    static func compactJSON(_ text: String) -> String? {
+        guard (try? JSONValue(parsing: text)) != nil else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var inString = false, escaped = false
+        for byte in text.utf8 {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true }
+                else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                continue
+            }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func value(_ column: ArrowColumn, _ row: Int) -> JSONValue {

@@ -139,6 +139,206 @@ public enum JSONText {
     }
 }
 
+// MARK: JSON text
+
+extension JSONText {
+    /// Deeper nesting is refused (and bounds the recursion), as the loaders refuse it.
+    public static let maxDepth = 256
+
+    /// Appends the one JSON value `bytes` hold without insignificant white
+    /// space, everything else as written (numbers, escapes). Returns nil,
+    /// or what is wrong (then `out` holds part of the value): not JSON
+    /// (RFC 8259), not well-formed UTF-8, more than one value, too deep.
+    public static func appendCompactJSON(_ bytes: UnsafeRawBufferPointer, to out: ByteArena) -> String? {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), !bytes.isEmpty else {
+            return "empty text"
+        }
+        var reader = CompactJSON(p: base, end: bytes.count, out: out)
+        do throws(CompactJSON.Problem) {
+            reader.skipSpace()
+            try reader.value(depth: 0)
+            reader.skipSpace()
+            guard reader.pos == reader.end else { throw reader.problem("more text after the JSON value") }
+        } catch {
+            return error.message
+        }
+        return nil
+    }
+}
+
+/// A checking copier of JSON text (appendCompactJSON).
+private struct CompactJSON {
+    struct Problem: Error {
+        let message: String
+    }
+
+    let p: UnsafePointer<UInt8>
+    let end: Int
+    let out: ByteArena
+    var pos = 0
+
+    init(p: UnsafePointer<UInt8>, end: Int, out: ByteArena) {
+        self.p = p
+        self.end = end
+        self.out = out
+    }
+
+    func problem(_ what: String) -> Problem { Problem(message: "\(what) at byte offset \(pos)") }
+
+    mutating func skipSpace() {
+        while pos < end, p[pos] == 0x20 || p[pos] == 0x0A || p[pos] == 0x0D || p[pos] == 0x09 { pos += 1 }
+    }
+
+    mutating func copy(from start: Int) { out.append(p + start, count: pos - start) }
+
+    mutating func value(depth: Int) throws(Problem) {
+        guard pos < end else { throw problem("the text ends where a value should be") }
+        let start = pos
+        switch p[pos] {
+        case UInt8(ascii: "{"):
+            guard depth < JSONText.maxDepth else { throw problem("nested deeper than \(JSONText.maxDepth) levels") }
+            pos += 1
+            out.append(UInt8(ascii: "{"))
+            skipSpace()
+            if pos < end, p[pos] == UInt8(ascii: "}") {
+                pos += 1
+                out.append(UInt8(ascii: "}"))
+                return
+            }
+            while true {
+                skipSpace()
+                guard pos < end, p[pos] == UInt8(ascii: "\"") else { throw problem("expected a string key") }
+                try string()
+                skipSpace()
+                guard pos < end, p[pos] == UInt8(ascii: ":") else { throw problem("expected ':'") }
+                pos += 1
+                out.append(UInt8(ascii: ":"))
+                skipSpace()
+                try value(depth: depth + 1)
+                if try endOfItem(UInt8(ascii: "}")) { return }
+            }
+        case UInt8(ascii: "["):
+            guard depth < JSONText.maxDepth else { throw problem("nested deeper than \(JSONText.maxDepth) levels") }
+            pos += 1
+            out.append(UInt8(ascii: "["))
+            skipSpace()
+            if pos < end, p[pos] == UInt8(ascii: "]") {
+                pos += 1
+                out.append(UInt8(ascii: "]"))
+                return
+            }
+            while true {
+                skipSpace()
+                try value(depth: depth + 1)
+                if try endOfItem(UInt8(ascii: "]")) { return }
+            }
+        case UInt8(ascii: "\""):
+            try string()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try number()
+            copy(from: start)
+        default:
+            throw problem("no JSON value starts with byte 0x\(String(p[pos], radix: 16))")
+        }
+    }
+
+    /// After an item: "," (false) or the closing byte (true), copied.
+    mutating func endOfItem(_ closing: UInt8) throws(Problem) -> Bool {
+        skipSpace()
+        guard pos < end else { throw problem("the text ends inside an array or object") }
+        if p[pos] == UInt8(ascii: ",") {
+            pos += 1
+            out.append(UInt8(ascii: ","))
+            return false
+        }
+        guard p[pos] == closing else { throw problem("expected ',' or '\(Character(Unicode.Scalar(closing)))'") }
+        pos += 1
+        out.append(closing)
+        return true
+    }
+
+    mutating func literal(_ word: StaticString) throws(Problem) {
+        let n = word.utf8CodeUnitCount
+        guard end - pos >= n, memcmp(p + pos, word.utf8Start, n) == 0 else { throw problem("invalid literal") }
+        out.append(p + pos, count: n)
+        pos += n
+    }
+
+    /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    mutating func number() throws(Problem) {
+        func digits(_ reader: inout CompactJSON) -> Int {
+            let start = reader.pos
+            while reader.pos < reader.end, reader.p[reader.pos] &- 0x30 < 10 { reader.pos += 1 }
+            return reader.pos - start
+        }
+        if p[pos] == UInt8(ascii: "-") { pos += 1 }
+        let integerStart = pos
+        let integerDigits = digits(&self)
+        guard integerDigits > 0, integerDigits == 1 || p[integerStart] != UInt8(ascii: "0") else {
+            throw problem("invalid number")
+        }
+        if pos < end, p[pos] == UInt8(ascii: ".") {
+            pos += 1
+            guard digits(&self) > 0 else { throw problem("invalid number") }
+        }
+        if pos < end, p[pos] | 0x20 == UInt8(ascii: "e") {
+            pos += 1
+            if pos < end, p[pos] == UInt8(ascii: "+") || p[pos] == UInt8(ascii: "-") { pos += 1 }
+            guard digits(&self) > 0 else { throw problem("invalid number") }
+        }
+    }
+
+    /// A string at `pos` (its opening quote), checked and copied as written.
+    mutating func string() throws(Problem) {
+        let start = pos
+        pos += 1
+        while true {
+            guard pos < end else { throw problem("the text ends inside a string") }
+            let b = p[pos]
+            if b == UInt8(ascii: "\"") {
+                pos += 1
+                copy(from: start)
+                return
+            } else if b == UInt8(ascii: "\\") {
+                guard pos + 1 < end else { throw problem("the text ends inside an escape") }
+                switch p[pos + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    pos += 2
+                case UInt8(ascii: "u"):
+                    guard end - pos >= 6, (2..<6).allSatisfy({ isHexDigit(p[pos + $0]) }) else {
+                        throw problem("invalid \\u escape")
+                    }
+                    pos += 6
+                default:
+                    throw problem("invalid escape")
+                }
+            } else if b < 0x20 {
+                throw problem("an unescaped control character in a string")
+            } else if b >= 0x80 {
+                let n = utf8SequenceLength(p, pos, end)
+                guard n > 0 else { throw problem("invalid UTF-8") }
+                pos += n
+            } else {
+                pos += 1
+            }
+        }
+    }
+
+    private func isHexDigit(_ b: UInt8) -> Bool {
+        b &- 0x30 < 10 || (b | 0x20) &- 0x61 < 6
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: UTF-8
 
 /// The length of the well-formed UTF-8 sequence that starts with the

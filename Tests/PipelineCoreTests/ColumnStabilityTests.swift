@@ -103,7 +103,7 @@ struct ColumnStabilityTests {
         var lines: [String] = []
         for n in 0..<9 {
             switch n {
-            case 2: lines.append(#"{"id": 2, "meta": {"k": [1, {"z": null}]}, "tags": ["a", "b"]}"#)
+            case 2: lines.append(#"{"id": 2, "meta": "k=1", "tags": ["a", "b"]}"#)
             case 5: lines.append(#"{"id": 5, "tags": [], "v": [0.5, -1]}"#)
             case 8: lines.append(#"{"text": "héllo wörld", "id": 8}"#)
             default: lines.append(#"{"id": \#(n)}"#)
@@ -142,8 +142,9 @@ struct ColumnStabilityTests {
                 #expect(row["chars"] == .null)
             }
         }
-        // Nested values as before: objects as JSON text, lists as lists.
-        #expect(rows[2]["meta"] == .string(#"{"k":[1,{"z":null}]}"#))
+        // Lists as lists: a C step (pipeline_arrow.h) passes list<utf8> and
+        // list<float64> on. (Structs and list<int64> it cannot: NestedJSONTests.)
+        #expect(rows[2]["meta"] == .string("k=1"))
         #expect(rows[2]["tags"] == .array([.string("a"), .string("b")]))
         #expect(rows[5]["tags"] == .array([]))
         #expect(rows[5]["v"] == .array([.number(0.5), .number(-1)]))
@@ -347,7 +348,7 @@ struct ColumnStabilityTests {
             {"a": null}
             {"b": "x", "tags": ["t"]}
             {"a": 2.5, "c": true, "v": []}
-            {"v": [1, 2], "o": [1, "x"]}
+            {"v": [1, 2], "o": {"j": [true]}}
             {"o": {"k": 1}, "tags": null}
 
             """)
@@ -355,15 +356,20 @@ struct ColumnStabilityTests {
         #expect(batches.map(\.length) == [2, 2, 2])
         for batch in batches {
             #expect(batch.fields.map(\.name) == ["a", "tags", "b", "c", "v", "o"])
-            #expect(batch.fields.map(\.type) == [.float64, .utf8List, .utf8, .bool, .float64List, .utf8])
+            let o: ArrowType = .structure([ArrowField("j", .list(ArrowField("item", .bool)), metadata: [ArrowField.nullIsAbsentKey: "true"]),
+                                           ArrowField("k", .int64, metadata: [ArrowField.nullIsAbsentKey: "true"])])
+            #expect(batch.fields.map(\.type) == [.float64, .utf8List, .utf8, .bool, .list(ArrowField("item", .int64)), o])
         }
         #expect(batches[0].column("a")?.float64(0) == 1)
         #expect(batches[0].column("a")?.isValid(1) == false)
         #expect(batches[0].column("tags")?.stringList(0) == [])
         #expect(batches[1].column("tags")?.stringList(0) == ["t"])
-        #expect(batches[1].column("v")?.float64List(1) == [])
-        #expect(batches[2].column("v")?.float64List(0) == [1, 2])
-        #expect(strings(batches, "o") == [nil, nil, nil, nil, #"[1,"x"]"#, #"{"k":1}"#])
+        #expect(batches[1].column("v")?.valueRange(1).count == 0)
+        let v = try #require(batches[2].column("v"))
+        #expect(v.valueRange(0).map { v.items.int64($0) } == [1, 2])
+        var objects: [String] = []
+        for batch in batches { objects += BatchJSON.rows(try RecordBatch([("o", try #require(batch.column("o")))])) }
+        #expect(objects == [#"{"o":null}"#, #"{"o":null}"#, #"{"o":null}"#, #"{"o":null}"#, #"{"o":{"j":[true]}}"#, #"{"o":{"k":1}}"#])
         #expect(strings(batches, "b") == [nil, nil, "x", nil, nil, nil])
     }
 
