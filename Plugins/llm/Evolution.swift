@@ -59,8 +59,9 @@ struct Evolution: Sendable {
     /// The row's system message: system_prompt rendered from its columns.
     func system(for row: TaskRow) throws(RowError) -> String? {
         guard let template = settings.systemTemplate else { return settings.system }
-        guard let system = template.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
-        return system
+        do throws(RowError) { return try template.render(row: row) } catch {
+            throw RowError("system prompt: \(error.message)")
+        }
     }
 
     /// What the system prompt reads, for `reads` (nulls make error rows).

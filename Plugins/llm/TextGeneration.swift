@@ -3,7 +3,7 @@ import PluginKit
 /// One LLM answer (or several) per row, from a prompt template.
 struct TextGeneration: LLMTask {
     static let template = Parameter<String?>("template", .template,
-        description: "The user message: {column} is replaced by the row's value; {{ and }} are literal braces. Without it (and without messages_column): {instruction}.")
+        description: "The user message, a template over the row's columns (docs/pipelines.md, Templates and expressions): {column}, or Jinja ({{ column }}, filters, {% if %}, {% for %}). Without it (and without messages_column): {instruction}.")
     static let messagesColumn = Parameter("messages_column", default: "",
         description: "Instead of the template: a column holding the conversation to continue, a list of {role, content} (an SFT file's messages, or JSON text of one). A trailing assistant turn is left out, so its answer is generated again; system_prompt goes first unless the conversation has a system message.")
     static let generations = Parameter("num_generations", default: 1, .minimum(1), .maximum(64),
@@ -85,8 +85,10 @@ struct TextGeneration: LLMTask {
         names += settings.systemPlaceholders.filter { !prompt.contains($0) }
         return names.map { name in
             let why = prompt.contains(name) ? "the template" : "the system prompt"
+            // A Jinja template may test a null (`x is none`); it says so itself if it prints one.
+            let jinja = prompt.contains(name) ? template.isJinja : settings.systemTemplate?.isJinja == true
             return TaskInput(name, .any, reason: "\(why) reads it",
-                             nulls: .rowErrorSaying("a column \(why) reads is null in this row"))
+                             nulls: jinja ? .allowed : .rowErrorSaying("a column \(why) reads is null in this row"))
         }
     }
 
@@ -99,20 +101,15 @@ struct TextGeneration: LLMTask {
 
     func requests(for row: TaskRow) throws(RowError) -> [TaskRequest] {
         if let messagesColumn {
-            let system: String?
-            if let systemTemplate = settings.systemTemplate {
-                guard let rendered = systemTemplate.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
-                system = rendered
-            } else {
-                system = settings.system
-            }
+            let system = try settings.systemTemplate.map { (template) throws(RowError) in try template.render(row: row) }
+                ?? settings.system
             let messages = try ChatMessages.json(row.promptText(messagesColumn), name: messagesColumn, system: system)
             return (0..<generations).map { generation in
                 TaskRequest(LLMRequest(messagesJSON: messages, optionsJSON: settings.options(generation: generation),
                                        generation: generation))
             }
         }
-        guard let prompt = template.render(row) else { throw RowError("a column the template reads is null in this row") }
+        let prompt = try template.render(row: row)
         return try (0..<generations).map { generation throws(RowError) in
             try settings.request(prompt, row: row, generation: generation)
         }

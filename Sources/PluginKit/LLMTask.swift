@@ -437,7 +437,7 @@ public struct GenerationParameters: Sendable {
     /// `GenerationSettings.request(_:row:)`. Otherwise it is sent as written.
     public init(system: String? = nil, systemTemplate: Bool = false, topP: Bool = true, seed: String? = nil) {
         let text = system ?? (systemTemplate
-            ? "An optional system message: {column} is replaced by the row's value; {{ and }} are literal braces."
+            ? "An optional system message, a template over the row's columns like the prompt's: {column} or Jinja ({{ column }}, {% if %})."
             : "An optional system message.")
         self.system = systemTemplate ? Parameter("system_prompt", .template, description: text)
                                      : Parameter("system_prompt", description: text)
@@ -506,7 +506,10 @@ public struct GenerationSettings: Sendable {
     /// columns (a null in one of them makes the row an error row).
     public func request(_ prompt: String, row: TaskRow, generation: Int = 0, label: String? = nil) throws(RowError) -> TaskRequest {
         guard let systemTemplate else { return request(prompt, generation: generation, label: label) }
-        guard let system = systemTemplate.render(row) else { throw RowError("a column the system prompt reads is null in this row") }
+        let system: String
+        do throws(RowError) { system = try systemTemplate.render(row: row) } catch {
+            throw RowError("system prompt: \(error.message)")
+        }
         return TaskRequest(LLMRequest(prompt: prompt, system: system, optionsJSON: options(generation: generation),
                                       generation: generation), label: label)
     }
