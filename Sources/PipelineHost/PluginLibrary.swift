@@ -61,6 +61,11 @@ public struct StepDescriptor: @unchecked Sendable {
     public var usesCredential: Bool { flags & UInt64(PIPELINE_STEP_USES_CREDENTIAL) != 0 }
     /// On resume the step is replayed from its first input (see
     /// PIPELINE_STEP_STATEFUL); generators and global steps always are.
+    /// A step that keeps state across batches (PIPELINE_STEP_STATEFUL).
+    public var isStateful: Bool { flags & UInt64(PIPELINE_STEP_STATEFUL) != 0 }
+    /// A step that drops rows on purpose (PIPELINE_STEP_FILTERS).
+    public var filtersRows: Bool { flags & UInt64(PIPELINE_STEP_FILTERS) != 0 }
+
     public var replaysOnResume: Bool {
         kind != .step || flags & UInt64(PIPELINE_STEP_STATEFUL) != 0
     }

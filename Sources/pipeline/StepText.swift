@@ -39,6 +39,8 @@ enum StepText {
         if step.isDeterministic { names.append("deterministic") }
         if step.usesLLM { names.append("uses-llm") }
         if step.usesCredential { names.append("uses-credential") }
+        if step.kind == .step, step.isStateful { names.append("stateful") }
+        if step.filtersRows { names.append("filters") }
         return names
     }
 
