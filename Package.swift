@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "PipelineLLM", type: .dynamic, targets: ["PipelineLLM"]),
         .library(name: "PipelineHub", type: .dynamic, targets: ["PipelineHub"]),
         .library(name: "PipelineFilter", type: .dynamic, targets: ["PipelineFilter"]),
+        .library(name: "PipelineMap", type: .dynamic, targets: ["PipelineMap"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
     ],
@@ -141,6 +142,9 @@ let package = Package(
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineFilter", dependencies: ["PluginKit", "PipelineTemplate"], path: "Plugins/filter",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineMap", dependencies: ["PluginKit", "PipelineTemplate", "PipelineJSON"], path: "Plugins/map",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 
