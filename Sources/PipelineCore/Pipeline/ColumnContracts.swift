@@ -17,6 +17,7 @@ enum ColumnContracts {
         // Declared outputs, and the properties of a "format": "json-schema" parameter.
         let declared = Set(outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters) })
             .union(SchemaColumns.names(schema: schema, parameters: parameters))
+            .union(AddedColumns.names(schema: schema, parameters: parameters))
         let passesThrough = inputs.contains(where: \.isWildcard) || outputs.contains(where: \.isWildcard)
         if kind == .generator {
             return outputs.isEmpty || passesThrough ? nil : declared
@@ -27,7 +28,8 @@ enum ColumnContracts {
             guard let parent else { return nil }
             all.formUnion(parent)
         }
-        return all
+        // "format": "dropped-columns": input columns the step leaves out (map's drop:).
+        return all.subtracting(AddedColumns.listed("dropped-columns", schema: schema, parameters: parameters))
     }
 
     /// The names of a `"format": "columns"` parameter that is set: a list

@@ -594,6 +594,7 @@ struct PipelineChecker {
             let parentColumns = parents[index].map { columns[$0] }
             produced[index] = Set(declared.outputs.filter { !$0.isWildcard }.map { $0.resolvedName(parameters[index]) })
                 .union(SchemaColumns.names(schema: descriptor.parameterSchema, parameters: parameters[index]))
+                .union(AddedColumns.names(schema: descriptor.parameterSchema, parameters: parameters[index]))
             columns[index] = ColumnContracts.outputs(kind: descriptor.kind, inputs: declared.inputs, outputs: declared.outputs,
                                                      schema: descriptor.parameterSchema, parameters: parameters[index],
                                                      parents: parentColumns)
@@ -604,6 +605,8 @@ struct PipelineChecker {
                            available: known ? available : nil, parents: parents, produced: produced)
             checkExpressions(of: index, descriptor: descriptor, parameters: parameters[index],
                              available: known ? available : nil, parents: parents, produced: produced)
+            checkAddedColumns(of: index, descriptor: descriptor, parameters: parameters[index],
+                              available: known ? available : nil, parents: parents, produced: produced)
             guard known else { continue }
             checkCollisions(of: index, descriptor: descriptor, parameters: parameters[index], available: available,
                             parents: parents, produced: produced)
