@@ -28,18 +28,26 @@ extension PipelineChecker {
             }
             guard let available else { continue }
             for name in expression.names where !available.contains(name) && !ColumnContracts.reserved.contains(name) {
-                let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
-                var message = "\(path): \"\(name)\" names a column "
-                if let producer = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
-                    message += "that \"\(producer)\" produces but a step after it does not pass on"
-                } else {
-                    message += "no earlier step produces"
-                }
-                message += " (available: \(list))" + Suggestion.hint(for: name, among: available.sorted())
+                let message = unknownColumn(name, shown: "\"\(name)\"", path: path, index: index, available: available,
+                                            parents: parents, produced: produced)
                 let position = Self.position(of: name, in: text)
                 diagnostics.append(Diagnostic(message, origin: position.map { at($0.line, $0.column) } ?? origin))
             }
         }
+    }
+
+    /// "PATH: NAME names a column no earlier step produces (available: ...)",
+    /// or that a step produces but a later one drops, with "did you mean".
+    func unknownColumn(_ name: String, shown: String, path: JSONPath, index: Int, available: Set<String>,
+                       parents: [[Int]], produced: [Set<String>]) -> String {
+        let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
+        var message = "\(path): \(shown) names a column "
+        if let producer = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
+            message += "that \"\(producer)\" produces but a step after it does not pass on"
+        } else {
+            message += "no earlier step produces"
+        }
+        return message + " (available: \(list))" + Suggestion.hint(for: name, among: available.sorted())
     }
 
     /// Where `name` first appears as a whole word in `text` (1-based), outside quotes.

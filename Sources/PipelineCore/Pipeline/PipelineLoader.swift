@@ -651,14 +651,8 @@ struct PipelineChecker {
             }
             guard let available else { continue }
             for name in template.names where !available.contains(name) && !ColumnContracts.reserved.contains(name) {
-                let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
-                var message = "\(path): \(TemplateCheck.display(name, legacy: template.isLegacy)) names a column "
-                if let source = nearestProducer(of: name, from: index, parents: parents, produced: produced) {
-                    message += "that \"\(source)\" produces but a step after it does not pass on"
-                } else {
-                    message += "no earlier step produces"
-                }
-                message += " (available: \(list))" + Suggestion.hint(for: name, among: available.sorted())
+                let message = unknownColumn(name, shown: TemplateCheck.display(name, legacy: template.isLegacy), path: path,
+                                            index: index, available: available, parents: parents, produced: produced)
                 let position = template.namePositions[name]
                 diagnostics.append(Diagnostic(message, origin: position.map { at($0.line, $0.column) } ?? origin))
             }
