@@ -192,7 +192,7 @@ struct Evaluation {
                     failed = true
                 }
             }
-            if !failed, let message = mismatch(column.shape, field.type, row: row, place: place) {
+            if !failed, let message = mismatch(column.shape, field.type, row: row, place: { place }) {
                 problems[row].append(message)
                 failed = true
             }
@@ -202,7 +202,7 @@ struct Evaluation {
     }
 
     /// Why row `row` of `shape` does not go into a column of `type`.
-    private func mismatch(_ shape: Shape, _ type: ArrowType, row: Int, place: String) -> String? {
+    private func mismatch(_ shape: Shape, _ type: ArrowType, row: Int, place: () -> String) -> String? {
         switch shape {
         case .leaf(let index):
             switch leaves[index].outcomes[row] {
@@ -210,23 +210,26 @@ struct Evaluation {
             case .value(let value):
                 return Values.mismatch(value, type, at: place)
             case .text:
-                return type == .utf8 || type == .largeUtf8 ? nil : "\(place): got text, the column is \(type.displayName)"
+                switch type {
+                case .utf8, .largeUtf8: return nil
+                default: return "\(place()): got text, the column is \(type.displayName)"
+                }
             case .cell(let column, _):
                 return column.type.hasSameLayout(as: type) || (type == .utf8 && column.type == .largeUtf8)
-                    ? nil : "\(place): got \(column.type.displayName), the column is \(type.displayName)"
+                    ? nil : "\(place()): got \(column.type.displayName), the column is \(type.displayName)"
             }
         case .list(let items):
-            guard case .list(let item) = type else { return "\(place): a list, the column is \(type.displayName)" }
+            guard case .list(let item) = type else { return "\(place()): a list, the column is \(type.displayName)" }
             for (index, shape) in items.enumerated() {
-                if let message = mismatch(shape, item.type, row: row, place: "\(place)[\(index)]") { return message }
+                if let message = mismatch(shape, item.type, row: row, place: { "\(place())[\(index)]" }) { return message }
             }
             return nil
         case .object(let members):
             guard case .structure(let fields) = type, fields.count == members.count else {
-                return "\(place): a mapping, the column is \(type.displayName)"
+                return "\(place()): a mapping, the column is \(type.displayName)"
             }
             for (member, field) in zip(members, fields) {
-                if let message = mismatch(member.shape, field.type, row: row, place: "\(place).\(member.name)") { return message }
+                if let message = mismatch(member.shape, field.type, row: row, place: { "\(place()).\(member.name)" }) { return message }
             }
             return nil
         }

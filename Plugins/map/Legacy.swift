@@ -45,6 +45,16 @@ struct LegacyTemplate {
         self.names = names
     }
 
+    /// The text of a template without placeholders.
+    var constantText: String? {
+        var bytes: [UInt8] = []
+        for part in parts {
+            guard case .text(let text) = part else { return nil }
+            bytes += text
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// The columns of this batch, one per part (nil for text parts and
     /// names the batch lacks).
     func columns(_ lookup: [String: ArrowColumn]) -> [ArrowColumn?] {

@@ -126,7 +126,17 @@ struct Recipe {
         } else {
             do throws(TemplateError) {
                 let template = try Template(parsing: text)
-                leaves.append(Leaf(place: place, kind: .template(template, template.isLegacy ? LegacyTemplate(text) : nil)))
+                if template.isLegacy {
+                    let legacy = LegacyTemplate(text)
+                    // No placeholder: the same text in every row.
+                    if legacy.names.isEmpty, let constant = legacy.constantText {
+                        leaves.append(Leaf(place: place, kind: .constant(.string(constant))))
+                    } else {
+                        leaves.append(Leaf(place: place, kind: .template(template, legacy)))
+                    }
+                } else {
+                    leaves.append(Leaf(place: place, kind: .template(template, nil)))
+                }
             } catch {
                 throw .invalidArgument("map: \(place): \(error.line):\(error.column): \(error.message)")
             }

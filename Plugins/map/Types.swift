@@ -136,7 +136,7 @@ struct DeclaredType {
 /// Values into columns of a known type.
 enum Values {
     /// Why `value` does not go into a column of `type`, or nil when it does.
-    static func mismatch(_ value: Value, _ type: ArrowType, at place: String) -> String? {
+    static func mismatch(_ value: Value, _ type: ArrowType, at place: () -> String) -> String? {
         switch (value, type) {
         case (.null, _), (.bool, .bool), (.int, .int64), (.double, .float64), (.string, .utf8), (.string, .largeUtf8):
             return nil
@@ -144,7 +144,7 @@ enum Values {
             if i >= 0 { return nil }
         case (.int(let i), .float64):
             if i.magnitude <= 1 << 53 { return nil }
-            return "\(place): the integer \(i) is beyond what a float64 holds exactly"
+            return "\(place()): the integer \(i) is beyond what a float64 holds exactly"
         case (.int(let i), .float32):
             if Float(exactly: i) != nil { return nil }
         case (.double(let d), .float32):
@@ -153,33 +153,32 @@ enum Values {
             if UInt64(exactly: d) != nil { return nil }
         case (.list(let items), .list(let item)):
             for (index, value) in items.enumerated() {
-                if let problem = mismatch(value, item.type, at: "\(place)[\(index)]") { return problem }
+                if let problem = mismatch(value, item.type, at: { "\(place())[\(index)]" }) { return problem }
             }
             return nil
         case (.list(let items), .fixedSizeList(let item, let width)):
             guard items.count == width else {
-                return "\(place): a list of \(items.count) items, the column holds exactly \(width) (\(type.displayName))"
+                return "\(place()): a list of \(items.count) items, the column holds exactly \(width) (\(type.displayName))"
             }
             guard item.type == .float32 else { break }
             for (index, value) in items.enumerated() {
-                if value.isNull { return "\(place)[\(index)]: null in a \(type.displayName) column" }
-                if let problem = mismatch(value, item.type, at: "\(place)[\(index)]") { return problem }
+                if value.isNull { return "\(place())[\(index)]: null in a \(type.displayName) column" }
+                if let problem = mismatch(value, item.type, at: { "\(place())[\(index)]" }) { return problem }
             }
             return nil
         case (.object(let object), .structure(let fields)):
-            let names = fields.map(\.name)
-            guard object.count == fields.count, Set(object.keys) == Set(names) else {
-                return "\(place): an object with the keys (\(object.keys.joined(separator: ", "))), "
+            guard object.count == fields.count, fields.allSatisfy({ object[$0.name] != nil }) else {
+                return "\(place()): an object with the keys (\(object.keys.joined(separator: ", "))), "
                     + "the column is \(type.displayName)"
             }
             for field in fields {
-                if let problem = mismatch(object[field.name] ?? .null, field.type, at: "\(place).\(field.name)") { return problem }
+                if let problem = mismatch(object[field.name] ?? .null, field.type, at: { "\(place()).\(field.name)" }) { return problem }
             }
             return nil
         default:
             break
         }
-        return "\(place): got \(describe(value)), the column is \(type.displayName)"
+        return "\(place()): got \(describe(value)), the column is \(type.displayName)"
     }
 
     /// "a string ("abc")", "an integer (3)", "a list".
@@ -231,24 +230,24 @@ enum Values {
     /// they are, floats in their shortest form), for a `json` column.
     static func json(_ value: Value, at place: String) throws(RowError) -> String {
         var out = ""
-        try writeJSON(value, to: &out, at: place)
+        try writeJSON(value, to: &out, at: { place })
         return out
     }
 
-    private static func writeJSON(_ value: Value, to out: inout String, at place: String) throws(RowError) {
+    private static func writeJSON(_ value: Value, to out: inout String, at place: () -> String) throws(RowError) {
         switch value {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d):
-            guard d.isFinite else { throw RowError("\(place): \(d) is not a JSON number") }
+            guard d.isFinite else { throw RowError("\(place()): \(d) is not a JSON number") }
             out += d.description
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .list(let items):
             out += "["
             for (index, item) in items.enumerated() {
                 if index > 0 { out += "," }
-                try writeJSON(item, to: &out, at: "\(place)[\(index)]")
+                try writeJSON(item, to: &out, at: { "\(place())[\(index)]" })
             }
             out += "]"
         case .object(let object):
@@ -257,7 +256,7 @@ enum Values {
                 if index > 0 { out += "," }
                 JSONValue.writeString(member.key, to: &out)
                 out += ":"
-                try writeJSON(member.value, to: &out, at: "\(place).\(member.key)")
+                try writeJSON(member.value, to: &out, at: { "\(place()).\(member.key)" })
             }
             out += "}"
         }
