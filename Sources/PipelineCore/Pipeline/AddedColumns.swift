@@ -213,14 +213,8 @@ extension PipelineChecker {
         }
         guard let available else { return }
         for name in names where !available.contains(name.name) && !ColumnContracts.reserved.contains(name.name) {
-            let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
-            var message = "\(path): \(legacy ? "{\(name.name)}" : "\"\(name.name)\"") names a column "
-            if let producer = nearestProducer(of: name.name, from: index, parents: parents, produced: produced) {
-                message += "that \"\(producer)\" produces but a step after it does not pass on"
-            } else {
-                message += "no earlier step produces"
-            }
-            message += " (available: \(list))" + Suggestion.hint(for: name.name, among: available.sorted())
+            let message = unknownColumn(name.name, shown: TemplateCheck.display(name.name, legacy: legacy), path: path,
+                                        index: index, available: available, parents: parents, produced: produced)
             diagnostics.append(Diagnostic(message, origin: at(name.line, name.column)))
         }
     }
