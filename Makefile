@@ -69,6 +69,9 @@ run: plugins
 	@echo "== pipeline run pipelines/textgen.yaml, against the in-project LLM server"
 	@Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
 	  $(BIN)/pipeline run pipelines/textgen.yaml --run-dir runs/textgen --fresh --no-llm-cache
+	@echo "== pipeline run pipelines/support-sft.yaml: 2 answers per support question, filtered, as SFT messages"
+	@Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
+	  $(BIN)/pipeline run pipelines/support-sft.yaml --run-dir runs/support-sft --fresh --no-llm-cache
 	@echo "== pipeline run pipelines/deita.yaml (k=3, budget 50), against the in-project LLM server"
 	@DEITA_BUDGET=50 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
 	  $(BIN)/pipeline run pipelines/deita.yaml --run-dir runs/deita --fresh --no-llm-cache
@@ -77,6 +80,7 @@ run: plugins
 	  $(BIN)/pipeline run pipelines/textgen-hub.yaml --run-dir runs/textgen-hub --fresh --no-llm-cache
 	@echo "outputs: $$(pwd)/runs/demo/demo.jsonl ($$(wc -l < runs/demo/demo.jsonl) rows)"
 	@echo "         $$(pwd)/runs/textgen/textgen.jsonl (LLM answers; teacher I/O log: runs/textgen/llm-io.jsonl)"
+	@echo "         $$(pwd)/runs/support-sft/support-sft.jsonl (SFT messages rows: $$(wc -l < runs/support-sft/support-sft.jsonl))"
 	@echo "         $$(pwd)/runs/deita/deita.jsonl (the DEITA selection: $$(wc -l < runs/deita/deita.jsonl) rows)"
 
 # A Python venv for the conformance tests: pyarrow (Arrow C Data Interface)
