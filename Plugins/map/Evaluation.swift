@@ -182,17 +182,27 @@ struct Evaluation {
     func build(_ column: ColumnRecipe, field: ArrowField, problems: inout [[String]]) -> ArrowColumn {
         if case .leaf(let index) = column.shape, let whole = leaves[index].wholeColumn { return whole }
         let builder = ColumnBuilder(field.type)
-        let ids = column.shape.leaves
+        // Constants never fail and fit by construction; text fits its utf8
+        // place; a value of an expression may not fit.
+        var fallible: [Int] = []
+        var checked = false
+        for id in column.shape.leaves {
+            switch recipe.leaves[id].kind {
+            case .constant: break
+            case .template: fallible.append(id)
+            case .expression: fallible.append(id); checked = true
+            }
+        }
         let place = "columns.\(column.name)"
         for row in 0..<length {
             var failed = false
-            for id in ids {
+            for id in fallible {
                 if case .failed(let message) = leaves[id].outcomes[row] {
                     problems[row].append(message)
                     failed = true
                 }
             }
-            if !failed, let message = mismatch(column.shape, field.type, row: row, place: { place }) {
+            if !failed, checked, let message = mismatch(column.shape, field.type, row: row, place: { place }) {
                 problems[row].append(message)
                 failed = true
             }
