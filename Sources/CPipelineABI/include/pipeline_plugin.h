@@ -321,7 +321,7 @@ typedef struct pipeline_step_desc {
   const char *outputs_json;   /* column declarations */
   /*
    * JSON Schema (an object) of the parameters. The host understands the
-   * keywords listed in docs/writing-plugins.md, plus two string formats:
+   * keywords listed in docs/writing-plugins.md, plus these string formats:
    *   "format": "input-path"   a file the step reads. The host resolves a
    *       relative path against the pipeline file's directory, refuses a
    *       pipeline whose outputs would overwrite it, and puts its size and
@@ -333,10 +333,12 @@ typedef struct pipeline_step_desc {
    *       should write to a temporary file and rename it when the run
    *       succeeds; the host finishes steps without children (sinks) last.
    *   "format": "template"     (since 1.3, a hint: older hosts ignore it) a
-   *       text whose {name} placeholders name input columns ({{ and }} are
-   *       literal braces). At validation the host refuses an unclosed brace,
-   *       an empty {}, and a placeholder naming a column no ancestor can
-   *       produce (when the columns are known), at the value's line:col.
+   *       template over the row's columns: the legacy {name} form, or (1.4)
+   *       the Jinja subset of docs/pipelines.md. At validation the host
+   *       refuses one that does not parse and a name no ancestor can
+   *       produce (when the columns are known), at its line:col.
+   *   "format": "expression"   (since 1.4, a hint) an expression of that
+   *       language (a filter condition), checked the same way.
    *   "format": "columns"      (since 1.3, a hint) a list of names, a list of
    *       one-entry objects, or an object: when given, the step's output
    *       columns are exactly these names (and the host's _row_id), so the
@@ -347,6 +349,13 @@ typedef struct pipeline_step_desc {
    *       step beside its declared ones (structured_generation's
    *       json_schema). At validation the host reads it with the subset the
    *       built-in steps support and reports a problem at its line:col.
+   *   "format": "rows"         (since 1.4, a hint) a list of objects (inline
+   *       rows): their keys are the step's output columns.
+   *   "format": "added-columns", "replaced-columns", "dropped-columns"
+   *       (since 1.4, hints) a mapping of new column -> spec (templates and
+   *       "=" expressions, checked like templates), and lists of names: the
+   *       step's output is its input plus, instead of, or minus them (map).
+   *       docs/writing-plugins.md has the details.
    */
   const char *params_schema_json;
 
