@@ -25,7 +25,7 @@ use core::marker::{PhantomData, PhantomPinned};
 pub const PIPELINE_ABI_MAJOR: u16 = 1;
 /// The header this crate was written from. A plugin sets its own
 /// `abi_minor` to the lowest minor it needs, not to this.
-pub const PIPELINE_ABI_MINOR: u16 = 3;
+pub const PIPELINE_ABI_MINOR: u16 = 4;
 
 /// Frozen sizes (LP64): `sizeof` each structure as it was in that release.
 /// The smallest of a structure is the least `struct_size` a reader accepts.
@@ -36,9 +36,12 @@ pub const PIPELINE_PLUGIN_SIZE_1_0: usize = 48;
 pub const PIPELINE_PARAMS_EXT_SIZE_1_0: usize = 56;
 pub const PIPELINE_LLM_EXT_SIZE_1_0: usize = 40;
 pub const PIPELINE_LLM_EXT_SIZE_1_2: usize = 48;
+pub const PIPELINE_LLM_EXT_SIZE_1_4: usize = 72;
+pub const PIPELINE_LLM_ANSWER_SIZE_1_4: usize = 80;
 pub const PIPELINE_HTTP_EXT_SIZE_1_1: usize = 24;
 pub const PIPELINE_HTTP_EXT_SIZE_1_3: usize = 32;
 pub const PIPELINE_RUN_EXT_SIZE_1_1: usize = 56;
+pub const PIPELINE_RUN_EXT_SIZE_1_4: usize = 80;
 /// Frozen structures: the only size they will ever have in major 1.
 pub const PIPELINE_LLM_REQUEST_SIZE: usize = 48;
 pub const PIPELINE_LLM_RESPONSE_SIZE: usize = 64;
@@ -267,6 +270,19 @@ pub struct pipeline_llm_response {
 /// `[any thread]` Called exactly once per submitted request.
 pub type pipeline_llm_callback = Option<unsafe extern "C" fn(user: *mut c_void, response: *const pipeline_llm_response)>;
 
+/// ABI 1.4: a response and what the server said besides (growable: read a
+/// field only if `has_field!(answer, pipeline_llm_answer, field)`).
+#[repr(C)]
+pub struct pipeline_llm_answer {
+    pub struct_size: u32,
+    pub response: pipeline_llm_response,
+    /// The model's reasoning trace; null when none.
+    pub reasoning: *const c_char,
+}
+
+/// `[any thread]` ABI 1.4: called exactly once per request sent with `submit_answer`.
+pub type pipeline_llm_answer_callback = Option<unsafe extern "C" fn(user: *mut c_void, answer: *const pipeline_llm_answer)>;
+
 #[repr(C)]
 pub struct pipeline_llm_ext {
     pub struct_size: u32,
@@ -307,6 +323,26 @@ pub struct pipeline_llm_ext {
             dim: usize,
             statuses: *mut pipeline_status,
             errors: *mut *const c_char,
+        ) -> pipeline_status,
+    >,
+    /// ABI 1.4: check `has_field!(llm, pipeline_llm_ext, complete_answers)`;
+    /// `answer_size` is `size_of::<pipeline_llm_answer>()`.
+    pub complete_answers: Option<
+        unsafe extern "C" fn(
+            call: *mut pipeline_call,
+            requests: *const pipeline_llm_request,
+            count: usize,
+            answers: *mut pipeline_llm_answer,
+            answer_size: usize,
+        ) -> pipeline_status,
+    >,
+    pub release_answers: Option<unsafe extern "C" fn(answers: *mut pipeline_llm_answer, count: usize, answer_size: usize)>,
+    pub submit_answer: Option<
+        unsafe extern "C" fn(
+            call: *mut pipeline_call,
+            request: *const pipeline_llm_request,
+            done: pipeline_llm_answer_callback,
+            user: *mut c_void,
         ) -> pipeline_status,
     >,
 }
@@ -393,6 +429,10 @@ pub struct pipeline_run_ext {
     pub run_id: Option<unsafe extern "C" fn(call: *const pipeline_call) -> *const c_char>,
     pub pipeline_name: Option<unsafe extern "C" fn(call: *const pipeline_call) -> *const c_char>,
     pub pipeline_text: Option<unsafe extern "C" fn(call: *const pipeline_call) -> *const c_char>,
+    /// ABI 1.4: which input (`input:` order) the current batch comes from; -1 for none.
+    pub input_index: Option<unsafe extern "C" fn(call: *const pipeline_call) -> i32>,
+    pub input_count: Option<unsafe extern "C" fn(call: *const pipeline_call) -> i32>,
+    pub input_name: Option<unsafe extern "C" fn(call: *const pipeline_call, index: i32) -> *const c_char>,
 }
 
 // ---------------------------------------------------------------------------
@@ -544,7 +584,12 @@ const _: () = {
     assert!(size_of::<pipeline_llm_response>() == 64, "pipeline_llm_response frozen size");
     assert!(offset_of!(pipeline_llm_ext, embed) == 32, "pipeline_llm_ext v1.0 layout");
     assert!(offset_of!(pipeline_llm_ext, embed_with_errors) == 40, "pipeline_llm_ext layout");
-    assert!(size_of::<pipeline_llm_ext>() == 48, "pipeline_llm_ext v1.2 size");
+    assert!(offset_of!(pipeline_llm_ext, complete_answers) == 48, "pipeline_llm_ext layout");
+    assert!(offset_of!(pipeline_llm_ext, submit_answer) == 64, "pipeline_llm_ext layout");
+    assert!(size_of::<pipeline_llm_ext>() == 72, "pipeline_llm_ext v1.4 size");
+    assert!(offset_of!(pipeline_llm_answer, response) == 8, "pipeline_llm_answer layout");
+    assert!(offset_of!(pipeline_llm_answer, reasoning) == 72, "pipeline_llm_answer layout");
+    assert!(size_of::<pipeline_llm_answer>() == 80, "pipeline_llm_answer v1.4 size");
     assert!(offset_of!(pipeline_http_request, method) == 8, "pipeline_http_request layout");
     assert!(offset_of!(pipeline_http_request, timeout_seconds) == 56, "pipeline_http_request layout");
     assert!(size_of::<pipeline_http_request>() == 64, "pipeline_http_request frozen size");
@@ -553,7 +598,9 @@ const _: () = {
     assert!(size_of::<pipeline_http_response>() == 56, "pipeline_http_response frozen size");
     assert!(offset_of!(pipeline_http_ext, perform_authenticated) == 24, "pipeline_http_ext layout");
     assert!(size_of::<pipeline_http_ext>() == 32, "pipeline_http_ext v1.3 size");
-    assert!(size_of::<pipeline_run_ext>() == 56, "pipeline_run_ext v1.1 size");
+    assert!(offset_of!(pipeline_run_ext, input_index) == 56, "pipeline_run_ext layout");
+    assert!(offset_of!(pipeline_run_ext, input_name) == 72, "pipeline_run_ext layout");
+    assert!(size_of::<pipeline_run_ext>() == 80, "pipeline_run_ext v1.4 size");
     assert!(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
     assert!(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
     assert!(PIPELINE_STEP_DESC_SIZE_1_0 == 112, "frozen size");
@@ -561,9 +608,12 @@ const _: () = {
     assert!(PIPELINE_PARAMS_EXT_SIZE_1_0 == 56, "frozen size");
     assert!(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
     assert!(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
+    assert!(PIPELINE_LLM_EXT_SIZE_1_4 == 72, "frozen size");
+    assert!(PIPELINE_LLM_ANSWER_SIZE_1_4 == 80, "frozen size");
     assert!(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
     assert!(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
     assert!(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
+    assert!(PIPELINE_RUN_EXT_SIZE_1_4 == 80, "frozen size");
     assert!(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
     assert!(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");
     assert!(PIPELINE_HTTP_REQUEST_SIZE == 64, "frozen size");

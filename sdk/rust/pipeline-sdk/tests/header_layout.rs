@@ -80,7 +80,11 @@ fn rust_layout() -> Layout {
     record!(l, pipeline_llm_response {
         struct_size, status, text, error, finish_reason, model, prompt_tokens, completion_tokens, cached
     });
-    record!(l, pipeline_llm_ext { struct_size, complete, release, submit, embed, embed_with_errors });
+    record!(l, pipeline_llm_answer { struct_size, response, reasoning });
+    record!(l, pipeline_llm_ext {
+        struct_size, complete, release, submit, embed, embed_with_errors, complete_answers, release_answers,
+        submit_answer
+    });
     record!(l, pipeline_http_request {
         struct_size, method, url, headers, header_count, body, body_len, timeout_seconds
     });
@@ -89,7 +93,8 @@ fn rust_layout() -> Layout {
     });
     record!(l, pipeline_http_ext { struct_size, perform, release, perform_authenticated });
     record!(l, pipeline_run_ext {
-        struct_size, state_get, state_put, release_value, run_id, pipeline_name, pipeline_text
+        struct_size, state_get, state_put, release_value, run_id, pipeline_name, pipeline_text, input_index,
+        input_count, input_name
     });
     constants!(l,
         ints: [
@@ -103,6 +108,7 @@ fn rust_layout() -> Layout {
             PIPELINE_STEP_FILTERS, PIPELINE_STEP_USES_CREDENTIAL,
             PIPELINE_HOST_SIZE_1_0, PIPELINE_HOST_SIZE_1_3, PIPELINE_STEP_DESC_SIZE_1_0, PIPELINE_PLUGIN_SIZE_1_0,
             PIPELINE_PARAMS_EXT_SIZE_1_0, PIPELINE_LLM_EXT_SIZE_1_0, PIPELINE_LLM_EXT_SIZE_1_2,
+            PIPELINE_LLM_EXT_SIZE_1_4, PIPELINE_LLM_ANSWER_SIZE_1_4, PIPELINE_RUN_EXT_SIZE_1_4,
             PIPELINE_HTTP_EXT_SIZE_1_1, PIPELINE_HTTP_EXT_SIZE_1_3, PIPELINE_RUN_EXT_SIZE_1_1, PIPELINE_LLM_REQUEST_SIZE,
             PIPELINE_LLM_RESPONSE_SIZE, PIPELINE_HTTP_REQUEST_SIZE, PIPELINE_HTTP_RESPONSE_SIZE,
             ARROW_FLAG_DICTIONARY_ORDERED, ARROW_FLAG_NULLABLE, ARROW_FLAG_MAP_KEYS_SORTED,
