@@ -93,7 +93,10 @@ public struct PromptTemplate: Sendable {
         case .structure(let fields):
             var object = ValueObject()
             for (index, field) in fields.enumerated() where index < column.children.count {
-                object[field.name] = value(column.children[index], column.offset + row)
+                let member = value(column.children[index], column.offset + row)
+                // A member the JSON object did not have is not there (as write_jsonl leaves it out).
+                if member.isNull, field.metadata[ArrowField.nullIsAbsentKey] != nil { continue }
+                object[field.name] = member
             }
             return .object(object)
         }

@@ -73,6 +73,21 @@ struct ChatInputTests {
         #expect(byID[4]?.contains("messages[0] (user) has no text content") == true, "\(errors)")
     }
 
+    /// A member some objects lack is absent from the others too, as the
+    /// input had it: a Jinja prompt's `default` applies, no "None" appears.
+    @Test func aMemberAnObjectLackedIsAbsentInAPrompt() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("chat-input-absent")
+        let rows = #"{id: 1, messages: [{role: user, content: "Hi.", name: bob}]}, {id: 2, messages: [{role: user, content: "Yo."}]}"#
+        let result = try run(directory, rows: rows,
+                             with: #"{template: "{% for m in messages %}{{ m.name | default('anon') }} says {{ m.content }}{% endfor %}"}"#)
+        #expect(result.status == 0, "\(result.output)")
+        let prompts = try lines(result.run.appendingPathComponent("llm-io.jsonl")).compactMap {
+            $0["request"]?["messages"]?.arrayValue?.last?["content"]?.stringValue
+        }
+        #expect(Set(prompts) == ["bob says Hi.", "anon says Yo."], "\(prompts)")
+    }
+
     @Test func aMissingConversationColumnIsAValidationOrStepError() throws {
         try Fixtures.requireBuiltPipeline()
         let directory = try Fixtures.emptyDirectory("chat-input-missing")
