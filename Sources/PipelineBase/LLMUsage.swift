@@ -42,3 +42,26 @@ public struct LLMUsage: Sendable {
         ])
     }
 }
+
+/// What one step's requests to an LLM are doing at this moment: for
+/// progress displays, never stored.
+public struct LLMLive: Sendable, Equatable {
+    /// Requests sent and not answered yet (waiting for a slot, in flight,
+    /// or waiting to be retried). Answers from the cache never open.
+    public var open = 0
+    /// Requests on the wire now.
+    public var inFlight = 0
+    /// The most requests of the step on the wire at once.
+    public var peakInFlight = 0
+
+    public init(open: Int = 0, inFlight: Int = 0, peakInFlight: Int = 0) {
+        self.open = open
+        self.inFlight = inFlight
+        self.peakInFlight = peakInFlight
+    }
+
+    package mutating func started() {
+        inFlight += 1
+        peakInFlight = max(peakInFlight, inFlight)
+    }
+}

@@ -85,6 +85,9 @@ package final class LLMClient: @unchecked Sendable {
     private var rate: RateWindow
     private var pumpScheduled = false
     private var usageByStep: [String: LLMUsage] = [:]
+    /// What each step's requests are doing now (progress, not results).
+    private var liveByStep: [String: LLMLive] = [:]
+    private var peakInFlight = 0
 
     package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?) {
         self.config = config
@@ -300,6 +303,8 @@ package final class LLMClient: @unchecked Sendable {
 
     private func enqueue(_ job: Job) {
         lock.lock()
+        // A retry comes back here; it is still the same open request.
+        if job.attempt == 0 { liveByStep[job.step, default: LLMLive()].open += 1 }
         waiting.append(job)
         lock.unlock()
         pump()
@@ -318,6 +323,8 @@ package final class LLMClient: @unchecked Sendable {
             }
             _ = waiting.popFirst()
             inFlight += 1
+            peakInFlight = max(peakInFlight, inFlight)
+            liveByStep[job.step, default: LLMLive()].started()
             starting.append(job)
         }
         // A rate limit is full: look again when its oldest request ages out.
@@ -350,6 +357,7 @@ package final class LLMClient: @unchecked Sendable {
     private func finish(_ job: Job, _ outcome: HTTPOutcome) {
         lock.lock()
         inFlight -= 1
+        liveByStep[job.step, default: LLMLive()].inFlight -= 1
         lock.unlock()
         let latency = Date().timeIntervalSince1970 - job.started
         var retryAfter: Double?
@@ -402,7 +410,7 @@ package final class LLMClient: @unchecked Sendable {
         }
 
         if let response {
-            self.record(step: job.step) {
+            self.record(step: job.step, closing: true) {
                 $0.requests += 1
                 $0.promptTokens += response.promptTokens
                 $0.completionTokens += response.completionTokens
@@ -415,7 +423,7 @@ package final class LLMClient: @unchecked Sendable {
                 let delay = policy.delay(afterAttempt: job.attempt, serverDelay: retryAfter)
                 DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in enqueue(job) }
             } else {
-                self.record(step: job.step) { $0.requests += 1; $0.failures += 1 }
+                self.record(step: job.step, closing: true) { $0.requests += 1; $0.failures += 1 }
                 let attempts = job.attempt == 1 ? "" : " (after \(job.attempt) attempts)"
                 job.completion(.failure(failure.status, "llm \(config.name): \(failure.message)\(attempts)"))
             }
@@ -431,10 +439,20 @@ package final class LLMClient: @unchecked Sendable {
         return String(text.prefix(200))
     }
 
-    private func record(step: String, _ update: (inout LLMUsage) -> Void) {
+    /// `closing`: the update ends one of the step's open (sent) requests.
+    private func record(step: String, closing: Bool = false, _ update: (inout LLMUsage) -> Void) {
         lock.lock()
         update(&usageByStep[step, default: LLMUsage()])
+        if closing { liveByStep[step, default: LLMLive()].open -= 1 }
         lock.unlock()
+    }
+
+    /// [thread-safe] What the steps' requests are doing now, and the most
+    /// requests this LLM has had in flight at once.
+    package var live: (steps: [String: LLMLive], peakInFlight: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (liveByStep, peakInFlight)
     }
 
     /// Counts so far, per step.
