@@ -28,6 +28,8 @@ public struct RunSummary: Sendable {
         public var busySeconds = 0.0
         /// LLM requests and tokens of the step in this run, if it used one.
         public var llm: LLMUsage?
+        /// Where the step is, while the run goes on (never in a finished summary).
+        public var progress: StepProgress?
 
         public init(name: String, uses: String, inputs: [String] = []) {
             self.name = name
@@ -87,6 +89,7 @@ public struct RunSummary: Sendable {
                     "busy_seconds": .number((step.busySeconds * 1000).rounded() / 1000),
                 ]
                 if let llm = step.llm { object["llm"] = llm.json }
+                if let progress = step.progress { object["progress"] = progress.json }
                 return .object(object)
             }),
         ]

@@ -29,6 +29,25 @@ public struct RunRecord: Sendable, Equatable {
     public var holder: RunLock.Holder?
     /// The reason a run failed, or why its summary could not be read.
     public var error: String?
+    /// For a running run: where its working steps are (summary.json's
+    /// live progress), by step name, in step order.
+    public var progress: [(step: String, progress: StepProgress)] = []
+
+    public static func == (a: RunRecord, b: RunRecord) -> Bool {
+        a.name == b.name && a.path == b.path && a.state == b.state && a.status == b.status
+            && a.startedAt == b.startedAt && a.seconds == b.seconds && a.rows == b.rows
+            && a.rowErrors == b.rowErrors && a.holder == b.holder && a.error == b.error
+            && a.progress.map(\.step) == b.progress.map(\.step) && a.progress.map(\.progress) == b.progress.map(\.progress)
+    }
+
+    /// The working steps' figures, as the status line shows them.
+    public var progressText: String? {
+        let parts = progress.compactMap { entry -> String? in
+            let text = entry.progress.text
+            return text.isEmpty ? nil : "\(entry.step) \(text)"
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
 
     public var json: JSONValue {
         func number(_ value: Double?) -> JSONValue { value.map { .number($0) } ?? .null }
@@ -40,6 +59,13 @@ public struct RunRecord: Sendable, Equatable {
         ]
         if let holder { object["pid"] = .number(Double(holder.pid)) }
         if let error { object["error"] = .string(error) }
+        if !progress.isEmpty {
+            object["progress"] = .array(progress.map { entry in
+                var item = entry.progress.json.objectValue ?? [:]
+                item["step"] = .string(entry.step)
+                return .object(item)
+            })
+        }
         return .object(object)
     }
 }
@@ -91,6 +117,9 @@ public enum RunsListing {
                 record.startedAt = holder.startedAt
             }
             if let started = record.startedAt { record.seconds = max(0, now - started) }
+        } else {
+            // A dead run's last figures are no progress.
+            record.progress = []
         }
         return record
     }
@@ -105,6 +134,11 @@ public enum RunsListing {
         let stepErrors = steps.compactMap { $0["row_errors"]?.int64Value }
         record.rowErrors = summary["row_errors"]?.int64Value.map(Int.init)
             ?? (stepErrors.isEmpty ? nil : Int(stepErrors.reduce(0, +)))
+        record.progress = steps.compactMap { step in
+            guard let name = step["name"]?.stringValue, let object = step["progress"],
+                  let progress = StepProgress(json: object) else { return nil }
+            return (name, progress)
+        }
         if let last = steps.last {
             let rowsOut = last["rows_out"]?.int64Value ?? 0
             let rowsIn = last["rows_in"]?.int64Value ?? 0
@@ -126,7 +160,7 @@ public enum RunsListing {
 
     /// A table for people, one line per run.
     public static func table(_ records: [RunRecord]) -> String {
-        let header = ["NAME", "STATE", "STARTED", "DURATION", "ROWS", "ERRORS"]
+        let header = ["NAME", "STATE", "STARTED", "DURATION", "ROWS", "ERRORS", "PROGRESS"]
         let rows = records.map { record -> [String] in
             var state = record.state
             if let holder = record.holder { state += " (pid \(holder.pid))" }
@@ -134,7 +168,8 @@ public enum RunsListing {
                     record.startedAt.map(TimeText.local) ?? "-",
                     record.seconds.map(TimeText.duration) ?? "-",
                     record.rows.map(TimeText.count) ?? "-",
-                    record.rowErrors.map(TimeText.count) ?? "-"]
+                    record.rowErrors.map(TimeText.count) ?? "-",
+                    record.progressText ?? ""]
         }
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }

@@ -75,6 +75,11 @@ struct Run: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Log warnings and errors only.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Off a terminal: a progress record on stderr every this many seconds (0: none).",
+                               discussion: "The same figures as the status line: per step rows, rows in work, and for an LLM step requests done of expected, in flight, per second, retries, failures and an ETA. JSON (typed numbers) when the log format is json.",
+                               valueName: "seconds"))
+    var progressInterval = 30.0
+
     @Option(help: ArgumentHelp("Also write the summary (summary.json plus exit_code) to this file, atomically.",
                                valueName: "file"))
     var summary: String?
@@ -86,6 +91,9 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be at least 1") }
+        guard progressInterval >= 0, progressInterval.isFinite else {
+            throw ValidationError("--progress-interval must be a number of seconds, 0 or more")
+        }
         if noLLMCache, let llmCache {
             throw ValidationError("--llm-cache \(llmCache) and --no-llm-cache contradict each other; give one")
         }
@@ -229,21 +237,29 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "pipeline.run") { label in
             MultiplexLogHandler([console.handler(label: label), fileLog(label)])
         }
-        let progress = console.terminal.canRedraw && console.format == .human && !quiet ? ProgressDisplay() : nil
+        let live = LiveProgress()
+        let progress = console.terminal.canRedraw && console.format == .human && !quiet
+            ? ProgressDisplay(source: { live.snapshot() }) : nil
+        let records = progress == nil && !quiet && progressInterval > 0
+            ? ProgressRecords(every: progressInterval, json: console.format == .json, source: { live.snapshot() }) : nil
         CrashGuard.console(json: console.format == .json, clearsStatusLine: progress != nil)
         CrashGuard.log(to: (directory as NSString).appendingPathComponent("run.log"))
         defer { CrashGuard.log(to: nil) }
         let stop = StopSignal()
         let signals = SignalHandling(stop: stop, logger: logger)
         defer { signals.cancel() }
-        let options = executorOptions(directory: directory, progress: progress, stop: stop)
+        var options = executorOptions(directory: directory, progress: progress, stop: stop)
+        options.live = live
         progress?.start()
+        records?.start()
         let summary: RunSummary
         do {
             summary = try Executor.run(plan, options: options, logger: logger)
             progress?.finish()
+            records?.finish()
         } catch {
             progress?.finish()
+            records?.finish()
             // The run could not start; a pipeline changed since its stored
             // state was written needs a decision (a flag), not a retry.
             outcome.code = error.kind == .changed ? .usage : .failed
@@ -282,7 +298,7 @@ struct Run: ParsableCommand {
         options.llmCache = noLLMCache ? nil : (llmCache ?? LLMCache.defaultPath())
         options.stop = stop
         options.pipelineText = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
-        if let progress { options.progress = { progress.update($0) } }
+        if let progress { options.progress = { _ in progress.poke() } }
         return options
     }
 

@@ -11,7 +11,10 @@ struct Runs: ParsableCommand {
             shown), succeeded, failed, interrupted, finished with row errors, or stopped \
             (the summary says running, or there is none, but no process holds the lock: \
             the process died; run the same command to resume). ROWS counts the rows the \
-            last step wrote, ERRORS the failed rows of every step.
+            last step wrote, ERRORS the failed rows of every step. PROGRESS, for a running \
+            run, is where its working steps are (from summary.json, rewritten every 5 s): \
+            rows done of the rows in work, LLM requests done of expected, in flight, per \
+            second, retries, failures and an ETA; --json has them as numbers.
 
             Example: pipeline runs /srv/data/runs --json | jq 'select(.state != "succeeded")'
             """)

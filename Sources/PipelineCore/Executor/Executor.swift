@@ -33,6 +33,10 @@ public struct ExecutorOptions: Sendable {
     /// Called on the control thread after every completed call with the
     /// summary so far (for a progress display; keep it cheap).
     public var progress: (@Sendable (RunSummary) -> Void)?
+    /// Where the run's live progress can be read from any thread (a status
+    /// line's timer, JSON progress records); the executor makes its own
+    /// when nil, for summary.json.
+    public var live: LiveProgress?
     /// The pipeline file's text: redacted, it is what "pipeline.run/1" shows
     /// steps (a Hub pusher publishes it beside the data).
     public var pipelineText = ""
@@ -284,6 +288,11 @@ private struct Run {
     /// The teacher I/O log of the run's LLMs: the control thread writes each
     /// call's lines to it before the call's commit.
     var ioLog: LLMIOLog?
+    /// Rows of the batches each step is working on now.
+    var rowsInFlight: [Int]
+    let live: LiveProgress
+    /// Rows each generator announced, by step name.
+    let announcedRows: @Sendable () -> [String: Int]
 
     init(plan: PipelinePlan, options: ExecutorOptions, logger: Logger, store: RunStore?,
          states: [String: RunStore.StepState], attempt: Int, startedAt: Double, clock: ContinuousClock.Instant) throws {
@@ -302,6 +311,8 @@ private struct Run {
         consumedCount = state.map(\.consumed.count)
         done = state.map(\.done)
         order = InOrder(steps: plan.steps.count)
+        rowsInFlight = Array(repeating: 0, count: plan.steps.count)
+        live = options.live ?? LiveProgress()
         skipOutputs = zip(plan.steps, state).map { step, state in
             step.descriptor.replaysOnResume && !state.done ? state.emitted : 0
         }
@@ -359,6 +370,7 @@ private struct Run {
         let run = RunContext(runID: try store?.runID() ?? RunStore.newRunID(), pipelineName: plan.name,
                              pipelineText: options.pipelineText, store: store,
                              flush: { () throws(StoreError) in try writer?.flush() })
+        announcedRows = { [:] }
         // Instances are created (and destroyed) on this, the control, thread.
         var generatorOrdinal: UInt64 = 0
         for (position, step) in plan.steps.enumerated() {
@@ -401,6 +413,18 @@ private struct Run {
         options.stop?.onRequest { events.put(.stop) }
         var failure: (any Error)?
         var lastSummaryWrite = ContinuousClock.now
+        let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
+        live.attach(LiveProgress.Shape(parents: plan.steps.map { $0.inputs.compactMap { index[$0] } },
+                                       isGenerator: plan.steps.map { $0.descriptor.kind == .generator },
+                                       llm: plan.steps.map(\.llm), clients: llms, announced: announcedRows),
+                    summary: summary)
+        // The loop also wakes every second, so summary.json (read by
+        // `pipeline runs`) moves during long calls too.
+        let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "pipeline.executor.tick"))
+        ticker.schedule(deadline: .now() + 1, repeating: 1)
+        ticker.setEventHandler { events.put(.tick) }
+        ticker.resume()
+        defer { ticker.cancel() }
 
         logger.info("run started", metadata: ["pipeline": "\(plan.name)", "steps": "\(plan.steps.count)"])
         try dispatch(scheduler.start(), pool: pool, events: events)
@@ -416,13 +440,21 @@ private struct Run {
                 continue
             case .completed(let value):
                 ready = order.arrived(value, step: value.step, ticket: value.ticket)
+            case .tick:
+                // Rates are measured over samples; take one a second.
+                _ = live.snapshot()
+                ready = []
             }
             for completion in ready { try handle(completion, summary: &summary, failure: &failure, pool: pool, events: events) }
-            options.progress?(summary)
-            // Keep summary.json current for `pipeline runs`, a few times a minute.
+            if !ready.isEmpty {
+                live.post(summary, rowsInFlight: rowsInFlight, done: plan.steps.indices.map(scheduler.isDone))
+                options.progress?(summary)
+            }
+            // Keep summary.json current for `pipeline runs`, with the live
+            // progress, a few times a minute.
             if ContinuousClock.now - lastSummaryWrite > .seconds(5) {
                 lastSummaryWrite = .now
-                Executor.writeSummary(summary, to: options.runDirectory, logger: logger)
+                Executor.writeSummary(live.snapshot() ?? summary, to: options.runDirectory, logger: logger)
             }
         }
         // Everything the run did is in the store before it says how it ended.
@@ -443,6 +475,7 @@ private struct Run {
     private mutating func handle(_ completion: Completion, summary: inout RunSummary, failure: inout (any Error)?,
                                  pool: WorkerPool, events: BlockingQueue<Event>) throws {
         let step = completion.step
+        rowsInFlight[step] -= completion.rowsDispatched
         // The call's log lines go in before its results are committed
         // (with the log's new length): see LLMIOLog.
         let lines = completion.ioLines.take()
@@ -530,8 +563,12 @@ private struct Run {
                 let job = item
                 let ticket = order.ticket(for: step)
                 let inputIndex = item.flatMap { plan.steps[step].inputs.firstIndex(of: plan.steps[$0.source].name) } ?? -1
+                let rows = item?.batch?.length ?? 0
+                rowsInFlight[step] += rows
                 pool.submit {
-                    events.put(.completed(runtime.process(step: step, item: job, inputIndex: inputIndex).ticketed(ticket)))
+                    var completion = runtime.process(step: step, item: job, inputIndex: inputIndex).ticketed(ticket)
+                    completion.rowsDispatched = rows
+                    events.put(.completed(completion))
                 }
             case .finish(let step):
                 let runtime = runtimes[step]
@@ -546,6 +583,8 @@ private struct Run {
 private enum Event: @unchecked Sendable {
     case completed(Completion)
     case stop
+    /// A second passed.
+    case tick
 }
 
 /// What a worker reports to the control thread.
@@ -560,6 +599,8 @@ struct Completion: @unchecked Sendable {
     var item: Item?
     var batchesIn = 0
     var rowsIn = 0
+    /// Rows of the input batch, as counted in flight when the call started.
+    var rowsDispatched = 0
     var seconds = 0.0
     /// The teacher I/O log lines of the call's LLM requests.
     var ioLines = IOLogLines()
