@@ -32,15 +32,15 @@ public struct Terminal: Sendable, Equatable {
         return Terminal(isTTY: true, colour: !noColour && !dumb, canRedraw: !dumb)
     }
 
-    /// Columns of the terminal on stderr (80 when unknown).
-    public static func width() -> Int {
+    /// Columns of the terminal on `descriptor` (stderr; 80 when unknown).
+    public static func width(descriptor: Int32 = 2) -> Int {
         var size = winsize()
         #if os(Linux)
         let request = UInt(TIOCGWINSZ)
         #else
         let request = TIOCGWINSZ
         #endif
-        guard ioctl(2, request, &size) == 0, size.ws_col > 0 else { return 80 }
+        guard ioctl(descriptor, request, &size) == 0, size.ws_col > 0 else { return 80 }
         return Int(size.ws_col)
     }
 }

@@ -136,6 +136,13 @@ public enum BatchJSON {
         }
     }
 
+    /// The column names of `batch` (but `skipping`) and its rows' values in that order.
+    public static func table(_ batch: RecordBatch, skipping: Set<String> = ["_row_id"]) -> (columns: [String], rows: [[JSONValue]]) {
+        let kept = batch.fields.indices.filter { !skipping.contains(batch.fields[$0].name) }
+        let rows = (0..<batch.length).map { row in kept.map { value(batch.columns[$0], row) } }
+        return (kept.map { batch.fields[$0].name }, rows)
+    }
+
     /// The failed rows of `batch` (a step's error rows: the row's columns,
     /// `_row_id` and `_error`) as the lines of `errors.jsonl`, one object
     /// each: `{"step":…,"row_id":…,"error":…,"row":{…}}`. The row is

@@ -87,10 +87,28 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the summary (summary.json plus exit_code) on stdout; stdout carries nothing else.")
     var summaryJSON = false
 
+    @Option(help: ArgumentHelp("Try the pipeline on the first N rows of each generator, and print what comes out.",
+                               discussion: "Every step runs, global ones on the rows they received, except the steps that write or push (and what follows them). Nothing is written to the run directory or pushed; LLM answers go to the cache as in a run, so the full run reuses them (all of them with `cache: always`). The rows go to stdout: a table on a terminal, else JSON lines; failed rows go to stderr as errors.jsonl has them.",
+                               valueName: "N"))
+    var preview: Int?
+
+    @Option(help: ArgumentHelp("With --preview: run only this step and the steps it reads from, and print its rows.",
+                               valueName: "name"))
+    var step: String?
+
     @OptionGroup var plugins: PluginOptions
 
     func validate() throws {
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be at least 1") }
+        if let preview {
+            guard preview >= 1 else { throw ValidationError("--preview must be at least 1 row") }
+            for (given, flag) in [(fresh, "--fresh"), (summary != nil, "--summary"), (summaryJSON, "--summary-json"),
+                                  (waitLock, "--wait-lock")] where given {
+                throw ValidationError("--preview writes nothing to the run directory; \(flag) does not apply to it")
+            }
+        } else if step != nil {
+            throw ValidationError("--step goes with --preview N (it names the step whose rows to show)")
+        }
         guard progressInterval >= 0, progressInterval.isFinite else {
             throw ValidationError("--progress-interval must be a number of seconds, 0 or more")
         }
@@ -183,6 +201,11 @@ struct Run: ParsableCommand {
                 FileHandleOutput.standardError(error.description)
             }
             return Outcome(code: .usage, error: error.description)
+        }
+        if let preview {
+            let run = PreviewRun(rows: preview, step: step, llmCache: noLLMCache ? nil : (llmCache ?? LLMCache.defaultPath()),
+                                 queueCapacity: queueCapacity, quiet: quiet)
+            return Outcome(code: run.perform(plan: plan, console: console, logger: consoleLogger), pipeline: plan.name)
         }
         let directory = URL(fileURLWithPath: runDir ?? "runs/\(plan.name)").standardizedFileURL.path
         var outcome = Outcome(code: .failed, pipeline: plan.name, directory: directory)

@@ -37,6 +37,12 @@ public struct ExecutorOptions: Sendable {
     /// line's timer, JSON progress records); the executor makes its own
     /// when nil, for summary.json.
     public var live: LiveProgress?
+    /// A preview: each generator stops after this many rows (the rest of
+    /// the pipeline runs on them, global steps included).
+    public var rowLimit: Int?
+    /// Called on the control thread with every step's output of a call:
+    /// its good batches and its failed rows (a preview prints them).
+    public var onOutput: (@Sendable (_ step: String, _ batches: [RecordBatch], _ failed: [RecordBatch]) -> Void)?
     /// The pipeline file's text: redacted, it is what "pipeline.run/1" shows
     /// steps (a Hub pusher publishes it beside the data).
     public var pipelineText = ""
@@ -147,6 +153,20 @@ public enum Executor {
         summary.add([this])
         writeSummary(summary, to: options.runDirectory, logger: logger)
         return summary
+    }
+
+    /// The tag in the high bits of the row ids each step makes: generators
+    /// are numbered among themselves, other steps by their place in the
+    /// plan. A step's `rowIDTag` (a preview's pruned plan) keeps the tag it
+    /// has in the whole pipeline, so its rows have the same ids there.
+    package static func rowIDTags(_ plan: PipelinePlan) -> [UInt64] {
+        var generatorOrdinal: UInt64 = 0
+        return plan.steps.enumerated().map { position, step in
+            if let tag = step.rowIDTag { return tag }
+            guard step.descriptor.kind == .generator else { return 0x8000 | UInt64(position) }
+            defer { generatorOrdinal += 1 }
+            return generatorOrdinal
+        }
     }
 
     /// Step counters as the store has them (every attempt's work).
@@ -372,15 +392,9 @@ private struct Run {
                              flush: { () throws(StoreError) in try writer?.flush() })
         announcedRows = { [:] }
         // Instances are created (and destroyed) on this, the control, thread.
-        var generatorOrdinal: UInt64 = 0
+        let tags = Executor.rowIDTags(plan)
         for (position, step) in plan.steps.enumerated() {
-            let tag: UInt64
-            if step.descriptor.kind == .generator {
-                tag = generatorOrdinal
-                generatorOrdinal += 1
-            } else {
-                tag = 0x8000 | UInt64(position)
-            }
+            let tag = tags[position]
             guard !state[position].done else {
                 runtimes.append(StepRuntime(host: nil, nextID: state[position].nextID))
                 continue
@@ -494,6 +508,9 @@ private struct Run {
                 summary.steps[step].rowsIn += completion.rowsIn
             }
             summary.steps[step].busySeconds += completion.seconds
+            if let limit = options.rowLimit, plan.steps[step].descriptor.kind == .generator {
+                Self.limit(&output, to: limit - summary.steps[step].rowsOut)
+            }
             // A replaying step catching up: what it emits again is stored already.
             let skipped = min(skipOutputs[step], output.batches.count)
             if skipped > 0 || replayed {
@@ -505,6 +522,7 @@ private struct Run {
             summary.steps[step].rowsOut += output.batches.reduce(0) { $0 + $1.length }
             summary.steps[step].rowErrors += output.errorRows.reduce(0) { $0 + $1.length }
             summary.steps[step].batchesWithoutOutput += output.batchesWithoutOutput
+            options.onOutput?(plan.steps[step].name, output.batches, output.errorRows)
             let isDone = completion.isFinish && output.exhausted
             let firstSeq = emitted[step]
             emitted[step] += output.batches.count
@@ -534,6 +552,19 @@ private struct Run {
             }
             try dispatch(actions, pool: pool, events: events)
         }
+    }
+
+    /// Keeps the first `room` rows of a generator's output; once it has
+    /// given that many, it is treated as exhausted.
+    private static func limit(_ output: inout Completion.Output, to room: Int) {
+        var left = max(0, room)
+        var kept: [RecordBatch] = []
+        for batch in output.batches where left > 0 {
+            kept.append(batch.length <= left ? batch : batch.slice(from: 0, count: left))
+            left -= kept[kept.count - 1].length
+        }
+        output.batches = kept
+        if left == 0 { output.exhausted = true }
     }
 
     /// Requests and tokens of this run, per LLM and per step.

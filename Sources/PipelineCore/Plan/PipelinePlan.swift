@@ -51,6 +51,9 @@ public struct PlannedStep: Sendable {
     public var environmentParameters: Set<String> = []
     /// The entry of `credentials:` the step sends, if any.
     public var credential: String?
+    /// The tag of the row ids the step makes, when it is not the one its
+    /// place in this plan gives (a preview's pruned plan: Executor.rowIDTags).
+    public var rowIDTag: UInt64?
 
     public init(name: String, descriptor: StepDescriptor, parameters: [String: JSONValue], inputs: [String],
                 batchSize: Int, llm: String?, location: SourceLocation, environmentParameters: Set<String> = [],
