@@ -141,7 +141,7 @@ test-c:
 test-install:
 	Tests/install/test-install.sh
 
-# The C plugin of Tests/abi built against the 1.0, 1.1 and 1.2 headers (frozen
+# The C plugin of Tests/abi built against every released header (1.0 to 1.4, frozen
 # snapshots), today's and a "next" header, run through this host; then the
 # host itself built against the next header runs the old plugins.
 test-abi: plugins

@@ -17,7 +17,8 @@ private func client(_ call: OpaquePointer?) -> (LLMClient, InstanceContext)? {
     return (llm, instance)
 }
 
-private func chatRequest(_ request: UnsafePointer<pipeline_llm_request>) -> ChatRequest {
+/// The client's request for the plugin's; `row`: the input row it is for (ABI 1.5).
+private func chatRequest(_ request: UnsafePointer<pipeline_llm_request>, row: UInt64? = nil) -> ChatRequest {
     let r = request.pointee
     var chat = ChatRequest()
     chat.prompt = r.prompt.map { String(cString: $0) }
@@ -25,6 +26,7 @@ private func chatRequest(_ request: UnsafePointer<pipeline_llm_request>) -> Chat
     chat.messages = r.messages_json.flatMap { try? JSONValue(parsing: String(cString: $0)) }
     chat.options = r.options_json.flatMap { try? JSONValue(parsing: String(cString: $0)) }?.objectValue ?? [:]
     chat.generation = Int(r.generation)
+    chat.row = row
     return chat
 }
 
@@ -113,22 +115,25 @@ private func llmComplete(_ call: OpaquePointer?, _ requests: UnsafePointer<pipel
     return Int32(PIPELINE_OK)
 }
 
+/// complete_answers, and with `rows` (ABI 1.5) complete_answers_for_rows:
+/// rows[i] is the `_row_id` request i is for.
 private func llmCompleteAnswers(_ call: OpaquePointer?, _ requests: UnsafePointer<pipeline_llm_request>?, _ count: Int,
-                                _ answers: UnsafeMutablePointer<pipeline_llm_answer>?, _ size: Int) -> Int32 {
+                                _ answers: UnsafeMutablePointer<pipeline_llm_answer>?, _ size: Int,
+                                rows: UnsafePointer<UInt64>? = nil, function: String = "complete_answers") -> Int32 {
     guard let (llm, instance) = client(call) else { return noLLM(call) }
     guard count > 0 else { return Int32(PIPELINE_OK) }
     guard let requests, let answers else { return Int32(PIPELINE_INVALID_ARGUMENT) }
     guard size >= answerMinimumSize, size % MemoryLayout<UnsafeRawPointer>.alignment == 0 else {
         CallContext.from(call)?.setError(
             status: Int32(PIPELINE_INVALID_ARGUMENT),
-            message: "complete_answers: answer_size is \(size), but a pipeline_llm_answer has at least \(answerMinimumSize) bytes, a multiple of 8 (pass sizeof(pipeline_llm_answer))")
+            message: "\(function): answer_size is \(size), but a pipeline_llm_answer has at least \(answerMinimumSize) bytes, a multiple of 8 (pass sizeof(pipeline_llm_answer))")
         return Int32(PIPELINE_INVALID_ARGUMENT)
     }
     if let refused = badRequestSize(call, requests, count) { return refused }
     if instance.cancelled.load(ordering: .relaxed) || HostState.runCancelled.load(ordering: .relaxed) {
         return Int32(PIPELINE_CANCELLED)
     }
-    let chats = (0..<count).map { chatRequest(requests + $0) }
+    let chats = (0..<count).map { chatRequest(requests + $0, row: rows?[$0]) }
     let results = llm.complete(chats, step: instance.stepLabel, sink: CallContext.from(call)?.ioLines)
     let base = UnsafeMutableRawPointer(answers)
     for (index, result) in results.enumerated() { fill(base + index * size, size: size, from: result) }
@@ -173,13 +178,15 @@ private struct AnswerCallback: @unchecked Sendable {
     let user: UnsafeMutableRawPointer?
 }
 
+/// submit_answer, and with `row` (ABI 1.5) submit_answer_for_row.
 private func llmSubmitAnswer(_ call: OpaquePointer?, _ request: UnsafePointer<pipeline_llm_request>?,
-                             _ done: pipeline_llm_answer_callback?, _ user: UnsafeMutableRawPointer?) -> Int32 {
+                             _ done: pipeline_llm_answer_callback?, _ user: UnsafeMutableRawPointer?,
+                             row: UInt64? = nil) -> Int32 {
     guard let (llm, instance) = client(call) else { return noLLM(call) }
     guard let request, let done else { return Int32(PIPELINE_INVALID_ARGUMENT) }
     if let refused = badRequestSize(call, request, 1) { return refused }
     let callback = AnswerCallback(function: done, user: user)
-    llm.chat(chatRequest(request), step: instance.stepLabel, sink: CallContext.from(call)?.ioLines) { result in
+    llm.chat(chatRequest(request, row: row), step: instance.stepLabel, sink: CallContext.from(call)?.ioLines) { result in
         var answer = pipeline_llm_answer()
         withUnsafeMutableBytes(of: &answer) { bytes in
             guard let base = bytes.baseAddress else { return }
@@ -252,6 +259,10 @@ enum LLMService {
         service.complete_answers = { llmCompleteAnswers($0, $1, $2, $3, $4) }
         service.release_answers = { llmReleaseAnswers($0, $1, $2) }
         service.submit_answer = { llmSubmitAnswer($0, $1, $2, $3) }
+        service.complete_answers_for_rows = { call, requests, rows, count, answers, size in
+            llmCompleteAnswers(call, requests, count, answers, size, rows: rows, function: "complete_answers_for_rows")
+        }
+        service.submit_answer_for_row = { llmSubmitAnswer($0, $1, $3, $4, row: $2) }
         table.initialize(to: service)
         return UnsafePointer(table)
     }()

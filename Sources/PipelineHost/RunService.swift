@@ -16,6 +16,8 @@ package final class RunContext: @unchecked Sendable {
     /// StoreWriter.flush), before a step's state is written.
     private let flush: (@Sendable () throws(StoreError) -> Void)?
     private let memory = Mutex<[String: [UInt8]]>([:])
+    /// The rows each step said it expects to emit in all (expect_rows).
+    private let expected = Mutex<[String: Int]>([:])
     /// C copies of the strings above, for the lifetime of the context.
     let cRunID: UnsafeMutablePointer<CChar>
     let cPipelineName: UnsafeMutablePointer<CChar>
@@ -48,6 +50,22 @@ package final class RunContext: @unchecked Sendable {
     /// A context for an instance outside a run (`plugins try`, tests).
     static func ephemeral() -> RunContext {
         RunContext(runID: RunStore.newRunID(), pipelineName: "", pipelineText: "")
+    }
+
+    /// [thread-safe] How many rows each step expects to emit in all, by
+    /// step label (its name in the pipeline file): the latest figure it
+    /// gave through "pipeline.run/1" expect_rows (ABI 1.5), for progress and
+    /// an ETA. A forecast: exact or an estimate as the step documents it
+    /// (the built-in loaders: exact for load_inline and after a type pass,
+    /// else estimated from the file's size and revised, exact at the end of
+    /// the data). A step that gave none, or withdrew it, is absent.
+    package func expectedRows() -> [String: Int] {
+        expected.withLock { $0 }
+    }
+
+    /// Records a step's expect_rows; a negative count withdraws it.
+    func expectRows(_ rows: Int64, step: String) {
+        expected.withLock { $0[step] = rows < 0 ? nil : Int(clamping: rows) }
     }
 
     func value(step: String, key: String) throws(StoreError) -> [UInt8]? {
@@ -225,6 +243,10 @@ enum RunService {
         service.input_name = { call, index in
             guard let names = runContext(call)?.1.inputNames, index >= 0, Int(index) < names.count else { return nil }
             return UnsafePointer(names[Int(index)])
+        }
+        service.expect_rows = { call, rows in
+            guard let (run, instance) = runContext(call) else { return }
+            run.expectRows(rows, step: instance.stepLabel)
         }
         table.initialize(to: service)
         return UnsafePointer(table)

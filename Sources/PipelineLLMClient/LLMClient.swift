@@ -13,14 +13,19 @@ package struct ChatRequest: Sendable {
     /// Generation parameters over the LLM's defaults.
     package var options: [String: JSONValue] = [:]
     package var generation = 0
+    /// The `_row_id` of the input row the request is for, when the plugin
+    /// says (ABI 1.5): keys a sampled answer under `cache: always` and
+    /// names the row in the teacher I/O log.
+    package var row: UInt64?
 
     package init(prompt: String? = nil, system: String? = nil, messages: JSONValue? = nil,
-                 options: [String: JSONValue] = [:], generation: Int = 0) {
+                 options: [String: JSONValue] = [:], generation: Int = 0, row: UInt64? = nil) {
         self.prompt = prompt
         self.system = system
         self.messages = messages
         self.options = options
         self.generation = generation
+        self.row = row
     }
 }
 
@@ -102,6 +107,8 @@ package final class LLMClient: @unchecked Sendable {
         let endpoint: String
         /// The request body as sent (and as the I/O log shows it).
         let body: [UInt8]
+        /// The input row the request is for, if known (the I/O log names it).
+        let row: UInt64?
         let cacheKey: String?
         let estimatedTokens: Double
         let parse: @Sendable ([UInt8]) -> ChatResponse?
@@ -113,11 +120,12 @@ package final class LLMClient: @unchecked Sendable {
         var attempt = 0
         var started = 0.0
 
-        init(step: String, endpoint: String, body: [UInt8], cacheKey: String?, estimatedTokens: Double,
+        init(step: String, endpoint: String, body: [UInt8], row: UInt64? = nil, cacheKey: String?, estimatedTokens: Double,
              parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
             self.step = step
             self.endpoint = endpoint
             self.body = body
+            self.row = row
             self.cacheKey = cacheKey
             self.estimatedTokens = estimatedTokens
             self.parse = parse
@@ -147,23 +155,28 @@ package final class LLMClient: @unchecked Sendable {
         var json = JSONBytes(capacity: 1024)
         json.value(.object(body))
         let bodyBytes = json.bytes
+        // A sample (only `always` caches one) is the step's and the row's own.
         let key = useCache ? Self.cacheKey(url: config.baseURL, endpoint: "chat", body: bodyBytes,
-                                           generation: request.generation) : nil
+                                           generation: request.generation,
+                                           sample: deterministic ? nil : SampleOwner(step: step, row: request.row)) : nil
         if let key, let cache, let stored = cache.get(key), let response = Self.parseChat(Array(stored.utf8)) {
             var hit = response
             hit.cached = true
             record(step: step) { $0.requests += 1; $0.cached += 1 }
-            (sink ?? log)?.append(line: .object([("llm", .string(config.name)), ("step", .string(step)),
-                                       ("request_id", .string(String(Self.newRequestID(), radix: 16))), ("cached", .bool(true)),
-                                       ("request", .raw(bodyBytes)), ("response", .string(hit.text ?? "")),
-                                       ("status", .int(200))], capacity: bodyBytes.count + 1024))
+            var fields: [(key: String, value: JSONBytes.Field)] = [
+                ("llm", .string(config.name)), ("step", .string(step)),
+                ("request_id", .string(String(Self.newRequestID(), radix: 16))), ("cached", .bool(true)),
+                ("request", .raw(bodyBytes)), ("response", .string(hit.text ?? "")), ("status", .int(200)),
+            ]
+            if let row = request.row { fields.append(("row", Self.rowField(row))) }
+            (sink ?? log)?.append(line: .object(fields, capacity: bodyBytes.count + 1024))
             completion(hit)
             return
         }
         // Only a token limit needs the estimate (the serialized messages' length).
         let promptChars = config.tokensPerMinute == nil ? 0 : body["messages"]?.serialized.utf8.count ?? 0
         let estimate = Double(promptChars) / 4 + (body["max_tokens"]?.doubleValue ?? 256)
-        let job = Job(step: step, endpoint: "/chat/completions", body: bodyBytes, cacheKey: key,
+        let job = Job(step: step, endpoint: "/chat/completions", body: bodyBytes, row: request.row, cacheKey: key,
                       estimatedTokens: estimate, parse: Self.parseChat, completion: completion)
         job.sink = sink
         enqueue(job)
@@ -184,15 +197,37 @@ package final class LLMClient: @unchecked Sendable {
         return results.withLock { $0.map { $0 ?? .failure(.internal, "no answer") } }
     }
 
+    /// Whose a sampled answer is: the step that asked, and the input row
+    /// (its `_row_id`) when the plugin said which.
+    struct SampleOwner {
+        var step: String
+        var row: UInt64?
+    }
+
     /// The cache key of a request: the hash of the canonical JSON
     /// `{"body":…,"endpoint":…,"generation":…,"url":…}` (sorted keys, as
     /// `JSONValue.serialized` writes it), with the body's bytes spliced in.
-    static func cacheKey(url: String, endpoint: String, body: [UInt8], generation: Int?) -> String {
+    /// That is the whole key of a deterministic request (temperature 0 or a
+    /// seed), whichever step or row sends it: caches written before rows
+    /// were known keep answering. A sample (`cache: always` without either)
+    /// also has `sample`'s "step" and "row" (the row left out when unknown,
+    /// so a plugin older than ABI 1.5 gets one answer per prompt and step):
+    /// two rows with one prompt keep their own answers, and a fresh run of
+    /// the pipeline gets each row's back.
+    static func cacheKey(url: String, endpoint: String, body: [UInt8], generation: Int?,
+                         sample: SampleOwner? = nil) -> String {
         var fields: [(key: String, value: JSONBytes.Field)] = [("url", .string(url)), ("endpoint", .string(endpoint)),
                                                                 ("body", .raw(body))]
         if let generation { fields.append(("generation", .int(generation))) }
+        if let sample {
+            fields.append(("step", .string(sample.step)))
+            if let row = sample.row { fields.append(("row", rowField(row))) }
+        }
         return LLMCache.key(utf8: JSONBytes.object(fields, capacity: body.count + 256).bytes)
     }
+
+    /// A row id as a JSON number, every digit of the full uint64 range.
+    static func rowField(_ row: UInt64) -> JSONBytes.Field { .raw(Array(String(row).utf8)) }
 
     /// A chat answer; nil when the body is not one (malformed: retried).
     /// A well-formed answer without content is a failed request, never
@@ -400,6 +435,7 @@ package final class LLMClient: @unchecked Sendable {
                 ("status", .int(httpStatus)), ("latency_ms", .int(Int((latency * 1000).rounded()))),
                 ("request", .raw(job.body)), ("cached", .bool(false)),
             ]
+            if let row = job.row { fields.append(("row", Self.rowField(row))) }
             if let response {
                 if job.endpoint != "/embeddings" { fields.append(("response", .string(response.text ?? ""))) }
                 fields.append(("prompt_tokens", .int(response.promptTokens)))

@@ -74,6 +74,9 @@ private let swiftLayout: [String: Int?] = [
     "offsetof(pipeline_llm_ext, embed_with_errors)": MemoryLayout<pipeline_llm_ext>.offset(of: \.embed_with_errors),
     "offsetof(pipeline_llm_ext, complete_answers)": MemoryLayout<pipeline_llm_ext>.offset(of: \.complete_answers),
     "offsetof(pipeline_llm_ext, submit_answer)": MemoryLayout<pipeline_llm_ext>.offset(of: \.submit_answer),
+    "offsetof(pipeline_llm_ext, complete_answers_for_rows)":
+        MemoryLayout<pipeline_llm_ext>.offset(of: \.complete_answers_for_rows),
+    "offsetof(pipeline_llm_ext, submit_answer_for_row)": MemoryLayout<pipeline_llm_ext>.offset(of: \.submit_answer_for_row),
     "sizeof(pipeline_llm_ext)": MemoryLayout<pipeline_llm_ext>.stride,
     "offsetof(pipeline_llm_answer, response)": MemoryLayout<pipeline_llm_answer>.offset(of: \.response),
     "offsetof(pipeline_llm_answer, reasoning)": MemoryLayout<pipeline_llm_answer>.offset(of: \.reasoning),
@@ -90,6 +93,7 @@ private let swiftLayout: [String: Int?] = [
     "sizeof(pipeline_http_ext)": MemoryLayout<pipeline_http_ext>.stride,
     "offsetof(pipeline_run_ext, input_index)": MemoryLayout<pipeline_run_ext>.offset(of: \.input_index),
     "offsetof(pipeline_run_ext, input_name)": MemoryLayout<pipeline_run_ext>.offset(of: \.input_name),
+    "offsetof(pipeline_run_ext, expect_rows)": MemoryLayout<pipeline_run_ext>.offset(of: \.expect_rows),
     "sizeof(pipeline_run_ext)": MemoryLayout<pipeline_run_ext>.stride,
 
     // The frozen sizes of each release (never change).
@@ -103,6 +107,8 @@ private let swiftLayout: [String: Int?] = [
     "PIPELINE_LLM_EXT_SIZE_1_4": Int(PIPELINE_LLM_EXT_SIZE_1_4),
     "PIPELINE_LLM_ANSWER_SIZE_1_4": Int(PIPELINE_LLM_ANSWER_SIZE_1_4),
     "PIPELINE_RUN_EXT_SIZE_1_4": Int(PIPELINE_RUN_EXT_SIZE_1_4),
+    "PIPELINE_LLM_EXT_SIZE_1_5": Int(PIPELINE_LLM_EXT_SIZE_1_5),
+    "PIPELINE_RUN_EXT_SIZE_1_5": Int(PIPELINE_RUN_EXT_SIZE_1_5),
     "PIPELINE_HTTP_EXT_SIZE_1_1": Int(PIPELINE_HTTP_EXT_SIZE_1_1),
     "PIPELINE_HTTP_EXT_SIZE_1_3": Int(PIPELINE_HTTP_EXT_SIZE_1_3),
     "PIPELINE_RUN_EXT_SIZE_1_1": Int(PIPELINE_RUN_EXT_SIZE_1_1),
@@ -180,7 +186,9 @@ private let expectedLayout: [String: Int] = [
     "offsetof(pipeline_llm_ext, embed_with_errors)": 40,
     "offsetof(pipeline_llm_ext, complete_answers)": 48,
     "offsetof(pipeline_llm_ext, submit_answer)": 64,
-    "sizeof(pipeline_llm_ext)": 72,
+    "offsetof(pipeline_llm_ext, complete_answers_for_rows)": 72,
+    "offsetof(pipeline_llm_ext, submit_answer_for_row)": 80,
+    "sizeof(pipeline_llm_ext)": 88,
     "offsetof(pipeline_llm_answer, response)": 8,
     "offsetof(pipeline_llm_answer, reasoning)": 72,
     "sizeof(pipeline_llm_answer)": 80,
@@ -194,7 +202,8 @@ private let expectedLayout: [String: Int] = [
     "sizeof(pipeline_http_ext)": 32,
     "offsetof(pipeline_run_ext, input_index)": 56,
     "offsetof(pipeline_run_ext, input_name)": 72,
-    "sizeof(pipeline_run_ext)": 80,
+    "offsetof(pipeline_run_ext, expect_rows)": 80,
+    "sizeof(pipeline_run_ext)": 88,
 
     "PIPELINE_HOST_SIZE_1_0": 48,
     "PIPELINE_HOST_SIZE_1_3": 64,
@@ -206,6 +215,8 @@ private let expectedLayout: [String: Int] = [
     "PIPELINE_LLM_EXT_SIZE_1_4": 72,
     "PIPELINE_LLM_ANSWER_SIZE_1_4": 80,
     "PIPELINE_RUN_EXT_SIZE_1_4": 80,
+    "PIPELINE_LLM_EXT_SIZE_1_5": 88,
+    "PIPELINE_RUN_EXT_SIZE_1_5": 88,
     "PIPELINE_HTTP_EXT_SIZE_1_1": 24,
     "PIPELINE_HTTP_EXT_SIZE_1_3": 32,
     "PIPELINE_RUN_EXT_SIZE_1_1": 56,
@@ -288,7 +299,7 @@ struct ABILayoutTests {
     @Test("the ABI constants Swift imports")
     func constants() {
         #expect(PIPELINE_ABI_MAJOR == 1)
-        #expect(PIPELINE_ABI_MINOR == 4)
+        #expect(PIPELINE_ABI_MINOR == 5)
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)

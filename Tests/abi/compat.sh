@@ -4,7 +4,7 @@
 #   Tests/abi/compat.sh BIN_DIR [--future-host]
 #
 # 1. Builds Tests/abi/compat_plugin.c against the header of every release
-#    (Tests/abi/headers/1.0 ... 1.3: frozen snapshots, never edited),
+#    (Tests/abi/headers/1.0 ... 1.4: frozen snapshots, never edited),
 #    against today's header, and against a test-only "next" header that
 #    appends a field to every growable structure (make-next-header.py), once
 #    as a plugin that needs the next minor and once as one that declares
@@ -12,7 +12,8 @@
 # 2. Today's host runs a pipeline through each old plugin: load_inline ->
 #    compat_upper -> compat_llm (the LLM service, against llm-test-server)
 #    -> compat_http (1.1 and later: the HTTP service) -> write_jsonl, and
-#    checks every row.
+#    checks every row, and the teacher I/O log: from 1.5 on every request
+#    names its row (complete_answers_for_rows), before 1.5 none does.
 # 3. Today's host refuses the "next" plugin, naming both versions, and runs
 #    the "next, needs 1.0" one (step 2), reading only the fields it knows.
 # 4. With --future-host: builds the host itself against the "next" header
@@ -33,7 +34,7 @@ fail() { echo "ABI compat: FAIL: $*" >&2; exit 1; }
 
 python3 "$root/Tests/abi/make-next-header.py" "$root/Sources/CPipelineABI/include" "$work/headers/next"
 current_minor=$(sed -n 's/^#define PIPELINE_ABI_MINOR \([0-9]*\).*/\1/p' "$root/Sources/CPipelineABI/include/pipeline_plugin.h")
-versions="1.0 1.1 1.2 1.3 current"
+versions="1.0 1.1 1.2 1.3 1.4 current"
 for v in $versions next next-needs-1.0; do
   flags=""
   case $v in
@@ -102,10 +103,17 @@ YAML
   "$host" run "$dir/p.yaml" --run-dir "$dir/run" --plugin-path "$work/plugins/$v" $plugin_flags \
     > "$dir/log" 2>&1 || status=$?
   [ $status -eq 0 ] || { cat "$dir/log"; fail "$(basename "$host") host, plugin built for $v: exit $status"; }
-  python3 - "$dir/run/out.jsonl" "$minor" <<'PY' || fail "$v: wrong output"
+  python3 - "$dir/run/out.jsonl" "$minor" "$dir/run/llm-io.jsonl" <<'PY' || fail "$v: wrong output"
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 minor = int(sys.argv[2])
+log = [json.loads(line) for line in open(sys.argv[3])]
+assert len(log) == 3, log
+# 1.5 requests name their input rows (three distinct _row_ids); older ones cannot.
+if minor >= 5:
+    assert len({l["row"] for l in log}) == 3 and all(isinstance(l["row"], int) for l in log), log
+else:
+    assert all("row" not in l for l in log), log
 assert [r["text"] for r in rows] == ["alpha", "beta", "gamma"], rows
 assert [r["n"] for r in rows] == [1, 2, 3], rows
 assert [r["upper"] for r in rows] == [">ALPHA", ">BETA", ">GAMMA"], rows

@@ -11,7 +11,9 @@
  *                 minor it was built against); every input column passes.
  *   compat_llm    (1.0) asks the step's LLM about every row in one
  *                 `complete` call (an array of requests: the stride matters)
- *                 and adds `answer`.
+ *                 and adds `answer`; from 1.4 through complete_answers (and
+ *                 `reasoning`), from 1.5 through complete_answers_for_rows
+ *                 with each row's `_row_id`.
  *   compat_http   (1.1) GETs the `url` parameter through pipeline.http/1
  *                 once per batch and adds `http_status`.
  *
@@ -129,6 +131,7 @@ static pipeline_status llm_process(pipeline_call *call, void *state, const struc
   const pipeline_llm_ext *llm = g_host->get_extension(g_host, PIPELINE_EXT_LLM);
   pipeline_llm_request *requests = NULL;
   pipeline_llm_response *responses = NULL;
+  uint64_t *row_ids = NULL;
   char **prompts = NULL;
   batch_copy copy;
   pipeline_status st;
@@ -141,7 +144,16 @@ static pipeline_status llm_process(pipeline_call *call, void *state, const struc
     requests = calloc((size_t)rows, sizeof *requests);
     responses = calloc((size_t)rows, sizeof *responses);
     prompts = calloc((size_t)rows, sizeof *prompts);
-    if (requests == NULL || responses == NULL || prompts == NULL) st = PIPELINE_OUT_OF_MEMORY;
+    row_ids = calloc((size_t)rows, sizeof *row_ids);
+    if (requests == NULL || responses == NULL || prompts == NULL || row_ids == NULL) st = PIPELINE_OUT_OF_MEMORY;
+  }
+  /* The host's row ids, which every batch carries: 1.5 requests name their rows. */
+  if (st == PIPELINE_OK && rows > 0) {
+    int64_t id_column = pipeline_arrow_find_column(in_schema, "_row_id");
+    if (id_column < 0 || copy.columns[id_column].type != PIPELINE_ARROW_UINT64)
+      st = fail(call, PIPELINE_INVALID_DATA, "compat_llm: the input has no uint64 column \"_row_id\"");
+    for (row = 0; st == PIPELINE_OK && row < rows; row++)
+      row_ids[row] = pipeline_arrow_read_uint64(&copy.columns[id_column], row);
   }
   for (row = 0; st == PIPELINE_OK && row < rows; row++) {
     size_t len = 0;
@@ -163,6 +175,12 @@ static pipeline_status llm_process(pipeline_call *call, void *state, const struc
       answers = calloc((size_t)rows, sizeof *answers);
       if (answers == NULL) st = PIPELINE_OUT_OF_MEMORY;
     }
+#ifdef PIPELINE_LLM_EXT_SIZE_1_5
+    if (st == PIPELINE_OK && rows > 0 && PIPELINE_HAS_FIELD(llm, pipeline_llm_ext, complete_answers_for_rows) &&
+        llm->complete_answers_for_rows != NULL)
+      st = llm->complete_answers_for_rows(call, requests, row_ids, (size_t)rows, answers, sizeof *answers);
+    else
+#endif
     if (st == PIPELINE_OK && rows > 0) st = llm->complete_answers(call, requests, (size_t)rows, answers, sizeof *answers);
     if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&copy.builder, "answer", "u", true);
     if (st == PIPELINE_OK) st = pipeline_arrow_builder_add_column(&copy.builder, "reasoning", "u", true);
@@ -205,6 +223,7 @@ static pipeline_status llm_process(pipeline_call *call, void *state, const struc
   }
   for (row = 0; prompts != NULL && row < rows; row++) free(prompts[row]);
   free(prompts);
+  free(row_ids);
   free(requests);
   free(responses);
   copy_end(&copy);

@@ -1,6 +1,6 @@
 /*
  * pipeline_plugin.h: the whole contract between the `pipeline` host and a
- * step plugin. ABI version 1.4 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
+ * step plugin. ABI version 1.5 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
  *
  * A plugin is a shared library that exports exactly one function,
  *
@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define PIPELINE_ABI_MAJOR 1
-#define PIPELINE_ABI_MINOR 4 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
+#define PIPELINE_ABI_MINOR 5 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
                                 1.2 added pipeline_llm_ext.embed_with_errors;
                                 1.3 added pipeline_host.log_plugin and .refuse,
                                 PIPELINE_STEP_FILTERS, the frozen sizes,
@@ -76,7 +76,10 @@ extern "C" {
                                 pipeline_llm_ext.complete_answers,
                                 .release_answers and .submit_answer,
                                 pipeline_run_ext.input_index, .input_count
-                                and .input_name */
+                                and .input_name;
+                                1.5 added pipeline_llm_ext.complete_answers_for_rows
+                                and .submit_answer_for_row (requests that name
+                                their row) and pipeline_run_ext.expect_rows */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -104,11 +107,13 @@ extern "C" {
 #define PIPELINE_LLM_EXT_SIZE_1_0 40
 #define PIPELINE_LLM_EXT_SIZE_1_2 48
 #define PIPELINE_LLM_EXT_SIZE_1_4 72
+#define PIPELINE_LLM_EXT_SIZE_1_5 88
 #define PIPELINE_LLM_ANSWER_SIZE_1_4 80
 #define PIPELINE_HTTP_EXT_SIZE_1_1 24
 #define PIPELINE_HTTP_EXT_SIZE_1_3 32
 #define PIPELINE_RUN_EXT_SIZE_1_1 56
 #define PIPELINE_RUN_EXT_SIZE_1_4 80
+#define PIPELINE_RUN_EXT_SIZE_1_5 88
 /* Frozen structures: the only size they will ever have in major 1. */
 #define PIPELINE_LLM_REQUEST_SIZE 48
 #define PIPELINE_LLM_RESPONSE_SIZE 64
@@ -606,6 +611,34 @@ typedef struct pipeline_llm_ext {
      struct_size says which fields this host wrote). */
   pipeline_status (*submit_answer)(pipeline_call *call, const pipeline_llm_request *request,
                                    pipeline_llm_answer_callback done, void *user);
+  /*
+   * [worker] (ABI 1.5) `complete_answers`, saying which input row each
+   * request is for: rows[i] is the `_row_id` of the row request i serves
+   * (the input batch's value, which the host puts on every batch; a row
+   * derived from it carries the same id). `rows` may be NULL: no row known.
+   * pipeline_llm_request is frozen, so the row travels beside it.
+   * What the host does with the row: the teacher I/O log names it, and
+   * under `cache: always` a request that is not deterministic (neither
+   * temperature 0 nor a seed) is cached per (request, generation, step,
+   * row): two rows that send the same prompt keep answers of their own,
+   * and a fresh run of the same pipeline gets each row's answer back. A
+   * request without a row (NULL rows, or one sent with complete,
+   * complete_answers, submit or submit_answer) is cached per (request,
+   * generation, step) there: rows of one step with the same prompt share
+   * one answer. A deterministic request's cache entry never depends on the
+   * step or the row. Otherwise exactly complete_answers: same answers,
+   * same answer_size rule, free them with release_answers. A host older
+   * than 1.5 lacks it: check PIPELINE_HAS_FIELD(llm, pipeline_llm_ext,
+   * complete_answers_for_rows) and fall back to complete_answers (then,
+   * before 1.4, complete).
+   */
+  pipeline_status (*complete_answers_for_rows)(pipeline_call *call, const pipeline_llm_request *requests,
+                                               const uint64_t *rows, size_t count,
+                                               pipeline_llm_answer *answers, size_t answer_size);
+  /* [worker] (ABI 1.5) `submit_answer` for the input row whose `_row_id`
+     is `row` (as complete_answers_for_rows; fall back to submit_answer). */
+  pipeline_status (*submit_answer_for_row)(pipeline_call *call, const pipeline_llm_request *request,
+                                           uint64_t row, pipeline_llm_answer_callback done, void *user);
   /* APPEND ONLY below this line. */
 } pipeline_llm_ext;
 
@@ -732,6 +765,23 @@ typedef struct pipeline_run_ext {
      the strings live as long as the instance. */
   int32_t (*input_count)(const pipeline_call *call);
   const char *(*input_name)(const pipeline_call *call, int32_t index);
+  /*
+   * [thread-safe] (ABI 1.5) How many rows the step expects to emit in all
+   * (every call together, not what is left), for progress displays and an
+   * ETA. Meant for generators; `call` is any call of the step, `create`
+   * included. Call it again to revise: the last value wins, and a negative
+   * value withdraws it (unknown). Exactness is the step's to state in its
+   * documentation, not the host's to check: the figure is a forecast the
+   * host never compares with what is emitted, and a wrong one only makes a
+   * display wrong. A step that knows the count (rows written in the
+   * pipeline file, a first pass that read the whole file) gives it once,
+   * exactly; one that can only estimate (file size over the bytes per row
+   * so far) gives its estimate early, revises it as it reads, and gives the
+   * exact count when its data ends. Never read input twice just for this.
+   * A resumed run's fresh instance announces again. A host older than 1.5
+   * lacks it: check PIPELINE_HAS_FIELD(run, pipeline_run_ext, expect_rows).
+   */
+  void (*expect_rows)(pipeline_call *call, int64_t rows);
   /* APPEND ONLY below this line. */
 } pipeline_run_ext;
 
@@ -789,7 +839,9 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed) == 32, "pipeline_llm_ex
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, embed_with_errors) == 40, "pipeline_llm_ext layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, complete_answers) == 48, "pipeline_llm_ext layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, submit_answer) == 64, "pipeline_llm_ext layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 72, "pipeline_llm_ext v1.4 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, complete_answers_for_rows) == 72, "pipeline_llm_ext layout");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_ext, submit_answer_for_row) == 80, "pipeline_llm_ext layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_ext) == 88, "pipeline_llm_ext v1.5 size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_answer, response) == 8, "pipeline_llm_answer layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_llm_answer, reasoning) == 72, "pipeline_llm_answer layout");
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_llm_answer) == 80, "pipeline_llm_answer v1.4 size");
@@ -803,7 +855,8 @@ PIPELINE_STATIC_ASSERT(offsetof(pipeline_http_ext, perform_authenticated) == 24,
 PIPELINE_STATIC_ASSERT(sizeof(pipeline_http_ext) == 32, "pipeline_http_ext v1.3 size");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_run_ext, input_index) == 56, "pipeline_run_ext layout");
 PIPELINE_STATIC_ASSERT(offsetof(pipeline_run_ext, input_name) == 72, "pipeline_run_ext layout");
-PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 80, "pipeline_run_ext v1.4 size");
+PIPELINE_STATIC_ASSERT(offsetof(pipeline_run_ext, expect_rows) == 80, "pipeline_run_ext layout");
+PIPELINE_STATIC_ASSERT(sizeof(pipeline_run_ext) == 88, "pipeline_run_ext v1.5 size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_STEP_DESC_SIZE_1_0 == 112, "frozen size");
@@ -812,11 +865,13 @@ PIPELINE_STATIC_ASSERT(PIPELINE_PARAMS_EXT_SIZE_1_0 == 56, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_4 == 72, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_LLM_EXT_SIZE_1_5 == 88, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_ANSWER_SIZE_1_4 == 80, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_4 == 80, "frozen size");
+PIPELINE_STATIC_ASSERT(PIPELINE_RUN_EXT_SIZE_1_5 == 88, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");
 PIPELINE_STATIC_ASSERT(PIPELINE_HTTP_REQUEST_SIZE == 64, "frozen size");

@@ -25,7 +25,7 @@ use core::marker::{PhantomData, PhantomPinned};
 pub const PIPELINE_ABI_MAJOR: u16 = 1;
 /// The header this crate was written from. A plugin sets its own
 /// `abi_minor` to the lowest minor it needs, not to this.
-pub const PIPELINE_ABI_MINOR: u16 = 4;
+pub const PIPELINE_ABI_MINOR: u16 = 5;
 
 /// Frozen sizes (LP64): `sizeof` each structure as it was in that release.
 /// The smallest of a structure is the least `struct_size` a reader accepts.
@@ -37,11 +37,13 @@ pub const PIPELINE_PARAMS_EXT_SIZE_1_0: usize = 56;
 pub const PIPELINE_LLM_EXT_SIZE_1_0: usize = 40;
 pub const PIPELINE_LLM_EXT_SIZE_1_2: usize = 48;
 pub const PIPELINE_LLM_EXT_SIZE_1_4: usize = 72;
+pub const PIPELINE_LLM_EXT_SIZE_1_5: usize = 88;
 pub const PIPELINE_LLM_ANSWER_SIZE_1_4: usize = 80;
 pub const PIPELINE_HTTP_EXT_SIZE_1_1: usize = 24;
 pub const PIPELINE_HTTP_EXT_SIZE_1_3: usize = 32;
 pub const PIPELINE_RUN_EXT_SIZE_1_1: usize = 56;
 pub const PIPELINE_RUN_EXT_SIZE_1_4: usize = 80;
+pub const PIPELINE_RUN_EXT_SIZE_1_5: usize = 88;
 /// Frozen structures: the only size they will ever have in major 1.
 pub const PIPELINE_LLM_REQUEST_SIZE: usize = 48;
 pub const PIPELINE_LLM_RESPONSE_SIZE: usize = 64;
@@ -345,6 +347,30 @@ pub struct pipeline_llm_ext {
             user: *mut c_void,
         ) -> pipeline_status,
     >,
+    /// ABI 1.5: check `has_field!(llm, pipeline_llm_ext, complete_answers_for_rows)`;
+    /// `complete_answers` where `rows[i]` is the `_row_id` of the input row
+    /// request i is for (null: none known). Under `cache: always` a sampled
+    /// answer is then the row's own.
+    pub complete_answers_for_rows: Option<
+        unsafe extern "C" fn(
+            call: *mut pipeline_call,
+            requests: *const pipeline_llm_request,
+            rows: *const u64,
+            count: usize,
+            answers: *mut pipeline_llm_answer,
+            answer_size: usize,
+        ) -> pipeline_status,
+    >,
+    /// ABI 1.5: `submit_answer` for the input row whose `_row_id` is `row`.
+    pub submit_answer_for_row: Option<
+        unsafe extern "C" fn(
+            call: *mut pipeline_call,
+            request: *const pipeline_llm_request,
+            row: u64,
+            done: pipeline_llm_answer_callback,
+            user: *mut c_void,
+        ) -> pipeline_status,
+    >,
 }
 
 // ---------------------------------------------------------------------------
@@ -433,6 +459,9 @@ pub struct pipeline_run_ext {
     pub input_index: Option<unsafe extern "C" fn(call: *const pipeline_call) -> i32>,
     pub input_count: Option<unsafe extern "C" fn(call: *const pipeline_call) -> i32>,
     pub input_name: Option<unsafe extern "C" fn(call: *const pipeline_call, index: i32) -> *const c_char>,
+    /// ABI 1.5: how many rows the step expects to emit in all (a generator's
+    /// forecast for progress; the last call wins, negative withdraws it).
+    pub expect_rows: Option<unsafe extern "C" fn(call: *mut pipeline_call, rows: i64)>,
 }
 
 // ---------------------------------------------------------------------------
@@ -586,7 +615,9 @@ const _: () = {
     assert!(offset_of!(pipeline_llm_ext, embed_with_errors) == 40, "pipeline_llm_ext layout");
     assert!(offset_of!(pipeline_llm_ext, complete_answers) == 48, "pipeline_llm_ext layout");
     assert!(offset_of!(pipeline_llm_ext, submit_answer) == 64, "pipeline_llm_ext layout");
-    assert!(size_of::<pipeline_llm_ext>() == 72, "pipeline_llm_ext v1.4 size");
+    assert!(offset_of!(pipeline_llm_ext, complete_answers_for_rows) == 72, "pipeline_llm_ext layout");
+    assert!(offset_of!(pipeline_llm_ext, submit_answer_for_row) == 80, "pipeline_llm_ext layout");
+    assert!(size_of::<pipeline_llm_ext>() == 88, "pipeline_llm_ext v1.5 size");
     assert!(offset_of!(pipeline_llm_answer, response) == 8, "pipeline_llm_answer layout");
     assert!(offset_of!(pipeline_llm_answer, reasoning) == 72, "pipeline_llm_answer layout");
     assert!(size_of::<pipeline_llm_answer>() == 80, "pipeline_llm_answer v1.4 size");
@@ -600,7 +631,8 @@ const _: () = {
     assert!(size_of::<pipeline_http_ext>() == 32, "pipeline_http_ext v1.3 size");
     assert!(offset_of!(pipeline_run_ext, input_index) == 56, "pipeline_run_ext layout");
     assert!(offset_of!(pipeline_run_ext, input_name) == 72, "pipeline_run_ext layout");
-    assert!(size_of::<pipeline_run_ext>() == 80, "pipeline_run_ext v1.4 size");
+    assert!(offset_of!(pipeline_run_ext, expect_rows) == 80, "pipeline_run_ext layout");
+    assert!(size_of::<pipeline_run_ext>() == 88, "pipeline_run_ext v1.5 size");
     assert!(PIPELINE_HOST_SIZE_1_0 == 48, "frozen size");
     assert!(PIPELINE_HOST_SIZE_1_3 == 64, "frozen size");
     assert!(PIPELINE_STEP_DESC_SIZE_1_0 == 112, "frozen size");
@@ -609,11 +641,13 @@ const _: () = {
     assert!(PIPELINE_LLM_EXT_SIZE_1_0 == 40, "frozen size");
     assert!(PIPELINE_LLM_EXT_SIZE_1_2 == 48, "frozen size");
     assert!(PIPELINE_LLM_EXT_SIZE_1_4 == 72, "frozen size");
+    assert!(PIPELINE_LLM_EXT_SIZE_1_5 == 88, "frozen size");
     assert!(PIPELINE_LLM_ANSWER_SIZE_1_4 == 80, "frozen size");
     assert!(PIPELINE_HTTP_EXT_SIZE_1_1 == 24, "frozen size");
     assert!(PIPELINE_HTTP_EXT_SIZE_1_3 == 32, "frozen size");
     assert!(PIPELINE_RUN_EXT_SIZE_1_1 == 56, "frozen size");
     assert!(PIPELINE_RUN_EXT_SIZE_1_4 == 80, "frozen size");
+    assert!(PIPELINE_RUN_EXT_SIZE_1_5 == 88, "frozen size");
     assert!(PIPELINE_LLM_REQUEST_SIZE == 48, "frozen size");
     assert!(PIPELINE_LLM_RESPONSE_SIZE == 64, "frozen size");
     assert!(PIPELINE_HTTP_REQUEST_SIZE == 64, "frozen size");

@@ -83,7 +83,7 @@ fn rust_layout() -> Layout {
     record!(l, pipeline_llm_answer { struct_size, response, reasoning });
     record!(l, pipeline_llm_ext {
         struct_size, complete, release, submit, embed, embed_with_errors, complete_answers, release_answers,
-        submit_answer
+        submit_answer, complete_answers_for_rows, submit_answer_for_row
     });
     record!(l, pipeline_http_request {
         struct_size, method, url, headers, header_count, body, body_len, timeout_seconds
@@ -94,7 +94,7 @@ fn rust_layout() -> Layout {
     record!(l, pipeline_http_ext { struct_size, perform, release, perform_authenticated });
     record!(l, pipeline_run_ext {
         struct_size, state_get, state_put, release_value, run_id, pipeline_name, pipeline_text, input_index,
-        input_count, input_name
+        input_count, input_name, expect_rows
     });
     constants!(l,
         ints: [
@@ -109,6 +109,7 @@ fn rust_layout() -> Layout {
             PIPELINE_HOST_SIZE_1_0, PIPELINE_HOST_SIZE_1_3, PIPELINE_STEP_DESC_SIZE_1_0, PIPELINE_PLUGIN_SIZE_1_0,
             PIPELINE_PARAMS_EXT_SIZE_1_0, PIPELINE_LLM_EXT_SIZE_1_0, PIPELINE_LLM_EXT_SIZE_1_2,
             PIPELINE_LLM_EXT_SIZE_1_4, PIPELINE_LLM_ANSWER_SIZE_1_4, PIPELINE_RUN_EXT_SIZE_1_4,
+            PIPELINE_LLM_EXT_SIZE_1_5, PIPELINE_RUN_EXT_SIZE_1_5,
             PIPELINE_HTTP_EXT_SIZE_1_1, PIPELINE_HTTP_EXT_SIZE_1_3, PIPELINE_RUN_EXT_SIZE_1_1, PIPELINE_LLM_REQUEST_SIZE,
             PIPELINE_LLM_RESPONSE_SIZE, PIPELINE_HTTP_REQUEST_SIZE, PIPELINE_HTTP_RESPONSE_SIZE,
             ARROW_FLAG_DICTIONARY_ORDERED, ARROW_FLAG_NULLABLE, ARROW_FLAG_MAP_KEYS_SORTED,
