@@ -23,6 +23,8 @@ final class FileInput {
     /// The file offset of `base[0]`.
     private(set) var baseOffset = 0
     private(set) var atEOF = false
+    /// The file's size when it was opened (0 if it has none, like a pipe).
+    private(set) var fileSize = 0
     private var checkedBOM = false
     private let initialCapacity: Int
 
@@ -46,6 +48,7 @@ final class FileInput {
             // A resumed run reads its inputs again, which a pipe cannot give.
             throw .io("\(step): cannot read \(path): it is a named pipe (FIFO), not a file")
         }
+        if (info.st_mode & S_IFMT) == S_IFREG { fileSize = Int(info.st_size) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     }
 
@@ -53,6 +56,10 @@ final class FileInput {
         if fd >= 0 { closeDescriptor(fd) }
         free(base)
     }
+
+    /// The bytes of the file read and used so far (the offset of the first
+    /// unread byte).
+    var consumed: Int { baseOffset + start }
 
     /// Closes the file early (at the end of the data).
     func closeFile() {

@@ -42,7 +42,9 @@ struct LoadCSV: PipelineStep {
             a UTF-8 byte order mark). With infer_types, a first pass over the whole file types each \
             column for every batch: int64 if its non-empty values are all integers, float64 if all \
             numbers (and every integer among them one a float64 holds exactly), else utf8, each field \
-            as written; empty fields are null.
+            as written; empty fields are null. For progress, it tells the host how many rows to expect: \
+            exactly, counted in that first pass; without infer_types an estimate from the file's size, \
+            revised with every batch and exact at the end of the file.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per CSV column.")],
@@ -97,6 +99,7 @@ struct LoadCSV: PipelineStep {
     private var fields: [Field] = []     // row-major, names.count per row
     private var rowCount = 0
     private var skipped = SkipLog(step: name)
+    private var forecast = RowForecast()
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         let name = Self.name
@@ -147,6 +150,7 @@ struct LoadCSV: PipelineStep {
             if !exhausted { try start(context: context) }
             if exhausted {
                 input.closeFile()
+                forecast.ended(context: context)
                 return nil
             }
         }
@@ -156,6 +160,8 @@ struct LoadCSV: PipelineStep {
                 exhausted = true
                 input.closeFile()
                 skipped.reportTotal(context: context, path: path, what: "records")
+                forecast.emitted(rowCount, consumed: 0, of: 0, context: context)
+                forecast.ended(context: context)
                 break
             }
             if record.count != names.count {
@@ -170,6 +176,7 @@ struct LoadCSV: PipelineStep {
             rowCount += 1
         }
         guard rowCount > 0 else { return nil }
+        if !exhausted { forecast.emitted(rowCount, consumed: input.consumed, of: input.fileSize, context: context) }
         return try makeBatch()
     }
 
@@ -210,12 +217,14 @@ struct LoadCSV: PipelineStep {
     /// The first pass: the type of each column over the whole file, from
     /// the records the second pass will make rows of (bad records fail here
     /// already, or are left out as they will be skipped). Then back to the
-    /// start. Sets `exhausted` if there is no header.
+    /// start, having told the host how many rows those records are. Sets
+    /// `exhausted` if there is no header.
     private mutating func inferColumnTypes(context: StepContext) throws(StepError) {
         try start(context: context, quiet: true)
         guard !exhausted else { return }
         var typing = [ColumnTyping](repeating: ColumnTyping(), count: names.count)
         var records = 0
+        var rows = 0
         while true {
             fields.removeAll(keepingCapacity: true)
             arena.count = 0
@@ -230,8 +239,10 @@ struct LoadCSV: PipelineStep {
             for (c, field) in fields.enumerated() where keep[c] {
                 typing[c].add(arena.base + field.start, field.length)
             }
+            rows += 1
         }
         types = typing.map(\.type)
+        forecast.exactly(rows, context: context)
         fields.removeAll(keepingCapacity: true)
         arena.count = 0
         arena.shrink(to: 1 << 24)

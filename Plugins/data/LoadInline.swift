@@ -23,7 +23,7 @@ struct LoadInline: PipelineStep {
             Emits rows written in the pipeline file (a list of objects), with the type inference of \
             load_jsonl over all the rows (nested arrays and objects as lists and structs): every batch \
             has the same columns, null where a row lacks a key. Keys come in name order, also inside \
-            nested objects.
+            nested objects. Tells the host the exact number of rows at the start, for progress.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the rows.")],
@@ -64,6 +64,8 @@ struct LoadInline: PipelineStep {
             throw .invalidArgument("\(Self.name): \(error.message { "rows[\($0)]" })")
         }
         rows = JSONRowAccumulator(columns: columns, declared: false, inexactNumbersAsText: false)
+        // Exact: every row is here already.
+        context.expectRows(lineEnds.count)
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {

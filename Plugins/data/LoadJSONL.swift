@@ -51,7 +51,9 @@ struct LoadJSONL: PipelineStep {
             unchanged (a 30-digit id, 1e400, more than 17 significant digits) is never rounded: it fails \
             the line, or with inexact_numbers: text it is read as its text. With `embeddings`, row n \
             also gets row n of a float32 .npy matrix as a fixed_size_list<float32> column: large pools \
-            of vectors without JSON floats.
+            of vectors without JSON floats. For progress, it tells the host how many rows to expect: \
+            exactly, counted in the first pass; with columns: (no first pass) an estimate from the \
+            file's size, revised with every batch and exact at the end of the file.
             """,
         inputs: [],
         outputs: [.init("*", "any", description: "One column per key of the objects.")],
@@ -88,6 +90,7 @@ struct LoadJSONL: PipelineStep {
     private var reportedReserved: Set<String> = []
     private let matrix: NPYMatrixReader?
     private let embeddingColumn: String
+    private var forecast = RowForecast()
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         let name = Self.name
@@ -128,15 +131,18 @@ struct LoadJSONL: PipelineStep {
         guard !exhausted else { return nil }
         if context.isCancelled { throw .cancelled(Self.name) }
         if !typed {
-            rows = JSONRowAccumulator(columns: try inferColumns(context: context), declared: false,
-                                      inexactNumbersAsText: inexactNumbersAsText)
+            let (columns, count) = try inferColumns(context: context)
+            rows = JSONRowAccumulator(columns: columns, declared: false, inexactNumbersAsText: inexactNumbersAsText)
             typed = true
+            forecast.exactly(count, context: context)
         }
         while rows.rowCount < batchSize && rows.textBytes < maxBatchTextBytes {
             guard let next = try reader.next(step: Self.name) else {
                 exhausted = true
                 reader.close()
                 skipped.reportTotal(context: context, path: displayPath)
+                forecast.emitted(rows.rowCount, consumed: 0, of: 0, context: context)
+                forecast.ended(context: context)
                 break
             }
             switch next {
@@ -167,6 +173,9 @@ struct LoadJSONL: PipelineStep {
             }
             return nil
         }
+        if !exhausted {
+            forecast.emitted(rows.rowCount, consumed: reader.input.consumed, of: reader.input.fileSize, context: context)
+        }
         let path = displayPath
         let batch = try rows.makeBatch { "\(Self.name): \(path):\($0)" }
         guard let matrix else { return batch }
@@ -193,10 +202,12 @@ struct LoadJSONL: PipelineStep {
 
     /// The first pass: the columns of the whole file, from every line the
     /// second pass will read as a row (bad lines fail here already, or are
-    /// left out as they will be skipped). Then back to the start.
-    private mutating func inferColumns(context: StepContext) throws(StepError) -> [JSONColumn] {
+    /// left out as they will be skipped), and how many rows those lines
+    /// are. Then back to the start.
+    private mutating func inferColumns(context: StepContext) throws(StepError) -> (columns: [JSONColumn], rows: Int) {
         var inference = JSONTypeInference(inexactNumbersAsText: inexactNumbersAsText)
         var count = 0
+        var rowCount = 0
         while let next = try reader.next(step: Self.name) {
             count += 1
             if count & 0xFFF == 0 && context.isCancelled { throw .cancelled(Self.name) }
@@ -207,6 +218,7 @@ struct LoadJSONL: PipelineStep {
                 if line.count == 0 || line.isBlank { continue }
                 do throws(JSONSyntaxError) {
                     try inference.add(line.bytes, count: line.count, line: line.number)
+                    rowCount += 1
                 } catch {
                     // Skipped lines are reported by the second pass, which meets them too.
                     guard skipBadLines else { throw .invalidData("\(Self.name): \(message(for: error, line: line))") }
@@ -221,7 +233,7 @@ struct LoadJSONL: PipelineStep {
             throw conflictError(error)
         }
         try reader.rewind(step: Self.name)
-        return columns
+        return (columns, rowCount)
     }
 
     private func conflictError(_ conflict: JSONTypeConflict) -> StepError {

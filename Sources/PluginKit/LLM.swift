@@ -14,14 +14,20 @@ public struct LLMRequest: Sendable {
     public var optionsJSON: String?
     /// Which of several generations for the same prompt (part of the cache key).
     public var generation: Int
+    /// The `_row_id` of the input row the request is for. With it (ABI 1.5
+    /// hosts), a sampled answer cached under `cache: always` is the row's
+    /// own, and the teacher I/O log names the row. `LLMTask` steps get it
+    /// set from their input; a step calling `complete` itself sets it.
+    public var row: UInt64?
 
     public init(prompt: String? = nil, system: String? = nil, messagesJSON: String? = nil,
-                optionsJSON: String? = nil, generation: Int = 0) {
+                optionsJSON: String? = nil, generation: Int = 0, row: UInt64? = nil) {
         self.prompt = prompt
         self.system = system
         self.messagesJSON = messagesJSON
         self.optionsJSON = optionsJSON
         self.generation = generation
+        self.row = row
     }
 }
 
@@ -48,6 +54,9 @@ extension StepContext {
     /// [worker] Sends all requests at once through the host's shared LLM
     /// client and waits for every answer. A failed request is a response
     /// with `error` set (a row error for the step), not a thrown error.
+    /// The requests' rows go with them (complete_answers_for_rows) when
+    /// every request has one and the host is 1.5 or later; otherwise the
+    /// host learns no row.
     public func complete(_ requests: [LLMRequest]) throws(StepError) -> [LLMResponse] {
         guard let service = llmService else { throw .internal("this host offers no LLM service") }
         guard !requests.isEmpty else { return [] }
@@ -64,6 +73,9 @@ extension StepContext {
                 system: copy(request.system), messages_json: copy(request.messagesJSON),
                 options_json: copy(request.optionsJSON), generation: UInt32(clamping: request.generation))
         }
+        let rows = requests.compactMap(\.row)
+        let forRows = rows.count == requests.count && Self.has(service, \.complete_answers_for_rows)
+            ? service.pointee.complete_answers_for_rows : nil
         // complete_answers (ABI 1.4) also brings the reasoning trace.
         if Self.has(service, \.complete_answers), let completeAnswers = service.pointee.complete_answers,
            let releaseAnswers = service.pointee.release_answers {
@@ -71,7 +83,12 @@ extension StepContext {
             let size = MemoryLayout<pipeline_llm_answer>.stride
             let status = cRequests.withUnsafeBufferPointer { input in
                 answers.withUnsafeMutableBufferPointer { output in
-                    completeAnswers(call, input.baseAddress, input.count, output.baseAddress, size)
+                    guard let forRows else {
+                        return completeAnswers(call, input.baseAddress, input.count, output.baseAddress, size)
+                    }
+                    return rows.withUnsafeBufferPointer { ids in
+                        forRows(call, input.baseAddress, ids.baseAddress, input.count, output.baseAddress, size)
+                    }
                 }
             }
             try Self.check(status)

@@ -313,6 +313,10 @@ private struct LLMTaskRun<Task: LLMRoundsTask> {
             do throws(RowError) { work[index] = try task.start(row) } catch { errors[index] = "\(step): \(error.message)" }
         }
 
+        // Each request names its row (the host's `_row_id`, on every batch):
+        // a sampled answer cached under `cache: always` is the row's own.
+        let rowIDs = batch.column("_row_id").flatMap { $0.type == .uint64 ? $0 : nil }
+
         // Round after round, every live row's requests at once: the host
         // keeps them in flight together with other steps', up to the LLM's limit.
         var done = [Bool](repeating: false, count: batch.length)
@@ -327,7 +331,9 @@ private struct LLMTaskRun<Task: LLMRoundsTask> {
                     work[index] = rowWork
                     if made.isEmpty { done[index] = true }
                     for (number, request) in made.enumerated() {
-                        requests.append(request.request)
+                        var sent = request.request
+                        if sent.row == nil, let rowIDs, rowIDs.isValid(index) { sent.row = rowIDs.uint64(index) }
+                        requests.append(sent)
                         asked.append((index, number, request.label))
                     }
                 } catch {

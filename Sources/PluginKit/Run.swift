@@ -67,6 +67,17 @@ extension StepContext {
         return Int(index)
     }
 
+    /// Tells the host how many rows the step expects to emit in all, for
+    /// progress and an ETA (a generator's; ABI 1.5, nothing on older hosts).
+    /// Call again to revise; the last figure wins, nil withdraws it. Say in
+    /// the step's description whether it is exact or an estimate, and give
+    /// the exact count when the data ends if it was an estimate. See
+    /// pipeline_run_ext.expect_rows.
+    public func expectRows(_ rows: Int?) {
+        guard let expect = runService(with: \.expect_rows)?.pointee.expect_rows else { return }
+        expect(call, rows.map { Int64(clamping: $0) } ?? -1)
+    }
+
     /// The names of the step's inputs (the parent steps), in `input:`
     /// order; empty where the host has no pipeline or is older than ABI 1.4.
     public var inputNames: [String] {

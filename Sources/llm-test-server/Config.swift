@@ -20,6 +20,9 @@ struct Config: Sendable {
     var junkScoresRate = 0.0
     /// Faults only on attempts 0..<faultsFirst of each distinct request.
     var faultsFirst: Int?
+    /// Answer a chat request without seed and temperature 0 with a new
+    /// sample each time, as a sampling server does.
+    var sampleUnseeded = false
 
     static let usage = """
         usage: llm-test-server [options]
@@ -43,6 +46,8 @@ struct Config: Sendable {
           --malformed-rate F       answer F with 200 and a truncated JSON body
           --junk-scores-rate F     wrap F of score answers in chatter (preamble, order, remarks)
           --faults-first N         inject faults only on the first N attempts of each distinct request
+          --sample-unseeded        answer a chat request that has neither a "seed" nor "temperature": 0
+                                   with a new sample every time it arrives (a sampling server)
           --help                   this text
 
         Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
@@ -51,6 +56,8 @@ struct Config: Sendable {
         An answer depends on the model, the messages, the request's own "seed" (as a sampling
         server's does) and the choice index. A model whose name ends in "-reasoner" also sends a
         reasoning trace in "reasoning_content", one ending in "-reasoner-v2" in "reasoning".
+        With --sample-unseeded, an unseeded chat request at a temperature other than 0 also depends
+        on how many such requests came before it.
 
         A chat request whose response_format carries a JSON Schema ({"type": "json_schema",
         "json_schema": {"name", "schema"}} or llama-cpp-python's {"type": "json_object", "schema"})
@@ -130,6 +137,7 @@ struct Config: Sendable {
             case "--malformed-rate": config.malformedRate = try rate()
             case "--junk-scores-rate": config.junkScoresRate = try rate()
             case "--faults-first": config.faultsFirst = try integer(0...1_000_000)
+            case "--sample-unseeded": config.sampleUnseeded = true
             default:
                 throw UsageError(message: "unknown option '\(flag)'")
             }

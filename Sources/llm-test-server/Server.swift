@@ -1,6 +1,7 @@
 // The OpenAI-compatible endpoints, the counters and the injected faults.
 
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,6 +29,8 @@ private struct Rendered {
 final class Server: HTTPHandler {
     let config: Config
     let stats = Stats()
+    /// Sampled answers so far (--sample-unseeded): each one draws another.
+    private let samples = Atomic<UInt64>(0)
 
     static let created = 1_700_000_000
     static let models = ["test-chat", "test-embed"]
@@ -267,6 +270,9 @@ final class Server: HTTPHandler {
         if case .int(let seed)? = json["seed"] {
             base.separator(4)
             base.add(UInt64(bitPattern: Int64(seed)))
+        } else if config.sampleUnseeded, json["temperature"]?.double != 0 {
+            base.separator(5)
+            base.add(samples.wrappingAdd(1, ordering: .relaxed).oldValue)
         }
         let promptTokens = messages.reduce(0) { $0 + Tokens.estimate($1.text) }
         let id = "chatcmpl-" + base.mixed.hex16 + mix64(base.mixed).hex16
