@@ -12,7 +12,7 @@ import Testing
 struct ProgressTests {
     /// One batch of `rows` prompts, 4 in flight, `latency` ms each: the
     /// generate step holds a single call for the whole run.
-    private func textgen(_ directory: URL, rows: Int, server: LLMServiceTests.Server) throws -> String {
+    private func textgen(_ directory: URL, rows: Int, batchSize: Int? = nil, server: LLMServiceTests.Server) throws -> String {
         var text = ""
         for n in 0..<rows { text += #"{"text": "question \#(n)"}"# + "\n" }
         try text.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
@@ -25,7 +25,7 @@ struct ProgressTests {
               - name: load
                 uses: load_jsonl
                 with: {path: rows.jsonl}
-                batch_size: \(rows)
+                batch_size: \(batchSize ?? rows)
               - name: generate
                 uses: text_generation
                 llm: teacher
@@ -78,6 +78,30 @@ struct ProgressTests {
         // The finished summary carries no live figures.
         let summary = try String(contentsOfFile: run + "/summary.json", encoding: .utf8)
         #expect(!summary.contains("\"progress\""), "\(summary)")
+    }
+
+    /// Backpressure holds the loader back, so the total comes from what it
+    /// announced (ABI 1.5 expect_rows), not from its end.
+    @Test func theTotalIsKnownBeforeTheLoaderIsDone() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server(["--latency-ms", "50"])
+        let directory = try Fixtures.emptyDirectory("progress-expected")
+        let file = try textgen(directory, rows: 400, batchSize: 10, server: server)
+        let result = try Spawned(Fixtures.pipelineBinary, ["run", file, "--run-dir", directory.appendingPathComponent("run").path,
+                                                           "--no-llm-cache", "--log-format", "json", "--progress-interval", "0.5"]).wait()
+        #expect(result.status == 0, "\(result.output)")
+        let records = result.output.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+            .filter { $0["message"]?.stringValue == "progress" }
+        let early = records.filter { record in
+            let load = record["progress"]?["steps"]?.arrayValue?.first { $0["name"]?.stringValue == "load" }
+            return (load?["rows_out"]?.int64Value ?? 400) < 400
+        }
+        #expect(!early.isEmpty, "\(result.output)")
+        for record in early {
+            let generate = try #require(generateStep(record))
+            #expect(generate["progress"]?["expected_rows"]?.int64Value == 400, "\(record)")
+        }
+        #expect(early.contains { generateStep($0)?["progress"]?["eta_seconds"]?.doubleValue != nil })
     }
 
     @Test func pipelineRunsShowsTheFiguresOfARunStillGoing() throws {

@@ -390,7 +390,7 @@ private struct Run {
         let run = RunContext(runID: try store?.runID() ?? RunStore.newRunID(), pipelineName: plan.name,
                              pipelineText: options.pipelineText, store: store,
                              flush: { () throws(StoreError) in try writer?.flush() })
-        announcedRows = { [:] }
+        announcedRows = { run.expectedRows() }
         // Instances are created (and destroyed) on this, the control, thread.
         let tags = Executor.rowIDTags(plan)
         for (position, step) in plan.steps.enumerated() {
