@@ -57,6 +57,9 @@ public struct RunSummary: Sendable {
     public var steps: [Step]
     /// LLM requests and tokens of this run, per named LLM.
     public var llms: [String: LLMUsage] = [:]
+    /// What a `--resume-changed` run kept and redid (reused, recomputed
+    /// with why, removed), when the pipeline had changed.
+    public var rerun: JSONValue?
     /// How many times the run was started (the first run and each resume
     /// that did work); the figures above add up all of them.
     public var attempts = 1
@@ -94,6 +97,7 @@ public struct RunSummary: Sendable {
             }),
         ]
         if let error { object["error"] = .string(error) }
+        if let rerun { object["rerun"] = rerun }
         return .object(object)
     }
 

@@ -147,12 +147,7 @@ public final class RunStore: @unchecked Sendable {
     /// Records a new run, or checks that the stored one is the same
     /// pipeline, and returns every step's state (fresh: all empty).
     public func begin(pipeline: String, steps: [Fingerprint]) throws(StoreError) -> [String: StepState] {
-        try addPartsColumn()
-        var stored: [Fingerprint] = []
-        try database.prepare("SELECT name, config, parts FROM steps ORDER BY position").query { row in
-            let parts = row.text(2).flatMap { try? JSONValue(parsing: $0) }
-            stored.append(Fingerprint(name: row.text(0) ?? "", config: row.text(1) ?? "", parts: parts))
-        }
+        let stored = try storedFingerprints()
         if stored.isEmpty {
             try database.transaction { () throws(StoreError) in
                 let insert = try database.prepare("INSERT INTO steps (name, position, config, parts) VALUES (?, ?, ?, ?)")
@@ -177,6 +172,17 @@ public final class RunStore: @unchecked Sendable {
             }
         }
         return try loadStates()
+    }
+
+    /// The steps of the stored run, in their order (empty for a new store).
+    func storedFingerprints() throws(StoreError) -> [Fingerprint] {
+        try addPartsColumn()
+        var stored: [Fingerprint] = []
+        try database.prepare("SELECT name, config, parts FROM steps ORDER BY position").query { row in
+            let parts = row.text(2).flatMap { try? JSONValue(parsing: $0) }
+            stored.append(Fingerprint(name: row.text(0) ?? "", config: row.text(1) ?? "", parts: parts))
+        }
+        return stored
     }
 
     /// `steps.parts` (JSON, FingerprintParts), which stores written by
@@ -212,12 +218,12 @@ public final class RunStore: @unchecked Sendable {
             throw StoreError(.changed, """
                 the pipeline changed since the run in \((path as NSString).deletingLastPathComponent) started: \
                 \(changes.joined(separator: "; ")). Resuming would mix results of two pipelines. \
-                Run with --fresh to start this run over, or use another --run-dir.
+                Run with --resume-changed to keep what did not change and redo the rest, with --fresh to start this run over, or use another --run-dir.
                 """)
         }
     }
 
-    private func loadStates() throws(StoreError) -> [String: StepState] {
+    func loadStates() throws(StoreError) -> [String: StepState] {
         var states: [String: StepState] = [:]
         try database.prepare("""
             SELECT name, done, emitted, next_id, batches_in, rows_in, batches_out, rows_out, row_errors, busy_seconds

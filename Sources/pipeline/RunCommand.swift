@@ -68,6 +68,10 @@ struct Run: ParsableCommand {
                              discussion: "Without it, a run that stopped (killed, interrupted, failed) resumes where it stopped, and a finished run is not run again."))
     var fresh = false
 
+    @Flag(help: ArgumentHelp("When the pipeline file changed since the stored run: keep what did not change, redo the rest.",
+                             discussion: "Steps whose definition (plugin, parameters, inputs, batch size, input files) and inputs did not change keep their stored outputs; the first changed steps and every step after them are run again. Each step is logged as reused or recomputed with why (old → new values, secrets hidden); a recomputed writer writes its file again, a recomputed pusher pushes again. Without this flag a changed pipeline is refused (exit 2), so a cron job never mixes two pipelines silently."))
+    var resumeChanged = false
+
     @Option(help: ArgumentHelp("Log lines on stderr: human, json, or auto (human on a terminal, else json).",
                                valueName: "format"))
     var logFormat: LogFormat = .auto
@@ -103,11 +107,17 @@ struct Run: ParsableCommand {
         if let preview {
             guard preview >= 1 else { throw ValidationError("--preview must be at least 1 row") }
             for (given, flag) in [(fresh, "--fresh"), (summary != nil, "--summary"), (summaryJSON, "--summary-json"),
-                                  (waitLock, "--wait-lock")] where given {
+                                  (waitLock, "--wait-lock"), (resumeChanged, "--resume-changed")] where given {
                 throw ValidationError("--preview writes nothing to the run directory; \(flag) does not apply to it")
             }
         } else if step != nil {
             throw ValidationError("--step goes with --preview N (it names the step whose rows to show)")
+        }
+        if resumeChanged && fresh {
+            throw ValidationError("--resume-changed keeps what did not change, --fresh forgets everything; give one")
+        }
+        if resumeChanged && noCheckpoint {
+            throw ValidationError("--resume-changed needs the stored state that --no-checkpoint does not keep")
         }
         guard progressInterval >= 0, progressInterval.isFinite else {
             throw ValidationError("--progress-interval must be a number of seconds, 0 or more")
@@ -317,6 +327,7 @@ struct Run: ParsableCommand {
         var options = ExecutorOptions(runDirectory: directory)
         options.queueCapacity = queueCapacity
         options.fresh = fresh
+        options.resumeChanged = resumeChanged
         options.checkpoint = !noCheckpoint
         options.llmCache = noLLMCache ? nil : (llmCache ?? LLMCache.defaultPath())
         options.stop = stop

@@ -23,6 +23,9 @@ public struct ExecutorOptions: Sendable {
     public var checkpoint = true
     /// Forget any stored state of this run directory and start over.
     public var fresh = false
+    /// A pipeline that changed since the stored run: keep the steps that
+    /// did not change (nor any step they read), redo the rest.
+    public var resumeChanged = false
     /// The LLM response cache (SQLite), shared across runs; nil: no cache.
     public var llmCache: String?
     /// Environment for `${...}`-free settings such as api_key_env.
@@ -95,7 +98,16 @@ public enum Executor {
         var states: [String: RunStore.StepState] = [:]
         if options.checkpoint {
             let opened = try RunStore(directory: options.runDirectory, fresh: options.fresh)
-            states = try opened.begin(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint))
+            if options.resumeChanged {
+                let inputs = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.name, $0.inputs) })
+                let begun = try opened.beginChanged(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint), inputs: inputs)
+                states = begun.states
+                if begun.rerun.changesAnything {
+                    summary.rerun = report(begun.rerun, plan: plan, logger: logger)
+                }
+            } else {
+                states = try opened.begin(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint))
+            }
             store = opened
         }
         if let store, !states.isEmpty, states.values.allSatisfy(\.done) {
@@ -167,6 +179,38 @@ public enum Executor {
             defer { generatorOrdinal += 1 }
             return generatorOrdinal
         }
+    }
+
+    /// Says what a changed pipeline's run keeps and redoes, step by step,
+    /// and what happens to what steps wrote or pushed; returns the same
+    /// for summary.json.
+    static func report(_ rerun: RunStore.Rerun, plan: PipelinePlan, logger: Logger) -> JSONValue {
+        let steps = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.name, $0) })
+        var reused: [JSONValue] = [], recomputed: [JSONValue] = []
+        for name in rerun.reused {
+            var note = "stored outputs kept"
+            if let step = steps[name], PreviewPlan.delivery(step) != nil {
+                note += "; what it wrote or pushed stays as it is"
+            }
+            logger.info("reused \(name): \(note)")
+            reused.append(.object(["step": .string(name), "note": .string(note)]))
+        }
+        for (name, why) in rerun.recomputed {
+            var object: [String: JSONValue] = ["step": .string(name), "why": .string(why)]
+            var line = "recomputed \(name): \(why)"
+            if let step = steps[name], let delivery = PreviewPlan.delivery(step) {
+                let what = step.credential != nil
+                    ? "\(delivery): it sends its data again (a new push)"
+                    : "\(delivery): the file is written again and replaces the old one when the run succeeds"
+                object["delivery"] = .string(what)
+                line += "; \(what)"
+            }
+            logger.info("\(line)")
+            recomputed.append(.object(object))
+        }
+        for name in rerun.removed { logger.info("removed \(name): no longer in the pipeline; its stored state is dropped") }
+        return .object(["reused": .array(reused), "recomputed": .array(recomputed),
+                        "removed": .array(rerun.removed.map { .string($0) })])
     }
 
     /// Step counters as the store has them (every attempt's work).
