@@ -35,7 +35,7 @@ extension RunStore {
         for step in steps {
             let why: String?
             if let old = before[step.name] {
-                if old.config != step.config {
+                if !step.matches(stored: old) {
                     let what = old.parts.flatMap { oldParts in
                         step.parts.map { FingerprintParts.changes(from: oldParts, to: $0) }
                     } ?? []
@@ -78,6 +78,7 @@ extension RunStore {
                     try move.run(.int(Int64(position)), .text(step.name))
                 }
             }
+            try updateParts(steps.filter { !redo.contains($0.name) })
             try database.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('status', ?)")
                 .run(.text(Status.running.rawValue))
         }

@@ -22,8 +22,11 @@ public enum FingerprintParts {
     /// Is `name` the name of a value that must not be stored or shown?
     package static func isSecretName(_ name: String) -> Bool {
         let lowered = name.lowercased()
+        // A count of tokens (max_tokens, tokens_per_minute) is no secret.
+        let words = lowered.split(whereSeparator: { !$0.isLetter && !$0.isNumber })
+        let withoutCounts = words.filter { $0 != "tokens" }.joined(separator: "_")
         return ["key", "token", "secret", "password", "passwd", "credential", "authorization", "bearer"]
-            .contains { lowered.contains($0) }
+            .contains { withoutCounts.contains($0) }
     }
 
     /// `value` with every value under a secret-looking key replaced.
@@ -68,6 +71,20 @@ public enum FingerprintParts {
         }
         if old["batch_size"] != new["batch_size"] {
             changes.append("batch_size \(describe(old["batch_size"])) → \(describe(new["batch_size"]))")
+        }
+        if let before = old["llm"], before != new["llm"] {
+            let after = new["llm"]
+            let name = before["name"]?.stringValue ?? "?"
+            if before["name"] != after?["name"] {
+                changes.append("llm \(describe(before["name"])) → \(describe(after?["name"]))")
+            }
+            if before["model"] != after?["model"] {
+                changes.append("llm \(name) model \(describe(before["model"])) → \(describe(after?["model"]))")
+            }
+            let oldParams = before["params"]?.objectValue ?? [:], newParams = after?["params"]?.objectValue ?? [:]
+            for key in Set(oldParams.keys).union(newParams.keys).sorted() where oldParams[key] != newParams[key] {
+                changes.append("llm \(name) params.\(key) \(describe(oldParams[key])) → \(describe(newParams[key]))")
+            }
         }
         let oldFiles = old["files"]?.objectValue ?? [:], newFiles = new["files"]?.objectValue ?? [:]
         for key in Set(oldFiles.keys).union(newFiles.keys).sorted() where oldFiles[key] != newFiles[key] {

@@ -142,6 +142,14 @@ public final class RunStore: @unchecked Sendable {
             self.config = config
             self.parts = parts
         }
+
+        /// The same step definition as `stored`: the same hash, and the same
+        /// LLM model and parameters where the stored parts have them.
+        func matches(stored: Fingerprint) -> Bool {
+            guard config == stored.config else { return false }
+            guard let llm = stored.parts?["llm"] else { return true }
+            return parts?["llm"] == llm
+        }
     }
 
     /// Records a new run, or checks that the stored one is the same
@@ -164,13 +172,9 @@ public final class RunStore: @unchecked Sendable {
             return Dictionary(uniqueKeysWithValues: steps.map { ($0.name, StepState()) })
         }
         try checkUnchanged(stored: stored, current: steps)
-        // A store written before the parts were kept gets them now.
-        if stored.contains(where: { $0.parts == nil }) {
-            let update = try database.prepare("UPDATE steps SET parts = ? WHERE name = ? AND parts IS NULL")
-            for step in steps {
-                if let parts = step.parts { try update.run(.text(parts.serialized), .text(step.name)) }
-            }
-        }
+        // The current parts replace the stored ones (the same step: they
+        // differ only in what older versions did not keep, such as the LLM).
+        try updateParts(steps)
         return try loadStates()
     }
 
@@ -183,6 +187,13 @@ public final class RunStore: @unchecked Sendable {
             stored.append(Fingerprint(name: row.text(0) ?? "", config: row.text(1) ?? "", parts: parts))
         }
         return stored
+    }
+
+    func updateParts(_ steps: [Fingerprint]) throws(StoreError) {
+        let update = try database.prepare("UPDATE steps SET parts = ? WHERE name = ?")
+        for step in steps {
+            if let parts = step.parts { try update.run(.text(parts.serialized), .text(step.name)) }
+        }
     }
 
     /// `steps.parts` (JSON, FingerprintParts), which stores written by
@@ -199,7 +210,7 @@ public final class RunStore: @unchecked Sendable {
         var changes: [String] = []
         for step in current {
             guard let old = before[step.name] else { changes.append("step \"\(step.name)\" was added"); continue }
-            guard old.config != step.config else { continue }
+            guard !step.matches(stored: old) else { continue }
             guard let oldParts = old.parts, let newParts = step.parts else {
                 // Stored by a version that kept only the hash.
                 changes.append("step \"\(step.name)\" changed (its plugin, parameters, inputs, batch size or input file)")

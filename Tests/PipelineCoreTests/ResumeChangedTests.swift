@@ -12,7 +12,7 @@ struct ResumeChangedTests {
     /// load → generate → judge → save, deterministic (temperature 0), so a
     /// fresh run of the same file gives the same bytes.
     private func write(_ file: String, server: LLMServiceTests.Server, judgeTemplate: String,
-                       extraStep: Bool = false) throws {
+                       extraStep: Bool = false, llmExtra: String = "") throws {
         let filterStep = extraStep ? """
               - name: keep_long
                 uses: filter
@@ -23,7 +23,7 @@ struct ResumeChangedTests {
         try """
             name: twostep
             llms:
-              teacher: {base_url: "\(server.url)/v1", model: stub-chat, max_concurrency: 8, api_key_env: PIPELINE_TEST_KEY}
+              teacher: {base_url: "\(server.url)/v1", model: stub-chat, max_concurrency: 8, api_key_env: PIPELINE_TEST_KEY\(llmExtra)}
             steps:
               - name: load
                 uses: load_jsonl
@@ -173,6 +173,34 @@ struct ResumeChangedTests {
         #expect(try run(file, fresh).status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: runDirectory + "/out.jsonl"))
                 == Data(contentsOf: URL(fileURLWithPath: fresh + "/out.jsonl")))
+    }
+
+    @Test func theLLMsModelAndParametersArePartOfItsSteps() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("resume-changed-llm")
+        var rows = ""
+        for n in 0..<8 { rows += #"{"text": "question \#(n)"}"# + "\n" }
+        try rows.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
+        let file = directory.appendingPathComponent("twostep.yaml").path
+        let runDirectory = directory.appendingPathComponent("run").path
+        try write(file, server: server, judgeTemplate: "Judge: {generation}")
+        #expect(try run(file, runDirectory).status == 0)
+
+        // Where the LLM is served and how fast are not part of it.
+        try write(file, server: server, judgeTemplate: "Judge: {generation}", llmExtra: ", timeout_seconds: 60")
+        let same = try run(file, runDirectory)
+        #expect(same.status == 0 && same.output.contains("already complete"), "\(same.output)")
+
+        try write(file, server: server, judgeTemplate: "Judge: {generation}", llmExtra: ", params: {max_tokens: 64}")
+        let refused = try run(file, runDirectory)
+        #expect(refused.status == 2)
+        #expect(refused.output.contains("llm teacher params.max_tokens (not set) → 64"), "\(refused.output)")
+        let rerun = try run(file, runDirectory, ["--resume-changed"])
+        #expect(rerun.status == 0, "\(rerun.output)")
+        #expect(rerun.output.contains("reused load"))
+        #expect(rerun.output.contains("recomputed generate: llm teacher params.max_tokens (not set) → 64"), "\(rerun.output)")
+        #expect(rerun.output.contains("recomputed judge: llm teacher params.max_tokens"), "\(rerun.output)")
     }
 
     @Test func flagsThatContradictItAreRefused() throws {

@@ -100,13 +100,14 @@ public enum Executor {
             let opened = try RunStore(directory: options.runDirectory, fresh: options.fresh)
             if options.resumeChanged {
                 let inputs = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.name, $0.inputs) })
-                let begun = try opened.beginChanged(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint), inputs: inputs)
+                let begun = try opened.beginChanged(pipeline: plan.name, steps: plan.steps.map { Self.fingerprint($0, llms: plan.llms) },
+                                                    inputs: inputs)
                 states = begun.states
                 if begun.rerun.changesAnything {
                     summary.rerun = report(begun.rerun, plan: plan, logger: logger)
                 }
             } else {
-                states = try opened.begin(pipeline: plan.name, steps: plan.steps.map(Self.fingerprint))
+                states = try opened.begin(pipeline: plan.name, steps: plan.steps.map { Self.fingerprint($0, llms: plan.llms) })
             }
             store = opened
         }
@@ -233,7 +234,10 @@ public enum Executor {
     /// Input files count too (by size and modification time): a resumed
     /// generator skips the batches it already emitted, which is only right
     /// if it reads the same data.
-    static func fingerprint(_ step: PlannedStep) -> RunStore.Fingerprint {
+    /// The LLM's model and generation parameters are in the parts only, not
+    /// in the hash (stores written before keep matching); the store compares
+    /// them where it has them (RunStore.Fingerprint.matches).
+    static func fingerprint(_ step: PlannedStep, llms: [String: JSONValue]) -> RunStore.Fingerprint {
         var parts = [step.descriptor.id, step.descriptor.version, JSONValue.object(step.parameters).serialized,
                      step.inputs.joined(separator: ","), String(step.batchSize)]
         var files: [String: (size: Int64, modified: Double)] = [:]
@@ -248,7 +252,7 @@ public enum Executor {
         }
         // The hash decides; the parts (secrets hidden) say what changed.
         return RunStore.Fingerprint(name: step.name, config: fnv1a(parts.joined(separator: "\u{1F}")),
-                                    parts: FingerprintParts.make(step, files: files))
+                                    parts: FingerprintParts.make(step, files: files, llm: step.llm.flatMap { llms[$0] }))
     }
 
     /// Parameters whose schema says `"format": "output-path"` are made
