@@ -211,6 +211,9 @@ bench:
 	Tests/bench/checkpoint-bench.sh .build/release
 	@echo "== everyday verbs on 1M rows: filter and map beside load -> write (pass-through)"
 	Tests/bench/verbs-bench.sh .build/release
+	@echo "== iterating: DEITA --preview 10 beside its latency floor; calls a --resume-changed rerun saves"
+	$(SWIFT) build -c release --product llm-test-server
+	Tests/bench/iterate-bench.sh .build/release
 	@echo "== LLM: text generation beside distilabel 1.5.3 and Curator 0.1.31 (same llm-test-server)"
 	$(MAKE) --no-print-directory bench-llm
 	@echo "== DEITA filter alone: 100k x 384 (random, clustered, inline JSONL), 1M x 384; distilabel's DeitaFiltering at 5k/10k/20k"
