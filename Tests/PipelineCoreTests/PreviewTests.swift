@@ -10,30 +10,8 @@ import Testing
 @Suite("Preview", .serialized)
 struct PreviewTests {
     private func textgen(_ directory: URL, rows: Int, server: LLMServiceTests.Server, temperature: Double = 0) throws -> String {
-        var text = ""
-        for n in 0..<rows { text += #"{"text": "question \#(n)"}"# + "\n" }
-        try text.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
-        let file = directory.appendingPathComponent("textgen.yaml").path
-        try """
-            name: textgen
-            llms:
-              teacher: {base_url: "\(server.url)/v1", model: stub-chat, max_concurrency: 8}
-            steps:
-              - name: load
-                uses: load_jsonl
-                with: {path: rows.jsonl}
-                batch_size: 16
-              - name: generate
-                uses: text_generation
-                llm: teacher
-                input: load
-                with: {template: "{text}", temperature: \(temperature)}
-              - name: save
-                uses: write_jsonl
-                input: generate
-                with: {path: out.jsonl}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
+        try Fixtures.textgenPipeline(directory, rows: rows, batchSize: 16, server: server, maxConcurrency: 8,
+                                     temperature: temperature)
     }
 
     private func requests(_ server: LLMServiceTests.Server) throws -> Int64 {

@@ -10,33 +10,11 @@ import Testing
 /// `pipeline runs` for a run that is still going.
 @Suite("Live progress", .serialized)
 struct ProgressTests {
-    /// One batch of `rows` prompts, 4 in flight, `latency` ms each: the
+    /// One batch of `rows` prompts (unless `batchSize`), 4 in flight: the
     /// generate step holds a single call for the whole run.
     private func textgen(_ directory: URL, rows: Int, batchSize: Int? = nil, server: LLMServiceTests.Server) throws -> String {
-        var text = ""
-        for n in 0..<rows { text += #"{"text": "question \#(n)"}"# + "\n" }
-        try text.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
-        let file = directory.appendingPathComponent("textgen.yaml").path
-        try """
-            name: textgen
-            llms:
-              teacher: {base_url: "\(server.url)/v1", model: stub-chat, max_concurrency: 4}
-            steps:
-              - name: load
-                uses: load_jsonl
-                with: {path: rows.jsonl}
-                batch_size: \(batchSize ?? rows)
-              - name: generate
-                uses: text_generation
-                llm: teacher
-                input: load
-                with: {template: "{text}", temperature: 0.7}
-              - name: save
-                uses: write_jsonl
-                input: generate
-                with: {path: out.jsonl}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        return file
+        try Fixtures.textgenPipeline(directory, rows: rows, batchSize: batchSize ?? rows, server: server,
+                                     maxConcurrency: 4, temperature: 0.7)
     }
 
     private func generateStep(_ record: JSONValue) -> JSONValue? {

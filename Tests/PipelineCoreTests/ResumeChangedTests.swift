@@ -62,9 +62,7 @@ struct ResumeChangedTests {
         try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server([])
         let directory = try Fixtures.emptyDirectory("resume-changed")
-        var rows = ""
-        for n in 0..<20 { rows += #"{"text": "question \#(n)"}"# + "\n" }
-        try rows.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
+        try Fixtures.writeQuestions(20, in: directory)
         let file = directory.appendingPathComponent("twostep.yaml").path
         let runDirectory = directory.appendingPathComponent("run").path
 
@@ -112,9 +110,7 @@ struct ResumeChangedTests {
         try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server([])
         let directory = try Fixtures.emptyDirectory("resume-changed-added")
-        var rows = ""
-        for n in 0..<12 { rows += #"{"text": "question \#(n)"}"# + "\n" }
-        try rows.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
+        try Fixtures.writeQuestions(12, in: directory)
         let file = directory.appendingPathComponent("twostep.yaml").path
         let runDirectory = directory.appendingPathComponent("run").path
         try write(file, server: server, judgeTemplate: "Judge: {generation}")
@@ -144,9 +140,7 @@ struct ResumeChangedTests {
         try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server(["--latency-ms", "30"])
         let directory = try Fixtures.emptyDirectory("resume-changed-kill")
-        var rows = ""
-        for n in 0..<64 { rows += #"{"text": "question \#(n)"}"# + "\n" }
-        try rows.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
+        try Fixtures.writeQuestions(64, in: directory)
         let file = directory.appendingPathComponent("twostep.yaml").path
         let runDirectory = directory.appendingPathComponent("run").path
         try write(file, server: server, judgeTemplate: "Judge: {generation}")
@@ -179,9 +173,7 @@ struct ResumeChangedTests {
         try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server([])
         let directory = try Fixtures.emptyDirectory("resume-changed-llm")
-        var rows = ""
-        for n in 0..<8 { rows += #"{"text": "question \#(n)"}"# + "\n" }
-        try rows.write(to: directory.appendingPathComponent("rows.jsonl"), atomically: true, encoding: .utf8)
+        try Fixtures.writeQuestions(8, in: directory)
         let file = directory.appendingPathComponent("twostep.yaml").path
         let runDirectory = directory.appendingPathComponent("run").path
         try write(file, server: server, judgeTemplate: "Judge: {generation}")
