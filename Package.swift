@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "PipelineHub", type: .dynamic, targets: ["PipelineHub"]),
         .library(name: "PipelineFilter", type: .dynamic, targets: ["PipelineFilter"]),
         .library(name: "PipelineMap", type: .dynamic, targets: ["PipelineMap"]),
+        .library(name: "PipelineDedup", type: .dynamic, targets: ["PipelineDedup"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
     ],
@@ -145,6 +146,9 @@ let package = Package(
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineMap", dependencies: ["PluginKit", "PipelineTemplate", "PipelineJSON"], path: "Plugins/map",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineDedup", dependencies: ["PluginKit"], path: "Plugins/dedup",
             linkerSettings: pluginLinkerSettings),
         .target(name: "ArrowConformance", dependencies: ["PipelineArrow"], path: "Tests/ArrowConformance"),
 
