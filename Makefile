@@ -27,7 +27,7 @@ ABI_INC    = Sources/CPipelineABI/include
 C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$(ABI_INC)
 SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
-SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFilter PipelineMap PipelineDedup
+SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFilter PipelineMap PipelineDedup PipelineQuality
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 

@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "PipelineHub", type: .dynamic, targets: ["PipelineHub"]),
         .library(name: "PipelineFilter", type: .dynamic, targets: ["PipelineFilter"]),
         .library(name: "PipelineMap", type: .dynamic, targets: ["PipelineMap"]),
+        .library(name: "PipelineQuality", type: .dynamic, targets: ["PipelineQuality"]),
         .library(name: "PipelineDedup", type: .dynamic, targets: ["PipelineDedup"]),
         // Test helper: lets Python's pyarrow hand batches to our Arrow code.
         .library(name: "ArrowConformance", type: .dynamic, targets: ["ArrowConformance"]),
@@ -146,6 +147,9 @@ let package = Package(
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineMap", dependencies: ["PluginKit", "PipelineTemplate", "PipelineJSON"], path: "Plugins/map",
+            linkerSettings: pluginLinkerSettings),
+        .target(
+            name: "PipelineQuality", dependencies: ["PluginKit", "PipelineJSON"], path: "Plugins/quality",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineDedup", dependencies: ["PluginKit"], path: "Plugins/dedup",
