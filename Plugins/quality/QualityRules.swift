@@ -107,7 +107,7 @@ struct QualityRules: Sendable {
         if mean < minMeanWordLength || mean > maxMeanWordLength {
             failures.append(.init(rule: "mean_word_length", value: format(mean)))
         }
-        let hashes = Double(TextMeasures.occurrences(of: "#", in: text)) / Double(words.count)
+        let hashes = Double(TextMeasures.hashesOutsideHeadings(text)) / Double(words.count)
         if hashes > maxSymbolWordRatio { failures.append(.init(rule: "symbol_word_ratio", value: "# \(format(hashes))")) }
         let ellipses = Double(TextMeasures.occurrences(of: "...", in: text) + TextMeasures.occurrences(of: "…", in: text))
             / Double(words.count)

@@ -121,6 +121,20 @@ enum TextMeasures {
         return count
     }
 
+    /// `#` characters, leaving out the markers of markdown headings (one to
+    /// six `#` at the start of a line, then a space): they are structure,
+    /// not the hashtags the Gopher symbol rule is after.
+    static func hashesOutsideHeadings(_ text: String) -> Int {
+        var count = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let trimmed = line.drop { $0 == " " }
+            let marker = trimmed.prefix { $0 == "#" }.count
+            let heading = (1...6).contains(marker) && trimmed.dropFirst(marker).first == " "
+            count += line.reduce(0) { $0 + ($1 == "#" ? 1 : 0) } - (heading ? marker : 0)
+        }
+        return count
+    }
+
     /// Lowercased, whitespace runs made one space, trimmed.
     static func normalised(_ text: String) -> String {
         text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
