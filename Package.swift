@@ -149,7 +149,7 @@ let package = Package(
             name: "PipelineMap", dependencies: ["PluginKit", "PipelineTemplate", "PipelineJSON"], path: "Plugins/map",
             linkerSettings: pluginLinkerSettings),
         .target(
-            name: "PipelineQuality", dependencies: ["PluginKit", "PipelineJSON"], path: "Plugins/quality",
+            name: "PipelineQuality", dependencies: ["PluginKit", "PipelineJSON", "PipelineRetry"], path: "Plugins/quality",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineDedup", dependencies: ["PluginKit"], path: "Plugins/dedup",

@@ -9,5 +9,5 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
     PluginExport.entry(
         host: host, name: "org.pipeline.quality", version: "1.0.0",
         description: "Quality, correctness and contamination checks of distilled data.",
-        steps: [QualityFilter.self, VerifyAnswer.self, Decontaminate.self])
+        steps: [QualityFilter.self, VerifyAnswer.self, Decontaminate.self, VerifyHTTP.self])
 }
