@@ -8,5 +8,5 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
     PluginExport.entry(
         host: host, name: "org.pipeline.llm", version: "1.0.0",
         description: "Steps that call language models through the host's LLM service.",
-        steps: [TextGeneration.self, StructuredGeneration.self, Embeddings.self, EvolInstruct.self, ComplexityScorer.self, EvolQuality.self, QualityScorer.self])
+        steps: [TextGeneration.self, StructuredGeneration.self, Embeddings.self, EvolInstruct.self, ComplexityScorer.self, EvolQuality.self, QualityScorer.self, Judge.self])
 }

@@ -44,7 +44,7 @@ struct Config: Sendable {
           --hang-rate F            never answer F (until the client closes)
           --drop-rate F            close the connection without an answer for F
           --malformed-rate F       answer F with 200 and a truncated JSON body
-          --junk-scores-rate F     wrap F of score answers in chatter (preamble, order, remarks)
+          --junk-scores-rate F     wrap F of score and judge answers in chatter (preamble, order, remarks)
           --faults-first N         inject faults only on the first N attempts of each distinct request
           --sample-unseeded        answer a chat request that has neither a "seed" nor "temperature": 0
                                    with a new sample every time it arrives (a sampling server)
@@ -67,6 +67,14 @@ struct Config: Sendable {
         the first attempt (no assistant message yet) violate the schema or answer prose;
         [schema-fault:fenced] wraps every answer in a ```json fence with prose around it;
         [schema-fault:never] never conforms.
+
+        The judge step's prompts ("[Response to rate]", or "[Response 1]" and "[Response 2]") get a
+        seeded 1-10 rating, or the verdict for the response whose text hashes higher (tie for equal
+        texts) whatever its position, as JSON with a rationale; a model whose name ends in
+        "-first-biased" always prefers the first position. A judged response containing
+        [judge-fault:junk] gets the judgement as text in chatter, [judge-fault:no-verdict] none at
+        all, [judge-fault:out-of-range] a rating of 11 (verdict "3"); --junk-scores-rate also
+        applies to judgements.
         """
 
     struct UsageError: Error {

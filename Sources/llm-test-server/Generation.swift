@@ -13,10 +13,12 @@ enum PromptKind: String, Sendable {
     case evolResponse = "evol_response"
     case complexityScore = "complexity_score"
     case qualityScore = "quality_score"
+    /// The judge step: a 1-10 rating ("[Response to rate]") or a comparison ("[Response 1]", "[Response 2]").
+    case judge
     /// Anything else: text generation, answers to instructions.
     case answer
 
-    var isScoring: Bool { self == .complexityScore || self == .qualityScore }
+    var isScoring: Bool { self == .complexityScore || self == .qualityScore || self == .judge }
     /// The name in `/stats` `by_kind` (both evol-instruction kinds count as
     /// `evol_instruction`, as in the peer benchmark's stub).
     var statsName: String { self == .evolInstructionBreadth ? "evol_instruction" : rawValue }
@@ -30,6 +32,8 @@ struct Classification: Sendable {
     let itemCount: Int
     /// The instruction to evolve (evol-instruction kinds only).
     let givenInstruction: String
+    /// The judged responses (judge only).
+    var judged: [String] = []
 }
 
 enum Classifier {
@@ -43,6 +47,9 @@ enum Classifier {
         let lower = prompt.lowercased()
         func has(_ markers: [String]) -> Bool { markers.contains(where: { lower.contains($0) }) }
 
+        if let judged = Judging.responses(prompt) {
+            return Classification(kind: .judge, itemCount: 0, givenInstruction: "", judged: judged)
+        }
         if has(responseMarkers) {
             return Classification(kind: .evolResponse, itemCount: 0, givenInstruction: "")
         }
@@ -263,8 +270,8 @@ enum Generator {
     }
 
     /// A text for one choice. `truncated` is set when `maxTokens` cut it.
-    static func text(for classification: Classification, seed: UInt64, maxTokens: Int?, junkScores: Bool)
-        -> (text: String, truncated: Bool)
+    static func text(for classification: Classification, seed: UInt64, maxTokens: Int?, junkScores: Bool,
+                     model: String = "") -> (text: String, truncated: Bool)
     {
         var rng = SeededRandom(seed: seed)
         var text: String
@@ -276,6 +283,8 @@ enum Generator {
         case .complexityScore, .qualityScore:
             let scores = scores(count: classification.itemCount, &rng)
             text = junkScores ? junkScoreLines(scores, &rng) : scoreLines(scores)
+        case .judge:
+            text = Judging.text(responses: classification.judged, model: model, seed: seed, junk: junkScores)
         case .evolResponse, .answer:
             text = answer(&rng)
         }

@@ -285,7 +285,7 @@ final class Server: HTTPHandler {
                 choiceHash.separator(3)
                 choiceHash.add(UInt64(index))
                 var (text, truncated) = Generator.text(for: classification, seed: choiceHash.mixed,
-                                                       maxTokens: maxTokens, junkScores: junk)
+                                                       maxTokens: maxTokens, junkScores: junk, model: model)
                 if case .json(let schema) = format {
                     // Structured output (Structured.swift); max_tokens cuts it as it cuts text.
                     (text, truncated) = StructuredAnswer.cut(StructuredAnswer.text(schema: schema, messages: messages,
