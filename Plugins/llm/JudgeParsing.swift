@@ -99,7 +99,7 @@ enum JudgeParsing {
         return Double(digits)
     }
 
-    /// The text after each `label:` (or `label =`, `label is`) anywhere in
+    /// The text after each `label:` (or `label =`, `label is`, `label is:`) anywhere in
     /// the answer, any case, markdown emphasis allowed, up to the line's end.
     static func labelled(_ text: String, labels: [String]) -> [String] {
         var values: [String] = []
@@ -115,8 +115,8 @@ enum JudgeParsing {
                     if rest.hasPrefix("(1-10)") { rest = rest.dropFirst(6).drop(while: { " \t*_".contains($0) }) }
                     if rest.hasPrefix(":") || rest.hasPrefix("=") {
                         values.append(String(rest.dropFirst()))
-                    } else if rest.hasPrefix("is ") {
-                        values.append(String(rest.dropFirst(3)))
+                    } else if rest.hasPrefix("is ") || rest.hasPrefix("is:") {
+                        values.append(String(rest.dropFirst(2).drop(while: { " \t*_:".contains($0) })))
                     }
                 }
             }
