@@ -341,6 +341,12 @@ struct JudgePreferenceTests {
         for row in completion {
             #expect(Self.trlProblems(row, format: "prompt_completion").isEmpty, "\(row)")
         }
+        // The same files through the Python checker (Tests/tools/check_trl_format.py).
+        let checker = Fixtures.packageRoot.appendingPathComponent("Tests/tools/check_trl_format.py").path
+        for (format, file, count) in [("sft", "sft.jsonl", 12), ("dpo", "dpo.jsonl", dpo.count), ("prompt_completion", "pc.jsonl", 12)] {
+            let checked = try Spawned("/usr/bin/env", ["python3", checker, format, result.run + "/" + file]).wait()
+            #expect(checked.status == 0 && checked.output.contains("\(count) rows, 0 bad"), "\(checked.output)")
+        }
     }
 
     @Test func theTRLCheckerCatchesWhatTRLWouldMisread() {
@@ -357,6 +363,30 @@ struct JudgePreferenceTests {
         let stringPrompt: JSONValue = ["prompt": "q", "chosen": [["role": "assistant", "content": "a"]],
                                        "rejected": [["role": "assistant", "content": "b"]]]
         #expect(!Self.trlProblems(stringPrompt, format: "dpo").isEmpty)
+    }
+
+    @Test func thePythonCheckerCatchesTheSameRows() throws {
+        let directory = try Fixtures.emptyDirectory("trl-checker")
+        let file = directory.appendingPathComponent("rows.jsonl")
+        try """
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+            {"prompt": "q", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+            {"messages": [{"role": "user", "content": "q"}]}
+            {"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]}
+
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let checker = Fixtures.packageRoot.appendingPathComponent("Tests/tools/check_trl_format.py").path
+        let sft = try Spawned("/usr/bin/env", ["python3", checker, "sft", file.path]).wait()
+        #expect(sft.status == 1 && sft.output.contains("4 rows, 3 bad"), "\(sft.output)")
+        let dpoFile = directory.appendingPathComponent("dpo.jsonl")
+        try """
+            {"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}
+            {"prompt": "q", "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}
+            {"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}
+
+            """.write(to: dpoFile, atomically: true, encoding: .utf8)
+        let dpo = try Spawned("/usr/bin/env", ["python3", checker, "dpo", dpoFile.path]).wait()
+        #expect(dpo.status == 1 && dpo.output.contains("3 rows, 2 bad"), "\(dpo.output)")
     }
 
     @Test func formatStepsMakeBadRowsErrorRows() throws {
