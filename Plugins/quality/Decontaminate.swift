@@ -13,7 +13,7 @@ struct Decontaminate: PipelineStep {
     static let evalID = Parameter<String?>("eval_id_field", .minLength(1), description: "JSON Lines: the field naming an item in the report (default: its line number).")
     static let promptColumn = Parameter("prompt_column", default: "instruction", .minLength(1), description: "The prompt checked against the evaluation set.")
     static let ngram = Parameter("ngram", default: 13, .minimum(1), .maximum(1000), description: """
-        Words per n-gram (NeMo Curator's max_ngram_size). Words: lowercased, ASCII punctuation made spaces, split at whitespace.
+        Words per n-gram (NeMo Curator's max_ngram_size). Words: lowercased, ASCII punctuation removed, split at whitespace.
         """)
     static let minNgram = Parameter("min_ngram", default: 8, .minimum(1), description: """
         An evaluation item shorter than ngram words is matched whole when it has at least this many words (NeMo \

@@ -4,8 +4,8 @@ import PluginKit
 
 // The evaluation set `decontaminate` checks prompts against: its items and
 // the word n-grams of each, normalised as NeMo Curator's task
-// decontamination does (lowercase, ASCII punctuation made spaces, split at
-// whitespace). An item shorter than n words contributes itself whole when
+// decontamination does (lowercase, ASCII punctuation removed, split at
+// whitespace; NeMo splits at spaces only, so there a newline joins two words). An item shorter than n words contributes itself whole when
 // it has at least `minimum` words.
 
 struct EvaluationSet: Sendable {
@@ -24,7 +24,7 @@ struct EvaluationSet: Sendable {
     static let punctuation = Set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
     static func words(_ text: String) -> [Substring] {
-        let cleaned = String(text.lowercased().map { punctuation.contains($0) ? " " : $0 })
+        let cleaned = String(text.lowercased().filter { !punctuation.contains($0) })
         return Substring(cleaned).split(whereSeparator: { $0.isWhitespace })
     }
 
