@@ -75,6 +75,9 @@ run: plugins
 	@echo "== pipeline run pipelines/deita.yaml (k=3, budget 50), against the in-project LLM server"
 	@DEITA_BUDGET=50 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
 	  $(BIN)/pipeline run pipelines/deita.yaml --run-dir runs/deita --fresh --no-llm-cache
+	@echo "== pipeline run pipelines/distill.yaml: two teachers, a judge, SFT messages and DPO pairs"
+	@Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
+	  $(BIN)/pipeline run pipelines/distill.yaml --run-dir runs/distill --fresh --no-llm-cache
 	@echo "== pipeline run pipelines/textgen-hub.yaml: answers pushed to the in-project Hub double as they come"
 	@HUB_EVERY_ROWS=5 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- Tests/tools/with-hub-server.sh -- \
 	  $(BIN)/pipeline run pipelines/textgen-hub.yaml --run-dir runs/textgen-hub --fresh --no-llm-cache
@@ -82,6 +85,7 @@ run: plugins
 	@echo "         $$(pwd)/runs/textgen/textgen.jsonl (LLM answers; teacher I/O log: runs/textgen/llm-io.jsonl)"
 	@echo "         $$(pwd)/runs/support-sft/support-sft.jsonl (SFT messages rows: $$(wc -l < runs/support-sft/support-sft.jsonl))"
 	@echo "         $$(pwd)/runs/deita/deita.jsonl (the DEITA selection: $$(wc -l < runs/deita/deita.jsonl) rows)"
+	@echo "         $$(pwd)/runs/distill/sft.jsonl and dpo.jsonl (distillation: $$(wc -l < runs/distill/sft.jsonl) SFT rows, $$(wc -l < runs/distill/dpo.jsonl) preference pairs)"
 
 # A Python venv for the conformance tests: pyarrow (Arrow C Data Interface)
 # and huggingface_hub + datasets (reading back what push_to_hub pushed).
