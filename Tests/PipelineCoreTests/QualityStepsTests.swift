@@ -338,7 +338,7 @@ struct QualityStepsTests {
             """
         let url = "http://127.0.0.1:\(port)/verify"
         let result = try run(rows + "\n" + """
-              - {name: check, uses: verify_http, input: load, with: {url: "\(url)", columns: [answer, reference], concurrency: 4, max_attempts: 2, timeout: 1}}
+              - {name: check, uses: verify_http, input: load, with: {url: "\(url)", columns: [answer, reference], concurrency: 4, max_attempts: 2, timeout: 2}}
               - {name: save, uses: write_jsonl, input: check, with: {path: out.jsonl}}
             """, in: directory)
         #expect(result.status == 3, "\(result.output)")

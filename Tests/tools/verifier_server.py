@@ -3,7 +3,7 @@
 "answer" and "reference": {"verdict": answer == reference, "score": 1.0 or 0.0}.
 Faults by the answer's text: "flaky" answers 503 on each first try of that
 body, "boom" answers 500 always, "notjson" answers plain text, "noverdict"
-answers {} and "slow" sleeps 2 s. Prints the port on stdout, then serves
+answers {} and "slow" sleeps 5 s. Prints the port on stdout, then serves
 (threaded) until killed; logs every request to the file given as argv[1]."""
 import json
 import sys
@@ -44,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
             answer = str(row.get("answer"))
             time.sleep(0.2)  # so that concurrent requests overlap
             if answer == "slow":
-                time.sleep(2)
+                time.sleep(5)
             if answer == "flaky" and first:
                 return self.reply(503, '{"error": "try again"}')
             if answer == "boom":
