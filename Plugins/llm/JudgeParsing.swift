@@ -33,6 +33,7 @@ enum JudgeParsing {
     /// The rating in `range` and a rationale (the JSON's, the text after
     /// "Rationale:", or the whole answer), or why not.
     static func rating(_ text: String, range: ClosedRange<Double> = 1...10) -> Result<Rating, ScoreError> {
+        let text = afterThinking(text)
         var value: Double?
         var rationale: String?
         if let object = firstObject(in: text, having: "rating") {
@@ -58,6 +59,7 @@ enum JudgeParsing {
 
     /// The verdict of one pairwise comparison, or why not.
     static func verdict(_ text: String) -> Result<Verdict, ScoreError> {
+        let text = afterThinking(text)
         if let object = firstObject(in: text, having: "verdict") {
             let written: String
             switch member(object, "verdict") {
@@ -76,6 +78,14 @@ enum JudgeParsing {
             return .failure(ScoreError(message: "the answer gives several verdicts (\(found.map(\.rawValue).joined(separator: ", ")))"))
         }
         return .success(Verdict(choice: first, rationale: textRationale(text)))
+    }
+
+    /// The answer after a reasoning model's closed `<think>...</think>`
+    /// block (its drafts may weigh several ratings); the answer itself
+    /// when there is none.
+    static func afterThinking(_ text: String) -> String {
+        guard let close = text.range(of: "</think>", options: .backwards) else { return text }
+        return String(text[close.upperBound...])
     }
 
     /// "1", "Response 1", "[[1]]", "first", "tie", "equal" ... as a choice.

@@ -76,6 +76,7 @@ struct JudgeParsingTests {
             ("My rating is 3 out of 10.", 3, nil),
             ("A preamble {not json} then {\"rating\": 2}", 2, nil),
             ("The overrating: 5 concern aside, Rating: 6", 6, nil),
+            ("<think>Rating: 4? No, Rating: 7.</think>\nRating: 8", 8, nil),
         ]
         let results = try Parser.shared.run(cases.map { ["text": $0.0] })
         for (result, expected) in zip(results, cases) {
