@@ -136,7 +136,9 @@ struct JudgePreferenceTests {
         let verdicts = Set(out.compactMap { $0["verdict"]?.stringValue })
         #expect(verdicts.isSuperset(of: ["A", "B"]), "\(verdicts)")
         // Two requests per row, both orders.
-        #expect(try server.stats()["by_endpoint"]?["chat"]?.int64Value == 22)
+        let stats = try server.stats()
+        #expect(stats["by_endpoint"]?["chat"]?.int64Value == 22)
+        #expect(stats["by_kind"]?["judge"]?.int64Value == 22, "the server read every prompt as a judge prompt: \(stats)")
     }
 
     @Test func aJudgeThatAlwaysPrefersTheFirstPositionNeverDecides() throws {
