@@ -95,7 +95,7 @@ struct QualityFilter: PipelineStep {
         marking = try parameters[Self.mode] == "mark"
         var rules = QualityRules()
         rules.rejectFinishReasons = try parameters[Self.finishReasons]
-        rules.refusalPhrases = try parameters[Self.refusals].filter { !$0.isEmpty }
+        rules.refusalPhrases = try parameters[Self.refusals].filter { !$0.isEmpty }.map { $0.lowercased() }
         rules.refusalWindow = try parameters[Self.refusalWindow]
         rules.language = try parameters[Self.language]
         rules.unclosedThink = try parameters[Self.think]

@@ -51,9 +51,10 @@ struct QualityRules: Sendable {
             let close = TextMeasures.occurrences(of: "</think>", in: answer)
             if open > close { fail("unclosed_think", "\(open) <think>, \(close) </think>") }
         }
+        let prose = TextMeasures.withoutCode(answer)
         if let prompt {
             if language, let asked = LanguageGuess.guess(TextMeasures.withoutCode(prompt)),
-               let answered = LanguageGuess.guess(TextMeasures.withoutCode(answer)), asked != answered {
+               let answered = LanguageGuess.guess(prose), asked != answered {
                 fail("language", "prompt \(asked), answer \(answered)")
             }
             if echoFraction <= 1, let fraction = echo(answer: answer, prompt: prompt), fraction >= echoFraction {
@@ -63,32 +64,36 @@ struct QualityRules: Sendable {
         if loopNgram > 0, let fraction = repeatedNgramFraction(answer), fraction > maxRepeatedNgramFraction {
             fail("repeated_ngrams", "\(percent(fraction)) of \(loopNgram)-grams repeat")
         }
-        failures += gopher(skipCode ? TextMeasures.withoutCode(answer) : answer)
+        failures += gopher(skipCode ? prose : answer)
         return failures
     }
 
     func refusal(_ answer: String) -> String? {
-        let head = String(answer.prefix(refusalWindow)).lowercased().replacingOccurrences(of: "’", with: "'")
-        return refusalPhrases.first { head.contains($0.lowercased()) }
+        let head = String(answer.prefix(refusalWindow).lowercased().map { $0 == "’" ? "'" : $0 })
+        return refusalPhrases.first { TextMeasures.contains(head, $0) }
     }
 
     /// How much of the answer the prompt makes up, when the answer contains it.
     func echo(answer: String, prompt: String) -> Double? {
         let a = TextMeasures.normalised(answer), p = TextMeasures.normalised(prompt)
-        guard !p.isEmpty, !a.isEmpty, a.contains(p) else { return nil }
+        guard !p.isEmpty, !a.isEmpty, TextMeasures.contains(a, p) else { return nil }
         return Double(p.count) / Double(a.count)
     }
 
     /// The fraction of the answer's word n-grams that repeat an earlier one.
     func repeatedNgramFraction(_ answer: String) -> Double? {
-        let words = answer.split(whereSeparator: { $0.isWhitespace })
+        // Each word as its hash, each n-gram as the hash of its words' hashes:
+        // no n-gram is built as text (a collision of 64-bit hashes is negligible).
+        let words = answer.split(whereSeparator: { $0.isWhitespace }).map { $0.hashValue }
         guard words.count >= loopNgram * 2 else { return nil }
-        var seen = Set<[Substring]>()
+        var seen = Set<Int>()
         var repeats = 0
         let total = words.count - loopNgram + 1
+        seen.reserveCapacity(total)
         for start in 0..<total {
-            let gram = Array(words[start..<(start + loopNgram)])
-            if !seen.insert(gram).inserted { repeats += 1 }
+            var hasher = Hasher()
+            for index in start..<(start + loopNgram) { hasher.combine(words[index]) }
+            if !seen.insert(hasher.finalize()).inserted { repeats += 1 }
         }
         return Double(repeats) / Double(total)
     }
