@@ -3,7 +3,7 @@ import PluginKit
 // Column plumbing steps, written in Swift with PluginKit: the example a Swift
 // plugin author starts from. One library, several steps: column plumbing
 // here, best_of_n and preference_pairs in Preference.swift, the training
-// formats in Formats.swift.
+// formats in Formats.swift, rouge_l and win_rate in Evaluation.swift.
 
 @_cdecl("pipeline_plugin_entry")
 public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> UnsafePointer<pipeline_plugin>? {
@@ -11,7 +11,7 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
         host: host, name: "org.pipeline.columns", version: "1.0.0",
         description: "Select, rename and join columns; pick the best answer, make preference pairs, write training formats.",
         steps: [KeepColumns.self, RenameColumns.self, Join.self, BestOfN.self, PreferencePairs.self,
-                FormatSFT.self, FormatDPO.self, FormatPromptCompletion.self])
+                FormatSFT.self, FormatDPO.self, FormatPromptCompletion.self, RougeL.self, WinRate.self])
 }
 
 /// Columns the host owns travel with every row, whatever a step selects.
