@@ -76,6 +76,31 @@ struct EvaluationTests {
         #expect(errors.contains("rouge_l: p is null"), "\(errors)")
     }
 
+    /// A column the file names for an input the step needs only in one mode
+    /// (the judge's answer_a_column) is checked by `validate` like any input.
+    @Test func aNamedColumnNoStepMakesIsAValidationError() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("evaluation-validate")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: eval
+            llms:
+              judge: {base_url: "http://127.0.0.1:9/v1", model: judge}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{instruction: q, answer_a: x, answer_b: y}]}}
+              - name: compare
+                uses: judge
+                llm: judge
+                input: load
+                with: {mode: pairwise, answer_a_column: answer_a, answer_b_column: answer_c}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Spawned(Fixtures.pipelineBinary, ["validate", file]).wait()
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains("p.yaml:10:72: error: steps[1].with.answer_b_column: no column \"answer_c\" reaches step \"compare\" (available: answer_a, answer_b, instruction)"),
+                "\(result.output)")
+        #expect(!result.output.contains("answer_a_column"), "\(result.output)")
+    }
+
     @Test func theBundledEvaluationHoldsPromptsOutAndNeutralisesAPositionBiasedJudge() throws {
         try Fixtures.requireBuiltPipeline()
         let server = try LLMServiceTests.Server(["--latency-ms", "2"])

@@ -613,6 +613,21 @@ struct PipelineChecker {
             checkSchemaCollisions(of: index, descriptor: descriptor, parameters: parameters[index], available: available,
                                   parents: parents, produced: produced)
             let step = steps[index]
+            // An optional input is needed too once the file names its column
+            // (a judge's answer_a_column: optional only in the other mode).
+            let named = declared.inputs.filter { column in
+                column.optional && column.nameParam.map { step.parameters[$0]?.stringValue?.isEmpty == false } == true
+            }
+            for column in named {
+                let name = column.resolvedName(parameters[index])
+                guard !available.contains(name), !ColumnContracts.reserved.contains(name),
+                      let key = column.nameParam else { continue }
+                let list = available.isEmpty ? "none" : available.sorted().joined(separator: ", ")
+                let path = step.path.appending("with").appending(key)
+                let origin = pipeline.sourceMap.valueOrigin(path) ?? .file(step.location)
+                diagnostics.append(Diagnostic("\(path): no column \"\(name)\" reaches \(step.label) (available: \(list))",
+                                              origin: origin))
+            }
             for column in declared.inputs where !column.isWildcard && !column.optional {
                 let name = column.resolvedName(parameters[index])
                 guard !available.contains(name), !ColumnContracts.reserved.contains(name) else { continue }
