@@ -32,6 +32,10 @@ struct QualityFilter: PipelineStep {
         Reject an answer whose guessed language differs from the prompt's (writing system, then stop words for \
         en/fr/de/es/it/pt/nl; code blocks left out). Only two confident guesses that differ reject.
         """)
+    static let exemptions = Parameter("language_exemptions", default: QualityRules.defaultLanguageExemptions, description: """
+        The language rule does not apply when the prompt contains one of these (case-insensitive): a prompt that \
+        asks for a translation or an answer in a named language expects another language back.
+        """)
     static let think = Parameter("unclosed_think", default: true, description: "Reject an answer with more <think> than </think> tags.")
     static let echo = Parameter("echo_fraction", default: 0.8, .minimum(0), description: """
         Reject an answer that contains the whole prompt (normalised: lowercase, whitespace runs as one space) when \
@@ -77,7 +81,7 @@ struct QualityFilter: PipelineStep {
                  .init("*", "any")],
         outputs: [.init("quality_rejections", "list<utf8>", optional: true, description: "mode: mark only: the failed rules with their values."),
                   .init("*", "any")],
-        parameters: [answerColumn, promptColumn, finishColumn, mode, finishReasons, refusals, refusalWindow, language, think,
+        parameters: [answerColumn, promptColumn, finishColumn, mode, finishReasons, refusals, refusalWindow, language, exemptions, think,
                      echo, loopNgram, loopFraction, skipCode, gopherMinWords, minWords, maxWords, minMean, maxMean,
                      symbolRatio, dupLines, dupParagraphs, dupLineChars, dupParagraphChars]
     ).filtering()
@@ -98,6 +102,7 @@ struct QualityFilter: PipelineStep {
         rules.refusalPhrases = try parameters[Self.refusals].filter { !$0.isEmpty }.map { $0.lowercased() }
         rules.refusalWindow = try parameters[Self.refusalWindow]
         rules.language = try parameters[Self.language]
+        rules.languageExemptions = try parameters[Self.exemptions].filter { !$0.isEmpty }.map { $0.lowercased() }
         rules.unclosedThink = try parameters[Self.think]
         rules.echoFraction = try parameters[Self.echo]
         rules.loopNgram = try parameters[Self.loopNgram]

@@ -14,6 +14,7 @@ struct QualityRules: Sendable {
     var refusalPhrases: [String] = QualityRules.defaultRefusals
     var refusalWindow = 300
     var language = true
+    var languageExemptions: [String] = QualityRules.defaultLanguageExemptions
     var unclosedThink = true
     var echoFraction = 0.8
     var loopNgram = 10
@@ -38,6 +39,19 @@ struct QualityRules: Sendable {
         "i cannot comply", "i can't comply", "i won't be able to", "i must decline", "i'm not able to help",
     ]
 
+    /// A prompt containing one of these (lowercased) asks for another
+    /// language, so the language rule does not apply to it.
+    static let defaultLanguageExemptions = [
+        "translat", "tradu", "übersetz", "vertaal", "перев", "翻译", "翻訳", "번역",
+        "in english", "in french", "in german", "in spanish", "in italian", "in portuguese", "in dutch",
+        "in russian", "in chinese", "in japanese", "in korean", "in arabic", "in hindi",
+    ]
+
+    func asksForLanguage(_ prompt: String) -> Bool {
+        let lower = prompt.lowercased()
+        return languageExemptions.contains { TextMeasures.contains(lower, $0) }
+    }
+
     func check(answer: String, prompt: String?, finishReason: String?) -> [QualityFailure] {
         var failures: [QualityFailure] = []
         func fail(_ rule: String, _ value: String) { failures.append(QualityFailure(rule: rule, value: value)) }
@@ -53,7 +67,7 @@ struct QualityRules: Sendable {
         }
         let prose = TextMeasures.withoutCode(answer)
         if let prompt {
-            if language, let asked = LanguageGuess.guess(TextMeasures.withoutCode(prompt)),
+            if language, !asksForLanguage(prompt), let asked = LanguageGuess.guess(TextMeasures.withoutCode(prompt)),
                let answered = LanguageGuess.guess(prose), asked != answered {
                 fail("language", "prompt \(asked), answer \(answered)")
             }
@@ -84,7 +98,7 @@ struct QualityRules: Sendable {
     func repeatedNgramFraction(_ answer: String) -> Double? {
         // Each word as its hash, each n-gram as the hash of its words' hashes:
         // no n-gram is built as text (a collision of 64-bit hashes is negligible).
-        let words = answer.split(whereSeparator: { $0.isWhitespace }).map { $0.hashValue }
+        let words = TextMeasures.tokens(answer).map { $0.hashValue }
         guard words.count >= loopNgram * 2 else { return nil }
         var seen = Set<Int>()
         var repeats = 0

@@ -16,16 +16,63 @@ enum TextMeasures {
 
     static func isSpace(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.isWhitespace }
 
+    /// Tokens between runs of ASCII whitespace (space, tab, newlines),
+    /// found on the UTF-8 bytes: splitting by Character costs a grapheme
+    /// break and a property lookup per character. Other Unicode spaces
+    /// (no-break, ideographic) stay inside tokens.
+    static func tokens(_ text: Substring) -> [Substring] {
+        var result: [Substring] = []
+        let utf8 = text.utf8
+        var start: String.Index?
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) {
+                if let first = start { result.append(text[first..<index]); start = nil }
+            } else if start == nil {
+                start = index
+            }
+            index = utf8.index(after: index)
+        }
+        if let first = start { result.append(text[first..<utf8.endIndex]) }
+        return result
+    }
+
+    static func tokens(_ text: String) -> [Substring] { tokens(text[...]) }
+
     /// Whitespace-separated tokens with punctuation at either end cut off;
     /// tokens that were only punctuation are left out.
     static func words(_ text: String) -> [Substring] {
         var result: [Substring] = []
-        for token in text.split(whereSeparator: { $0.unicodeScalars.allSatisfy(isSpace) }) {
+        for token in tokens(text) {
             let scalars = token.unicodeScalars
             guard let first = scalars.firstIndex(where: { !isSymbol($0) }),
                   let last = scalars.lastIndex(where: { !isSymbol($0) }) else { continue }
             result.append(Substring(scalars[first...last]))
         }
+        return result
+    }
+
+    /// The text's lines split at "\n" on the UTF-8 bytes, a final "\r" cut
+    /// off (so CRLF text splits too), empty lines kept.
+    static func rawLines(_ text: String) -> [Substring] {
+        var result: [Substring] = []
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        var index = utf8.startIndex
+        func add(_ end: String.Index) {
+            var line = text[start..<end]
+            if line.utf8.last == 0x0D { line = text[start..<utf8.index(before: end)] }
+            result.append(line)
+        }
+        while index != utf8.endIndex {
+            if utf8[index] == 0x0A {
+                add(index)
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        add(utf8.endIndex)
         return result
     }
 
@@ -35,7 +82,7 @@ enum TextMeasures {
     static func withoutCode(_ text: String) -> String {
         var kept: [Substring] = []
         var fence: Substring?
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in rawLines(text) {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if let open = fence {
                 if trimmed.hasPrefix(open) { fence = nil }
@@ -61,34 +108,31 @@ enum TextMeasures {
 
     /// Lines split at runs of newlines (blank lines do not count), as datatrove splits them.
     static func lines(_ text: String) -> [Substring] {
-        text.split(separator: "\n").filter { !$0.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\r" } }
+        rawLines(text).filter { !$0.utf8.allSatisfy { $0 == 0x20 || $0 == 0x09 } }
     }
 
-    /// Paragraphs: the text split at two or more newlines in a row.
+    /// Paragraphs: the text split at two or more newlines in a row (blank
+    /// lines of spaces count as newlines too).
     static func paragraphs(_ text: String) -> [Substring] {
         var result: [Substring] = []
-        var start = text.startIndex
-        var index = text.startIndex
-        while index < text.endIndex {
-            if text[index] == "\n" {
-                var end = index
-                var newlines = 0
-                while end < text.endIndex, text[end] == "\n" || text[end] == "\r" {
-                    if text[end] == "\n" { newlines += 1 }
-                    end = text.index(after: end)
-                }
-                if newlines >= 2 {
-                    let piece = text[start..<index]
-                    if !piece.isEmpty { result.append(piece) }
-                    start = end
-                }
-                index = end
-            } else {
-                index = text.index(after: index)
+        var current: [Substring] = []
+        var blank = 0
+        func flush() {
+            if let first = current.first, let last = current.last {
+                result.append(text[first.startIndex..<last.endIndex])
             }
+            current = []
         }
-        let last = text[start...]
-        if !last.allSatisfy(\.isWhitespace) { result.append(last) }
+        for line in rawLines(text) {
+            if line.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                blank += 1
+                continue
+            }
+            if blank > 0 && !current.isEmpty { flush() }
+            blank = 0
+            current.append(line)
+        }
+        flush()
         return result
     }
 
@@ -164,8 +208,8 @@ enum TextMeasures {
         return count
     }
 
-    /// Lowercased, whitespace runs made one space, trimmed.
+    /// Lowercased, runs of ASCII whitespace made one space, trimmed.
     static func normalised(_ text: String) -> String {
-        text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        tokens(text.lowercased()).joined(separator: " ")
     }
 }

@@ -170,6 +170,14 @@ def many_headings(i):
     return f"# Guide {i}\n\n{parts}\n\nThat is all you need to know about it."
 
 
+def translation(i):
+    pairs = [("Translate into French: The weather is lovely today and we are going to the beach.",
+              "Il fait très beau aujourd'hui et nous allons à la plage."),
+             ("Answer in Spanish: what is the largest ocean on Earth?",
+              "El océano más grande de la Tierra es el océano Pacífico, que cubre casi un tercio del planeta.")]
+    return pairs[i % 2]
+
+
 def good_rows():
     rows = []
     for i, t in enumerate(TOPICS):
@@ -189,6 +197,7 @@ def good_rows():
         rows.append(("Write a commented Python pipeline.", commented_python(i)))
         rows.append(("Write a C function that maps small integers.", braces_c(i)))
         rows.append(("Write a short guide with headings.", many_headings(i)))
+        rows.append(translation(i))
     return rows
 
 
