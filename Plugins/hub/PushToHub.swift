@@ -107,6 +107,8 @@ struct PushToHub: PipelineStep {
     /// Encoded rows from `ledger.committedEnd` on, and where each one ends.
     private var pending = ByteArena(capacity: 1 << 16)
     private var lineEnds: [Int] = []
+    /// The columns of the rows pushed (the first batch's), for the card.
+    private var fields: [ArrowField]?
     private var repositoryReady = false
     private var lastPush = ContinuousClock.now
 
@@ -179,6 +181,7 @@ struct PushToHub: PipelineStep {
         // their consumption durable, so a resumed run replays them in the
         // same order. This call's rows wait for the next one.
         try pushDue(final: false, context: context)
+        if fields == nil { fields = batch.fields.filter { $0.name != "_row_id" && $0.name != "_error" } }
         let line = JSONLineWriter(batch, includeRowId: false, step: Self.name)
         let committedEnd = ledger.committedEnd
         for row in 0..<batch.length {
@@ -300,6 +303,8 @@ struct PushToHub: PipelineStep {
             while it ran.
 
             - Latest run: `\(ledger.runKey)`, \(status).
+            - Format: \(fields.map(DatasetFormat.describe) ?? "not known (no rows reached this run's push)").
+            - Columns: \(fields.map { $0.isEmpty ? "none" : $0.map { "`\($0.name)`" }.joined(separator: ", ") } ?? "not known").
             - Files: `data/\(split)-<run>-<n>.jsonl`; each run adds its own.
             - The pipeline file, secrets redacted: `pipeline.yaml`.
 

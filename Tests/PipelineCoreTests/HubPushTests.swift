@@ -185,7 +185,36 @@ struct HubPushTests {
         #expect(card.hasPrefix("---\nconfigs:\n- config_name: default\n"))
         #expect(card.contains("path: data/train-*.jsonl"))
         #expect(try server.file(repo, "pipeline.yaml")?.contains("repo_id: ${HF_REPO}") == true)
+        #expect(card.contains("- Format: plain rows (no training format recognised).\n- Columns: `n`, `text`."), "\(card)")
         try readBackWithTheOfficialClient(server: server, repo: repo, expected: runDirectory + "/out.jsonl")
+    }
+
+    /// The card says which training format the rows are in.
+    @Test func theCardNamesTheTrainingFormat() throws {
+        let server = try HubServer()
+        let cases: [(String, String, String)] = [
+            ("sft", "{messages: [{role: user, content: hi}, {role: assistant, content: hello}]}",
+             "- Format: SFT, conversational: `messages`, a list of {role, content} turns, as TRL's SFTTrainer reads them."),
+            ("dpo", "{prompt: [{role: user, content: hi}], chosen: [{role: assistant, content: a}], rejected: [{role: assistant, content: b}]}",
+             "- Format: preference pairs for DPO, conversational with an explicit prompt"),
+            ("completion", "{prompt: hi, completion: hello}", "- Format: prompt-completion, standard form"),
+        ]
+        for (name, row, expected) in cases {
+            let directory = try Fixtures.emptyDirectory("hub-format-\(name)")
+            let file = directory.appendingPathComponent("push.yaml").path
+            try """
+                name: \(name)
+                \(Self.credentials)
+                steps:
+                  - {name: load, uses: load_inline, with: {rows: [\(row)]}}
+                  - {name: push, uses: push_to_hub, input: load, credential: hf, with: {repo_id: "team/\(name)"}}
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try Spawned(binary, ["run", file, "--run-dir", directory.appendingPathComponent("run").path],
+                                     environment: environment(server, repo: "team/\(name)")).wait()
+            try #require(result.status == 0, "\(result.output)")
+            let card = try #require(try server.file("team/\(name)", "README.md"))
+            #expect(card.contains(expected), "\(card)")
+        }
     }
 
     /// huggingface_hub + datasets (from the test venv) read what we pushed.
