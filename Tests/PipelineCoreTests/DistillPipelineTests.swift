@@ -59,4 +59,24 @@ struct DistillPipelineTests {
             }
         }
     }
+
+    @Test func noPromptsGiveEmptyDatasetsAndExitZero() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server([])
+        let directory = try Fixtures.emptyDirectory("distill-empty")
+        let empty = directory.appendingPathComponent("empty.jsonl")
+        try "".write(to: empty, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["LLM_BASE_URL"] = server.url + "/v1"
+        for (name, outputs) in [("distill", ["sft.jsonl", "dpo.jsonl"]), ("evaluate", ["compared.jsonl"])] {
+            let file = Fixtures.packageRoot.appendingPathComponent("pipelines/\(name).yaml").path
+            let run = directory.appendingPathComponent(name)
+            let result = try Spawned(Fixtures.pipelineBinary, ["run", file, "--run-dir", run.path, "--no-llm-cache",
+                                                               "--param", "load.path=\(empty.path)"], environment: environment).wait()
+            #expect(result.status == 0, "\(name): \(result.output)")
+            for output in outputs {
+                #expect(try String(contentsOf: run.appendingPathComponent(output), encoding: .utf8).isEmpty, "\(name)/\(output)")
+            }
+        }
+    }
 }
