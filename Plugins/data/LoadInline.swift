@@ -34,52 +34,24 @@ struct LoadInline: PipelineStep {
               "batch_size":{"type":"integer","minimum":1,"default":1000,"description":"Rows per emitted batch."}}}
             """)
 
-    /// Every row as one compact JSON line, back to back.
-    private let text = ByteArena()
-    private var lineEnds: [Int] = []
-    private var next = 0
+    private var rows = InferredRows { "rows[\($0)]" }
     private let batchSize: Int
-    private var rows: JSONRowAccumulator
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         batchSize = try Check.batchSize(parameters.batch_size ?? 1000, step: Self.name)
-        var inference = JSONTypeInference(inexactNumbersAsText: false)
         for (index, row) in parameters.rows.enumerated() {
             guard case .object = row else {
                 throw .invalidArgument("\(Self.name): rows[\(index)] is not an object (found \(row.kindName))")
             }
-            let start = text.count
-            row.write(to: text)
-            lineEnds.append(text.count)
-            do throws(JSONSyntaxError) {
-                try inference.add(UnsafePointer(text.base + start), count: text.count - start, line: index)
-            } catch {
-                throw .internal("\(Self.name): rows[\(index)]: \(error.message)")
-            }
+            try rows.append(row, number: index)
         }
-        let columns: [JSONColumn]
-        do throws(JSONTypeConflict) {
-            columns = try inference.columns()
-        } catch {
-            throw .invalidArgument("\(Self.name): \(error.message { "rows[\($0)]" })")
-        }
-        rows = JSONRowAccumulator(columns: columns, declared: false, inexactNumbersAsText: false)
+        try rows.seal(step: Self.name)
         // Exact: every row is here already.
-        context.expectRows(lineEnds.count)
+        context.expectRows(rows.count)
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
-        while rows.rowCount < batchSize && rows.textBytes < maxBatchTextBytes && next < lineEnds.count {
-            let start = next == 0 ? 0 : lineEnds[next - 1]
-            do throws(JSONSyntaxError) {
-                try rows.add(UnsafePointer(text.base + start), count: lineEnds[next] - start, line: next)
-            } catch {
-                throw .internal("\(Self.name): rows[\(next)]: \(error.message)")
-            }
-            next += 1
-        }
-        guard rows.rowCount > 0 else { return nil }
-        return try rows.makeBatch { "\(Self.name): rows[\($0)]" }
+        try rows.nextBatch(size: batchSize)
     }
 }
 

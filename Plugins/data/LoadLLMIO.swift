@@ -55,11 +55,8 @@ struct LoadLLMIO: PipelineStep {
               "batch_size":{"type":"integer","minimum":1,"default":1000,"description":"Rows per emitted batch."}}}
             """)
 
-    private let text = ByteArena()
-    private var lineEnds: [Int] = []
-    private var next = 0
+    private var rows: InferredRows
     private let batchSize: Int
-    private var rows: JSONRowAccumulator
 
     init(parameters: Parameters, context: StepContext) throws(StepError) {
         let path = try Check.path(parameters.path, step: Self.name)
@@ -70,7 +67,7 @@ struct LoadLLMIO: PipelineStep {
         let steps = parameters.steps.map(Set.init), llms = parameters.llms.map(Set.init)
         let includeCached = parameters.include_cached ?? true
         var skipped: [String: Int] = [:]
-        var inference = JSONTypeInference(inexactNumbersAsText: false)
+        rows = InferredRows { "\(path):\($0 + 1)" }
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         for (index, bytes) in lines.enumerated() where !bytes.isEmpty {
             let number = index + 1
@@ -85,26 +82,13 @@ struct LoadLLMIO: PipelineStep {
             }
             guard let projected = Self.row(record, rowID: Self.rowID(in: line), steps: steps, llms: llms,
                                            includeCached: includeCached, skipped: &skipped) else { continue }
-            let start = text.count
-            projected.write(to: text)
-            lineEnds.append(text.count)
-            do throws(JSONSyntaxError) {
-                try inference.add(UnsafePointer(text.base + start), count: text.count - start, line: index)
-            } catch {
-                throw .internal("\(Self.name): \(path):\(number): \(error.message)")
-            }
+            try rows.append(projected, number: index)
         }
-        let columns: [JSONColumn]
-        do throws(JSONTypeConflict) {
-            columns = try inference.columns()
-        } catch {
-            throw .invalidData("\(Self.name): \(path): \(error.message { "line \($0 + 1)" })")
-        }
-        rows = JSONRowAccumulator(columns: columns, declared: false, inexactNumbersAsText: false)
+        try rows.seal(step: Self.name)
         for (reason, count) in skipped.sorted(by: { $0.key < $1.key }) {
             context.log(.info, "\(Self.name): \(path): \(count) line\(count == 1 ? "" : "s") not read as rows: \(reason)")
         }
-        context.expectRows(lineEnds.count)
+        context.expectRows(rows.count)
     }
 
     /// The row of one log line, or nil (and why, counted) when it is none.
@@ -162,16 +146,6 @@ struct LoadLLMIO: PipelineStep {
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
-        while rows.rowCount < batchSize && rows.textBytes < maxBatchTextBytes && next < lineEnds.count {
-            let start = next == 0 ? 0 : lineEnds[next - 1]
-            do throws(JSONSyntaxError) {
-                try rows.add(UnsafePointer(text.base + start), count: lineEnds[next] - start, line: next)
-            } catch {
-                throw .internal("\(Self.name): row \(next + 1): \(error.message)")
-            }
-            next += 1
-        }
-        guard rows.rowCount > 0 else { return nil }
-        return try rows.makeBatch { "\(Self.name): row \($0 + 1)" }
+        try rows.nextBatch(size: batchSize)
     }
 }
