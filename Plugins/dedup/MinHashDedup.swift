@@ -85,6 +85,9 @@ struct MinHashDedup: PipelineStep {
         var oversized = 0
         var duplicates = 0
         var clusters = 0
+        /// Nanoseconds in signatures (process) and in clustering (finish).
+        var signing: UInt64 = 0
+        var clustering: UInt64 = 0
     }
 
     init(parameters: ParameterValues, context: StepContext) throws(StepError) {
@@ -114,6 +117,8 @@ struct MinHashDedup: PipelineStep {
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {
         guard let batch, batch.length > 0 else { return nil }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { stats.signing += DispatchTime.now().uptimeNanoseconds - started }
         let text = try textColumn(batch, column, step: "dedup_minhash")
         let rowIDs = try rowIDs(batch, step: "dedup_minhash")
         let owned: RecordBatch
@@ -161,7 +166,11 @@ struct MinHashDedup: PipelineStep {
     }
 
     mutating func finish(context: StepContext) throws(StepError) -> RecordBatch? {
-        if emitted == 0 && !held.isEmpty && keptID.isEmpty { try cluster(context: context) }
+        if emitted == 0 && !held.isEmpty && keptID.isEmpty {
+            let started = DispatchTime.now().uptimeNanoseconds
+            try cluster(context: context)
+            stats.clustering = DispatchTime.now().uptimeNanoseconds - started
+        }
         while emitted < held.count {
             let index = emitted
             emitted += 1
@@ -181,7 +190,8 @@ struct MinHashDedup: PipelineStep {
             context.log(.info, """
                 dedup_minhash: \(stats.duplicates) of \(ids.count) row(s) were near duplicates and were \(what); \
                 \(stats.clusters) cluster(s) of two or more; candidate pairs checked \(stats.pairsChecked), \
-                confirmed \(stats.pairsJoined), rejected by the Jaccard check \(stats.pairsRejected)
+                confirmed \(stats.pairsJoined), rejected by the Jaccard check \(stats.pairsRejected); \
+                \(Self.seconds(stats.signing)) s signing, \(Self.seconds(stats.clustering)) s finding and checking pairs
                 """)
             if stats.oversized > 0 {
                 context.log(.warning, "dedup_minhash: \(stats.oversized) row(s) in LSH buckets of more than \(Self.fullCheckLimit) rows were compared with only the first \(Self.representativeLimit) distinct clusters of their bucket")
@@ -189,6 +199,11 @@ struct MinHashDedup: PipelineStep {
             ids = []
         }
         return nil
+    }
+
+    private static func seconds(_ nanoseconds: UInt64) -> String {
+        let tenths = (nanoseconds + 50_000_000) / 100_000_000
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     /// A bucket up to this size has every pair of rows not yet in one cluster checked.
