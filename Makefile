@@ -31,7 +31,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFil
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline bench-dedup chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -224,6 +224,8 @@ bench:
 	$(MAKE) --no-print-directory bench-deita
 	@echo "== DEITA pipeline end to end beside distilabel 1.5.3 (N=1000, k=3; ours also k=5)"
 	$(MAKE) --no-print-directory bench-deita-pipeline
+	@echo "== dedup: dedup_minhash and dedup_exact on 1M short rows beside distilabel 1.5.3's MinHashDedup"
+	$(MAKE) --no-print-directory bench-dedup
 
 # Our text_generation vs distilabel and Curator: N=2000, 50 in flight, 50 ms per request.
 # Peer venvs are made once under .build/bench-venvs from ../shared/peer-bench*/requirements.lock.txt.
@@ -245,6 +247,13 @@ bench-deita-pipeline:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product llm-test-server
 	$(PYTHON) Tests/bench/llm/deita-bench.py --bin-dir .build/release $(BENCH_DEITA_FLAGS)
+
+# dedup_minhash and dedup_exact on 1M rows, then distilabel's MinHashDedup on
+# BENCH_DEDUP_PEER_ROWS of them (about 12 minutes at 1M; 0: its similarity sweep only).
+BENCH_DEDUP_PEER_ROWS ?= 1000000
+bench-dedup:
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	DEDUP_PEER_ROWS=$(BENCH_DEDUP_PEER_ROWS) Tests/bench/dedup-bench.sh .build/release 1000000
 
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins
