@@ -121,6 +121,13 @@ struct QualityStepsTests {
         #expect(missing.status == 2, "\(missing.output)")
         #expect(missing.output.contains("p.yaml:4:"), "\(missing.output)")
         #expect(missing.output.contains("needs column \"answer\""), "\(missing.output)")
+        let prompt = try run("""
+              - {name: load, uses: load_inline, with: {rows: [{id: 1, generation: hello}]}}
+              - {name: check, uses: quality_filter, input: load, with: {prompt_column: question}}
+              - {name: save, uses: write_jsonl, input: check, with: {path: out.jsonl}}
+            """, verb: "validate")
+        #expect(prompt.status == 2, "\(prompt.output)")
+        #expect(prompt.output.contains("p.yaml:4:") && prompt.output.contains("prompt_column: no column \"question\""), "\(prompt.output)")
         // Bad parameters.
         let mode = try run("""
               - {name: load, uses: load_inline, with: {rows: [{id: 1, generation: hello}]}}
