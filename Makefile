@@ -31,7 +31,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFil
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline bench-dedup chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline bench-distill bench-dedup chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -224,6 +224,8 @@ bench:
 	$(MAKE) --no-print-directory bench-deita
 	@echo "== DEITA pipeline end to end beside distilabel 1.5.3 (N=1000, k=3; ours also k=5)"
 	$(MAKE) --no-print-directory bench-deita-pipeline
+	@echo "== distill.yaml end to end beside distilabel 1.5.3 (N=2000 prompts x 2 teachers + a judge)"
+	$(MAKE) --no-print-directory bench-distill
 	@echo "== dedup: dedup_minhash and dedup_exact on 1M short rows beside distilabel 1.5.3's MinHashDedup"
 	$(MAKE) --no-print-directory bench-dedup
 
@@ -247,6 +249,14 @@ bench-deita-pipeline:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product llm-test-server
 	$(PYTHON) Tests/bench/llm/deita-bench.py --bin-dir .build/release $(BENCH_DEITA_FLAGS)
+
+# pipelines/distill.yaml beside distilabel 1.5.3 (TextGeneration x 2 + UltraFeedback):
+# N=2000 prompts, 2 teachers x 2 answers, a judge; 50 ms, 50 in flight per model.
+# BENCH_DISTILL_FLAGS e.g. "--tools ours", "--reps 3", "--n 500".
+bench-distill:
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(SWIFT) build -c release --product llm-test-server
+	$(PYTHON) Tests/bench/llm/distill-bench.py --bin-dir .build/release $(BENCH_DISTILL_FLAGS)
 
 # dedup_minhash and dedup_exact on 1M rows, then distilabel's MinHashDedup on
 # BENCH_DEDUP_PEER_ROWS of them (about 12 minutes at 1M; 0: its similarity sweep only).
