@@ -23,10 +23,12 @@ Requests per prompt differ, and each tool is held to its own floor:
 The latency floor of a run: each prompt needs two sequential rounds (a
 teacher, then the judge), so no run beats 2 x L; and with C requests in
 flight at most, R requests take at least R / C x L. The floor is the larger
-of the two: 2 x L, or R / C x L. Both tools give each model its own C (our
-max_concurrency is per LLM; each distilabel task has its own batch in
-flight), so the two teachers and the judge may overlap; the table also shows
-that looser floor, the busiest model's requests / C x L.
+of the two. C is per model in both tools (our max_concurrency is per LLM,
+LLM_MAX_CONCURRENCY sets all three; each distilabel task has its own batch
+in flight), so the two teachers and the judge may overlap and the floor is
+max(2 x L, R_busiest model / C x L). The table also shows the stricter
+max(2 x L, R_all / C x L), the floor had C held all requests together, which
+a run with three models of C each can beat.
 
 llm-test-server rates our judge's prompts (it knows their markers). It does
 not know UltraFeedback's prompt: it answers it as an ordinary question, so
@@ -71,13 +73,13 @@ ROUNDS = 2  # a teacher, then the judge
 
 
 def floors(tool: str, args) -> dict:
-    """The latency floor (seconds) of one tool's run, and the looser per-model one."""
+    """The latency floor (seconds) of one tool's run, C per model, and the one had C held all requests."""
     per_model = {m: k * args.n for m, k in PER_PROMPT[tool].items()}
     latency = args.latency_ms / 1000
     total = sum(per_model.values())
     return {"requests": total,
-            "floor_s": max(ROUNDS * latency, total / args.concurrency * latency),
-            "floor_per_model_s": max(ROUNDS * latency, max(per_model.values()) / args.concurrency * latency)}
+            "floor_per_model_s": max(ROUNDS * latency, max(per_model.values()) / args.concurrency * latency),
+            "floor_s": max(ROUNDS * latency, total / args.concurrency * latency)}
 
 
 def with_ids(src: str, dst: str) -> str:
@@ -217,9 +219,11 @@ def table(records: list[dict], tools: list[str]) -> str:
     ok = lambda g: [r for r in g if r["ok"]] or g  # noqa: E731
     line("wall s, process", lambda g: "**" + fmt([r["wall_s"] for r in ok(g)]) + "**")
     line("requests (chat, seen by the server)", lambda g: ", ".join(str(r.get("chat_requests")) for r in g))
-    line("latency floor s: max(2 rounds, requests / C) x L", lambda g: f"{g[0]['floor_s']:.2f}")
-    line("wall / floor", lambda g: fmt([r["wall_s"] / r["floor_s"] for r in ok(g)]) + "×")
-    line("looser floor s: busiest model's requests / C x L", lambda g: f"{g[0]['floor_per_model_s']:.2f}")
+    line("latency floor s, C per model: max(2 L, busiest model's requests / C x L)",
+         lambda g: f"{g[0]['floor_per_model_s']:.2f}")
+    line("wall / floor", lambda g: "**" + fmt([r["wall_s"] / r["floor_per_model_s"] for r in ok(g)]) + "×**")
+    line("floor s had C held all requests: max(2 L, requests / C x L)", lambda g: f"{g[0]['floor_s']:.2f}")
+    line("wall / that floor", lambda g: fmt([r["wall_s"] / r["floor_s"] for r in ok(g)]) + "×")
     line("CPU s, user+sys (wait4)", lambda g: fmt([r["cpu_s"] for r in ok(g)]))
     line("peak RSS MB, largest process (wait4)", lambda g: fmt([r["max_rss_mb"] for r in ok(g)], 1))
     line("peak PSS MB, process tree (sampled)", lambda g: fmt([r["tree_peak_pss_mb"] for r in ok(g)], 1)
@@ -315,7 +319,7 @@ def main() -> int:
         for tool in tools:
             r = run_once(tool, rep, args, ctx)
             records.append(r)
-            log(f"   {tool:<10} r{rep}: wall {r['wall_s']:.2f} s (floor {r['floor_s']:.2f} s), CPU {r['cpu_s']:.2f} s, "
+            log(f"   {tool:<10} r{rep}: wall {r['wall_s']:.2f} s (floor {r['floor_per_model_s']:.2f} s), CPU {r['cpu_s']:.2f} s, "
                 f"RSS {r['max_rss_mb']:.1f} MB, {r.get('chat_requests')} requests, peak in-flight {r.get('max_inflight')}"
                 + ("" if r["ok"] else f"  FAILED: {'; '.join(r['problems'])}"))
     if lock_file:
