@@ -23,13 +23,7 @@ public final class ProgressDisplay: Sendable {
     private let width: @Sendable () -> Int
     private let source: @Sendable () -> RunSummary?
     private let state = Mutex(State())
-    private let timer: Mutex<TimerBox?> = Mutex(nil)
-
-    /// Dispatch sources are thread-safe; the box only carries one across.
-    private final class TimerBox: @unchecked Sendable {
-        let source: any DispatchSourceTimer
-        init(_ source: any DispatchSourceTimer) { self.source = source }
-    }
+    private let timer = RepeatingTimer(label: "pipeline.progress")
 
     public init(source: @escaping @Sendable () -> RunSummary?, sink: ConsoleSink = .standardError,
                 minimumInterval: Double = 0.1, width: @escaping @Sendable () -> Int = { Terminal.width() }) {
@@ -42,12 +36,7 @@ public final class ProgressDisplay: Sendable {
 
     /// Starts the timer that keeps the line moving.
     public func start() {
-        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "pipeline.progress"))
-        source.schedule(deadline: .now() + 0.5, repeating: 0.5)
-        source.setEventHandler { [weak self] in self?.redraw(force: true) }
-        source.resume()
-        let box = TimerBox(source)
-        timer.withLock { $0 = box }
+        timer.start(every: 0.5) { [weak self] in self?.redraw(force: true) }
     }
 
     /// Something changed (cheap: drawing is throttled).
@@ -55,11 +44,7 @@ public final class ProgressDisplay: Sendable {
 
     /// Stops the timer and clears the status line.
     public func finish() {
-        let box = timer.withLock { box in
-            defer { box = nil }
-            return box
-        }
-        box?.source.cancel()
+        timer.cancel()
         state.withLock { $0.finished = true }
         sink.clearStatus()
     }

@@ -15,13 +15,7 @@ public final class ProgressRecords: Sendable {
     private let json: Bool
     private let interval: Double
     private let started: Double
-    private let timer: Mutex<TimerBox?> = Mutex(nil)
-
-    /// Dispatch sources are thread-safe; the box only carries one across.
-    private final class TimerBox: @unchecked Sendable {
-        let source: any DispatchSourceTimer
-        init(_ source: any DispatchSourceTimer) { self.source = source }
-    }
+    private let timer = RepeatingTimer(label: "pipeline.progress-records")
 
     public init(every interval: Double, json: Bool, sink: ConsoleSink = .standardError,
                 source: @escaping @Sendable () -> RunSummary?) {
@@ -33,21 +27,10 @@ public final class ProgressRecords: Sendable {
     }
 
     public func start() {
-        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "pipeline.progress-records"))
-        timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in self?.emit() }
-        timer.resume()
-        let box = TimerBox(timer)
-        self.timer.withLock { $0 = box }
+        timer.start(every: interval) { [weak self] in self?.emit() }
     }
 
-    public func finish() {
-        let box = timer.withLock { box in
-            defer { box = nil }
-            return box
-        }
-        box?.source.cancel()
-    }
+    public func finish() { timer.cancel() }
 
     private func emit() {
         guard let summary = source() else { return }

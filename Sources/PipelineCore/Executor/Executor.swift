@@ -98,16 +98,16 @@ public enum Executor {
         var states: [String: RunStore.StepState] = [:]
         if options.checkpoint {
             let opened = try RunStore(directory: options.runDirectory, fresh: options.fresh)
+            let fingerprints = plan.steps.map { Self.fingerprint($0, llms: plan.llms) }
             if options.resumeChanged {
                 let inputs = Dictionary(uniqueKeysWithValues: plan.steps.map { ($0.name, $0.inputs) })
-                let begun = try opened.beginChanged(pipeline: plan.name, steps: plan.steps.map { Self.fingerprint($0, llms: plan.llms) },
-                                                    inputs: inputs)
+                let begun = try opened.beginChanged(pipeline: plan.name, steps: fingerprints, inputs: inputs)
                 states = begun.states
                 if begun.rerun.changesAnything {
                     summary.rerun = report(begun.rerun, plan: plan, logger: logger)
                 }
             } else {
-                states = try opened.begin(pipeline: plan.name, steps: plan.steps.map { Self.fingerprint($0, llms: plan.llms) })
+                states = try opened.begin(pipeline: plan.name, steps: fingerprints)
             }
             store = opened
         }
