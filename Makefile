@@ -25,7 +25,7 @@ PLUGIN_DIR = $(BIN)/pipeline-plugins
 VENV       = .build/test-venv
 ABI_INC    = Sources/CPipelineABI/include
 C_FLAGS    = -std=c11 -O2 -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -I$(ABI_INC)
-SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev pkg-config
+SYSTEM_PACKAGES = libcurl4-openssl-dev libyaml-dev libsqlite3-dev libsnappy-dev libzstd-dev pkg-config
 C_PLUGINS  = text_filter deita_filter
 SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFilter PipelineMap PipelineDedup PipelineQuality
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
@@ -40,7 +40,7 @@ help:
 
 # System libraries, installed with apt when missing (root, or sudo).
 deps:
-	@if ! pkg-config --exists libcurl yaml-0.1 sqlite3 2>/dev/null; then \
+	@if ! pkg-config --exists libcurl yaml-0.1 sqlite3 snappy libzstd 2>/dev/null; then \
 	  echo "Installing Debian packages: $(SYSTEM_PACKAGES)"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(SYSTEM_PACKAGES); \

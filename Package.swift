@@ -17,7 +17,8 @@ import PackageDescription
 //   PluginKit      what a Swift plugin links besides the ABI
 //   PluginJSONLines  rows as JSON Lines, shared by the data and Hub plugins
 //   Plugins/*      the built-in steps, built exactly as a third party would
-//   CCurl CYAML CSQLite   system libraries, each wrapped by one module
+//   ParquetFormat  the Parquet file format (no Arrow, no ABI); PluginParquet maps it to batches
+//   CCurl CYAML CSQLite CSnappy CZstd   system libraries, each wrapped by one module
 
 let package = Package(
     name: "pipeline",
@@ -55,6 +56,15 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .systemLibrary(
+            name: "CSnappy", pkgConfig: "snappy",
+            providers: [.apt(["libsnappy-dev"]), .brew(["snappy"])]),
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // The Parquet file format from its specification: Thrift compact
+        // metadata, pages, levels, encodings, compression. No Arrow, no ABI.
+        .target(name: "ParquetFormat", dependencies: ["CSnappy", "CZstd"]),
 
         .target(name: "PipelineArrow", dependencies: ["CPipelineABI"]),
         // JSON values, reader and writer: the standard library only.
