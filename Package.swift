@@ -143,8 +143,11 @@ let package = Package(
         // The JSON Lines encoding of rows (and its byte buffer) that
         // write_jsonl and push_to_hub share: linked into both plugins.
         .target(name: "PluginJSONLines", dependencies: ["PluginKit"]),
+        // Parquet files as record batches (schema and level mapping over
+        // ParquetFormat): the data and Hub plugins link it.
+        .target(name: "PluginParquet", dependencies: ["PluginKit", "ParquetFormat"]),
         .target(
-            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines", "PipelineJSON"], path: "Plugins/data",
+            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines", "PluginParquet", "PipelineJSON"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON", "PipelineJSONSchema"], path: "Plugins/llm",
