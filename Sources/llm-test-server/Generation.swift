@@ -13,7 +13,8 @@ enum PromptKind: String, Sendable {
     case evolResponse = "evol_response"
     case complexityScore = "complexity_score"
     case qualityScore = "quality_score"
-    /// The judge step: a 1-10 rating ("[Response to rate]") or a comparison ("[Response 1]", "[Response 2]").
+    /// The judge step: a 1-10 rating ("[Response to rate]") or a comparison ("[Response 1]", "[Response 2]");
+    /// or distilabel's UltraFeedback, 1-5 ratings of "<text 1>" ... "<text N>".
     case judge
     /// Anything else: text generation, answers to instructions.
     case answer
@@ -34,6 +35,8 @@ struct Classification: Sendable {
     let givenInstruction: String
     /// The judged responses (judge only).
     var judged: [String] = []
+    /// Whose judge prompt (judge only).
+    var judgeForm: JudgeForm = .judgeStep
 }
 
 enum Classifier {
@@ -49,6 +52,10 @@ enum Classifier {
 
         if let judged = Judging.responses(prompt) {
             return Classification(kind: .judge, itemCount: 0, givenInstruction: "", judged: judged)
+        }
+        if let texts = Judging.ultraFeedbackTexts(prompt) {
+            return Classification(kind: .judge, itemCount: 0, givenInstruction: "", judged: texts,
+                                  judgeForm: .ultraFeedback(types: Judging.ultraFeedbackAsksTypes(prompt)))
         }
         if has(responseMarkers) {
             return Classification(kind: .evolResponse, itemCount: 0, givenInstruction: "")
@@ -284,7 +291,11 @@ enum Generator {
             let scores = scores(count: classification.itemCount, &rng)
             text = junkScores ? junkScoreLines(scores, &rng) : scoreLines(scores)
         case .judge:
-            text = Judging.text(responses: classification.judged, model: model, seed: seed, junk: junkScores)
+            if case .ultraFeedback(let types) = classification.judgeForm {
+                text = Judging.ultraFeedbackText(texts: classification.judged, types: types, seed: seed, junk: junkScores)
+            } else {
+                text = Judging.text(responses: classification.judged, model: model, seed: seed, junk: junkScores)
+            }
         case .evolResponse, .answer:
             text = answer(&rng)
         }

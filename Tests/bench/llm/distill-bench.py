@@ -30,11 +30,12 @@ max(2 x L, R_busiest model / C x L). The table also shows the stricter
 max(2 x L, R_all / C x L), the floor had C held all requests together, which
 a run with three models of C each can beat.
 
-llm-test-server rates our judge's prompts (it knows their markers). It does
-not know UltraFeedback's prompt: it answers it as an ordinary question, so
-distilabel's parser (a "Rating: n / Rationale: ..." section per text) finds
-no rating and every distilabel rating comes back null; the run goes on and
-the table counts them.
+llm-test-server rates both judges' prompts: ours by their section markers,
+UltraFeedback's by its "<text 1>" ... "<text N>" texts after its output
+format, answered with the "#### Output for Text i / Rating: r / Rationale: ..."
+block per text (a seeded 1-5) that distilabel's parser reads. So both tools
+do the same work: every answer rated. A null distilabel rating fails the
+run's checks; the table counts them.
 
 Measurement is llm-bench.py's (imported): wall fork-to-reap, CPU and peak RSS
 from wait4 rusage, process tree PSS sampled from /proc, held under the shared
@@ -174,8 +175,8 @@ def run_once(tool: str, rep: int, args, ctx: dict) -> dict:
             problems.append(f"exit code {record['exit_code']}")
         if record["chat_requests"] != record["requests"]:
             problems.append(f"server saw {record['chat_requests']} chat requests, expected {record['requests']}")
-        # The server classifies UltraFeedback's prompt as an ordinary question.
-        want_kinds = {"answer": 4 * n, "judge": 4 * n} if tool == "ours" else {"answer": 3 * n}
+        # The server classifies UltraFeedback's prompt as a judge prompt.
+        want_kinds = {"answer": 4 * n, "judge": 4 * n} if tool == "ours" else {"answer": 2 * n, "judge": n}
         if record["by_kind"] != want_kinds:
             problems.append(f"by_kind {record['by_kind']} != expected {want_kinds}")
         by_status = stats.get("by_status") or {}
@@ -194,6 +195,8 @@ def run_once(tool: str, rep: int, args, ctx: dict) -> dict:
                     problems.append(f"{r.get('rows_out')} rows out, expected {n}")
                 if r.get("generations") != 4 * n or r.get("null_generations"):
                     problems.append(f"{r.get('generations')} generations ({r.get('null_generations')} null), expected {4 * n}")
+                if r.get("ratings") != 4 * n or r.get("null_ratings"):
+                    problems.append(f"{r.get('ratings')} ratings ({r.get('null_ratings')} null), expected {4 * n}")
         record["ok"] = not problems
         record["problems"] = problems
         if problems:
