@@ -19,6 +19,8 @@ struct HubFile {
 ///     POST /api/datasets/{repo}/preupload/{rev}               regular or LFS, and the remote oid
 ///     POST /datasets/{repo}.git/info/lfs/objects/batch        LFS files only, then PUT and verify
 ///     POST /api/datasets/{repo}/commit/{rev}                  NDJSON, with parentCommit
+///     GET  /api/datasets/{repo}/tree/{commit}/{dir}           files to delete (mode: replace), paginated
+///     GET  /datasets/{repo}/resolve/{commit}/README.md        the card a newer run may have written
 ///
 /// Every request but the commit is retried by `Settings.retry` (PipelineRetry:
 /// 408, 429, 500, 502, 503, 504 and network errors, exponential backoff with
@@ -199,6 +201,61 @@ struct HubClient {
         return sha
     }
 
+    /// The paths of the files under `directory` at `commit`, every level
+    /// down; none when the directory does not exist. Follows the listing's
+    /// pages (`Link: <url>; rel="next"`).
+    func listFiles(under directory: String, at commit: String) throws(StepError) -> [String] {
+        var next: String? = url("/api/\(repoPath)/tree/\(commit)/\(Self.quotedPath(directory))?recursive=true&expand=false")
+        var paths: [String] = []
+        var pages = 0
+        while let page = next {
+            pages += 1
+            guard pages <= 10_000 else { throw .io("\(settings.step): the file listing of \(settings.repoID) does not end") }
+            let response = try send(HTTPRequest(method: "GET", url: page, headers: headers(contentType: nil), timeout: settings.timeout),
+                                    retrying: true, what: "listing \(directory)/ in \(settings.repoID)")
+            if response.status == 404, pages == 1, response.header("X-Error-Code") == "EntryNotFound" { return [] }
+            guard response.status == 200 else { throw failure(response, "listing \(directory)/ in \(settings.repoID)") }
+            guard let value = try? JSONValue(parsing: String(decoding: response.body, as: UTF8.self)),
+                  let entries = value.arrayValue else {
+                throw .io("\(settings.step): the Hub's listing of \(directory)/ is not a JSON array")
+            }
+            for entry in entries where entry["type"]?.stringValue == "file" {
+                if let path = entry["path"]?.stringValue { paths.append(path) }
+            }
+            next = response.header("Link").flatMap(Self.nextLink)
+        }
+        return paths
+    }
+
+    /// The bytes of `path` at `commit`, nil when there is no such file.
+    func readFile(_ path: String, at commit: String) throws(StepError) -> [UInt8]? {
+        let response = try send(HTTPRequest(method: "GET", url: url("/\(repoPath)/resolve/\(commit)/\(Self.quotedPath(path))"),
+                                            headers: headers(contentType: nil), timeout: settings.timeout),
+                                retrying: true, what: "reading \(path) of \(settings.repoID)")
+        if response.status == 404 { return nil }
+        guard response.status == 200 else { throw failure(response, "reading \(path) of \(settings.repoID)") }
+        return response.body
+    }
+
+    /// The URL of `rel="next"` in a Link header.
+    static func nextLink(_ header: String) -> String? {
+        for part in header.split(separator: ",") {
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let target = pieces.first, target.hasPrefix("<"), target.hasSuffix(">"),
+                  pieces.dropFirst().contains(where: { $0.replacingOccurrences(of: " ", with: "") == "rel=\"next\"" })
+            else { continue }
+            return String(target.dropFirst().dropLast())
+        }
+        return nil
+    }
+
+    /// A repository path for a URL: each segment escaped, `/` kept.
+    static func quotedPath(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { String($0).addingPercentEncoding(withAllowedCharacters: unreserved) ?? String($0) }
+            .joined(separator: "/")
+    }
+
     /// How each file must be uploaded, and the id of what the branch holds
     /// at its path now (nil if nothing).
     func preupload(_ files: [HubFile]) throws(StepError) -> [String: (mode: UploadMode, remoteOID: String?)] {
@@ -278,8 +335,8 @@ struct HubClient {
     }
 
     /// Sends the commit once. Never retried here: see `push`.
-    func commit(_ files: [(HubFile, UploadMode, String)], summary: String, description: String,
-                parent: String) throws(StepError) -> CommitOutcome {
+    func commit(_ files: [(HubFile, UploadMode, String)], deleting deletions: [String] = [], summary: String,
+                description: String, parent: String) throws(StepError) -> CommitOutcome {
         var lines: [JSONValue] = [["key": "header", "value": ["summary": .string(summary), "description": .string(description),
                                                               "parentCommit": .string(parent)]]]
         for (file, mode, oid) in files {
@@ -291,6 +348,9 @@ struct HubClient {
                 lines.append(["key": "lfsFile", "value": ["path": .string(file.path), "algo": "sha256", "oid": .string(oid),
                                                           "size": .number(Double(file.bytes.count))]])
             }
+        }
+        for path in deletions {
+            lines.append(["key": "deletedFile", "value": ["path": .string(path)]])
         }
         var body: [UInt8] = []
         for line in lines {
@@ -327,22 +387,32 @@ struct HubClient {
     /// stale parent is refused by the server (412), so two attempts can
     /// never both land; after a conflict or an unknown outcome the next
     /// attempt finds out from the remote oids whether the files are there.
-    func push(_ files: [HubFile], summary: String, description: String) throws(StepError) -> String? {
+    ///
+    /// `plan`, called at each attempt with the head it builds on, may take
+    /// files out (a card a newer run wrote is left alone) and names the
+    /// files the same commit deletes, so a retried commit never deletes a
+    /// file twice.
+    func push(_ files: [HubFile], summary: String, description: String,
+              plan: (_ parent: String) throws(StepError) -> (skip: Set<String>, delete: [String]) = { _ in ([], []) })
+        throws(StepError) -> String?
+    {
         var conflicts = 0
         var unknowns = 0
         while true {
             let parent = try headCommit()
-            let remote = try preupload(files)
+            let planned = try plan(parent)
+            let sending = files.filter { !planned.skip.contains($0.path) }
+            let remote = sending.isEmpty ? [:] : try preupload(sending)
             var changed: [(HubFile, UploadMode, String)] = []
-            for file in files {
+            for file in sending {
                 guard let (mode, remoteOID) = remote[file.path] else { continue }
                 let oid = mode == .lfs ? SHA.sha256Hex(file.bytes) : SHA.gitBlobID(file.bytes)
                 if remoteOID == oid { continue }
                 if mode == .lfs { try uploadLFS(file, oid: oid) }
                 changed.append((file, mode, oid))
             }
-            if changed.isEmpty { return nil }
-            switch try commit(changed, summary: summary, description: description, parent: parent) {
+            if changed.isEmpty && planned.delete.isEmpty { return nil }
+            switch try commit(changed, deleting: planned.delete, summary: summary, description: description, parent: parent) {
             case .committed(let id):
                 return id
             case .conflict:

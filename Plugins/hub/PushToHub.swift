@@ -29,6 +29,7 @@ struct PushToHub: PipelineStep {
         var every_rows: Int?
         var every_seconds: Double?
         var commit_message: String?
+        var mode: String?
         var max_attempts: Int?
         var backoff_seconds: Double?
         var timeout_seconds: Double?
@@ -37,7 +38,7 @@ struct PushToHub: PipelineStep {
     static let name = "push_to_hub"
 
     static let info = StepInfo(
-        kind: .step, id: "org.pipeline.push_to_hub", name: name, version: "2.0.0",
+        kind: .step, id: "org.pipeline.push_to_hub", name: name, version: "2.1.0",
         description: """
             Pushes every row to a Hugging Face Hub dataset repository as JSON Lines files \
             (data/<split>-<run>-<n>.jsonl, the same bytes write_jsonl writes): a new file every \
@@ -64,6 +65,8 @@ struct PushToHub: PipelineStep {
               "endpoint":{"type":"string","pattern":"^https?://","description":"The Hub's URL; default: $HF_ENDPOINT, else https://huggingface.co."},
               "every_rows":{"type":"integer","minimum":1,"description":"Push a file every this many rows."},
               "every_seconds":{"type":"number","exclusiveMinimum":0,"description":"Push what has come, at least this often."},
+              "mode":{"enum":["replace","append"],"default":"replace",
+                "description":"replace: when the run succeeds, one commit makes this run's files the split's data (the card reads only them) and deletes earlier runs' files of the split (they stay in the branch's history); until then the card and data of the last run stay as they were. append: every run adds its files and the card reads all of them."},
               "commit_message":{"type":"string","default":"{pipeline}: rows {first}-{last} ({file})",
                 "description":"Summary of each data commit; {pipeline}, {run}, {file}, {shard}, {rows}, {first}, {last} are filled in."},
               "max_attempts":{"type":"integer","minimum":1,"default":8,"description":"Tries per request on 408, 429, 500, 502, 503, 504 and network errors."},
@@ -82,6 +85,10 @@ struct PushToHub: PipelineStep {
             var committed: Bool
         }
         var runKey: String
+        /// When this run's push began (seconds since 1970), kept across
+        /// resumes: which run is newer is decided by it, not by which
+        /// finished last. Nil in ledgers stored before 2.1.0.
+        var started: Double?
         var shards: [Shard] = []
 
         var committedEnd: Int { shards.last(where: \.committed)?.end ?? 0 }
@@ -89,7 +96,7 @@ struct PushToHub: PipelineStep {
         /// The stored form (the keys of the Codable synthesis, so ledgers
         /// stored before stay readable).
         var json: JSONValue {
-            ["runKey": .string(runKey), "shards": .array(shards.map { shard in
+            ["runKey": .string(runKey), "started": started.map { .number($0) } ?? .null, "shards": .array(shards.map { shard in
                 ["path": .string(shard.path), "start": .number(Double(shard.start)), "end": .number(Double(shard.end)),
                  "committed": .bool(shard.committed)]
             })]
@@ -101,6 +108,7 @@ struct PushToHub: PipelineStep {
     private let everyRows: Int?
     private let everySeconds: Double?
     private let messageTemplate: String
+    private let mode: Mode
     private var ledger: Ledger
     /// Rows seen so far, replayed ones included.
     private var rowsSeen = 0
@@ -138,6 +146,11 @@ struct PushToHub: PipelineStep {
         everyRows = parameters.every_rows
         everySeconds = parameters.every_seconds
         messageTemplate = parameters.commit_message ?? "{pipeline}: rows {first}-{last} ({file})"
+        switch parameters.mode ?? "replace" {
+        case "replace": mode = .replace
+        case "append": mode = .append
+        case let other: throw .invalidArgument("\(step): mode must be replace or append, got \"\(other)\"")
+        }
         if let stored = try context.state("ledger") {
             do {
                 ledger = try JSONValueDecoder().decode(Ledger.self, from: String(decoding: stored, as: UTF8.self))
@@ -147,6 +160,15 @@ struct PushToHub: PipelineStep {
         } else {
             ledger = Ledger(runKey: String(context.runID.prefix(8)))
         }
+        if ledger.started == nil {
+            ledger.started = Date().timeIntervalSince1970
+            try saveLedger(context: context)
+        }
+    }
+
+    /// How a run's files relate to earlier runs' (see the parameter).
+    enum Mode: String {
+        case replace, append
     }
 
     /// Tries per request on 408, 429, 500, 502, 503, 504 and network
@@ -201,9 +223,22 @@ struct PushToHub: PipelineStep {
         var files = [card]
         let pipeline = context.pipelineText
         if !pipeline.isEmpty { files.append(HubFile(path: "pipeline.yaml", bytes: Array(pipeline.utf8))) }
-        if let commit = try client.push(files, summary: "\(context.pipelineName): dataset card and pipeline file",
-                                        description: "run \(ledger.runKey)") {
-            context.log(.info, "\(Self.name): dataset card pushed to \(client.settings.repoID) (commit \(commit.prefix(12)))")
+        let summary = mode == .replace
+            ? "\(context.pipelineName): run \(ledger.runKey) becomes the \(split) split (dataset card, pipeline file)"
+            : "\(context.pipelineName): dataset card and pipeline file"
+        var deleted: [String] = []
+        var newer: RunStamp?
+        let commit = try client.push(files, summary: summary, description: "run \(ledger.runKey)") { parent throws(StepError) in
+            newer = try newerRun(at: parent)
+            deleted = []
+            if newer != nil { return (Set(files.map(\.path)), []) }
+            if mode == .replace { deleted = try otherRunsFiles(at: parent) }
+            return ([], deleted)
+        }
+        if let newer {
+            context.log(.warning, "\(Self.name): \(client.settings.repoID) already holds the data of run \(newer.id), which started after this one (\(RunStamp.text(newer.started)) against \(RunStamp.text(ledger.started ?? 0))): its card is left as it is\(mode == .replace ? "; this run's files stay in data/ but the card does not read them" : "")")
+        } else if let commit {
+            context.log(.info, "\(Self.name): dataset card pushed to \(client.settings.repoID) (commit \(commit.prefix(12)))\(deleted.isEmpty ? "" : "; \(deleted.count) file\(deleted.count == 1 ? "" : "s") of earlier runs deleted")")
         }
         context.log(.info, "\(Self.name): \(ledger.committedEnd) rows in \(ledger.shards.count) file\(ledger.shards.count == 1 ? "" : "s") on \(client.settings.repoID)")
         return nil
@@ -250,9 +285,17 @@ struct PushToHub: PipelineStep {
         let count = shard.end - shard.start
         let bytes = Array(UnsafeBufferPointer(start: pending.base, count: count == 0 ? 0 : lineEnds[count - 1]))
         let summary = commitMessage(shard: shard, number: index, context: context)
-        let card = HubFile(path: "README.md", bytes: Array(datasetCard(context: context, complete: false).utf8))
-        let commit = try client.push([HubFile(path: shard.path, bytes: bytes), card], summary: summary,
-                                     description: "run \(ledger.runKey), rows \(shard.start)..<\(shard.end)")
+        var files = [HubFile(path: shard.path, bytes: bytes)]
+        // append: the card reads every run's files, so it may say so now;
+        // replace: the last run's card and data stay until this run succeeds.
+        if mode == .append {
+            files.append(HubFile(path: "README.md", bytes: Array(datasetCard(context: context, complete: false).utf8)))
+        }
+        let commit = try client.push(files, summary: summary,
+                                     description: "run \(ledger.runKey), rows \(shard.start)..<\(shard.end)") { parent throws(StepError) in
+            guard mode == .append, try newerRun(at: parent) != nil else { return ([], []) }
+            return (["README.md"], [])
+        }
         context.log(.info, "\(Self.name): \(commit == nil ? "already on the Hub" : "pushed") \(shard.path) (\(count) rows)\(commit.map { ", commit \($0.prefix(12))" } ?? "")")
         ledger.shards[index].committed = true
         try saveLedger(context: context)
@@ -287,27 +330,103 @@ struct PushToHub: PipelineStep {
         let status = complete
             ? "complete: \(ledger.committedEnd) rows in \(ledger.shards.count) file\(ledger.shards.count == 1 ? "" : "s")"
             : "in progress (files are added as rows are made)"
+        let started = RunStamp.text(ledger.started ?? 0)
+        let files: String
+        let runs: String
+        switch mode {
+        case .replace:
+            files = "data/\(split)-\(ledger.runKey)-*.jsonl"
+            runs = "- Run: `\(ledger.runKey)` (started \(started)), \(status). The \(split) split is this run's output alone (`mode: replace`): earlier runs' files were deleted in the commit that made it so, and stay in the repository's history."
+        case .append:
+            files = "data/\(split)-*.jsonl"
+            runs = "- This card was written by run `\(ledger.runKey)` (started \(started)), \(status). The \(split) split reads the files of every run (`mode: append`)."
+        }
         return """
             ---
             configs:
             - config_name: default
               data_files:
               - split: \(split)
-                path: data/\(split)-*.jsonl
+                path: \(files)
             tags:
             - synthetic
+            pipeline_run:
+              id: \(ledger.runKey)
+              started: \(started)
+              mode: \(mode.rawValue)
             ---
             # \(client.settings.repoID)
 
             Rows made by \(pipeline) with [pipeline](https://example.invalid/pipeline) and pushed as JSON Lines \
             while it ran.
 
-            - Latest run: `\(ledger.runKey)`, \(status).
+            \(runs)
             - Format: \(fields.map(DatasetFormat.describe) ?? "not known (no rows reached this run's push)").
             - Columns: \(fields.map { $0.isEmpty ? "none" : $0.map { "`\($0.name)`" }.joined(separator: ", ") } ?? "not known").
-            - Files: `data/\(split)-<run>-<n>.jsonl`; each run adds its own.
+            - Files: `data/\(split)-<run>-<n>.jsonl`.
             - The pipeline file, secrets redacted: `pipeline.yaml`.
 
             """
+    }
+
+    /// The run whose card the branch holds at `parent`, if it is another
+    /// run that started after this one (a resumed older run must not put
+    /// its card, or its data, over a newer run's).
+    private func newerRun(at parent: String) throws(StepError) -> RunStamp? {
+        guard let ours = ledger.started, let bytes = try client.readFile("README.md", at: parent),
+              let theirs = RunStamp(card: String(decoding: bytes, as: UTF8.self)),
+              theirs.id != ledger.runKey, theirs.started > ours else { return nil }
+        return theirs
+    }
+
+    /// The files of this split that earlier runs pushed (`data/<split>-<run>-<n>.<ext>`, another run's key).
+    private func otherRunsFiles(at parent: String) throws(StepError) -> [String] {
+        let prefix = "data/\(split)-"
+        return try client.listFiles(under: "data", at: parent).filter { path in
+            guard path.hasPrefix(prefix) else { return false }
+            let rest = path.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-") else { return false }
+            return rest[..<dash] != ledger.runKey
+        }
+    }
+}
+
+/// A run as a dataset card names it in its front matter (`pipeline_run:`).
+struct RunStamp {
+    var id: String
+    var started: Double
+
+    /// Reads `pipeline_run: {id, started}` from a card's front matter; nil
+    /// when the card has none (a card of another tool, or of push_to_hub
+    /// before 2.1.0).
+    init?(card: String) {
+        let lines = card.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---"),
+              let block = lines[1..<end].firstIndex(of: "pipeline_run:") else { return nil }
+        var id: String?
+        var started: Double?
+        for line in lines[(block + 1)..<end] {
+            if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
+            if line.hasPrefix("started: ") { started = Self.parse(String(line.dropFirst(9))) }
+            if !line.hasPrefix("id: ") && !line.hasPrefix("started: ") && !line.hasPrefix("mode: ") { break }
+        }
+        guard let id, let started else { return nil }
+        self.id = id
+        self.started = started
+    }
+
+    /// UTC, to the second: 2026-12-05T18:00:00Z.
+    static func text(_ seconds: Double) -> String {
+        formatter().string(from: Date(timeIntervalSince1970: seconds.rounded(.down)))
+    }
+
+    static func parse(_ text: String) -> Double? {
+        formatter().date(from: text)?.timeIntervalSince1970
+    }
+
+    private static func formatter() -> ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter
     }
 }

@@ -183,7 +183,9 @@ struct HubPushTests {
         // The card lets `datasets` find the split; the pipeline file is there.
         let card = try #require(try server.file(repo, "README.md"))
         #expect(card.hasPrefix("---\nconfigs:\n- config_name: default\n"))
-        #expect(card.contains("path: data/train-*.jsonl"))
+        // mode: replace (the default): the card reads this run's files alone.
+        let runKey = try #require(card.split(separator: "\n").first { $0.hasPrefix("  id: ") }).dropFirst(6)
+        #expect(card.contains("path: data/train-\(runKey)-*.jsonl"), "\(card)")
         #expect(try server.file(repo, "pipeline.yaml")?.contains("repo_id: ${HF_REPO}") == true)
         #expect(card.contains("- Format: plain rows (no training format recognised).\n- Columns: `n`, `text`."), "\(card)")
         try readBackWithTheOfficialClient(server: server, repo: repo, expected: runDirectory + "/out.jsonl")
@@ -215,6 +217,102 @@ struct HubPushTests {
             let card = try #require(try server.file("team/\(name)", "README.md"))
             #expect(card.contains(expected), "\(card)")
         }
+    }
+
+    /// The run key a card names in its front matter (`pipeline_run: id:`).
+    private func cardRun(_ server: HubServer, _ repo: String) throws -> String? {
+        try server.file(repo, "README.md")?.split(separator: "\n").first { $0.hasPrefix("  id: ") }.map { String($0.dropFirst(6)) }
+    }
+
+    /// The run keys of the data files on the branch head.
+    private func dataRuns(_ server: HubServer, _ repo: String) throws -> Set<String> {
+        let (status, body) = try server.get("/api/datasets/\(repo)/tree/main/data?recursive=true")
+        guard status == 200, let entries = try JSONSerialization.jsonObject(with: Data(body)) as? [[String: Any]] else {
+            throw FixtureError(message: "tree of \(repo): HTTP \(status)")
+        }
+        return Set(entries.compactMap { $0["path"] as? String }.compactMap { path in
+            path.split(separator: "-").dropFirst().first.map(String.init)
+        })
+    }
+
+    /// The nightly job over the same input: the second night must not
+    /// double the dataset. It becomes the second night's rows in one commit
+    /// that adds the card and deletes the first night's files.
+    @Test func aSecondNightReplacesTheFirstInOneCommit() throws {
+        let server = try HubServer()
+        let repo = "team/nightly"
+        let (directory, file) = try setUp("hub-replace", rows: 300, push: "repo_id: ${HF_REPO}\nevery_rows: 100")
+        let env = environment(server, repo: repo)
+        let first = directory.appendingPathComponent("night1").path
+        try #require(try launch(file, runDirectory: first, environment: env).wait().status == 0)
+        let firstRun = try #require(try cardRun(server, repo))
+        let commitsBefore = try server.commits(repo).count
+        let second = directory.appendingPathComponent("night2").path
+        let result = try launch(file, runDirectory: second, environment: env).wait()
+        try #require(result.status == 0, "\(result.output)")
+        let secondRun = try #require(try cardRun(server, repo))
+        #expect(secondRun != firstRun)
+        #expect(try dataRuns(server, repo) == [secondRun], "only the second night's files are left")
+        #expect(try server.rows(repo).sorted() == (try localRows(second)).sorted(), "300 rows, not 600")
+        let commits = try server.commits(repo)
+        // The second night's shard commits leave the card alone; the last commit switches.
+        let last = try #require(commits.last)
+        let deleted = last["deleted"] as? [String] ?? []
+        #expect(deleted.count == 3 && deleted.allSatisfy { $0.hasPrefix("data/train-\(firstRun)-") }, "\(deleted)")
+        #expect((last["added"] as? [String] ?? []).contains("README.md"))
+        for commit in commits[commitsBefore..<(commits.count - 1)] {
+            #expect(!(commit["added"] as? [String] ?? []).contains("README.md"), "the card changed before the run succeeded")
+        }
+        #expect(result.output.contains("3 files of earlier runs deleted"), "\(result.output)")
+        try readBackWithTheOfficialClient(server: server, repo: repo, expected: second + "/out.jsonl")
+    }
+
+    /// mode: append keeps every night's rows, and the card says so.
+    @Test func appendKeepsEveryRunsRows() throws {
+        let server = try HubServer()
+        let repo = "team/appended"
+        let (directory, file) = try setUp("hub-append", rows: 300, push: "repo_id: ${HF_REPO}\nevery_rows: 100\nmode: append")
+        let env = environment(server, repo: repo)
+        for night in ["night1", "night2"] {
+            let result = try launch(file, runDirectory: directory.appendingPathComponent(night).path, environment: env).wait()
+            try #require(result.status == 0, "\(result.output)")
+        }
+        #expect(try server.rows(repo).count == 600)
+        #expect(try dataRuns(server, repo).count == 2)
+        let card = try #require(try server.file(repo, "README.md"))
+        #expect(card.contains("path: data/train-*.jsonl") && card.contains("mode: append"), "\(card)")
+    }
+
+    /// A night killed while pushing and resumed after the next night has
+    /// finished must not put its older data, or its card, over the newer.
+    @Test func aResumedOlderRunLeavesANewerRunsDataAndCard() throws {
+        let server = try HubServer()
+        let repo = "team/late-resume"
+        let (directory, file) = try setUp("hub-late", rows: 400, push: "repo_id: ${HF_REPO}\nevery_rows: 50",
+                                          delayMs: 30, batchSize: 50)
+        let env = environment(server, repo: repo)
+        let older = directory.appendingPathComponent("older").path
+        let killed = try launch(file, runDirectory: older, environment: env)
+        let deadline = Date().addingTimeInterval(30)
+        while killed.isRunning, Date() < deadline,
+              try server.commits(repo).filter({ ($0["added"] as? [String] ?? []).contains { $0.hasPrefix("data/") } }).isEmpty {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try #require(killed.isRunning, "the older run ended before it could be killed: \(killed.output)")
+        killed.kill(SIGKILL)
+        _ = killed.wait()
+        Thread.sleep(forTimeInterval: 1.1)  // the newer run starts at least a second later
+        let newer = directory.appendingPathComponent("newer").path
+        try #require(try launch(file, runDirectory: newer, environment: env).wait().status == 0)
+        let newerRun = try #require(try cardRun(server, repo))
+        let resumed = try launch(file, runDirectory: older, environment: env).wait()
+        try #require(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("which started after this one"), "\(resumed.output)")
+        #expect(try cardRun(server, repo) == newerRun, "the card still names the newer run")
+        #expect(try server.file(repo, "README.md")?.contains("path: data/train-\(newerRun)-*.jsonl") == true)
+        // The newer run's data is intact: every one of its rows, none of the older run's files deleted it.
+        let newerFiles = try server.rows(repo)
+        #expect(Set(try localRows(newer)).isSubset(of: Set(newerFiles)))
     }
 
     /// huggingface_hub + datasets (from the test venv) read what we pushed.
