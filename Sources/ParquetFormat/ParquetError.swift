@@ -22,3 +22,16 @@ public enum ParquetError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// `array.withUnsafeBytes` for a body that throws ParquetError (the
+/// standard one rethrows untyped errors).
+func withBytes<R>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(ParquetError) -> R) throws(ParquetError) -> R {
+    let result: Result<R, ParquetError> = array.withUnsafeBytes { raw in
+        do throws(ParquetError) {
+            return .success(try body(raw))
+        } catch {
+            return .failure(error)
+        }
+    }
+    return try result.get()
+}

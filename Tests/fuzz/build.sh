@@ -19,7 +19,7 @@ ROOT=$PWD
 
 MODE=fuzz
 if [ "${1:-}" = --coverage ]; then MODE=cov; shift; fi
-ALL_TARGETS="yaml jsonl csv npy score llm hub arrow template"
+ALL_TARGETS="yaml jsonl csv npy score llm hub arrow template parquet"
 TARGETS=${*:-$ALL_TARGETS}
 
 SWIFTC=${SWIFTC:-swiftc}
@@ -113,7 +113,7 @@ module() {
   exit 1
 }
 
-need_core=0 need_data=0 need_llm=0 need_arrow=0 need_hub=0 need_template=0
+need_core=0 need_data=0 need_llm=0 need_arrow=0 need_hub=0 need_template=0 need_parquet=0
 for t in $TARGETS; do
   case $t in
     yaml|llm) need_core=1 ;;
@@ -122,6 +122,7 @@ for t in $TARGETS; do
     score) need_llm=1 ;;
     arrow) need_arrow=1 ;;
     template) need_template=1 ;;
+    parquet) need_parquet=1 ;;
     *) echo "unknown fuzz target: $t (known: $ALL_TARGETS)" >&2; exit 2 ;;
   esac
 done
@@ -137,7 +138,7 @@ if [ $need_core = 1 ]; then
 fi
 # The template language (PluginKit's prompts import it, and PipelineJSON).
 need_kit=0
-if [ $need_data = 1 ] || [ $need_llm = 1 ] || [ $need_hub = 1 ]; then need_kit=1; fi
+if [ $need_data = 1 ] || [ $need_llm = 1 ] || [ $need_hub = 1 ] || [ $need_parquet = 1 ]; then need_kit=1; fi
 if [ $need_kit = 1 ] || [ $need_template = 1 ]; then
   [ $need_core = 1 ] || MODULE_FLAGS="-package-name pipeline" module PipelineJSON $(find "$ROOT/Sources/PipelineJSON" -name '*.swift' | sort)
   MODULE_FLAGS="-package-name pipeline" module PipelineTemplate "$ROOT"/Sources/PipelineTemplate/*.swift
@@ -147,6 +148,10 @@ if [ $need_kit = 1 ]; then
 fi
 if [ $need_data = 1 ] || [ $need_hub = 1 ]; then
   module PluginJSONLines "$ROOT"/Sources/PluginJSONLines/*.swift
+fi
+if [ $need_parquet = 1 ]; then
+  module ParquetFormat "$ROOT"/Sources/ParquetFormat/*.swift
+  module PluginParquet "$ROOT"/Sources/PluginParquet/*.swift
 fi
 [ $need_hub = 1 ] && module PipelineRetry "$ROOT"/Sources/PipelineRetry/*.swift
 [ $need_data = 1 ] && module PipelineData "$ROOT"/Plugins/data/*.swift
@@ -162,10 +167,11 @@ for t in $TARGETS; do
     score) libs=(-lPipelineLLM -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
     arrow) libs=(-lPipelineArrow "${CLIBS[@]}") ;;
     template) libs=(-lPipelineTemplate -lPipelineJSON) ;;
+    parquet) libs=(-lPluginParquet -lParquetFormat -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}" -lsnappy -lzstd) ;;
   esac
   sources=("$ROOT"/Tests/fuzz/$t/*.swift "$ROOT"/Tests/fuzz/common/*.swift)
-  case $t in jsonl|csv|npy|hub|score) sources+=("$ROOT"/Tests/fuzz/common/plugin/*.swift) ;; esac
-  case $t in jsonl|csv|npy|hub|score|arrow) sources+=("$ROOT"/Tests/fuzz/common/arrow/*.swift) ;; esac
+  case $t in jsonl|csv|npy|hub|score|parquet) sources+=("$ROOT"/Tests/fuzz/common/plugin/*.swift) ;; esac
+  case $t in jsonl|csv|npy|hub|score|arrow|parquet) sources+=("$ROOT"/Tests/fuzz/common/arrow/*.swift) ;; esac
   echo "swiftc $BIN/$t"
   # (gold's "Cannot export local symbol '__asan_…'" warnings are noise)
   (cd "$LIB" && "$SWIFTC" "${COMMON[@]}" -module-name "Fuzz_$t" -o "$BIN/$t" "${sources[@]}" "${libs[@]}" 2>&1) \

@@ -13,7 +13,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-TARGETS=${*:-yaml jsonl csv npy score llm hub arrow template}
+TARGETS=${*:-yaml jsonl csv npy score llm hub arrow template parquet}
 TOOLS=$(dirname "$(command -v swiftc)")
 OUT=$ROOT/.build/fuzz-cov
 
@@ -37,6 +37,10 @@ files_of() {
                 Sources/PipelineTemplate/Template.swift Sources/PipelineTemplate/Evaluator.swift \
                 Sources/PipelineTemplate/Operations.swift Sources/PipelineTemplate/Builtins.swift \
                 Sources/PipelineTemplate/Regex.swift Sources/PipelineTemplate/Value.swift ;;
+    parquet) printf '%s\n' Sources/ParquetFormat/ThriftCompactReader.swift Sources/ParquetFormat/MetadataDecoding.swift \
+               Sources/ParquetFormat/RLEHybridDecoder.swift Sources/ParquetFormat/ValueDecoding.swift \
+               Sources/ParquetFormat/FileReader.swift Sources/ParquetFormat/ColumnChunkReader.swift \
+               Sources/PluginParquet/ParquetToArrow.swift Sources/PluginParquet/ParquetBatchReader.swift ;;
   esac
 }
 

@@ -196,4 +196,33 @@ for index, text in enumerate(["(a+)+$\0aaaaaaaaaaaaaaaaaaaaaaaa!", "^(?:ab|cd){2
                               "[^a-c\\d]z|x{3,}\0xxxx", "\\w+@\\w+\\.com\0bob@example.com"]):
     put("template", f"r{index}", b"\x02\x00" + text.encode())
 
+# parquet: byte 0 = batch size (1 + low 4 bits) | 0x10 to read the first column only; then the
+# file. Small files pyarrow writes (Tests/tools/parquet_make.py, with the test venv's pyarrow)
+# under several writer options, and the hand-made ones (two-level lists, mid-row pages, a bad
+# dictionary index). Skipped, with a note, without the test venv.
+import subprocess, tempfile
+VENV_PYTHON = os.path.join(REPO, ".build/test-venv/bin/python")
+if os.path.exists(VENV_PYTHON):
+    maker = os.path.join(REPO, "Tests/tools/parquet_make.py")
+    parquet_seeds = [
+        ("all-default", "all", 12, "{}"),
+        ("all-v2-zstd", "all", 12, '{"data_page_version":"2.0","compression":"zstd","row_group_size":6}'),
+        ("all-plain", "all", 12, '{"use_dictionary":false,"compression":"none"}'),
+        ("all-format-1.0", "all", 12, '{"version":"1.0","compression":"none","data_page_size":64,"write_batch_size":4}'),
+        ("all-hub", "all", 12, '{"write_page_index":true,"use_content_defined_chunking":true,"row_group_size":5}'),
+        ("messages", "messages", 10, '{"compression":"none"}'),
+        ("two-level", "two_level", 4, "{}"),
+        ("mid-row-pages", "mid_row_pages", 5, "{}"),
+        ("delta", "delta", 20, "{}"),
+        ("bad-dictionary-index", "bad_dictionary_index", 3, "{}"),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, (name, kind, rows, options) in enumerate(parquet_seeds):
+            out = os.path.join(tmp, name + ".parquet")
+            subprocess.run([VENV_PYTHON, maker, "write", kind, out, "--rows", str(rows), "--options", options], check=True)
+            with open(out, "rb") as f:
+                put("parquet", name, bytes([(index % 16) | (0x10 if index % 3 == 2 else 0)]) + f.read())
+else:
+    print("parquet seeds skipped: no .build/test-venv (make venv)", file=sys.stderr)
+
 print("seeds written under", ROOT)

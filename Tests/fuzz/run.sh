@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 SECONDS_PER_TARGET=${1:-60}
 shift || true
-TARGETS=${*:-yaml jsonl csv npy score llm hub arrow template}
+TARGETS=${*:-yaml jsonl csv npy score llm hub arrow template parquet}
 BIN=$ROOT/.build/fuzz/bin
 # The Swift runtime's own crash handler gets in the way of libFuzzer's and
 # ASan's reports.
