@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(name: "PipelineTemplateTests", dependencies: ["PipelineTemplate"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
-            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI",
+            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI", "PluginParquet",
         ]),
     ]
 )
