@@ -126,7 +126,7 @@ extension StepContext {
         }
         var lines: [(String, String)] = []
         if let headers = response.headers {
-            for line in String(cString: headers).split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+            for line in String(cString: headers).split(whereSeparator: \.isNewline) { // "\r\n" is one Character
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 let name = String(line[..<colon]).trimmingWhitespace()
                 let value = String(line[line.index(after: colon)...]).trimmingWhitespace()
