@@ -51,8 +51,9 @@ private func httpPerform(_ call: OpaquePointer?, _ request: UnsafePointer<pipeli
     if let list = r.headers {
         for index in 0..<r.header_count { if let line = list[index] { headers.append(String(cString: line)) } }
     }
-    if authenticated {
-        guard let credential = CallContext.from(call)?.instance?.credential else {
+    let instance = CallContext.from(call)?.instance
+    if authenticated && !(instance?.credential == nil && instance?.credentialOptional == true) {
+        guard let credential = instance?.credential else {
             return failed(Int32(PIPELINE_INVALID_ARGUMENT),
                           "the step has no credential: name an entry of credentials: with credential: in the pipeline file")
         }

@@ -28,12 +28,16 @@ final class InstanceContext: @unchecked Sendable {
     let run: RunContext
     /// The step's credential (`credential:`), for perform_authenticated.
     let credential: HostCredential?
+    /// Without a credential, perform_authenticated sends the request
+    /// plainly (PIPELINE_STEP_CREDENTIAL_OPTIONAL).
+    let credentialOptional: Bool
     /// The names of the step's inputs (parent steps), in `input:` order,
     /// as C strings for "pipeline.run/1" input_name.
     let inputNames: [UnsafeMutablePointer<CChar>]
 
     init(stepLabel: String, logger: Logger, parameters: [String: JSONValue], llm: LLMClient? = nil,
-         run: RunContext? = nil, credential: HostCredential? = nil, inputs: [String] = []) {
+         run: RunContext? = nil, credential: HostCredential? = nil, credentialOptional: Bool = false,
+         inputs: [String] = []) {
         self.inputNames = inputs.compactMap { strdup($0) }
         self.stepLabel = stepLabel
         self.logger = logger
@@ -42,6 +46,7 @@ final class InstanceContext: @unchecked Sendable {
         self.llm = llm
         self.run = run ?? .ephemeral()
         self.credential = credential
+        self.credentialOptional = credentialOptional
     }
 
     deinit {

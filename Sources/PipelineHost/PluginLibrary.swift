@@ -59,6 +59,8 @@ public struct StepDescriptor: @unchecked Sendable {
     public var usesLLM: Bool { flags & UInt64(PIPELINE_STEP_USES_LLM) != 0 }
     /// Sends requests with a host credential (PIPELINE_STEP_USES_CREDENTIAL, ABI 1.3).
     public var usesCredential: Bool { flags & UInt64(PIPELINE_STEP_USES_CREDENTIAL) != 0 }
+    /// The credential may be left out (PIPELINE_STEP_CREDENTIAL_OPTIONAL): public data needs none.
+    public var credentialOptional: Bool { usesCredential && flags & UInt64(PIPELINE_STEP_CREDENTIAL_OPTIONAL) != 0 }
     /// On resume the step is replayed from its first input (see
     /// PIPELINE_STEP_STATEFUL); generators and global steps always are.
     /// A step that keeps state across batches (PIPELINE_STEP_STATEFUL).

@@ -32,7 +32,8 @@ public final class StepInstance: @unchecked Sendable {
         self.label = label ?? descriptor.name
         let filled = Self.applyingDefaults(parameters, schema: descriptor.parameterSchema)
         context = InstanceContext(stepLabel: self.label, logger: logger, parameters: filled, llm: llm, run: run,
-                                  credential: credential, inputs: inputs)
+                                  credential: credential, credentialOptional: descriptor.credentialOptional,
+                                  inputs: inputs)
         let crashSite = CrashSite(step: self.label, descriptor: descriptor)
         self.crashSite = crashSite
         let call = CallContext(instance: context)

@@ -96,6 +96,9 @@ public enum PluginExport {
                 if let state { Unmanaged<StepBox>.fromOpaque(state).release() }
             }))
         if info.filters { descriptor.pointee.flags |= UInt64(PIPELINE_STEP_FILTERS) }
+        if info.usesCredential && info.optionalCredential {
+            descriptor.pointee.flags |= UInt64(PIPELINE_STEP_CREDENTIAL_OPTIONAL)
+        }
         return UnsafePointer(descriptor)
     }
 

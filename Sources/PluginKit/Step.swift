@@ -91,6 +91,18 @@ public struct StepInfo: Sendable {
     /// (PIPELINE_STEP_USES_CREDENTIAL, ABI 1.3; `StepContext.httpAuthenticated`):
     /// the pipeline file must name one for it with `credential:`.
     public var usesCredential: Bool
+    /// With `usesCredential`: the pipeline file may leave `credential:` out
+    /// (PIPELINE_STEP_CREDENTIAL_OPTIONAL); `httpAuthenticated` then sends
+    /// the request without one. Set it with `credentialOptional()`.
+    public var optionalCredential = false
+
+    /// This description with `usesCredential` and `optionalCredential` set.
+    public func credentialOptional() -> StepInfo {
+        var info = self
+        info.usesCredential = true
+        info.optionalCredential = true
+        return info
+    }
 
     public init(kind: Kind, id: String, name: String, version: String, description: String,
                 inputs: [Column] = [], outputs: [Column] = [], parameterSchema: String = #"{"type":"object"}"#,

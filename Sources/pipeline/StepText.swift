@@ -38,7 +38,7 @@ enum StepText {
         if step.isReentrant { names.append("reentrant") }
         if step.isDeterministic { names.append("deterministic") }
         if step.usesLLM { names.append("uses-llm") }
-        if step.usesCredential { names.append("uses-credential") }
+        if step.usesCredential { names.append(step.credentialOptional ? "uses-credential (optional)" : "uses-credential") }
         if step.kind == .step, step.isStateful { names.append("stateful") }
         if step.filtersRows { names.append("filters") }
         return names

@@ -299,11 +299,12 @@ struct ABILayoutTests {
     @Test("the ABI constants Swift imports")
     func constants() {
         #expect(PIPELINE_ABI_MAJOR == 1)
-        #expect(PIPELINE_ABI_MINOR == 5)
+        #expect(PIPELINE_ABI_MINOR == 6)
         #expect(ARROW_FLAG_NULLABLE == 2)
         #expect(PIPELINE_OK == 0 && PIPELINE_NOT_IMPLEMENTED == 8)
         #expect(PIPELINE_STEP_REENTRANT == 1 && PIPELINE_STEP_DETERMINISTIC == 2 && PIPELINE_STEP_USES_LLM == 4)
         #expect(PIPELINE_STEP_STATEFUL == 8 && PIPELINE_STEP_FILTERS == 16 && PIPELINE_STEP_USES_CREDENTIAL == 32)
+        #expect(PIPELINE_STEP_CREDENTIAL_OPTIONAL == 64)
         #expect(PIPELINE_STEP_KIND_GENERATOR.rawValue == 1 && PIPELINE_STEP_KIND_GLOBAL.rawValue == 3)
     }
 }

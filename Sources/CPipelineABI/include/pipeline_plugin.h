@@ -1,6 +1,6 @@
 /*
  * pipeline_plugin.h: the whole contract between the `pipeline` host and a
- * step plugin. ABI version 1.5 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
+ * step plugin. ABI version 1.6 (PIPELINE_ABI_MAJOR.PIPELINE_ABI_MINOR below).
  *
  * A plugin is a shared library that exports exactly one function,
  *
@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define PIPELINE_ABI_MAJOR 1
-#define PIPELINE_ABI_MINOR 5 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
+#define PIPELINE_ABI_MINOR 6 /* 1.1 added "pipeline.http/1" and "pipeline.run/1";
                                 1.2 added pipeline_llm_ext.embed_with_errors;
                                 1.3 added pipeline_host.log_plugin and .refuse,
                                 PIPELINE_STEP_FILTERS, the frozen sizes,
@@ -79,7 +79,8 @@ extern "C" {
                                 and .input_name;
                                 1.5 added pipeline_llm_ext.complete_answers_for_rows
                                 and .submit_answer_for_row (requests that name
-                                their row) and pipeline_run_ext.expect_rows */
+                                their row) and pipeline_run_ext.expect_rows;
+                                1.6 added PIPELINE_STEP_CREDENTIAL_OPTIONAL */
 
 /* The one symbol a plugin library exports. */
 #define PIPELINE_PLUGIN_ENTRY_SYMBOL "pipeline_plugin_entry"
@@ -260,7 +261,15 @@ enum {
      may name one only for a step with this flag. The step never sees the
      secret. Hosts older than 1.3 ignore the bit; a plugin that needs it
      declares abi_minor 3. */
-  PIPELINE_STEP_USES_CREDENTIAL = 1u << 5
+  PIPELINE_STEP_USES_CREDENTIAL = 1u << 5,
+  /* (with PIPELINE_STEP_USES_CREDENTIAL) The credential is optional: the
+     pipeline file may name one (a token for private repositories) or not
+     (public data). Without one, perform_authenticated sends the request
+     as perform does, with no Authorization header. A host that does not
+     know the bit (older than 1.6) requires `credential:` as for
+     USES_CREDENTIAL alone, so a plugin may set it and still declare a
+     lower abi_minor. */
+  PIPELINE_STEP_CREDENTIAL_OPTIONAL = 1u << 6
 };
 
 /*

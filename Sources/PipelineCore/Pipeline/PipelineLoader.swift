@@ -430,7 +430,7 @@ struct PipelineChecker {
     mutating func checkCredentialReferences(descriptors: [StepDescriptor?], names: [String]) {
         for (index, step) in steps.enumerated() {
             let descriptor = descriptors[index]
-            if let descriptor, descriptor.usesCredential, step.credential == nil {
+            if let descriptor, descriptor.usesCredential, !descriptor.credentialOptional, step.credential == nil {
                 let which = names.isEmpty
                     ? "add a credentials: section (e.g. credentials: {hf: {env: HF_TOKEN, host: https://huggingface.co}}) and name its entry with credential:"
                     : "name the entry of credentials: it sends with credential: (" + names.joined(separator: ", ") + ")"

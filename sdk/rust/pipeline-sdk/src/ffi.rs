@@ -25,7 +25,7 @@ use core::marker::{PhantomData, PhantomPinned};
 pub const PIPELINE_ABI_MAJOR: u16 = 1;
 /// The header this crate was written from. A plugin sets its own
 /// `abi_minor` to the lowest minor it needs, not to this.
-pub const PIPELINE_ABI_MINOR: u16 = 5;
+pub const PIPELINE_ABI_MINOR: u16 = 6;
 
 /// Frozen sizes (LP64): `sizeof` each structure as it was in that release.
 /// The smallest of a structure is the least `struct_size` a reader accepts.
@@ -136,6 +136,10 @@ pub const PIPELINE_STEP_FILTERS: u64 = 1 << 4;
 /// (ABI 1.3) The step sends requests with a host-held credential
 /// (`pipeline_http_ext::perform_authenticated`); the pipeline file names it.
 pub const PIPELINE_STEP_USES_CREDENTIAL: u64 = 1 << 5;
+/// (ABI 1.6, with `PIPELINE_STEP_USES_CREDENTIAL`) The credential is
+/// optional: without one the request goes out with no Authorization header.
+/// Older hosts ignore the bit and require the credential.
+pub const PIPELINE_STEP_CREDENTIAL_OPTIONAL: u64 = 1 << 6;
 
 #[repr(C)]
 pub struct pipeline_step_desc {
