@@ -147,7 +147,7 @@ let package = Package(
         // ParquetFormat): the data and Hub plugins link it.
         .target(name: "PluginParquet", dependencies: ["PluginKit", "ParquetFormat"]),
         .target(
-            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines", "PluginParquet", "PipelineJSON"], path: "Plugins/data",
+            name: "PipelineData", dependencies: ["PluginKit", "PluginJSONLines", "PluginParquet", "PipelineJSON", "PipelineRetry"], path: "Plugins/data",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON", "PipelineJSONSchema"], path: "Plugins/llm",

@@ -7,6 +7,6 @@ public func pipelinePluginEntry(_ host: UnsafePointer<pipeline_host>?) -> Unsafe
     PluginExport.entry(
         host: host, name: "org.pipeline.data", version: "1.0.0",
         description: "Load, write, expand, limit and sample rows.",
-        steps: [LoadJSONL.self, LoadCSV.self, LoadInline.self, LoadParquet.self, LoadLLMIO.self, WriteJSONL.self, WriteParquet.self, ExpandColumns.self, Limit.self,
+        steps: [LoadJSONL.self, LoadCSV.self, LoadInline.self, LoadParquet.self, LoadFromHub.self, LoadLLMIO.self, WriteJSONL.self, WriteParquet.self, ExpandColumns.self, Limit.self,
                 Sample.self])
 }

@@ -30,7 +30,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -42,7 +42,7 @@ FAULTABLE = ("preupload", "lfs_batch", "lfs_put", "lfs_complete", "verify", "com
 COUNTER_KEYS = (
     "create", "delete", "validate_yaml", "preupload", "lfs_batch", "lfs_put", "lfs_complete", "verify",
     "commit_ok", "commit_rejected", "info", "tree", "paths_info", "resolve_head", "resolve_get",
-    "refs", "commits_list", "branch", "whoami",
+    "refs", "commits_list", "branch", "whoami", "cdn_get",
 )
 DEFAULT_GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
 *.arrow filter=lfs diff=lfs merge=lfs -text
@@ -165,6 +165,7 @@ class State:
             self.seq = 0
             self.counters = {k: 0 for k in COUNTER_KEYS}
             self.faults = {k: 0 for k in FAULT_KINDS + ("lost",)}
+            self.reads = []  # resolve/cdn GETs: {"kind","path","range","status","bytes"}, the last 10000
             self.rng = random.Random(self.cfg.seed)
 
     # ---- faults
@@ -252,7 +253,13 @@ class State:
                         "added": list(c.added), "deleted": list(c.deleted),
                     } for c in (r.commits[o] for o in r.order)],
                 }
-            return {"counters": dict(self.counters), "faults_injected": dict(self.faults), "repos": repos}
+            return {"counters": dict(self.counters), "faults_injected": dict(self.faults), "repos": repos,
+                    "reads": list(self.reads)}
+
+    def record_read(self, kind, path, rng, status, nbytes):
+        with self.lock:
+            self.reads.append({"kind": kind, "path": path, "range": rng, "status": status, "bytes": nbytes})
+            del self.reads[:-10000]
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -485,6 +492,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json({"errors": [], "warnings": []})
         if len(seg) >= 2 and seg[0] == "_lfs":
             return self.lfs_object(method, seg[1:])
+        if len(seg) == 5 and seg[0] == "_cdn" and method in ("GET", "HEAD"):
+            return self.cdn(method, seg[1:])
         if len(seg) >= 4 and seg[0] == "api" and seg[1] in REPO_TYPES:
             rtype, ns, name, rest = REPO_TYPES[seg[1]], seg[2], seg[3], seg[4:]
             return self.repo_api(method, rtype, ns, name, rest)
@@ -536,7 +545,9 @@ class Handler(BaseHTTPRequestHandler):
                             for b, o in sorted(repo.branches.items()) if not b.startswith("refs/")]
                 prs = [{"name": b, "ref": b, "targetCommit": o}
                        for b, o in sorted(repo.branches.items()) if b.startswith("refs/pr/")]
-                out = {"branches": branches, "converts": [], "tags": []}
+                converts = [{"name": b[len("refs/convert/"):], "ref": b, "targetCommit": o}
+                            for b, o in sorted(repo.branches.items()) if b.startswith("refs/convert/")]
+                out = {"branches": branches, "converts": converts, "tags": []}
                 if truthy(self.query.get("include_prs", [None])[0]):
                     out["pullRequests"] = prs
                 return self.send_json(out)
@@ -976,7 +987,20 @@ class Handler(BaseHTTPRequestHandler):
             for p in sorted(files):
                 if p.startswith(pre) and (recursive or "/" not in p[len(pre):]):
                     out.append(self.entry_json(p, files[p]))
-            return self.send_json(out)
+            page = self.cfg.tree_page_size
+            if not page:
+                return self.send_json(out)
+            try:
+                start = int(self.query.get("cursor", ["0"])[0])
+            except ValueError:
+                raise HubError(400, "Invalid cursor")
+            headers = {}
+            if start + page < len(out):
+                u = urlsplit(self.path)
+                q = [(k, v) for k, vs in self.query.items() if k != "cursor" for v in vs] + [("cursor", str(start + page))]
+                query = "&".join(f"{quote(k)}={quote(v)}" for k, v in q)
+                headers["Link"] = f'<{self.base_url()}{u.path}?{query}>; rel="next"'
+            return self.send_json(out[start:start + page], headers=headers)
 
     def paths_info(self, rtype, ns, name, rest):
         raw = self.body()
@@ -1024,6 +1048,37 @@ class Handler(BaseHTTPRequestHandler):
         if e.kind == "lfs":
             headers["X-Linked-Etag"] = f'"{e.oid}"'
             headers["X-Linked-Size"] = str(e.size)
+            if self.cfg.lfs_redirect:
+                # Like the Hub: an LFS file's bytes come from storage on another URL (no auth needed there).
+                headers["Location"] = f"{self.cdn_base_url()}/_cdn/{rtype}/{ns}/{name}/{e.oid}"
+                self.state.record_read("resolve", path, self.headers.get("Range"), 302, 0)
+                return self.send(302, b"", ctype=None, headers=headers, head=method == "HEAD")
+        if method == "GET" and self.cfg.read_latency_ms:
+            time.sleep(self.cfg.read_latency_ms / 1000.0)
+        return self.send_bytes(method, data, headers, "resolve", path)
+
+    def cdn_base_url(self):
+        """This server under another host name (localhost <-> 127.0.0.1): storage is another host, so a
+        client must not send it the token, and huggingface_hub keeps the Hub's headers of the redirect."""
+        host, port = self.server.server_address[:2]
+        seen = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        other = "localhost" if seen != "localhost" else "127.0.0.1"
+        return f"http://{other}:{port}"
+
+    def cdn(self, method, seg):
+        rtype, ns, name, oid = seg
+        with self.state.lock:
+            repo = self.state.repos.get(f"{rtype}/{ns}/{name}")
+            data = repo.lfs.get(oid) if repo is not None else None
+            if data is None:
+                raise HubError(404, "Not Found")
+            if method == "GET":
+                self.state.counters["cdn_get"] += 1
+        if method == "GET" and self.cfg.read_latency_ms:
+            time.sleep(self.cfg.read_latency_ms / 1000.0)
+        return self.send_bytes(method, data, {"Accept-Ranges": "bytes", "ETag": f'"cdn-{oid[:16]}"'}, "cdn", oid)
+
+    def send_bytes(self, method, data, headers, kind, path):
         size = len(data)
         rng = self.headers.get("Range")
         if rng:
@@ -1033,8 +1088,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(416, b"", ctype=None, headers=headers, head=method == "HEAD")
             a, b = span
             headers["Content-Range"] = f"bytes {a}-{b}/{size}"
+            if method == "GET":
+                self.state.record_read(kind, path, rng, 206, b + 1 - a)
             return self.send(206, data[a:b + 1], ctype="application/octet-stream", headers=headers,
                              head=method == "HEAD")
+        if method == "GET":
+            self.state.record_read(kind, path, None, 200, size)
         return self.send(200, data, ctype="application/octet-stream", headers=headers, head=method == "HEAD")
 
     def send(self, status, body=b"", ctype="application/json; charset=utf-8", headers=None, head=False):
@@ -1117,6 +1176,13 @@ def parse_args(argv=None):
     ap.add_argument("--write-latency-ms", type=float, default=0.0,
                     help="sleep this long before answering each preupload and commit (a slow Hub)")
     ap.add_argument("--state", default=None, metavar="FILE", help="persist repos to FILE (JSON) and load it at start")
+    ap.add_argument("--tree-page-size", type=int, default=0, metavar="N",
+                    help="paginate tree listings, N entries a page, with a Link: <...>; rel=\"next\" header (default: one page)")
+    ap.add_argument("--lfs-redirect", action="store_true",
+                    help="answer resolve of an LFS file with 302 to /_cdn/... on the other name of this host (localhost or "
+                         "127.0.0.1; no auth there), as the Hub redirects to its storage")
+    ap.add_argument("--read-latency-ms", type=float, default=0.0,
+                    help="sleep this long before answering each resolve or /_cdn GET with content (a slow download)")
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
     a = ap.parse_args(argv)
     a.faults = [k.strip() for k in a.faults.split(",") if k.strip()]
