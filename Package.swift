@@ -153,7 +153,7 @@ let package = Package(
             name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON", "PipelineJSONSchema"], path: "Plugins/llm",
             linkerSettings: pluginLinkerSettings),
         .target(
-            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PipelineRetry", "PipelineJSON"], path: "Plugins/hub",
+            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PluginParquet", "PipelineRetry", "PipelineJSON"], path: "Plugins/hub",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineFilter", dependencies: ["PluginKit", "PipelineTemplate"], path: "Plugins/filter",

@@ -5,7 +5,7 @@ import PluginJSONLines
 import PipelineRetry
 
 /// Pushes the rows it receives to a dataset repository on the Hugging Face
-/// Hub, as JSON Lines files, while the run goes on (a sink: it emits no
+/// Hub, as JSON Lines or Parquet files, while the run goes on (a sink: it emits no
 /// rows).
 ///
 /// Every `every_rows` rows (or `every_seconds`), the rows not yet pushed
@@ -30,6 +30,7 @@ struct PushToHub: PipelineStep {
         var every_seconds: Double?
         var commit_message: String?
         var mode: String?
+        var format: String?
         var max_attempts: Int?
         var backoff_seconds: Double?
         var timeout_seconds: Double?
@@ -40,8 +41,8 @@ struct PushToHub: PipelineStep {
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.push_to_hub", name: name, version: "2.1.0",
         description: """
-            Pushes every row to a Hugging Face Hub dataset repository as JSON Lines files \
-            (data/<split>-<run>-<n>.jsonl, the same bytes write_jsonl writes): a new file every \
+            Pushes every row to a Hugging Face Hub dataset repository as JSON Lines or Parquet files \
+            (data/<split>-<run>-<n>.jsonl, the same bytes write_jsonl writes, or .parquet): a new file every \
             every_rows rows or every_seconds seconds while the run goes on, the rest at the end, then \
             a dataset card (README.md, so datasets.load_dataset finds the split) and the pipeline file \
             with secrets redacted. Creates the repository if needed. Nothing is pushed twice or lost \
@@ -67,6 +68,8 @@ struct PushToHub: PipelineStep {
               "every_seconds":{"type":"number","exclusiveMinimum":0,"description":"Push what has come, at least this often."},
               "mode":{"enum":["replace","append"],"default":"replace",
                 "description":"replace: when the run succeeds, one commit makes this run's files the split's data (the card reads only them) and deletes earlier runs' files of the split (they stay in the branch's history); until then the card and data of the last run stay as they were. append: every run adds its files and the card reads all of them."},
+              "format":{"enum":["jsonl","parquet"],"default":"jsonl",
+                "description":"jsonl: the bytes write_jsonl writes; parquet: Parquet files (snappy, dictionary, statistics; what write_parquet writes), which the Hub's viewer and datasets read without converting."},
               "commit_message":{"type":"string","default":"{pipeline}: rows {first}-{last} ({file})",
                 "description":"Summary of each data commit; {pipeline}, {run}, {file}, {shard}, {rows}, {first}, {last} are filled in."},
               "max_attempts":{"type":"integer","minimum":1,"default":8,"description":"Tries per request on 408, 429, 500, 502, 503, 504 and network errors."},
@@ -112,9 +115,8 @@ struct PushToHub: PipelineStep {
     private var ledger: Ledger
     /// Rows seen so far, replayed ones included.
     private var rowsSeen = 0
-    /// Encoded rows from `ledger.committedEnd` on, and where each one ends.
-    private var pending = ByteArena(capacity: 1 << 16)
-    private var lineEnds: [Int] = []
+    /// The rows from `ledger.committedEnd` on, not pushed yet.
+    private var pending: any PendingRows
     /// The columns of the rows pushed (the first batch's), for the card.
     private var fields: [ArrowField]?
     private var repositoryReady = false
@@ -146,6 +148,11 @@ struct PushToHub: PipelineStep {
         everyRows = parameters.every_rows
         everySeconds = parameters.every_seconds
         messageTemplate = parameters.commit_message ?? "{pipeline}: rows {first}-{last} ({file})"
+        switch parameters.format ?? "jsonl" {
+        case "jsonl": pending = PendingJSONLines()
+        case "parquet": pending = PendingParquet()
+        case let other: throw .invalidArgument("\(step): format must be jsonl or parquet, got \"\(other)\"")
+        }
         switch parameters.mode ?? "replace" {
         case "replace": mode = .replace
         case "append": mode = .append
@@ -165,6 +172,9 @@ struct PushToHub: PipelineStep {
             try saveLedger(context: context)
         }
     }
+
+    /// "jsonl" or "parquet".
+    private var fileExtension: String { type(of: pending).fileExtension }
 
     /// How a run's files relate to earlier runs' (see the parameter).
     enum Mode: String {
@@ -204,14 +214,10 @@ struct PushToHub: PipelineStep {
         // same order. This call's rows wait for the next one.
         try pushDue(final: false, context: context)
         if fields == nil { fields = batch.fields.filter { $0.name != "_row_id" && $0.name != "_error" } }
-        let line = JSONLineWriter(batch, includeRowId: false, step: Self.name)
-        let committedEnd = ledger.committedEnd
-        for row in 0..<batch.length {
-            defer { rowsSeen += 1 }
-            if rowsSeen < committedEnd { continue }  // pushed before this run resumed
-            try line.append(row, to: pending)
-            lineEnds.append(pending.count)
-        }
+        // Rows pushed before this run resumed are skipped.
+        let skip = min(max(ledger.committedEnd - rowsSeen, 0), batch.length)
+        try pending.append(batch, from: skip, step: Self.name)
+        rowsSeen += batch.length
         return nil
     }
 
@@ -256,11 +262,11 @@ struct PushToHub: PipelineStep {
         while true {
             if let open = ledger.shards.last, !open.committed {
                 // Begun before a crash: the same rows again, once replayed.
-                guard lineEnds.count >= open.end - open.start else { return }
+                guard pending.count >= open.end - open.start else { return }
                 try pushOpenShard(context: context)
                 continue
             }
-            let available = lineEnds.count
+            let available = pending.count
             var take = 0
             if let rows = everyRows, available >= rows {
                 take = rows
@@ -271,7 +277,7 @@ struct PushToHub: PipelineStep {
             }
             guard take > 0 else { return }
             let start = ledger.committedEnd
-            let path = "data/\(split)-\(ledger.runKey)-\(String(format: "%05d", ledger.shards.count)).jsonl"
+            let path = "data/\(split)-\(ledger.runKey)-\(String(format: "%05d", ledger.shards.count)).\(fileExtension)"
             ledger.shards.append(.init(path: path, start: start, end: start + take, committed: false))
             try saveLedger(context: context)
             try pushOpenShard(context: context)
@@ -283,7 +289,7 @@ struct PushToHub: PipelineStep {
         guard let index = ledger.shards.indices.last else { return }
         let shard = ledger.shards[index]
         let count = shard.end - shard.start
-        let bytes = Array(UnsafeBufferPointer(start: pending.base, count: count == 0 ? 0 : lineEnds[count - 1]))
+        let bytes = try pending.file(rows: count, step: Self.name)
         let summary = commitMessage(shard: shard, number: index, context: context)
         var files = [HubFile(path: shard.path, bytes: bytes)]
         // append: the card reads every run's files, so it may say so now;
@@ -299,12 +305,7 @@ struct PushToHub: PipelineStep {
         context.log(.info, "\(Self.name): \(commit == nil ? "already on the Hub" : "pushed") \(shard.path) (\(count) rows)\(commit.map { ", commit \($0.prefix(12))" } ?? "")")
         ledger.shards[index].committed = true
         try saveLedger(context: context)
-        // Drop the pushed rows from the buffer.
-        let used = count == 0 ? 0 : lineEnds[count - 1]
-        let rest = ByteArena(capacity: max(pending.count - used, 1 << 16))
-        rest.append(pending.base + used, count: pending.count - used)
-        pending = rest
-        lineEnds = lineEnds.dropFirst(count).map { $0 - used }
+        pending.removeFirst(count)
         lastPush = .now
     }
 
@@ -335,10 +336,10 @@ struct PushToHub: PipelineStep {
         let runs: String
         switch mode {
         case .replace:
-            files = "data/\(split)-\(ledger.runKey)-*.jsonl"
+            files = "data/\(split)-\(ledger.runKey)-*.\(fileExtension)"
             runs = "- Run: `\(ledger.runKey)` (started \(started)), \(status). The \(split) split is this run's output alone (`mode: replace`): earlier runs' files were deleted in the commit that made it so, and stay in the repository's history."
         case .append:
-            files = "data/\(split)-*.jsonl"
+            files = "data/\(split)-*.\(fileExtension)"
             runs = "- This card was written by run `\(ledger.runKey)` (started \(started)), \(status). The \(split) split reads the files of every run (`mode: append`)."
         }
         return """
@@ -357,13 +358,13 @@ struct PushToHub: PipelineStep {
             ---
             # \(client.settings.repoID)
 
-            Rows made by \(pipeline) with [pipeline](https://example.invalid/pipeline) and pushed as JSON Lines \
+            Rows made by \(pipeline) with [pipeline](https://example.invalid/pipeline) and pushed as \(fileExtension == "parquet" ? "Parquet" : "JSON Lines") \
             while it ran.
 
             \(runs)
             - Format: \(fields.map(DatasetFormat.describe) ?? "not known (no rows reached this run's push)").
             - Columns: \(fields.map { $0.isEmpty ? "none" : $0.map { "`\($0.name)`" }.joined(separator: ", ") } ?? "not known").
-            - Files: `data/\(split)-<run>-<n>.jsonl`.
+            - Files: `data/\(split)-<run>-<n>.\(fileExtension)`.
             - The pipeline file, secrets redacted: `pipeline.yaml`.
 
             """

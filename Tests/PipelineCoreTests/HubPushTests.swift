@@ -267,6 +267,35 @@ struct HubPushTests {
         try readBackWithTheOfficialClient(server: server, repo: repo, expected: second + "/out.jsonl")
     }
 
+    /// format: parquet pushes Parquet shards the card points at, which
+    /// `datasets.load_dataset` reads back as the rows written locally; a
+    /// killed and resumed run still pushes every row exactly once.
+    @Test func parquetShardsReadBackWithDatasets() throws {
+        let server = try HubServer()
+        let repo = "team/parquet"
+        let (directory, file) = try setUp("hub-parquet", rows: 1_000, push: "repo_id: ${HF_REPO}\nevery_rows: 300\nformat: parquet",
+                                          delayMs: 5, batchSize: 70)
+        let runDirectory = directory.appendingPathComponent("run").path
+        let env = environment(server, repo: repo)
+        let killed = try launch(file, runDirectory: runDirectory, environment: env)
+        let deadline = Date().addingTimeInterval(30)
+        while killed.isRunning, Date() < deadline,
+              try server.commits(repo).filter({ ($0["added"] as? [String] ?? []).contains { $0.hasPrefix("data/") } }).isEmpty {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        killed.kill(SIGKILL)
+        _ = killed.wait()
+        let result = try launch(file, runDirectory: runDirectory, environment: env).wait()
+        try #require(result.status == 0, "\(result.output)")
+        let commits = try server.commits(repo)
+        expectEachFileCommittedOnce(commits)
+        let dataFiles = commits.flatMap { $0["added"] as? [String] ?? [] }.filter { $0.hasPrefix("data/") }
+        #expect(!dataFiles.isEmpty && dataFiles.allSatisfy { $0.hasSuffix(".parquet") }, "\(dataFiles)")
+        let card = try #require(try server.file(repo, "README.md"))
+        #expect(card.contains("-*.parquet") && card.contains("pushed as Parquet"), "\(card)")
+        try readBackWithTheOfficialClient(server: server, repo: repo, expected: runDirectory + "/out.jsonl")
+    }
+
     /// mode: append keeps every night's rows, and the card says so.
     @Test func appendKeepsEveryRunsRows() throws {
         let server = try HubServer()
