@@ -12,7 +12,7 @@
 #   make fuzz-coverage        line coverage of each fuzz target's parser files over its corpus
 #
 # Variables: CONFIG=debug|release, PREFIX=/usr/local, SWIFT=swift, CC=cc,
-#            FUZZ_SECONDS=60, FUZZ_TARGETS="yaml jsonl csv npy score llm hub arrow".
+#            FUZZ_SECONDS=60, FUZZ_TARGETS="yaml jsonl csv npy score llm hub arrow parquet".
 
 SWIFT    ?= swift
 CC       ?= cc
@@ -78,6 +78,11 @@ run: plugins
 	@echo "== pipeline run pipelines/distill.yaml: two teachers, a judge, SFT messages and DPO pairs"
 	@Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- \
 	  $(BIN)/pipeline run pipelines/distill.yaml --run-dir runs/distill --fresh --no-llm-cache
+	@echo "== pipeline run pipelines/ultrachat-sft.yaml: a chat dataset loaded from the Hub double, last turns written again, SFT Parquet"
+	@rm -rf runs/hub-cache
+	@PIPELINE_CACHE_DIR=$$(pwd)/runs/hub-cache Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- Tests/tools/with-hub-server.sh --lax-lfs -- \
+	  sh -c 'python3 Tests/hub/seed_from_dir.py "$$HF_ENDPOINT" HuggingFaceH4/ultrachat_200k pipelines/hub-datasets/ultrachat-mini && \
+	  $(BIN)/pipeline run pipelines/ultrachat-sft.yaml --run-dir runs/ultrachat-sft --fresh --no-llm-cache'
 	@echo "== pipeline run pipelines/textgen-hub.yaml: answers pushed to the in-project Hub double as they come"
 	@HUB_EVERY_ROWS=5 Tests/tools/with-llm-server.sh $(BIN) --latency-ms 20 -- Tests/tools/with-hub-server.sh -- \
 	  $(BIN)/pipeline run pipelines/textgen-hub.yaml --run-dir runs/textgen-hub --fresh --no-llm-cache
@@ -86,6 +91,7 @@ run: plugins
 	@echo "         $$(pwd)/runs/support-sft/support-sft.jsonl (SFT messages rows: $$(wc -l < runs/support-sft/support-sft.jsonl))"
 	@echo "         $$(pwd)/runs/deita/deita.jsonl (the DEITA selection: $$(wc -l < runs/deita/deita.jsonl) rows)"
 	@echo "         $$(pwd)/runs/distill/sft.jsonl and dpo.jsonl (distillation: $$(wc -l < runs/distill/sft.jsonl) SFT rows, $$(wc -l < runs/distill/dpo.jsonl) preference pairs)"
+	@echo "         $$(pwd)/runs/ultrachat-sft/ultrachat-sft.parquet (SFT messages from a Hub chat dataset, Parquet)"
 
 # A Python venv for the conformance tests: pyarrow (Arrow C Data Interface)
 # and huggingface_hub + datasets (reading back what push_to_hub pushed).
@@ -228,6 +234,8 @@ bench:
 	$(MAKE) --no-print-directory bench-distill
 	@echo "== dedup: dedup_minhash and dedup_exact on 1M short rows beside distilabel 1.5.3's MinHashDedup"
 	$(MAKE) --no-print-directory bench-dedup
+	@echo "== Parquet: 1 GB of JSON Lines + embeddings written as Parquet, and read back, beside pyarrow"
+	$(MAKE) --no-print-directory bench-parquet
 
 # Our text_generation vs distilabel and Curator: N=2000, 50 in flight, 50 ms per request.
 # Peer venvs are made once under .build/bench-venvs from ../shared/peer-bench*/requirements.lock.txt.
@@ -264,6 +272,12 @@ BENCH_DEDUP_PEER_ROWS ?= 1000000
 bench-dedup:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	DEDUP_PEER_ROWS=$(BENCH_DEDUP_PEER_ROWS) Tests/bench/dedup-bench.sh .build/release 1000000
+
+# write_parquet and load_parquet beside pyarrow on SIZE_MB (default 1000) MB of
+# rows with chat messages and a 256-float embedding each.
+bench-parquet: venv
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	Tests/bench/parquet-bench.sh .build/release
 
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins
