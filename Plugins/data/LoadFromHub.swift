@@ -180,7 +180,7 @@ struct LoadFromHub: PipelineStep {
             return .csv(try LoadCSV(parameters: LoadCSV.Parameters(path: file.localPath, batch_size: batchSize), context: context))
         case .parquet:
             do throws(ParquetError) {
-                return .parquet(try ParquetBatchReader(path: file.localPath))
+                return .parquet(try LoadParquet.reader(file.localPath, columns: nil, step: Self.name, context: context))
             } catch {
                 throw Self.stepError(error)
             }

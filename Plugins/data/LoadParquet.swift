@@ -75,22 +75,25 @@ struct LoadParquet: PipelineStep {
             }
         }
         do throws(ParquetError) {
-            var reader = try ParquetBatchReader(path: displayPath, columns: parameters.columns)
-            let reserved = reader.fields.map(\.name).filter { $0 == rowIdColumn || $0 == errorColumn }
-            if !reserved.isEmpty {
-                // The host owns these names: read every other column, and say so.
-                for column in reserved {
-                    context.log(.warning, "\(name): \(displayPath): leaving out the column \"\(column)\": it names a column the host owns")
-                }
-                reader = try ParquetBatchReader(path: displayPath,
-                                                columns: reader.fields.map(\.name).filter { !reserved.contains($0) })
-            }
-            self.reader = reader
+            reader = try Self.reader(displayPath, columns: parameters.columns, step: name, context: context)
         } catch {
             throw Self.stepError(error)
         }
         let rows = Int(clamping: reader.rowCount)
         left = min(rows, parameters.limit ?? Int.max)
+    }
+
+    /// A reader of `path` (only `columns`, when given) that leaves out the
+    /// columns the host owns (`_row_id`, `_error`: a file this program wrote
+    /// with `include_row_id`, say), with a warning for each.
+    static func reader(_ path: String, columns: [String]?, step: String, context: StepContext) throws(ParquetError) -> ParquetBatchReader {
+        let reader = try ParquetBatchReader(path: path, columns: columns)
+        let reserved = reader.fields.map(\.name).filter { $0 == rowIdColumn || $0 == errorColumn }
+        guard !reserved.isEmpty else { return reader }
+        for column in reserved {
+            context.log(.warning, "\(step): \(path): leaving out the column \"\(column)\": it names a column the host owns")
+        }
+        return try ParquetBatchReader(path: path, columns: reader.fields.map(\.name).filter { !reserved.contains($0) })
     }
 
     mutating func process(_ batch: RecordBatch?, context: StepContext) throws(StepError) -> RecordBatch? {

@@ -411,6 +411,32 @@ struct ParquetWriteTests {
         return try Fixtures.run(Fixtures.pipelineBinary, ["run", file.path, "--run-dir", directory.appendingPathComponent("run").path])
     }
 
+    /// A file written with include_row_id read again: the host numbers the
+    /// rows of the new run, so load_parquet leaves the old `_row_id` out (and
+    /// says so) instead of failing or passing it on as data.
+    @Test func aFileWithRowIDsReadsBackWithoutThem() throws {
+        let directory = try Fixtures.emptyDirectory("parquet-row-ids")
+        let written = try run("""
+            name: ids
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{text: a}, {text: b}, {text: c}]}}
+              - {name: save, uses: write_parquet, input: load, with: {path: "\(directory.path)/ids.parquet", include_row_id: true}}
+            """, in: directory)
+        try #require(written.status == 0, "\(written.output)")
+        let again = directory.appendingPathComponent("again")
+        try FileManager.default.createDirectory(at: again, withIntermediateDirectories: true)
+        let read = try run("""
+            name: again
+            steps:
+              - {name: load, uses: load_parquet, with: {path: "\(directory.path)/ids.parquet"}}
+              - {name: save, uses: write_jsonl, input: load, with: {path: out.jsonl}}
+            """, in: again)
+        try #require(read.status == 0, "\(read.output)")
+        #expect(read.output.contains("leaving out the column") && read.output.contains("_row_id"), "\(read.output)")
+        let lines = try String(contentsOf: again.appendingPathComponent("run/out.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines == [#"{"text":"a"}"#, #"{"text":"b"}"#, #"{"text":"c"}"#], "\(lines)")
+    }
+
     @Test func aPipelineWritesJSONLinesAndEmbeddingsAsParquet() throws {
         let directory = try Fixtures.emptyDirectory("parquet-pipeline")
         let lines = [
