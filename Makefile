@@ -236,6 +236,8 @@ bench:
 	$(MAKE) --no-print-directory bench-dedup
 	@echo "== Parquet: 1 GB of JSON Lines + embeddings written as Parquet, and read back, beside pyarrow"
 	$(MAKE) --no-print-directory bench-parquet
+	@echo "== load_from_hub: 200k rows from the Hub double, first run and a warm re-run (nothing downloaded)"
+	$(MAKE) --no-print-directory bench-hub-load
 
 # Our text_generation vs distilabel and Curator: N=2000, 50 in flight, 50 ms per request.
 # Peer venvs are made once under .build/bench-venvs from ../shared/peer-bench*/requirements.lock.txt.
@@ -278,6 +280,11 @@ bench-dedup:
 bench-parquet: venv
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	Tests/bench/parquet-bench.sh .build/release
+
+# load_from_hub -> write_jsonl on a 200k-row dataset the Hub double serves, twice.
+bench-hub-load: venv
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	Tests/bench/hub-load-bench.sh .build/release
 
 # The kill/resume test with 100 SIGKILLs instead of CI's 20.
 chaos: plugins
