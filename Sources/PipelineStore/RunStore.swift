@@ -63,7 +63,11 @@ public final class RunStore: @unchecked Sendable {
         }
         let existed = FileManager.default.fileExists(atPath: path)
         database = try SQLiteDatabase(path: path, create: true)
-        if existed { try checkIdentity() }
+        // A file without a schema is one whose creation a kill cut short
+        // (SQLite makes the file on open, the schema commits later): it
+        // holds nothing, so it is created again rather than refused.
+        var isNew = !existed
+        if existed { isNew = try checkIdentity() == .empty }
         // Large pages: batches are blobs of tens to hundreds of KiB, and
         // fewer overflow pages make them much cheaper to write and read.
         // page_size only takes effect before the first table exists.
@@ -74,17 +78,22 @@ public final class RunStore: @unchecked Sendable {
             PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
             PRAGMA cache_size = -4096;
             """)
-        if !existed { try createSchema() }
+        if isNew { try createSchema() }
         try createStepStateTable()
         try createAccountingTable()
     }
 
-    private func checkIdentity() throws(StoreError) {
+    private enum Identity { case ours, empty }
+
+    private func checkIdentity() throws(StoreError) -> Identity {
         var application: Int64 = 0
         var version: Int64 = 0
+        var objects: Int64 = 0
         do {
             try database.prepare("PRAGMA application_id").query { row in application = row.int(0) }
             try database.prepare("PRAGMA user_version").query { row in version = row.int(0) }
+            try database.prepare("SELECT count(*) FROM sqlite_master").query { row in objects = row.int(0) }
+            if application == 0 && version == 0 && objects == 0 { return .empty }
             // A quick structural check: damage shows here rather than mid-run.
             var verdict = "ok"
             try database.prepare("PRAGMA quick_check").query { row in verdict = row.text(0) ?? "?" }
@@ -98,6 +107,7 @@ public final class RunStore: @unchecked Sendable {
         guard version <= Int64(Self.formatVersion) else {
             throw StoreError(.newer, "\(path) was written by a newer pipeline (state format \(version); this one reads up to \(Self.formatVersion)); use that version, or another --run-dir")
         }
+        return .ours
     }
 
     private func createSchema() throws(StoreError) {

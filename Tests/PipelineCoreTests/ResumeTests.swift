@@ -227,6 +227,37 @@ struct ResumeTests {
         }
     }
 
+    /// A kill between SQLite making the file and the schema's commit leaves
+    /// an empty database (zero bytes, or WAL-mode pages with no table): the
+    /// next run creates the schema and runs, where it used to refuse the run
+    /// directory as "not a pipeline state database". A database with a table
+    /// of someone else's is still refused, untouched.
+    @Test func aStoreWhoseCreationWasCutShortIsCreatedAgain() throws {
+        let registry = try registry()
+        let empty = try Fixtures.emptyDirectory("cut-short-empty").path
+        FileManager.default.createFile(atPath: empty + "/state.db", contents: Data())
+        let walOnly = try Fixtures.emptyDirectory("cut-short-wal").path
+        let started = try SQLiteDatabase(path: walOnly + "/state.db", create: true)
+        try started.execute("PRAGMA page_size = 65536; PRAGMA journal_mode = WAL;")
+        started.close()
+        for directory in [empty, walOnly] {
+            let summary = try Executor.run(try plan(registry, rows: 10), options: ExecutorOptions(runDirectory: directory),
+                                           logger: Logger(label: "test"))
+            #expect(summary.steps.first?.rowsOut == 10, "\(directory)")
+        }
+
+        let theirs = try Fixtures.emptyDirectory("cut-short-theirs").path
+        let other = try SQLiteDatabase(path: theirs + "/state.db", create: true)
+        try other.execute("CREATE TABLE notes (text TEXT)")
+        other.close()
+        #expect {
+            _ = try Executor.run(try plan(registry, rows: 10), options: ExecutorOptions(runDirectory: theirs),
+                                 logger: Logger(label: "test"))
+        } throws: { error in
+            (error as? StoreError)?.kind == .foreign
+        }
+    }
+
     @Test func aDamagedStoreIsRefusedAndLeftAsItIs() throws {
         let registry = try registry()
         let directory = try Fixtures.emptyDirectory("damaged").path
