@@ -209,8 +209,18 @@ struct CronTests {
         let lock = try RunLock.acquire(directory: runDirectory)
 
         let waiting = try Started(binary, ["run", file, "--run-dir", runDirectory, "--wait-lock"], in: directory)
+        // Released once the run says it waits (on a loaded machine the run
+        // may take longer than any fixed delay to get that far), and 300 ms
+        // later, so the wait is measurable.
+        let stderrPath = waiting.stderrPath
         let released = DispatchSemaphore(value: 0)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) {
+        DispatchQueue.global().async {
+            for _ in 0..<600 {
+                let text = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+                if text.contains("waiting for another run") { break }
+                usleep(50_000)
+            }
+            usleep(300_000)
             lock.release()
             released.signal()
         }
