@@ -42,6 +42,7 @@ struct TextGeneration: LLMTask {
         parameters: [template, messagesColumn, generations, outputColumn, modelColumn, finishColumn, reasoningColumn, truncated]
             + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
+        .planning(StepPlan(chat: "num_generations"))
 
     let template: PromptTemplate
     /// The conversation column (messages_column), when it replaces the template.
