@@ -25,12 +25,22 @@ public struct StepPlan: Sendable {
     /// Texts embedded per input row (nil: none). The host sends them in
     /// requests of up to 64 texts, per call of the step.
     public var embeddings: String?
+    /// Requests a row sends one after another, each waiting for the one
+    /// before (evolution rounds); nil: one.
+    public var depth: String?
+    /// The text of the prompt template, an expression (`template or
+    /// '{instruction}'`): `pipeline plan` renders it over the input's first
+    /// rows for a prompt-token estimate.
+    public var prompt: String?
     /// The list columns the step writes: (an expression naming the column,
     /// an expression giving its item count).
     public var lists: [(column: String, items: String)]
 
     public init(rows: String? = nil, atMost: Bool = false, cap: String? = nil, chat: String? = nil,
-                embeddings: String? = nil, lists: [(column: String, items: String)] = []) {
+                embeddings: String? = nil, depth: String? = nil, prompt: String? = nil,
+                lists: [(column: String, items: String)] = []) {
+        self.depth = depth
+        self.prompt = prompt
         self.rows = rows
         self.atMost = atMost
         self.cap = cap
@@ -47,6 +57,8 @@ public struct StepPlan: Sendable {
         if let cap { members.append(("cap", .string(cap))) }
         if let chat { members.append(("chat", .string(chat))) }
         if let embeddings { members.append(("embeddings", .string(embeddings))) }
+        if let depth { members.append(("depth", .string(depth))) }
+        if let prompt { members.append(("prompt", .string(prompt))) }
         if !lists.isEmpty {
             members.append(("lists", .array(lists.map { .object([("column", .string($0.column)), ("items", .string($0.items))]) })))
         }

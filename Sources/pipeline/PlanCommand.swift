@@ -6,6 +6,7 @@ import PipelineBase
 import PipelineCLI
 import PipelineCore
 import PipelineDefinition
+import PipelineHost
 import PipelineJSON
 
 struct Plan: ParsableCommand {
@@ -57,6 +58,8 @@ struct Plan: ParsableCommand {
     @OptionGroup var plugins: PluginOptions
 
     static let defaultProbeRows = 5
+    /// Rows of each generator the prompt estimate renders prompts over.
+    static let sampleRows = 50
 
     var probeRows: Int? { probe.last ?? (probeDefault ? Self.defaultProbeRows : nil) }
 
@@ -104,8 +107,9 @@ struct Plan: ParsableCommand {
         logger.logLevel = .warning
 
         let seeds: [String: [Int]]
+        var samples: [String: [JSONValue]] = [:]
         do {
-            seeds = try Self.seedBatches(plan, rows: rows, logger: logger)
+            seeds = try Self.seedBatches(plan, rows: rows, samples: &samples, logger: logger)
         } catch {
             FileHandleOutput.standardError("error: \(error.message)")
             throw ExitCode(.failed)
@@ -119,7 +123,8 @@ struct Plan: ParsableCommand {
                 throw ExitCode(.failed)
             }
         }
-        let forecast = RunForecast(plan: plan, seedBatches: seeds, latencyMs: latencyMs, probe: measured)
+        let forecast = RunForecast(plan: plan, seedBatches: seeds, samples: samples, latencyMs: latencyMs,
+                                   probe: measured)
         if json {
             FileHandleOutput.standardOutput(forecast.json.serialized)
         } else {
@@ -132,17 +137,26 @@ struct Plan: ParsableCommand {
     /// Batches each generator emits: its whole input (or the first `rows`),
     /// read by running the generators alone. With `rows` beyond the input,
     /// batches of the generator's batch size make up the rest.
-    static func seedBatches(_ plan: PipelinePlan, rows: Int?, logger: Logger) throws(Failure) -> [String: [Int]] {
+    static func seedBatches(_ plan: PipelinePlan, rows: Int?, samples: inout [String: [JSONValue]],
+                            logger: Logger) throws(Failure) -> [String: [Int]] {
         let generators = plan.steps.filter { $0.descriptor.kind == .generator }
         guard !generators.isEmpty else { return [:] }
         var only = PipelinePlan(name: plan.name, file: plan.file, steps: generators, llms: [:], credentials: plan.credentials)
         only.steps = generators
         let lengths = Mutex<[String: [Int]]>([:])
+        let kept = Mutex<[String: [JSONValue]]>([:])
         let summary = try run(only, rows: rows, logger: logger, what: "reading the generators' rows") { options in
             options.onOutput = { step, batches, _ in
                 lengths.withLock { $0[step, default: []] += batches.map(\.length) }
+                kept.withLock { kept in
+                    for batch in batches where kept[step, default: []].count < sampleRows {
+                        let lines = BatchJSON.rows(batch).prefix(sampleRows - kept[step, default: []].count)
+                        kept[step, default: []] += lines.compactMap { try? JSONValue(parsing: $0) }
+                    }
+                }
             }
         }.summary
+        samples = kept.withLock { $0 }
         if let error = summary.error { throw Failure(message: "reading the generators' rows failed: \(error)") }
         var seeds = lengths.withLock { $0 }
         for generator in generators {
@@ -176,6 +190,14 @@ struct Plan: ParsableCommand {
         var usage: [String: (requests: Int, promptTokens: Int, completionTokens: Int)] = [:]
         for step in summary.steps {
             if let llm = step.llm { usage[step.name] = (llm.requests, llm.promptTokens, llm.completionTokens) }
+        }
+        // Failed requests measure nothing: say why, as the run would.
+        for step in summary.steps where (step.llm?.failures ?? 0) > 0 {
+            let llm = preview.plan.steps.first { $0.name == step.name }?.llm ?? "?"
+            let reason = ioLog.split(separator: "\n").lazy.compactMap { try? JSONValue(parsing: String($0)) }
+                .first { $0["step"]?.stringValue == step.name && $0["error"] != nil }?["error"]?.stringValue
+            throw Failure(message: "the probe's requests to llm \(llm) failed (step \(step.name), \(step.llm?.failures ?? 0) of \(step.llm?.requests ?? 0))"
+                + (reason.map { ": \($0)" } ?? ""))
         }
         // Mean latency of each LLM's answered requests, from the teacher I/O log.
         var sums: [String: (total: Double, count: Int)] = [:]
@@ -230,8 +252,9 @@ enum PlanText {
             table.append([
                 step.name, step.uses, step.llm ?? "-",
                 step.rowsIn.map { mark + TimeText.count($0) } ?? (step.uses.isEmpty ? "-" : "-"),
-                step.rowsOut.map { mark + TimeText.count($0) } ?? "unknown",
-                step.llm == nil ? "-" : step.chatRequests.map { (step.requestsFromProbe ? "~" : mark) + TimeText.count($0) } ?? "unknown",
+                step.rowsOut.map { mark + TimeText.count($0) } ?? (step.isSink ? "-" : "unknown"),
+                step.llm == nil || (step.chatRequests == 0 && step.embeddingRequests != nil) ? "-"
+                    : step.chatRequests.map { (step.requestsFromProbe ? "~" : mark) + TimeText.count($0) } ?? "unknown",
                 step.llm == nil ? "-" : step.embeddingRequests.map { "\(mark)\(TimeText.count($0)) (\(TimeText.count(step.embeddingInputs ?? 0)) texts)" } ?? "-",
                 step.llm == nil ? "-" : tokens(step.promptTokens, upper: false),
                 step.llm == nil ? "-" : tokens(step.completionTokens, upper: step.completionUpperBound),

@@ -32,12 +32,19 @@ public struct RunForecast: Sendable {
         public var completionTokens: Double?
         /// completionTokens is max_tokens × requests, not an estimate.
         public var completionUpperBound = false
-        /// Where the token figures come from: "probe", "max_tokens", or nil.
-        public var tokenSource: String?
+        /// Where the prompt tokens come from: "probe" (measured), "sample"
+        /// (the prompt rendered over the input's first rows), or nil.
+        public var promptSource: String?
+        /// Where the completion tokens come from: "probe", "max_tokens", or nil.
+        public var completionSource: String?
         /// The request counts were scaled from a probe (no declaration).
         public var requestsFromProbe = false
         public var seconds: Double?
         public var cost: Double?
+        /// No step reads this one's rows.
+        public var isSink = false
+        /// Requests a row sends one after another (x-plan `depth`, default 1).
+        public var depth = 1
         /// Why a figure is unknown, or how it was made.
         public var notes: [String] = []
 
@@ -100,7 +107,10 @@ public struct RunForecast: Sendable {
 
     /// Works out the forecast of `plan` for the batches each generator
     /// emits; `latencyMs` (a flag) replaces the LLMs' `latency_ms`.
-    public init(plan: PipelinePlan, seedBatches: [String: [Int]], latencyMs: Double? = nil, probe: Probe? = nil) {
+    /// `samples`: the first rows of each generator, for the prompt estimate
+    /// of steps that read them (x-plan `prompt`).
+    public init(plan: PipelinePlan, seedBatches: [String: [Int]], samples: [String: [JSONValue]] = [:],
+                latencyMs: Double? = nil, probe: Probe? = nil) {
         pipeline = plan.name
         file = plan.file
         self.probe = probe
@@ -140,7 +150,10 @@ public struct RunForecast: Sendable {
                         step.completionTokens = 0
                     }
                 }
-                if step.promptTokens != nil { step.tokenSource = "probe" }
+                if step.promptTokens != nil {
+                    step.promptSource = "probe"
+                    step.completionSource = "probe"
+                }
             } else {
                 if let chat = step.chatRequests, chat > 0 {
                     let maxTokens = planned.parameters["max_tokens"]?.int64Value
@@ -148,7 +161,7 @@ public struct RunForecast: Sendable {
                     if let maxTokens {
                         step.completionTokens = Double(chat) * Double(maxTokens)
                         step.completionUpperBound = true
-                        step.tokenSource = "max_tokens"
+                        step.completionSource = "max_tokens"
                     } else {
                         step.notes.append("completion tokens unknown: no max_tokens (in the step's parameters or the LLM's params)")
                     }
@@ -157,6 +170,11 @@ public struct RunForecast: Sendable {
                 }
                 if step.requests == 0 {
                     step.promptTokens = 0
+                } else if let chat = step.chatRequests, chat > 0,
+                          let perRequest = Self.promptTokensPerRequest(planned, plan: plan, samples: samples) {
+                    step.promptTokens = perRequest * Double(chat)
+                    step.promptSource = "sample"
+                    step.notes.append("prompt tokens: the prompt rendered over \(planned.inputs.joined(separator: ", "))'s first rows, bytes/4")
                 } else if step.requests != nil {
                     step.notes.append("prompt tokens unknown without --probe")
                 }
@@ -189,12 +207,16 @@ public struct RunForecast: Sendable {
             for index in steps.indices where plan.steps[index].llm == name {
                 var step = steps[index]
                 if let requests = step.requests, let latency = llm.latencyMs, let concurrency = llm.maxConcurrency {
-                    step.seconds = Double(requests) * latency / 1000 / Double(concurrency)
+                    // Every slot busy, but no faster than the requests a row sends one after another.
+                    let waves = max((requests + concurrency - 1) / concurrency, requests > 0 ? step.depth : 0)
+                    step.seconds = Double(waves) * latency / 1000
                 }
                 step.cost = Self.cost(prompt: step.promptTokens, completion: step.completionTokens, llm: llm)
                 steps[index] = step
-                llm.chatRequests = Self.sum(llm.chatRequests, step.chatRequests)
-                llm.embeddingRequests = Self.sum(llm.embeddingRequests, step.embeddingRequests)
+                // A step of known requests sends none of the kind it does not name.
+                let known = step.requests != nil
+                llm.chatRequests = Self.sum(llm.chatRequests, known ? step.chatRequests ?? 0 : nil)
+                llm.embeddingRequests = Self.sum(llm.embeddingRequests, known ? step.embeddingRequests ?? 0 : nil)
                 llm.promptTokens = Self.sum(llm.promptTokens, step.promptTokens)
                 llm.completionTokens = Self.sum(llm.completionTokens, step.completionTokens)
                 llm.completionUpperBound = llm.completionUpperBound || step.completionUpperBound
@@ -204,6 +226,29 @@ public struct RunForecast: Sendable {
             llms.append(llm)
         }
         self.llms = llms
+    }
+
+    /// Prompt tokens per request of a step whose x-plan gives its prompt
+    /// template (`prompt`, an expression giving the template text), rendered
+    /// over the first rows of the generators it reads: bytes / 4 on average.
+    /// Nil when the step reads another step's rows or the template does not render.
+    static func promptTokensPerRequest(_ step: PlannedStep, plan: PipelinePlan, samples: [String: [JSONValue]]) -> Double? {
+        guard let expression = step.descriptor.parameterSchema["x-plan"]?["prompt"]?.stringValue else { return nil }
+        var rows: [JSONValue] = []
+        for input in step.inputs {
+            guard let parent = plan.steps.first(where: { $0.name == input }), parent.descriptor.kind == .generator,
+                  let sample = samples[input] else { return nil }
+            rows += sample
+        }
+        guard !rows.isEmpty, case .success(let text) = Figures(variables: step.parameters).string(expression),
+              let template = try? Template(parsing: text) else { return nil }
+        var bytes = 0
+        for row in rows {
+            let values = (row.objectValue ?? [:]).mapValues { Value($0) }
+            guard let rendered = try? template.render(values) else { return nil }
+            bytes += rendered.utf8.count
+        }
+        return Double(bytes) / Double(rows.count) / 4
     }
 
     /// The price of the tokens, when the LLM has one and the tokens are known.
@@ -249,6 +294,7 @@ struct Flow {
         for planned in plan.steps {
             var step = RunForecast.Step(name: planned.name, uses: planned.descriptor.name, llm: planned.llm,
                                         declared: true)
+            step.isSink = !plan.steps.contains { $0.inputs.contains(planned.name) }
             let declaration = planned.descriptor.parameterSchema["x-plan"]
             var input: [Int]? = []
             var known: [String: Int] = [:]
@@ -302,6 +348,7 @@ struct Flow {
                 let chat = figure("chat", default: 0)
                 let embeddings = figure("embeddings", default: 0)
                 let cap = figure("cap", default: nil)
+                if let depth = figure("depth", default: 1) { step.depth = max(1, Int(depth.rounded())) }
                 if declaration["at_most"]?.boolValue == true { step.atMost = true }
                 if let calls {
                     if let chat {
@@ -331,13 +378,11 @@ struct Flow {
                     }
                 }
             } else {
-                step.declared = !planned.descriptor.usesLLM
+                step.declared = false
                 if planned.descriptor.usesLLM {
                     step.notes.append("requests unknown: \(planned.descriptor.name) declares no plan (x-plan); --probe measures them")
                 }
-                if !plan.steps.contains(where: { $0.inputs.contains(planned.name) }) {
-                    // A sink: nothing downstream needs its rows.
-                } else {
+                if plan.steps.contains(where: { $0.inputs.contains(planned.name) }) {
                     step.notes.append("rows out unknown: \(planned.descriptor.name) declares no plan (x-plan)")
                 }
             }
@@ -416,13 +461,14 @@ extension RunForecast {
             .object([
                 "name": .string(step.name), "uses": .string(step.uses), "llm": step.llm.map(JSONValue.string) ?? .null,
                 "declared": .bool(step.declared), "rows_in": number(step.rowsIn), "rows_out": number(step.rowsOut),
-                "at_most": .bool(step.atMost), "chat_requests": number(step.chatRequests),
+                "sink": .bool(step.isSink), "at_most": .bool(step.atMost), "depth": number(step.depth), "chat_requests": number(step.chatRequests),
                 "embedding_inputs": number(step.embeddingInputs), "embedding_requests": number(step.embeddingRequests),
                 "requests_from_probe": .bool(step.requestsFromProbe),
                 "prompt_tokens": number(step.promptTokens.map { $0.rounded() }),
                 "completion_tokens": number(step.completionTokens.map { $0.rounded() }),
                 "completion_upper_bound": .bool(step.completionUpperBound),
-                "token_source": step.tokenSource.map(JSONValue.string) ?? .null,
+                "prompt_source": step.promptSource.map(JSONValue.string) ?? .null,
+                "completion_source": step.completionSource.map(JSONValue.string) ?? .null,
                 "seconds": number(step.seconds, places: 1000), "cost": number(step.cost, places: 1_000_000),
                 "notes": .array(step.notes.map(JSONValue.string)),
             ])
