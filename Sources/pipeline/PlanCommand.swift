@@ -248,11 +248,11 @@ enum PlanText {
         let header = ["step", "uses", "llm", "rows in", "rows out", "chat", "embed", "prompt tok", "completion tok", "time", "cost"]
         var table: [[String]] = [header]
         for step in forecast.steps {
-            let mark = step.atMost ? "≤" : ""
+            let mark = step.rowsInAtMost ? "≤" : ""
             table.append([
                 step.name, step.uses, step.llm ?? "-",
-                step.rowsIn.map { mark + TimeText.count($0) } ?? (step.uses.isEmpty ? "-" : "-"),
-                step.rowsOut.map { mark + TimeText.count($0) } ?? (step.isSink ? "-" : "unknown"),
+                step.rowsIn.map { mark + TimeText.count($0) } ?? "-",
+                step.rowsOut.map { (step.atMost ? "≤" : "") + TimeText.count($0) } ?? (step.isSink ? "-" : "unknown"),
                 step.llm == nil || (step.chatRequests == 0 && step.embeddingRequests != nil) ? "-"
                     : step.chatRequests.map { (step.requestsFromProbe ? "~" : mark) + TimeText.count($0) } ?? "unknown",
                 step.llm == nil ? "-" : step.embeddingRequests.map { "\(mark)\(TimeText.count($0)) (\(TimeText.count(step.embeddingInputs ?? 0)) texts)" } ?? "-",

@@ -189,7 +189,7 @@ struct PlanCommandTests {
         let document = try #require(result.json?.objectValue, "\(result.output)")
         #expect(Set(document.keys) == ["format", "pipeline", "file", "seed_rows", "probe", "steps", "llms", "total"])
         #expect(document["format"]?.stringValue == "pipeline-plan/1")
-        let stepKeys: Set<String> = ["name", "uses", "llm", "declared", "sink", "rows_in", "rows_out", "at_most", "depth",
+        let stepKeys: Set<String> = ["name", "uses", "llm", "declared", "sink", "rows_in", "rows_out", "rows_in_at_most", "at_most", "depth",
                                      "chat_requests", "embedding_inputs", "embedding_requests", "requests_from_probe",
                                      "prompt_tokens", "completion_tokens", "completion_upper_bound", "prompt_source",
                                      "completion_source", "seconds", "cost", "notes"]

@@ -23,7 +23,9 @@ public struct RunForecast: Sendable {
         public var declared: Bool
         public var rowsIn: Int?
         public var rowsOut: Int?
-        /// The step (or one before it) filters: the counts are upper bounds.
+        /// A step before this one filters: rows in and requests are upper bounds.
+        public var rowsInAtMost = false
+        /// This step or one before it filters: rows out are an upper bound.
         public var atMost = false
         public var chatRequests: Int?
         public var embeddingInputs: Int?
@@ -330,6 +332,7 @@ struct Flow {
             }
             step.rowsIn = calls?.reduce(0, +)
             step.atMost = bounded
+            step.rowsInAtMost = bounded
             var output: [Int]?
             if let declaration, declaration.objectValue != nil {
                 var variables = planned.parameters
@@ -461,7 +464,8 @@ extension RunForecast {
             .object([
                 "name": .string(step.name), "uses": .string(step.uses), "llm": step.llm.map(JSONValue.string) ?? .null,
                 "declared": .bool(step.declared), "rows_in": number(step.rowsIn), "rows_out": number(step.rowsOut),
-                "sink": .bool(step.isSink), "at_most": .bool(step.atMost), "depth": number(step.depth), "chat_requests": number(step.chatRequests),
+                "sink": .bool(step.isSink), "rows_in_at_most": .bool(step.rowsInAtMost),
+                "at_most": .bool(step.atMost), "depth": number(step.depth), "chat_requests": number(step.chatRequests),
                 "embedding_inputs": number(step.embeddingInputs), "embedding_requests": number(step.embeddingRequests),
                 "requests_from_probe": .bool(step.requestsFromProbe),
                 "prompt_tokens": number(step.promptTokens.map { $0.rounded() }),
