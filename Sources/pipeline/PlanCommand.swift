@@ -271,7 +271,7 @@ enum PlanText {
             if let serve = llm.serve { where_ = "served by the host: " + describe(serve) }
             let latency = llm.latencyMs.map { "\(TimeText.fixed($0, 1)) ms (\(llm.latencySource ?? ""))" }
                 ?? "unknown (give latency_ms, --latency-ms or --probe)"
-            lines.append("llm \(llm.name): model \(llm.model ?? "?") at \(where_); max_concurrency \(llm.maxConcurrency.map(String.init) ?? "unknown"); latency \(latency)")
+            lines.append("llm \(llm.name): model \(llm.model ?? "?") at \(where_); max_concurrency \(llm.maxConcurrency.map(String.init) ?? llm.concurrencySetting.map { "\($0) (time unknown)" } ?? "unknown"); latency \(latency)")
             lines.append("  \(count(llm.chatRequests)) chat + \(count(llm.embeddingRequests)) embedding requests; "
                 + "tokens \(tokens(llm.promptTokens, upper: false)) prompt, \(tokens(llm.completionTokens, upper: llm.completionUpperBound)) completion; "
                 + "time \(llm.seconds.map(TimeText.duration) ?? "unknown"); cost \(money(llm.cost))")

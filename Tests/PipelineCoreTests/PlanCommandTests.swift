@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PipelineCore
+@testable import PipelineHost
 @testable import PipelineJSON
 
 /// `pipeline plan`: its request counts against the counts of the run it
@@ -181,6 +182,41 @@ struct PlanCommandTests {
         #expect(text.status == 0)
         #expect(text.output.contains("$0.0012"), "\(text.output)")
         #expect(text.output.contains("≤2,000"), "\(text.output)")
+    }
+
+    /// What would be served, and where: a `serve:` entry (added to the
+    /// schema by the serving work) is passed through as written, in
+    /// process here since the schema may not take it yet; a concurrency
+    /// that is no number (`auto`) leaves the time unknown.
+    @Test func theServeSettingsAndAConcurrencyThatIsNoNumberAreShownAsWritten() throws {
+        try Fixtures.requireBuiltPipeline()
+        let plugins = Fixtures.buildDirectory.appendingPathComponent("pipeline-plugins").path
+        let registry = PluginRegistry.load(PluginSearchPath(entries: [plugins]))
+        var plan = try PipelineLoader.load(file: try pricedPipeline("plan-serve"), overrides: [], environment: [:],
+                                           registry: registry)
+        let serve = try JSONValue(parsing: #"{"preset": "llama-server", "model": "/models/tiny.gguf", "gpus": [0]}"#)
+        guard case .object(var settings) = plan.llms["teacher"] ?? .null else {
+            Issue.record("no teacher")
+            return
+        }
+        settings["serve"] = serve
+        settings["max_concurrency"] = .string("auto")
+        plan.llms["teacher"] = .object(settings)
+        let forecast = RunForecast(plan: plan, seedBatches: ["load": [3, 3, 3, 1]])
+        #expect(forecast.json["llms"]?["teacher"]?["serve"] == serve)
+        #expect(forecast.json["llms"]?["teacher"]?["max_concurrency"] == .null)
+        #expect(forecast.json["llms"]?["teacher"]?["seconds"] == .null)
+        #expect(forecast.steps.first { $0.name == "generate" }?.chatRequests == 20)
+        // The batches decide nothing for chat requests, but they are what a step is called with.
+        #expect(forecast.steps.first { $0.name == "generate" }?.rowsIn == 10)
+    }
+
+    @Test func inspectShowsAStepsPlan() throws {
+        try Fixtures.requireBuiltPipeline()
+        let result = try Spawned(binary, ["plugins", "inspect", "text_generation"]).wait()
+        #expect(result.output.contains("chat requests: num_generations"), "\(result.output)")
+        let undeclared = try Spawned(binary, ["plugins", "inspect", "structured_generation"]).wait()
+        #expect(undeclared.output.contains("not declared"), "\(undeclared.output)")
     }
 
     @Test func theJSONHasTheDocumentedShape() throws {

@@ -64,6 +64,8 @@ public struct RunForecast: Sendable {
         public var model: String?
         public var baseURL: String?
         public var maxConcurrency: Int?
+        /// `max_concurrency` as written, when it is no number (`auto`).
+        public var concurrencySetting: String?
         /// The latency per request assumed, in milliseconds, and where it came from.
         public var latencyMs: Double?
         public var latencySource: String?
@@ -193,6 +195,7 @@ public struct RunForecast: Sendable {
             llm.baseURL = settings["base_url"]?.stringValue
             llm.maxConcurrency = settings["max_concurrency"]?.int64Value.map { Int($0) }
                 ?? (settings["max_concurrency"] == nil ? 16 : nil)
+            if llm.maxConcurrency == nil { llm.concurrencySetting = settings["max_concurrency"]?.stringValue }
             if let measured = probe?.latencyMs[name] {
                 llm.latencyMs = measured
                 llm.latencySource = "probe"
