@@ -207,7 +207,7 @@ struct Plan: ParsableCommand {
             sums[llm, default: (0, 0)].total += latency
             sums[llm, default: (0, 0)].count += 1
         }
-        return RunForecast.Probe(seedBatches: lengths.withLock { $0 }, usage: usage,
+        return RunForecast.Probe(seedBatches: lengths.withLock { $0 }, steps: Set(preview.plan.steps.map(\.name)), usage: usage,
                                  latencyMs: sums.mapValues { $0.total / Double($0.count) }, seconds: summary.seconds)
     }
 

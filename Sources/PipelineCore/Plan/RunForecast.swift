@@ -94,15 +94,19 @@ public struct RunForecast: Sendable {
     public struct Probe: Sendable {
         /// Rows each generator gave the probe.
         public var seedBatches: [String: [Int]]
+        /// The steps the probe ran (a preview leaves out writers and what follows them).
+        public var steps: Set<String>
         /// Per step: requests, prompt and completion tokens.
         public var usage: [String: (requests: Int, promptTokens: Int, completionTokens: Int)]
         /// Per LLM: the mean latency of its successful requests, in ms.
         public var latencyMs: [String: Double]
         public var seconds: Double
 
-        public init(seedBatches: [String: [Int]], usage: [String: (requests: Int, promptTokens: Int, completionTokens: Int)],
+        public init(seedBatches: [String: [Int]], steps: Set<String>,
+                    usage: [String: (requests: Int, promptTokens: Int, completionTokens: Int)],
                     latencyMs: [String: Double], seconds: Double) {
             self.seedBatches = seedBatches
+            self.steps = steps
             self.usage = usage
             self.latencyMs = latencyMs
             self.seconds = seconds
@@ -128,7 +132,10 @@ public struct RunForecast: Sendable {
         for index in steps.indices where plan.steps[index].llm != nil {
             var step = steps[index]
             let planned = plan.steps[index]
-            if let probe, let probeFlow {
+            if let probe, !probe.steps.contains(step.name) {
+                // A preview leaves out what follows a writer: nothing measured.
+                step.notes.append("the probe did not run this step (it follows a step that writes or pushes)")
+            } else if let probe, let probeFlow {
                 let measured = probe.usage[step.name] ?? (0, 0, 0)
                 let modelled = probeFlow.steps[index]
                 if step.requests == nil, probeSeed > 0 {
