@@ -43,13 +43,9 @@ struct Plan: ParsableCommand {
     @Option(help: ArgumentHelp("Plan for N rows from each generator instead of its whole input.", valueName: "N"))
     var rows: Int?
 
-    @Option(parsing: .upToNextOption,
-            help: ArgumentHelp("Measure: run the first N rows (default 5) of each generator for real, then scale.",
+    @Option(help: ArgumentHelp("Measure: run the first N rows of each generator for real, then scale (N may be left out: 5).",
                                valueName: "N"))
-    var probe: [Int] = []
-
-    /// Set by `main` when `--probe` was given without a number.
-    @Flag(name: .customLong("probe-default"), help: .hidden) var probeDefault = false
+    var probe: Int?
 
     @Option(help: ArgumentHelp("The latency of one request, in milliseconds, for every LLM (replaces each LLM's latency_ms).",
                                valueName: "ms"))
@@ -61,30 +57,23 @@ struct Plan: ParsableCommand {
     /// Rows of each generator the prompt estimate renders prompts over.
     static let sampleRows = 50
 
-    var probeRows: Int? { probe.last ?? (probeDefault ? Self.defaultProbeRows : nil) }
-
     /// `--probe` may stand without its number: ArgumentParser cannot say
-    /// so, so the command line is rewritten before parsing.
+    /// so, so the command line is rewritten before parsing (`--probe 5`).
     static func rewrite(_ arguments: [String]) -> [String] {
         guard arguments.first == "plan" else { return arguments }
         var out: [String] = []
         for (index, argument) in arguments.enumerated() {
-            if argument == "--probe" {
-                let next = index + 1 < arguments.count ? arguments[index + 1] : nil
-                if next.flatMap(Int.init) == nil {
-                    out.append("--probe-default")
-                    continue
-                }
-            }
             out.append(argument)
+            if argument == "--probe", index + 1 == arguments.count || Int(arguments[index + 1]) == nil {
+                out.append(String(defaultProbeRows))
+            }
         }
         return out
     }
 
     func validate() throws {
         if let rows, rows < 1 { throw ValidationError("--rows must be at least 1") }
-        if probe.count > 1 { throw ValidationError("--probe takes one number of rows") }
-        if let probeRows, probeRows < 1 { throw ValidationError("--probe must be at least 1 row") }
+        if let probe, probe < 1 { throw ValidationError("--probe must be at least 1 row") }
         if let latencyMs, !(latencyMs >= 0 && latencyMs.isFinite) {
             throw ValidationError("--latency-ms must be a number of milliseconds, 0 or more")
         }
@@ -115,9 +104,9 @@ struct Plan: ParsableCommand {
             throw ExitCode(.failed)
         }
         var measured: RunForecast.Probe?
-        if let probeRows {
+        if let probe {
             do {
-                measured = try Self.probe(plan, rows: probeRows, logger: logger)
+                measured = try Self.probe(plan, rows: probe, logger: logger)
             } catch {
                 FileHandleOutput.standardError("error: \(error.message)")
                 throw ExitCode(.failed)
