@@ -130,8 +130,7 @@ struct Plan: ParsableCommand {
                             logger: Logger) throws(Failure) -> [String: [Int]] {
         let generators = plan.steps.filter { $0.descriptor.kind == .generator }
         guard !generators.isEmpty else { return [:] }
-        var only = PipelinePlan(name: plan.name, file: plan.file, steps: generators, llms: [:], credentials: plan.credentials)
-        only.steps = generators
+        let only = PipelinePlan(name: plan.name, file: plan.file, steps: generators, llms: [:], credentials: plan.credentials)
         let lengths = Mutex<[String: [Int]]>([:])
         let kept = Mutex<[String: [JSONValue]]>([:])
         let summary = try run(only, rows: rows, logger: logger, what: "reading the generators' rows") { options in

@@ -144,15 +144,14 @@ public struct RunForecast: Sendable {
                     step.chatRequests = scaled
                     step.requestsFromProbe = true
                     step.notes.append("requests scaled from the probe (\(measured.requests) for \(Int(probeSeed)) seed rows)")
-                    if probeSeed > 0 {
-                        step.promptTokens = Double(measured.promptTokens) * fullSeed / probeSeed
-                        step.completionTokens = Double(measured.completionTokens) * fullSeed / probeSeed
-                    }
+                    step.promptTokens = Double(measured.promptTokens) * fullSeed / probeSeed
+                    step.completionTokens = Double(measured.completionTokens) * fullSeed / probeSeed
                 } else {
-                    // Tokens per unit of work the probe measured, times the units planned.
+                    // Tokens per unit of work the probe measured (a chat request it
+                    // sent, a text it embedded), times the units planned.
                     let (probeUnits, fullUnits): (Int?, Int?) = (step.embeddingInputs ?? 0) > 0
                         ? (modelled.embeddingInputs, step.embeddingInputs)
-                        : (modelled.chatRequests, step.chatRequests)
+                        : (measured.requests, step.chatRequests)
                     if let probeUnits, probeUnits > 0, let fullUnits {
                         step.promptTokens = Double(measured.promptTokens) * Double(fullUnits) / Double(probeUnits)
                         step.completionTokens = Double(measured.completionTokens) * Double(fullUnits) / Double(probeUnits)
