@@ -26,6 +26,7 @@ struct KeepColumns: PipelineStep {
         inputs: [.init("*", "any", description: "the columns to keep must be among them")],
         outputs: [.init("*", "any", description: "the listed columns")],
         parameters: [columns])
+        .planning(StepPlan())
 
     let columns: [String]
 
@@ -64,6 +65,7 @@ struct RenameColumns: PipelineStep {
         inputs: [.init("*", "any")],
         outputs: [.init("*", "any")],
         parameters: [columns])
+        .planning(StepPlan())
 
     let renames: [String: String]
 

@@ -29,6 +29,7 @@ struct RougeL: PipelineStep {
         outputs: [.init("rouge_l", "float64", description: "The F-measure, 0 to 1.", nameParam: "output_column"),
                   .init("*", "any")],
         parameters: [prediction, reference, output])
+        .planning(StepPlan())
 
     let predictionName: String
     let referenceName: String

@@ -77,6 +77,7 @@ struct FormatSFT: PipelineStep {
         outputs: [.init("messages", "list<struct<role: utf8, content: utf8>>", description: "The conversation.", nameParam: "output_column"),
                   .init("*", "any")],
         parameters: [instruction, response, SystemMessage.text, SystemMessage.column, output])
+        .planning(StepPlan())
 
     let instruction: String
     let response: String
@@ -137,6 +138,7 @@ struct FormatDPO: PipelineStep {
                   .init("rejected", "list<struct<role: utf8, content: utf8>>", description: "One assistant turn."),
                   .init("*", "any")],
         parameters: [prompt, chosen, rejected, SystemMessage.text, SystemMessage.column])
+        .planning(StepPlan())
 
     let prompt: String
     let chosen: String
@@ -193,6 +195,7 @@ struct FormatPromptCompletion: PipelineStep {
                   .init("completion", "utf8", description: "The completion (list<struct<role, content>> with style conversational)."),
                   .init("*", "any")],
         parameters: [prompt, completion, style, SystemMessage.text, SystemMessage.column])
+        .planning(StepPlan())
 
     let prompt: String
     let completion: String

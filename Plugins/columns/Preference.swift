@@ -121,6 +121,7 @@ struct BestOfN: PipelineStep {
         parameters: [RatedColumns.answers, RatedColumns.ratings, RatedColumns.models, output, ratingOutput, modelOutput,
                      indexOutput, onInvalidParameter]
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let columns: RatedColumns
     let outputs: [ArrowField]
@@ -196,6 +197,7 @@ struct PreferencePairs: PipelineStep {
         parameters: [RatedColumns.answers, RatedColumns.ratings, RatedColumns.models, rejected, minMargin, seed, noPair,
                      onInvalidParameter, chosenOutput, rejectedOutput]
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let columns: RatedColumns
     let random: Bool

@@ -53,6 +53,7 @@ struct ExpandColumns: PipelineStep {
                "oneOf":[{"type":"array","items":{"type":"string"},"minItems":1},
                         {"type":"object","additionalProperties":{"type":"string"},"minProperties":1}]}}}
             """).filtering()
+        .planning(StepPlan(rows: "list_lengths[columns | list | first]"))
 
     /// (input column, output column), in the order given (renames: sorted).
     private let expanded: [(source: String, output: String)]

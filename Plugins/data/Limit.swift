@@ -18,6 +18,7 @@ struct Limit: PipelineStep {
              "properties":{"rows":{"type":"integer","minimum":0,"description":"How many rows to pass."}}}
             """,
         deterministic: false, stateful: true).filtering()
+        .planning(StepPlan(atMost: true, cap: "rows"))
 
     private var remaining: Int
 

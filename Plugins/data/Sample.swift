@@ -29,6 +29,7 @@ struct Sample: PipelineStep {
               "fraction":{"type":"number","exclusiveMinimum":0,"maximum":1,"description":"The share of rows to keep, in (0, 1]."},
               "seed":{"type":"integer","default":0,"description":"Another seed keeps another subset."}}}
             """).filtering()
+        .planning(StepPlan(atMost: true))
 
     private let fraction: Double
     private let seed: UInt64

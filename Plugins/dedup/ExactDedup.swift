@@ -36,6 +36,7 @@ struct ExactDedup: PipelineStep {
                   .init("*", "any", description: "the input columns, kept rows (every row with mode: mark)")],
         parameters: [column, ignoreCase, ignoreWhitespace, ignorePunctuation, keep, mode], stateful: true
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     struct Key: Hashable {
         var a: UInt64

@@ -55,6 +55,7 @@ struct MinHashDedup: PipelineStep {
         parameters: [column, unit, size, permutations, bands, rowsPerBand, threshold, ignoreCase, ignorePunctuation,
                      keep, mode, seed, threads]
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let column: String
     let shingler: Shingler

@@ -1665,7 +1665,8 @@ static const pipeline_step_desc deita_step = {
         "  \"complexity_column\": {\"type\": \"string\", \"minLength\": 1, \"default\": \"complexity_score\"},"
         "  \"quality_column\": {\"type\": \"string\", \"minLength\": 1, \"default\": \"quality_score\"},"
         "  \"embedding_column\": {\"type\": \"string\", \"minLength\": 1, \"default\": \"embedding\"}"
-        " }}",
+        " },"
+        " \"x-plan\": {\"at_most\": true, \"cap\": \"budget\"}}",
     .create = deita_create,
     .process = deita_process,
     .finish = deita_finish,

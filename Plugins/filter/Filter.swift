@@ -38,6 +38,7 @@ struct Filter: PipelineStep {
         outputs: [.init("*", "any", description: "the input columns, rows that pass")],
         parameters: [condition, errors]
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let expression: Expression
     let onError: String

@@ -23,6 +23,7 @@ struct Embeddings: PipelineStep {
         outputs: [.init("embedding", "fixed_size_list<float32>", nameParam: "output_column"), .init("*", "any")],
         parameters: [column, template, outputColumn, dimensions],
         deterministic: true, reentrant: true, usesLLM: true)
+        .planning(StepPlan(embeddings: "1"))
 
     let column: String
     let template: PromptTemplate?

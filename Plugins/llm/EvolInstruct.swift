@@ -83,6 +83,10 @@ struct EvolInstruct: EvolutionStep {
                   .init("*", "any")],
         parameters: [column, rounds, generateAnswers, seed, methods, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
+        .planning(StepPlan(chat: "rounds + (rounds + 1 if generate_answers else 0)",
+                           depth: "rounds + (1 if generate_answers else 0)",
+                           lists: [("'evolved_instructions'", "rounds + 1"), ("'evol_instruct_methods'", "rounds"),
+                                   ("'answers'", "rounds + 1")]))
 
     let column: String
     let evolution: Evolution

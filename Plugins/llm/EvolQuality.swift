@@ -67,6 +67,7 @@ struct EvolQuality: EvolutionStep {
                   .init("*", "any")],
         parameters: [instructionColumn, responseColumn, rounds, seed, methods, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
+        .planning(StepPlan(chat: "rounds", depth: "rounds", lists: [("'evolved_responses'", "rounds + 1"), ("'evol_quality_methods'", "rounds")]))
 
     let instructionColumn: String
     let responseColumn: String

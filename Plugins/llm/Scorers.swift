@@ -121,6 +121,7 @@ struct ComplexityScorer: ListScoringStep {
         outputs: [.init("complexity_scores", "list<float64>", nameParam: "output_column"), .init("*", "any")],
         parameters: [instructions, outputColumn, ListScorer.format, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
+        .planning(StepPlan(chat: "1", lists: [("output_column", "list_lengths[instructions]")]))
 
     let scorer: ListScorer
 
@@ -175,6 +176,7 @@ struct QualityScorer: ListScoringStep {
         outputs: [.init("quality_scores", "list<float64>", nameParam: "output_column"), .init("*", "any")],
         parameters: [responses, instructionColumn, outputColumn, ListScorer.format, templateFile] + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
+        .planning(StepPlan(chat: "1", lists: [("output_column", "list_lengths[responses]")]))
 
     let scorer: ListScorer
 

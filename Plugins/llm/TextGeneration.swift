@@ -42,6 +42,8 @@ struct TextGeneration: LLMTask {
         parameters: [template, messagesColumn, generations, outputColumn, modelColumn, finishColumn, reasoningColumn, truncated]
             + llm.parameters,
         deterministic: false, reentrant: true, usesLLM: true)
+        .planning(StepPlan(chat: "num_generations",
+                           prompt: "(system_prompt | default('', true)) + (template | default('{instruction}', true)) if not messages_column else none"))
 
     let template: PromptTemplate
     /// The conversation column (messages_column), when it replaces the template.

@@ -39,6 +39,7 @@ struct Decontaminate: PipelineStep {
         parameters: [evalFile, evalField, evalID, promptColumn, ngram, minNgram, mode],
         stateful: true
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let set: EvaluationSet
     let prompt: String

@@ -85,6 +85,7 @@ struct QualityFilter: PipelineStep {
                      echo, loopNgram, loopFraction, skipCode, gopherMinWords, minWords, maxWords, minMean, maxMean,
                      symbolRatio, dupLines, dupParagraphs, dupLineChars, dupParagraphChars]
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let answer: String
     let prompt: String?

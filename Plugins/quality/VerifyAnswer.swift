@@ -43,6 +43,7 @@ struct VerifyAnswer: PipelineStep {
                   .init("*", "any")],
         parameters: [answerColumn, referenceColumn, extract, match, tolerance, verdictColumn, extractedColumn, onMismatch]
     ).filtering()
+        .planning(StepPlan(atMost: true))
 
     let answer: String
     let reference: String

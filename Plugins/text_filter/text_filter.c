@@ -334,7 +334,8 @@ static const pipeline_step_desc text_filter_step = {
         "   \"description\": \"Keep texts that contain this substring (exact, case-sensitive).\"},"
         "  \"invert\": {\"type\": \"boolean\", \"default\": false,"
         "   \"description\": \"Keep the rows that fail the conditions instead. Null texts are dropped either way.\"}"
-        " }}",
+        " },"
+        " \"x-plan\": {\"at_most\": true}}",
     .create = text_filter_create,
     .process = text_filter_process,
     .finish = NULL,    /* nothing buffered, nothing to flush */

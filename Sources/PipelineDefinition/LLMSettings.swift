@@ -16,7 +16,11 @@ package enum LLMSettings {
                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 120},
                "retries": {"type": "integer", "minimum": 0, "default": 4},
                "cache": {"enum": ["auto", "always", "never"], "default": "auto"},
-               "params": {"type": "object"}}}
+               "params": {"type": "object"},
+               "price": {"type": "object", "additionalProperties": false, "minProperties": 1,
+                 "properties": {"prompt_per_million": {"type": "number", "minimum": 0},
+                                "completion_per_million": {"type": "number", "minimum": 0}}},
+               "latency_ms": {"type": "number", "minimum": 0}}}
             """
         return (try? JSONValue(parsing: text)) ?? .object([:])
     }()

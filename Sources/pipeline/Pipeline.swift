@@ -19,7 +19,7 @@ struct Pipeline: ParsableCommand {
             \(PipelineExitCode.helpTable)
             """,
         version: "pipeline \(PipelineABI.hostVersion) (plugin ABI \(PipelineABI.major).\(PipelineABI.minor); loads plugins built for ABI \(PipelineABI.supportedRange))",
-        subcommands: [Run.self, Runs.self, Validate.self, Plugins.self])
+        subcommands: [Run.self, Runs.self, Validate.self, Plan.self, Plugins.self])
 
     static func main() {
         MallocTuning.apply()
@@ -28,7 +28,7 @@ struct Pipeline: ParsableCommand {
                            exitCode: PipelineExitCode.crashed.rawValue)
         var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
+            command = try parseAsRoot(Plan.rewrite(Array(CommandLine.arguments.dropFirst())))
         } catch {
             exit(withError: error)
         }

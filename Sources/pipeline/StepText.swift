@@ -81,9 +81,30 @@ enum StepText {
             lines.append(table(header: ["    NAME", "TYPE", "CONSTRAINTS", "DESCRIPTION"], rows: rows))
         }
         lines.append("")
+        lines.append("  plan (x-plan, per input row; see `pipeline plan`):" + (planLines(step).isEmpty ? " not declared" : ""))
+        lines += planLines(step).map { "    " + $0 }
+        lines.append("")
         lines.append("  parameter schema (JSON Schema):")
         lines.append("    " + step.parameterSchema.serialized)
         return lines.joined(separator: "\n")
+    }
+
+    /// The step's x-plan declaration, a line per figure.
+    static func planLines(_ step: StepDescriptor) -> [String] {
+        guard let plan = step.parameterSchema["x-plan"]?.objectValue else { return [] }
+        var lines: [String] = []
+        for (key, label) in [("rows", "rows out"), ("chat", "chat requests"), ("embeddings", "texts embedded"),
+                             ("depth", "requests one after another"), ("cap", "rows in all, at most"), ("prompt", "prompt template")] {
+            if let text = plan[key]?.stringValue { lines.append("\(label): \(text)") }
+        }
+        if plan["rows"] == nil, step.kind != .generator { lines.insert("rows out: 1", at: 0) }
+        if plan["at_most"]?.boolValue == true, let first = lines.indices.first { lines[first] += " (at most)" }
+        for entry in plan["lists"]?.arrayValue ?? [] {
+            if let column = entry["column"]?.stringValue, let items = entry["items"]?.stringValue {
+                lines.append("list \(column): \(items) items")
+            }
+        }
+        return lines
     }
 
     static func wrap(_ text: String, indent: String, width: Int = 78) -> String {

@@ -377,6 +377,10 @@ struct PipelineChecker {
             if llm.settings["api_key_env"] != nil, llm.settings["api_key_file"] != nil {
                 error("\(path): give api_key_env or api_key_file, not both", at: llm.location)
             }
+            if let price = llm.settings["price"]?.objectValue, price.isEmpty {
+                diagnostics.append(Diagnostic("\(path.appending("price")): give prompt_per_million, completion_per_million or both (prices per million tokens)",
+                                              origin: pipeline.sourceMap.valueOrigin(path.appending("price"))))
+            }
             result.append((llm.name, settings))
         }
         return result
