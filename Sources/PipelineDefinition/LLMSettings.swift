@@ -34,6 +34,8 @@ package enum LLMSettings {
             return "must be an integer ≥ 1, \"auto\" or {auto: {min, max, start}}, got \"\(text)\""
         case .object(let object):
             let bounds = object["auto"]?.objectValue ?? [:]
+            // A bound that is no integer ≥ 1 is the schema's to report.
+            guard bounds.values.allSatisfy({ ($0.doubleValue ?? 0) >= 1 }) else { return nil }
             let min = bounds["min"]?.doubleValue ?? 1
             let start = bounds["start"]?.doubleValue
             if let max = bounds["max"]?.doubleValue, max < min {

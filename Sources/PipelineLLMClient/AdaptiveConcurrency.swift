@@ -108,6 +108,8 @@ package struct AdaptiveConcurrency: Sendable {
     private var firstFinish: Double?
     private var lastFinish = -Double.infinity
     private var answers = 0
+    /// Set when the window has its answers: the time of the last.
+    private var closing: Double?
     private var counted = 0
     private var atLimit = 0
 
@@ -150,19 +152,28 @@ package struct AdaptiveConcurrency: Sendable {
             count(sample)
             return
         }
+        // The rate is of answers after the first, up to the last; answers
+        // at the same instant as the last one still count.
+        if let closing, sample.finished > closing {
+            let rate = Double(answers) / (closing - first)
+            let filled = 2 * atLimit >= counted
+            let now = sample.finished
+            if filled {
+                decide(rate: rate, now: now)
+            } else {
+                // The steps did not fill the limit: nothing learned about it.
+                openWindow(at: now)
+            }
+            return
+        }
+        guard sample.finished > first else {
+            if sentInWindow { count(sample) }
+            return
+        }
         answers += 1
         lastFinish = Swift.max(lastFinish, sample.finished)
         if sentInWindow { count(sample) }
-        guard answers >= windowSize, lastFinish > first else { return }
-        let rate = Double(answers) / (lastFinish - first)
-        let filled = 2 * atLimit >= counted
-        let now = sample.finished
-        if filled {
-            decide(rate: rate, now: now)
-        } else {
-            // The steps did not fill the limit: nothing learned about it.
-            openWindow(at: now)
-        }
+        if answers >= windowSize { closing = lastFinish }
     }
 
     private mutating func count(_ sample: Sample) {
@@ -175,6 +186,7 @@ package struct AdaptiveConcurrency: Sendable {
         firstFinish = nil
         lastFinish = -Double.infinity
         answers = 0
+        closing = nil
         counted = 0
         atLimit = 0
     }

@@ -97,7 +97,7 @@ struct AdaptiveConcurrencyRunTests {
             let result = try Spawned(binary, ["validate", file]).wait()
             #expect(result.status == 2, "\(setting): \(result.output)")
             #expect(result.output.contains(message), "\(setting): \(result.output)")
-            #expect(result.output.contains("textgen.yaml:7:"), "positioned at the value: \(result.output)")
+            #expect(result.output.contains("textgen.yaml:6:"), "positioned at the value: \(result.output)")
         }
     }
 }

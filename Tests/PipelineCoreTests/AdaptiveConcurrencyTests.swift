@@ -29,6 +29,13 @@ struct AdaptiveConcurrencyTests {
         private var queue: [(started: Double, inFlight: Int)] = []
         private var events: [(time: Double, order: Int, started: Double, inFlight: Int, ok: Bool)] = []
         private var order = 0
+        private var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+        /// The latency of one answer: `latency` plus a seeded 0-10 %.
+        private mutating func serviceTime() -> Double {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return latency * (1 + 0.1 * Double(seed >> 11) / Double(1 << 53))
+        }
 
         init(capacity: Int, over: Over = .queue, demand: Int? = nil, bounds: AdaptiveConcurrency.Bounds = .init()) {
             self.capacity = capacity
@@ -50,7 +57,7 @@ struct AdaptiveConcurrencyTests {
                 peakInFlight = max(peakInFlight, inFlight)
                 if busy < capacity {
                     busy += 1
-                    schedule(now + latency, started: now, inFlight: inFlight, ok: true)
+                    schedule(now + serviceTime(), started: now, inFlight: inFlight, ok: true)
                 } else if over == .queue {
                     queue.append((now, inFlight))
                 } else {
@@ -73,7 +80,7 @@ struct AdaptiveConcurrencyTests {
                     if !queue.isEmpty {
                         let next = queue.removeFirst()
                         busy += 1
-                        schedule(now + latency, started: next.started, inFlight: next.inFlight, ok: true)
+                        schedule(now + serviceTime(), started: next.started, inFlight: next.inFlight, ok: true)
                     }
                 } else {
                     refused += 1
@@ -129,7 +136,7 @@ struct AdaptiveConcurrencyTests {
         #expect(limit >= capacity && limit <= capacity + max(1, capacity / 4), "limit \(limit) for capacity \(capacity)")
         #expect(simulation.controller.highest <= max(8, 2 * capacity), "highest \(simulation.controller.highest)")
         // Throughput at the end is the server's: K answers per latency.
-        let best = Double(capacity) / simulation.latency
+        let best = Double(capacity) / (simulation.latency * 1.05)
         #expect(simulation.rate(last: 500) >= 0.95 * best, "\(simulation.rate(last: 500)) of \(best) per second")
     }
 
@@ -139,7 +146,7 @@ struct AdaptiveConcurrencyTests {
         simulation.run(answers: 200 * capacity + 2000)
         let limit = simulation.controller.limit
         #expect(limit == capacity || limit == capacity + 1, "limit \(limit) for capacity \(capacity)")
-        let best = Double(capacity) / simulation.latency
+        let best = Double(capacity) / (simulation.latency * 1.05)
         #expect(simulation.rate(last: 500) >= 0.9 * best, "\(simulation.rate(last: 500)) of \(best) per second")
         // Probes past the capacity get rarer: few refusals for many answers.
         let before = simulation.refused
@@ -155,7 +162,7 @@ struct AdaptiveConcurrencyTests {
         simulation.capacity = 16
         simulation.run(answers: 5000)
         #expect(simulation.controller.limit >= 14, "limit \(simulation.controller.limit)")
-        #expect(simulation.rate(last: 500) >= 0.85 * 16 / simulation.latency)
+        #expect(simulation.rate(last: 500) >= 0.85 * 16 / (simulation.latency * 1.05))
     }
 
     @Test func aParallelServerIsFilledUpToMax() {

@@ -515,7 +515,6 @@ struct LLMTestServerTests {
         #expect((capacity["queued_total"] as? Int ?? 0) >= 1, "six requests for two slots: some waited")
         #expect(capacity["rejected"] as? Int == 0)
         #expect(capacity["in_service"] as? Int == 0 && capacity["queued"] as? Int == 0)
-        #expect((stats["max_inflight"] as? Int ?? 0) <= 2, "in service, never more than the capacity")
     }
 
     @Test func capacityRefusesTheRequestsBeyondKWith429() throws {
