@@ -4,7 +4,7 @@
 /// monotonic clock), so tests drive it with synthetic samples.
 ///
 /// - **Throughput, by Little's law.** Samples are grouped in windows (at
-///   least 8 answers and 2 × the limit); a window measures the rate of
+///   least 16 answers and 2 × the limit); a window measures the rate of
 ///   answers. A window where the client did not fill the limit (the steps
 ///   sent too few requests) changes nothing.
 /// - **Slow start.** From `start`, the limit doubles while a doubling raises
@@ -16,10 +16,10 @@
 /// - **Steady: probing.** The limit holds a level; after a number of
 ///   windows it tries one step up (or down, alternately; a step is 1, or an
 ///   eighth of the level above 8). A step up is kept when throughput grew by
-///   half of the step's share, a step down when throughput fell by less than
-///   half of it. A probe that does not pay doubles the windows until the
-///   next (up to 16); one that pays makes the next come at once, in the
-///   same direction.
+///   a quarter of the step's share, a step down when throughput fell by less
+///   than half of it. A probe that does not pay doubles the windows until the
+///   next (up to 16; after one that met a 429, at least 8 and up to 64);
+///   one that pays makes the next come at once, in the same direction.
 /// - **Overload: multiplicative decrease.** A 429, 503 or timeout halves the
 ///   limit (once per episode: answers to requests sent before the cut do not
 ///   cut again) and starts a slow start that stays below the least number in
@@ -113,8 +113,9 @@ package struct AdaptiveConcurrency: Sendable {
     private var counted = 0
     private var atLimit = 0
 
-    static let minimumWindow = 8
+    static let minimumWindow = 16
     static let maximumHold = 16
+    static let maximumRefusedHold = 64
 
     package init(bounds: Bounds) {
         self.bounds = bounds
@@ -233,7 +234,7 @@ package struct AdaptiveConcurrency: Sendable {
                 if held >= hold { startProbe(now: now) } else { openWindow(at: now) }
             case .up?:
                 let share = Double(limit - base) / Double(base)
-                if let baseRate, rate >= baseRate * (1 + 0.5 * share) {
+                if let baseRate, rate >= baseRate * (1 + 0.25 * share) {
                     moved(to: limit, rate: rate, direction: .up, now: now)
                 } else {
                     probeFailed(now: now)
@@ -287,10 +288,12 @@ package struct AdaptiveConcurrency: Sendable {
         openWindow(at: now)
     }
 
-    private mutating func probeFailed(now: Double) {
+    /// `refused`: the probe met a 429, 503 or timeout; each costs a retry
+    /// after the server's Retry-After, so such probes come rarer still.
+    private mutating func probeFailed(now: Double, refused: Bool = false) {
         nextProbe = probe == .up ? .down : .up
         probe = nil
-        hold = Swift.min(hold * 2, Self.maximumHold)
+        hold = refused ? Swift.min(Swift.max(hold * 2, 8), Self.maximumRefusedHold) : Swift.min(hold * 2, Self.maximumHold)
         held = 0
         set(base, at: now)
     }
@@ -304,7 +307,7 @@ package struct AdaptiveConcurrency: Sendable {
         guard sample.started >= lastCut else { return }
         lastCut = sample.finished
         if phase == .steady, probe == .up {
-            probeFailed(now: sample.finished)
+            probeFailed(now: sample.finished, refused: true)
             return
         }
         phase = .slowStart

@@ -133,7 +133,9 @@ struct AdaptiveConcurrencyTests {
         var simulation = Simulation(capacity: capacity)
         simulation.run(answers: 200 * capacity + 2000)
         let limit = simulation.controller.limit
-        #expect(limit >= capacity && limit <= capacity + max(1, capacity / 4), "limit \(limit) for capacity \(capacity)")
+        // At the knee, or a little past it (probes up that noise made look
+        // like a gain are undone by probes down).
+        #expect(limit >= capacity && limit <= capacity + max(2, capacity / 2), "limit \(limit) for capacity \(capacity)")
         #expect(simulation.controller.highest <= max(8, 2 * capacity), "highest \(simulation.controller.highest)")
         // Throughput at the end is the server's: K answers per latency.
         let best = Double(capacity) / (simulation.latency * 1.05)
