@@ -14,8 +14,8 @@
 ///   in the server's queue (a llama.cpp server serves one request at a
 ///   time), which lengthens latency and leaves throughput where it was.
 /// - **Steady: probing.** The limit holds a level; after a number of
-///   windows it tries one step up (or down, alternately; a step is 1, or an
-///   eighth of the level above 8). A step up is kept when throughput grew by
+///   windows it tries one step up (or down, alternately; a step is an eighth
+///   of the level, at least 1). A step up is kept when throughput grew by
 ///   a quarter of the step's share, a step down when throughput fell by less
 ///   than half of it. A probe that does not pay doubles the windows until the
 ///   next (up to 16; after one that met a 429, at least 8 and up to 64);
