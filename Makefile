@@ -31,7 +31,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFil
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-deita bench-deita-pipeline bench-distill bench-dedup chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-distill bench-dedup chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -226,6 +226,8 @@ bench:
 	Tests/bench/iterate-bench.sh .build/release
 	@echo "== LLM: text generation beside distilabel 1.5.3 and Curator 0.1.31 (same llm-test-server)"
 	$(MAKE) --no-print-directory bench-llm
+	@echo "== max_concurrency: auto beside fixed limits on a server with K slots (K=4, 1; queued or 429)"
+	$(MAKE) --no-print-directory bench-adaptive
 	@echo "== DEITA filter alone: 100k x 384 (random, clustered, inline JSONL), 1M x 384; distilabel's DeitaFiltering at 5k/10k/20k"
 	$(MAKE) --no-print-directory bench-deita
 	@echo "== DEITA pipeline end to end beside distilabel 1.5.3 (N=1000, k=3; ours also k=5)"
@@ -248,6 +250,14 @@ bench-llm:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product llm-test-server
 	$(PYTHON) Tests/bench/llm/llm-bench.py --bin-dir .build/release $(BENCH_LLM_FLAGS)
+
+# max_concurrency: auto against fixed 1..64 on llm-test-server --capacity K (K=4, 1;
+# --over-capacity queue and 429), 50 ms per request; target: auto >= 90% of the best fixed.
+# BENCH_ADAPTIVE_FLAGS e.g. "--capacities 4 --modes 429 --rows 400", "--strict".
+bench-adaptive:
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(SWIFT) build -c release --product llm-test-server
+	$(PYTHON) Tests/bench/llm/adaptive-bench.py --bin-dir .build/release $(BENCH_ADAPTIVE_FLAGS)
 
 # The DEITA filter alone on 100k x 384 pools (random, clustered), from .npy and inline JSONL.
 bench-deita:

@@ -57,6 +57,9 @@ public struct RunSummary: Sendable {
     public var steps: [Step]
     /// LLM requests and tokens of this run, per named LLM.
     public var llms: [String: LLMUsage] = [:]
+    /// Each LLM's concurrency limit in this attempt (in `summary.json`
+    /// under `llms.NAME.concurrency`).
+    public var concurrency: [String: LLMConcurrency] = [:]
     /// What a `--resume-changed` run kept and redid (reused, recomputed
     /// with why, removed), when the pipeline had changed.
     public var rerun: JSONValue?
@@ -74,13 +77,30 @@ public struct RunSummary: Sendable {
 
     public var rowErrors: Int { steps.reduce(0) { $0 + $1.rowErrors } }
 
+    private var llmsJSON: [String: JSONValue] {
+        var result = llms.mapValues(\.json)
+        for (name, limit) in concurrency {
+            guard case .object(var object) = result[name] ?? .object([:]) else { continue }
+            object["concurrency"] = limit.json
+            result[name] = .object(object)
+        }
+        return result
+    }
+
+    /// A line per LLM under `max_concurrency: auto`: the limit it settled at.
+    public var concurrencyLines: [String] {
+        concurrency.keys.sorted().compactMap { name in
+            concurrency[name].flatMap { $0.auto ? $0.line(llm: name) : nil }
+        }
+    }
+
     public var json: JSONValue {
         var object: [String: JSONValue] = [
             "pipeline": .string(pipeline), "file": .string(file), "run_directory": .string(runDirectory),
             "status": .string(status.rawValue), "started_at": .number(startedAt), "attempts": .number(Double(attempts)),
             "seconds": .number((seconds * 1000).rounded() / 1000), "row_errors": .number(Double(rowErrors)),
             "cpu_seconds": .number((cpuSeconds * 1000).rounded() / 1000), "peak_rss_bytes": .number(Double(peakRSSBytes)),
-            "llms": .object(llms.mapValues(\.json)),
+            "llms": .object(llmsJSON),
             "steps": .array(steps.map { step in
                 var object: [String: JSONValue] = [
                     "name": .string(step.name), "uses": .string(step.uses),

@@ -10,7 +10,11 @@ package enum LLMSettings {
                "model": {"type": "string", "minLength": 1},
                "api_key_env": {"type": "string", "minLength": 1},
                "api_key_file": {"type": "string", "minLength": 1, "format": "input-path"},
-               "max_concurrency": {"type": "integer", "minimum": 1, "default": 16},
+               "max_concurrency": {"type": ["integer", "string", "object"], "minimum": 1, "default": 16,
+                 "additionalProperties": false, "required": ["auto"],
+                 "properties": {"auto": {"type": "object", "additionalProperties": false, "properties": {
+                   "min": {"type": "integer", "minimum": 1}, "max": {"type": "integer", "minimum": 1},
+                   "start": {"type": "integer", "minimum": 1}}}}},
                "requests_per_minute": {"type": "number", "exclusiveMinimum": 0},
                "tokens_per_minute": {"type": "number", "exclusiveMinimum": 0},
                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 120},
@@ -24,6 +28,32 @@ package enum LLMSettings {
             """
         return (try? JSONValue(parsing: text)) ?? .object([:])
     }()
+
+    /// What is wrong with a schema-valid `max_concurrency` (an integer, the
+    /// string "auto", or `{auto: {min, max, start}}`), if anything: a
+    /// string other than "auto", or bounds out of order.
+    package static func concurrencyProblem(_ value: JSONValue) -> String? {
+        switch value {
+        case .string(let text) where text != "auto":
+            return "must be an integer ≥ 1, \"auto\" or {auto: {min, max, start}}, got \"\(text)\""
+        case .object(let object):
+            let bounds = object["auto"]?.objectValue ?? [:]
+            // A bound that is no integer ≥ 1 is the schema's to report.
+            guard bounds.values.allSatisfy({ ($0.doubleValue ?? 0) >= 1 }) else { return nil }
+            let min = bounds["min"]?.doubleValue ?? 1
+            let start = bounds["start"]?.doubleValue
+            if let max = bounds["max"]?.doubleValue, max < min {
+                return "auto: max (\(Int(max))) is less than min (\(Int(min)))"
+            }
+            if let start, start < min { return "auto: start (\(Int(start))) is less than min (\(Int(min)))" }
+            if let start, let max = bounds["max"]?.doubleValue, start > max {
+                return "auto: start (\(Int(start))) is more than max (\(Int(max)))"
+            }
+            return nil
+        default:
+            return nil
+        }
+    }
 
     /// `[A-Za-z_][A-Za-z0-9_]*`.
     package static func isVariableName(_ name: String) -> Bool {

@@ -93,11 +93,14 @@ package final class LLMClient: @unchecked Sendable {
     /// What each step's requests are doing now (progress, not results).
     private var liveByStep: [String: LLMLive] = [:]
     private var peakInFlight = 0
+    /// The limit under `max_concurrency: auto`, fed by every finished attempt.
+    private var adaptive: AdaptiveConcurrency?
 
     package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?) {
         self.config = config
         self.cache = cache
         self.log = log
+        if case .auto(let bounds) = config.concurrency { adaptive = AdaptiveConcurrency(bounds: bounds) }
         rate = RateWindow(requestsPerMinute: config.requestsPerMinute, tokensPerMinute: config.tokensPerMinute)
     }
 
@@ -119,6 +122,10 @@ package final class LLMClient: @unchecked Sendable {
         let requestID = LLMClient.newRequestID()
         var attempt = 0
         var started = 0.0
+        /// The attempt's start on the monotonic clock, and the requests in
+        /// flight just after it (for the adaptive limit).
+        var sent = 0.0
+        var sentInFlight = 0
 
         init(step: String, endpoint: String, body: [UInt8], row: UInt64? = nil, cacheKey: String?, estimatedTokens: Double,
              parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
@@ -351,13 +358,15 @@ package final class LLMClient: @unchecked Sendable {
         var retryIn: Double?
         lock.lock()
         let now = Date().timeIntervalSince1970
-        while inFlight < config.maxConcurrency, let job = waiting.first {
+        while inFlight < limit, let job = waiting.first {
             if let wait = rate.admit(tokens: job.estimatedTokens, now: now) {
                 retryIn = wait
                 break
             }
             _ = waiting.popFirst()
             inFlight += 1
+            job.sent = Self.monotonicNow()
+            job.sentInFlight = inFlight
             peakInFlight = max(peakInFlight, inFlight)
             liveByStep[job.step, default: LLMLive()].started()
             starting.append(job)
@@ -393,6 +402,8 @@ package final class LLMClient: @unchecked Sendable {
         lock.lock()
         inFlight -= 1
         liveByStep[job.step, default: LLMLive()].inFlight -= 1
+        adaptive?.record(AdaptiveConcurrency.Sample(started: job.sent, finished: Self.monotonicNow(),
+                                                    inFlight: job.sentInFlight, outcome: Self.load(outcome)))
         lock.unlock()
         let latency = Date().timeIntervalSince1970 - job.started
         var retryAfter: Double?
@@ -465,6 +476,40 @@ package final class LLMClient: @unchecked Sendable {
             }
         }
         pump()
+    }
+
+    /// The requests that may be in flight now. [under lock]
+    private var limit: Int {
+        if let adaptive { return adaptive.limit }
+        if case .fixed(let limit) = config.concurrency { return limit }
+        return 1
+    }
+
+    /// What an attempt's outcome says about the server's load: 429, 503 and
+    /// timeouts say it has too much to do; any other answer that it served.
+    static func load(_ outcome: HTTPOutcome) -> AdaptiveConcurrency.Outcome {
+        switch outcome {
+        case .failure(_, let timedOut): timedOut ? .overloaded : .other
+        case .response(let status, _, _) where status == 429 || status == 503: .overloaded
+        case .response(let status, _, _) where status < 400: .ok
+        case .response: .other
+        }
+    }
+
+    /// Seconds on a monotonic clock.
+    static func monotonicNow() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// [thread-safe] The limit this run: `max_concurrency`, or under `auto`
+    /// where it is now and the range it moved in.
+    package var concurrency: LLMConcurrency {
+        lock.lock()
+        defer { lock.unlock() }
+        if let adaptive {
+            return LLMConcurrency(auto: true, limit: adaptive.limit, lowest: adaptive.lowest, highest: adaptive.highest,
+                                  peakInFlight: peakInFlight)
+        }
+        let fixed = limit
+        return LLMConcurrency(auto: false, limit: fixed, lowest: fixed, highest: fixed, peakInFlight: peakInFlight)
     }
 
     static func errorMessage(_ body: [UInt8]) -> String? {

@@ -14,7 +14,8 @@ package struct LLMConfig: Sendable {
     package var name: String
     var baseURL: String
     var model: String
-    var maxConcurrency: Int
+    /// `max_concurrency`: a fixed limit, or found as the run goes (`auto`).
+    var concurrency: Concurrency
     var requestsPerMinute: Double?
     var tokensPerMinute: Double?
     var timeout: Double
@@ -52,7 +53,10 @@ package struct LLMConfig: Sendable {
         baseURL = base
         guard let model = settings["model"]?.stringValue else { throw .configuration("llm \"\(name)\" has no model") }
         self.model = model
-        maxConcurrency = max(1, Int(settings["max_concurrency"]?.int64Value ?? 16))
+        if case .string(let text)? = settings["max_concurrency"], text != "auto" {
+            throw .configuration("llm \"\(name)\": max_concurrency must be an integer ≥ 1, \"auto\" or {auto: {min, max, start}}, got \"\(text)\"")
+        }
+        concurrency = Concurrency(settings["max_concurrency"])
         requestsPerMinute = settings["requests_per_minute"]?.doubleValue
         tokensPerMinute = settings["tokens_per_minute"]?.doubleValue
         timeout = settings["timeout_seconds"]?.doubleValue ?? 120
@@ -69,6 +73,29 @@ package struct LLMConfig: Sendable {
                 throw .configuration("llm \"\(name)\": cannot read the API key file \(path)")
             }
             apiKey = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}
+
+/// How many requests of one LLM may be in flight at once.
+package enum Concurrency: Sendable, Equatable {
+    case fixed(Int)
+    /// Found by `AdaptiveConcurrency` within these bounds.
+    case auto(AdaptiveConcurrency.Bounds)
+
+    /// From a validated `max_concurrency`: an integer, `auto`, or
+    /// `{auto: {min, max, start}}`; 16 when absent.
+    init(_ value: JSONValue?) {
+        switch value {
+        case .string("auto")?:
+            self = .auto(AdaptiveConcurrency.Bounds())
+        case .object(let object)?:
+            let bounds = object["auto"]?.objectValue ?? [:]
+            func int(_ key: String) -> Int? { bounds[key]?.int64Value.map { Int(clamping: $0) } }
+            self = .auto(AdaptiveConcurrency.Bounds(min: int("min") ?? 1, max: int("max") ?? AdaptiveConcurrency.Bounds.defaultMax,
+                                                    start: int("start")))
+        default:
+            self = .fixed(max(1, Int(clamping: value?.int64Value ?? 16)))
         }
     }
 }

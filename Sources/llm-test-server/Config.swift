@@ -23,6 +23,9 @@ struct Config: Sendable {
     /// Answer a chat request without seed and temperature 0 with a new
     /// sample each time, as a sampling server does.
     var sampleUnseeded = false
+    /// At most this many LLM requests in service at once (nil: no limit).
+    var capacity: Int?
+    var overCapacity = OverCapacity.queue
 
     static let usage = """
         usage: llm-test-server [options]
@@ -48,6 +51,11 @@ struct Config: Sendable {
           --faults-first N         inject faults only on the first N attempts of each distinct request
           --sample-unseeded        answer a chat request that has neither a "seed" nor "temperature": 0
                                    with a new sample every time it arrives (a sampling server)
+          --capacity K             at most K LLM requests in service at once (sleeping their
+                                   latency and being answered); the others wait (default: no limit)
+          --over-capacity MODE     what a request beyond --capacity gets: queue (waits its turn,
+                                   first come first served; default) or 429 (refused at once with
+                                   Retry-After --retry-after)
           --help                   this text
 
         Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
@@ -146,6 +154,13 @@ struct Config: Sendable {
             case "--junk-scores-rate": config.junkScoresRate = try rate()
             case "--faults-first": config.faultsFirst = try integer(0...1_000_000)
             case "--sample-unseeded": config.sampleUnseeded = true
+            case "--capacity": config.capacity = try integer(1...100_000)
+            case "--over-capacity":
+                let text = try value()
+                guard let mode = OverCapacity(rawValue: text) else {
+                    throw UsageError(message: "--over-capacity: expected queue or 429, got '\(text)'")
+                }
+                config.overCapacity = mode
             default:
                 throw UsageError(message: "unknown option '\(flag)'")
             }

@@ -31,12 +31,15 @@ final class Server: HTTPHandler {
     let stats = Stats()
     /// Sampled answers so far (--sample-unseeded): each one draws another.
     private let samples = Atomic<UInt64>(0)
+    /// --capacity: the slots LLM requests are served in.
+    let gate: CapacityGate?
 
     static let created = 1_700_000_000
     static let models = ["test-chat", "test-embed"]
 
     init(config: Config) {
         self.config = config
+        gate = config.capacity.map { CapacityGate(capacity: $0, over: config.overCapacity) }
     }
 
     // MARK: HTTPHandler
@@ -63,10 +66,16 @@ final class Server: HTTPHandler {
             return (.respond(.json(200, .object([("status", .string("ok"))]))), false)
         case "/stats":
             guard request.method == "GET" else { return (.respond(notAllowed("GET")), false) }
-            return (.respond(.json(200, stats.snapshot(config: config))), false)
+            var snapshot = stats.snapshot(config: config)
+            if let gate, case .object(var members) = snapshot {
+                members.append(("capacity", gate.snapshot))
+                snapshot = .object(members)
+            }
+            return (.respond(.json(200, snapshot)), false)
         case "/stats/reset":
             guard request.method == "POST" else { return (.respond(notAllowed("POST")), false) }
             stats.reset()
+            gate?.reset()
             return (.respond(.json(200, .object([("ok", .bool(true))]))), false)
         default:
             return (.respond(.error(404, "no route for \(request.method) \(request.path)", code: "not_found")), false)
@@ -127,6 +136,16 @@ final class Server: HTTPHandler {
         } catch {
             return (.respond(.error(400, error.message, param: error.param)), false)
         }
+
+        // In service from here until answered (the latency is service time).
+        if let gate {
+            guard gate.enter() else {
+                return (.respond(.error(429, "the server is at capacity (\(gate.capacity) requests in service); retry after \(config.retryAfter) s",
+                                        type: "requests", code: "over_capacity",
+                                        headers: [("Retry-After", String(config.retryAfter))])), false)
+            }
+        }
+        defer { gate?.leave() }
 
         var hash = StableHash()
         hash.add(endpoint)

@@ -357,9 +357,14 @@ struct Run: ParsableCommand {
         ]
         if console.format == .human && !quiet {
             FileHandleOutput.standardError(summary.table)
+            for limit in summary.concurrencyLines {
+                FileHandleOutput.standardError(limit)
+                fileLogger.info("\(limit)")
+            }
             FileHandleOutput.standardError(line)
             fileLogger.log(level: level, "\(line)", metadata: metadata)
         } else {
+            for limit in summary.concurrencyLines { logger.info("\(limit)") }
             logger.log(level: level, "\(line)", metadata: metadata)
         }
     }

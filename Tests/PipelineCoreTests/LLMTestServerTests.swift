@@ -485,6 +485,69 @@ struct LLMTestServerTests {
         #expect(stats["inflight"] as? Int == 0)
     }
 
+    /// `count` chat requests sent at once, each on its own connection.
+    private func parallelChats(_ server: RunningServer, count: Int) -> [HTTPTestResponse?] {
+        let results = ResponseBox(count: count)
+        let group = DispatchGroup()
+        for k in 0..<count {
+            group.enter()
+            let thread = Thread {
+                results.set(k, try? server.post("/v1/chat/completions", chatBody(content: "Capacity question \(k)"), timeout: 30))
+                group.leave()
+            }
+            thread.stackSize = 512 * 1024
+            thread.start()
+        }
+        _ = group.wait(timeout: .now() + 60)
+        return results.values
+    }
+
+    @Test func capacityQueuesTheRequestsBeyondK() throws {
+        let server = try RunningServer(["--capacity", "2", "--latency-ms", "300"])
+        defer { server.stop() }
+        let responses = parallelChats(server, count: 6)
+        #expect(responses.allSatisfy { $0?.status == 200 }, "\(responses.map { $0?.status })")
+        let stats = try server.stats()
+        let capacity = try #require(stats["capacity"] as? [String: Any])
+        #expect(capacity["limit"] as? Int == 2)
+        #expect(capacity["over_capacity"] as? String == "queue")
+        #expect(capacity["max_in_service"] as? Int == 2, "\(capacity)")
+        #expect((capacity["queued_total"] as? Int ?? 0) >= 1, "six requests for two slots: some waited")
+        #expect(capacity["rejected"] as? Int == 0)
+        #expect(capacity["in_service"] as? Int == 0 && capacity["queued"] as? Int == 0)
+    }
+
+    @Test func capacityRefusesTheRequestsBeyondKWith429() throws {
+        let server = try RunningServer(["--capacity", "1", "--over-capacity", "429", "--latency-ms", "400", "--retry-after", "3"])
+        defer { server.stop() }
+        let responses = parallelChats(server, count: 5)
+        let statuses = responses.map { $0?.status ?? -1 }
+        #expect(statuses.allSatisfy { $0 == 200 || $0 == 429 }, "\(statuses)")
+        let refused = responses.compactMap { $0 }.filter { $0.status == 429 }
+        #expect(!refused.isEmpty && statuses.contains(200), "\(statuses)")
+        for response in refused {
+            #expect(response.header("retry-after") == "3")
+            let error = try #require(try response.object()["error"] as? [String: Any])
+            #expect(error["code"] as? String == "over_capacity")
+        }
+        let capacity = try #require(try server.stats()["capacity"] as? [String: Any])
+        #expect(capacity["max_in_service"] as? Int == 1)
+        #expect(capacity["rejected"] as? Int == refused.count)
+        #expect(capacity["queued_total"] as? Int == 0)
+        // The slot is free again: the next request is served.
+        let again = try server.post("/v1/chat/completions", chatBody(content: "Capacity question 0"))
+        #expect(again.status == 200)
+    }
+
+    @Test func capacityFlagsAreChecked() throws {
+        let binary = RunningServer.binary
+        let zero = try ChildProcess.run(binary, ["--capacity", "0"])
+        #expect(zero.status == 2 && zero.output.contains("--capacity"))
+        let mode = try ChildProcess.run(binary, ["--capacity", "2", "--over-capacity", "drop"])
+        #expect(mode.status == 2 && mode.output.contains("expected queue or 429"), "\(mode.output)")
+        #expect(try ChildProcess.run(binary, ["--help"]).output.contains("--over-capacity"))
+    }
+
     @Test func usageErrorsExitWithTwoAndThePortFileIsWritten() throws {
         let binary = RunningServer.binary
         let badFlag = try ChildProcess.run(binary, ["--no-such-flag"])
@@ -521,6 +584,22 @@ private final class ResultBox: @unchecked Sendable {
         lock.unlock()
     }
     var values: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
+    }
+}
+
+private final class ResponseBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [HTTPTestResponse?]
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: HTTPTestResponse?) {
+        lock.lock()
+        storage[index] = value
+        lock.unlock()
+    }
+    var values: [HTTPTestResponse?] {
         lock.lock()
         defer { lock.unlock() }
         return storage

@@ -626,6 +626,7 @@ private struct Run {
                 }
             }
             summary.llms[name] = (summary.llms[name] ?? LLMUsage()).adding(total)
+            summary.concurrency[name] = client.concurrency
         }
     }
 

@@ -374,6 +374,10 @@ struct PipelineChecker {
                     "\(keyPath): must be the name of an environment variable (letters, digits and _), not the key "
                     + "itself; the value is not shown", origin: pipeline.sourceMap.valueOrigin(keyPath)))
             }
+            if let concurrency = llm.settings["max_concurrency"], let problem = LLMSettings.concurrencyProblem(concurrency) {
+                let keyPath = path.appending("max_concurrency")
+                diagnostics.append(Diagnostic("\(keyPath): \(problem)", origin: pipeline.sourceMap.valueOrigin(keyPath)))
+            }
             if llm.settings["api_key_env"] != nil, llm.settings["api_key_file"] != nil {
                 error("\(path): give api_key_env or api_key_file, not both", at: llm.location)
             }
