@@ -198,10 +198,15 @@ public struct RunForecast: Sendable {
             let settings = plan.llms[name] ?? .null
             var llm = LLM(name: name)
             llm.model = settings["model"]?.stringValue
-            llm.baseURL = settings["base_url"]?.stringValue
+            // As the client resolves it: the OpenAI API unless given (a served LLM has none).
+            llm.baseURL = settings["base_url"]?.stringValue ?? (settings["serve"] == nil ? "https://api.openai.com/v1" : nil)
             llm.maxConcurrency = settings["max_concurrency"]?.int64Value.map { Int($0) }
                 ?? (settings["max_concurrency"] == nil ? 16 : nil)
-            if llm.maxConcurrency == nil { llm.concurrencySetting = settings["max_concurrency"]?.stringValue }
+            if llm.maxConcurrency == nil {
+                // `auto`, or `{auto: {min, max, start}}`: found at run time.
+                llm.concurrencySetting = settings["max_concurrency"]?.stringValue
+                    ?? (settings["max_concurrency"]?["auto"] != nil ? "auto" : nil)
+            }
             if let measured = probe?.latencyMs[name] {
                 llm.latencyMs = measured
                 llm.latencySource = "probe"
