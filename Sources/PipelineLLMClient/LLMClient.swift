@@ -404,7 +404,7 @@ package final class LLMClient: @unchecked Sendable {
         job.incarnation = endpoint?.incarnation ?? 0
         var headers = ["Content-Type: application/json", "Accept: application/json"]
         if let key = config.apiKey { headers.append("Authorization: Bearer \(key)") }
-        let request = HTTPRequest(url: config.baseURL + job.endpoint, headers: headers, body: job.body,
+        let request = HTTPRequest(url: (endpoint?.baseURL ?? config.baseURL) + job.endpoint, headers: headers, body: job.body,
                                   timeout: config.timeout)
         engine.start(request) { [self] outcome in finish(job, outcome) }
     }

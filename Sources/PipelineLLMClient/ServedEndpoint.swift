@@ -5,6 +5,9 @@
 package protocol ServedEndpoint: AnyObject, Sendable {
     /// Changes every time the server is started again.
     var incarnation: Int { get }
+    /// Where it listens now, e.g. `http://127.0.0.1:PORT/v1` (a restart may
+    /// have to take another port).
+    var baseURL: String { get }
     /// Why the server is gone for good (restarts used up, or stopped), or nil.
     var failure: String? { get }
     /// [thread-safe] True when the server is ready now. Otherwise false,

@@ -45,7 +45,11 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
     private var wakers: [@Sendable () -> Void] = []
     private var stopRequested = false
     private var threadEnded = false
-    private(set) var port = 0
+    private var _port = 0
+    var port: Int {
+        get { condition.withLock { _port } }
+        set { condition.withLock { _port = newValue } }
+    }
     private(set) var pid: pid_t = 0
     private(set) var readySeconds: Double?
     private(set) var restarts = 0
@@ -59,6 +63,7 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
     }
 
     var url: String { "http://127.0.0.1:\(port)/v1" }
+    var baseURL: String { url }
 
     func start() {
         let thread = Thread { [self] in supervise() }
@@ -212,8 +217,11 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
     /// Starts the server and waits until it is ready (or exits, or the
     /// startup timeout passes, or a stop comes).
     private func launch() -> Launch {
+        // A restart takes the same port again if it can.
+        let previous = port
         attempts: for attempt in 1...Self.portAttempts {
-            guard let port = Loopback.freePort() else { return .failed("\(spec.label): no free loopback port") }
+            let reuse = attempt == 1 && previous != 0 && !Loopback.isListening(port: previous)
+            guard let port = reuse ? previous : Loopback.freePort() else { return .failed("\(spec.label): no free loopback port") }
             self.port = port
             let arguments = spec.arguments(port: port)
             let child: Child

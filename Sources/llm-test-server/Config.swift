@@ -23,6 +23,9 @@ struct Config: Sendable {
     /// Answer a chat request without seed and temperature 0 with a new
     /// sample each time, as a sampling server does.
     var sampleUnseeded = false
+    /// Act as a server still loading its model for this long after start:
+    /// /health and the LLM routes answer 503, /v1/models 200 (llama-server).
+    var loadingMs = 0.0
 
     static let usage = """
         usage: llm-test-server [options]
@@ -48,6 +51,8 @@ struct Config: Sendable {
           --faults-first N         inject faults only on the first N attempts of each distinct request
           --sample-unseeded        answer a chat request that has neither a "seed" nor "temperature": 0
                                    with a new sample every time it arrives (a sampling server)
+          --loading-ms MS          for MS after start act as a server loading its model: /health and the
+                                   LLM routes answer 503 "Loading model", /v1/models answers 200 (default 0)
           --help                   this text
 
         Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
@@ -146,6 +151,7 @@ struct Config: Sendable {
             case "--junk-scores-rate": config.junkScoresRate = try rate()
             case "--faults-first": config.faultsFirst = try integer(0...1_000_000)
             case "--sample-unseeded": config.sampleUnseeded = true
+            case "--loading-ms": config.loadingMs = try milliseconds()
             default:
                 throw UsageError(message: "unknown option '\(flag)'")
             }
