@@ -236,13 +236,27 @@ struct ServeTests {
         for pid in all { #expect(waitGone(pid)) }
     }
 
+    /// Only the LLMs a step uses get a server (an entry no step names, or a
+    /// preview of part of the pipeline, starts nothing more).
+    @Test func anLLMNoStepUsesStartsNoServer() throws {
+        try requireBuilt()
+        let directory = try Fixtures.emptyDirectory("serve-unused")
+        let file = try pipeline(in: directory, llms: """
+              a: {model: test-chat, serve: {command: \(list([testServer, "--port", "{port}"]))}}
+              unused: {model: m, serve: {command: ["no-such-server-here", "{port}"]}}
+            """)
+        let result = try run(file, directory)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try summary(directory)["servers"]?.arrayValue?.count == 1)
+    }
+
     // MARK: Bad set-ups: exit 1, the LLM named, nothing left running
 
     private func expectFailure(_ llms: String, _ fragments: [String], environment: [String: String]? = nil,
-                               pidFile: String? = nil) throws {
+                               pidFile: String? = nil, second: Bool = false) throws {
         try requireBuilt()
         let directory = try Fixtures.emptyDirectory("serve-bad")
-        let file = try pipeline(in: directory, llms: llms)
+        let file = try pipeline(in: directory, llms: llms, second: second)
         let result = try run(file, directory, environment: environment)
         #expect(result.status == 1, "\(result.output)")
         for fragment in fragments { #expect(result.output.contains(fragment), "\(fragment) not in \(result.output)") }
@@ -287,7 +301,7 @@ struct ServeTests {
         try expectFailure("""
               a: {model: m, serve: {preset: vllm, executable: /bin/true, model: x, gpus: [0]}}
               b: {model: m, serve: {command: \(command), gpus: [0, 1], gpu_memory: 0.3}}
-            """, ["GPU 0 is shared by llm \\\"a\\\" (vLLM without gpu_memory: takes 0.9 of it) and llm \\\"b\\\""])
+            """, ["GPU 0 is shared by llm \\\"a\\\" (vLLM without gpu_memory: takes 0.9 of it) and llm \\\"b\\\""], second: true)
         #expect(pids(pidFile).isEmpty, "no server started")
     }
 

@@ -423,9 +423,11 @@ private struct Run {
             let log = LLMIOLog(path: (options.runDirectory as NSString).appendingPathComponent("llm-io.jsonl"),
                                committedLength: try store?.ioLogBytes())
             ioLog = log
-            let stop = options.stop
-            servers = try ModelServers.start(plan.llms, runDirectory: options.runDirectory, environment: options.environment,
-                                             logger: logger, stopRequested: { stop?.isRequested ?? false })
+            // Servers only for LLMs a step of this run uses (a preview runs a part).
+            let stop = options.stop, used = Set(plan.steps.compactMap(\.llm))
+            servers = try ModelServers.start(plan.llms.filter { used.contains($0.key) }, runDirectory: options.runDirectory,
+                                             environment: options.environment, logger: logger,
+                                             stopRequested: { stop?.isRequested ?? false })
             for (name, settings) in plan.llms {
                 var config = try LLMConfig(name: name, settings: settings, environment: options.environment)
                 let served = servers?.endpoint(for: name)
