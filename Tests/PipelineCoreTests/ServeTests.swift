@@ -236,6 +236,27 @@ struct ServeTests {
         for pid in all { #expect(waitGone(pid)) }
     }
 
+    /// SIGTERM to the host: the run stops (exit 5) and has stopped its
+    /// server before it exits (no watchdog needed).
+    @Test func sigtermOfTheHostStopsTheServerBeforeItExits() throws {
+        try requireBuilt()
+        let directory = try Fixtures.emptyDirectory("serve-sigterm")
+        let pidFile = directory.appendingPathComponent("pids").path
+        let command = shell("echo $$ >> \(pidFile); exec \(testServer) --port \"$1\" --latency-ms 200")
+        let file = try pipeline(in: directory, llms: """
+              a: {model: test-chat, max_concurrency: 1, serve: {command: \(command)}}
+            """, rows: 30)
+        let host = try Spawned(binary, ["run", file, "--run-dir", directory.appendingPathComponent("run").path,
+                                        "--log-format", "json", "--no-llm-cache"])
+        let io = directory.appendingPathComponent("run/llm-io.jsonl").path
+        #expect(waitFor { ((try? lines(io)) ?? []).count >= 2 }, "\(host.output)")
+        let server = try #require(pids(pidFile).first)
+        host.kill(SIGTERM)
+        let result = host.wait()
+        #expect(result.status == 5, "\(result.output)")
+        #expect(isGone(server), "the host exited before its server")
+    }
+
     /// Only the LLMs a step uses get a server (an entry no step names, or a
     /// preview of part of the pipeline, starts nothing more).
     @Test func anLLMNoStepUsesStartsNoServer() throws {
