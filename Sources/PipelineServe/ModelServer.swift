@@ -46,13 +46,23 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
     private var stopRequested = false
     private var threadEnded = false
     private var _port = 0
-    var port: Int {
+    private var _readySeconds: Double?
+    private var _restarts = 0
+    /// Where it listens (0 before the first start).
+    private(set) var port: Int {
         get { condition.withLock { _port } }
         set { condition.withLock { _port = newValue } }
     }
-    private(set) var pid: pid_t = 0
-    private(set) var readySeconds: Double?
-    private(set) var restarts = 0
+    /// Start to ready, the first time.
+    private(set) var readySeconds: Double? {
+        get { condition.withLock { _readySeconds } }
+        set { condition.withLock { _readySeconds = newValue } }
+    }
+    /// Restarts after it died mid-run.
+    private(set) var restarts: Int {
+        get { condition.withLock { _restarts } }
+        set { condition.withLock { _restarts = newValue } }
+    }
 
     init(spec: ServeSpec, logPath: String, executable: String, environment: [String: String], logger: Logger) {
         self.spec = spec
@@ -229,7 +239,6 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
             case .failure(let error): return .failed(error.message)
             case .success(let started): child = started
             }
-            pid = child.pid
             let deadline = ContinuousClock.now + .milliseconds(Int(spec.startupTimeout * 1000))
             var lastStatus: Int?
             while true {
