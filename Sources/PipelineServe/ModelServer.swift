@@ -36,6 +36,8 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
     let executable: String
     let environment: [String: String]
     private let logger: Logger
+    /// Called (on the supervising thread) when the server is given up mid-run.
+    var onGiveUp: (@Sendable () -> Void)?
 
     private let condition = NSCondition()
     // Guarded by `condition`.
@@ -202,6 +204,7 @@ final class ModelServer: ServedEndpoint, @unchecked Sendable {
                     let message = "its server (serve:) \(exit) and was already restarted \(restarts) times: giving up (log: \(logPath))"
                     logger.error("\(spec.label): \(message)")
                     set(.failed, why: message)
+                    onGiveUp?()
                     return
                 }
                 restarts += 1

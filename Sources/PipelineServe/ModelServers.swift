@@ -63,9 +63,11 @@ package final class ModelServers: @unchecked Sendable {
 
     /// Starts the servers `llms` asks for (nil when none does); their
     /// output goes to RUN_DIR/servers/NAME.log. `stopRequested` is polled
-    /// while waiting (a SIGINT during a long start).
+    /// while waiting (a SIGINT during a long start); `onGiveUp` runs when a
+    /// server is given up mid-run (the run should take no new rows).
     package static func start(_ llms: [String: JSONValue], runDirectory: String, environment: [String: String],
-                              logger: Logger, stopRequested: @escaping @Sendable () -> Bool = { false })
+                              logger: Logger, stopRequested: @escaping @Sendable () -> Bool = { false },
+                              onGiveUp: (@Sendable () -> Void)? = nil)
         throws(ServeError) -> ModelServers?
     {
         let specs = try plan(llms, environment: environment)
@@ -82,6 +84,7 @@ package final class ModelServers: @unchecked Sendable {
             servers.append(ModelServer(spec: spec, logPath: (directory as NSString).appendingPathComponent("\(spec.name).log"),
                                        executable: try spec.executable(environment: childEnvironment),
                                        environment: childEnvironment, logger: logger))
+            servers.last?.onGiveUp = onGiveUp
         }
         let fleet = ModelServers(servers: servers)
         for server in servers {

@@ -210,6 +210,26 @@ struct ServeTests {
         for pid in pids(pidFile) { #expect(waitGone(pid)) }
     }
 
+    /// A server that keeps dying is given up after three restarts: the run
+    /// fails (exit 1) saying so, and nothing is left running.
+    @Test func aServerThatKeepsDyingIsGivenUpAfterThreeRestarts() throws {
+        try requireBuilt()
+        let directory = try Fixtures.emptyDirectory("serve-give-up")
+        let pidFile = directory.appendingPathComponent("pids").path
+        let command = shell("echo $$ >> \(pidFile); (sleep 0.5; kill -9 $$) & exec \(testServer) --port \"$1\" --latency-ms 100")
+        let file = try pipeline(in: directory, llms: """
+              a: {model: test-chat, max_concurrency: 1, serve: {command: \(command)}}
+            """, rows: 200)
+        let result = try run(file, directory)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains("was already restarted 3 times: giving up"), "\(result.output)")
+        // The run took no new rows after that: most are neither answered nor errors.
+        #expect((try summary(directory)["row_errors"]?.doubleValue ?? 200) < 50)
+        let started = pids(pidFile)
+        #expect(started.count == 4)
+        for pid in started { #expect(waitGone(pid)) }
+    }
+
     @Test func killMinus9OfTheHostLeavesNoServerAndTheResumedRunStartsItAgain() throws {
         try requireBuilt()
         let directory = try Fixtures.emptyDirectory("serve-kill9")

@@ -427,7 +427,8 @@ private struct Run {
             let stop = options.stop, used = Set(plan.steps.compactMap(\.llm))
             servers = try ModelServers.start(plan.llms.filter { used.contains($0.key) }, runDirectory: options.runDirectory,
                                              environment: options.environment, logger: logger,
-                                             stopRequested: { stop?.isRequested ?? false })
+                                             stopRequested: { stop?.isRequested ?? false },
+                                             onGiveUp: { stop?.request() })
             for (name, settings) in plan.llms {
                 var config = try LLMConfig(name: name, settings: settings, environment: options.environment)
                 let served = servers?.endpoint(for: name)
