@@ -5,9 +5,11 @@
 #   make install PREFIX=DIR   binary, headers, pkg-config file, built-in plugins, docs, man page, Rust SDK
 #   make rust-example         the Rust example plugin (sdk/rust), when cargo is on PATH
 #   make bench                benchmarks (release build)
+#   make bench-serve          serve: against the tiny random model: start to ready, textgen 40 x 3, DEITA N=20 k=2 (llama venv)
 #   make chaos                kill -9 / resume test with 100 kills
 #   make test-abi             ABI compatibility: plugins built against every released header, on this host and on a "next" host
 #   make test-llama           structured_generation against llama-cpp-python serving a tiny random model (builds llama.cpp: ~8 min once)
+#   make test-real            textgen, embeddings and DEITA against a tiny random model the host serves itself (serve:); not in make test
 #   make fuzz                 libFuzzer + ASan targets of Tests/fuzz, one after the other, FUZZ_SECONDS each
 #   make fuzz-coverage        line coverage of each fuzz target's parser files over its corpus
 #
@@ -31,7 +33,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFil
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-llama llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-distill bench-dedup chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama test-real llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-serve bench-distill bench-dedup bench-parquet bench-hub-load chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -138,6 +140,15 @@ $(LLAMA_VENV)/.ready: Tests/tools/llama-requirements.txt
 # tiny random GGUF model (Tests/tools/make-tiny-gguf.py): LlamaStructuredTests.
 test-llama: plugins llama-venv
 	PIPELINE_LLAMA_PYTHON=$(abspath $(LLAMA_VENV))/bin/python $(SWIFT) test -c $(CONFIG) --filter LlamaStructuredTests
+
+# Real-model tests (RealModelTests): a tiny random GGUF model with a byte-level
+# BPE vocabulary (make-tiny-gguf.py --tokenizer bpe), served by llama-cpp-python
+# through `llms: NAME: serve:`; textgen, embeddings and DEITA against it, and no
+# server left afterwards, nor after a kill -9 of the host. Needs the llama venv
+# (about 10 minutes the first time: pip compiles llama.cpp), so not in `make test`.
+test-real: plugins llama-venv
+	$(SWIFT) build -c $(CONFIG) --product llm-test-server
+	PIPELINE_LLAMA_PYTHON=$(abspath $(LLAMA_VENV))/bin/python $(SWIFT) test -c $(CONFIG) --filter 'RealModelTests|ServeTests'
 
 # The C SDK helper, alone, under AddressSanitizer and UBSan.
 test-c:
@@ -269,6 +280,12 @@ bench-deita-pipeline:
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product llm-test-server
 	$(PYTHON) Tests/bench/llm/deita-bench.py --bin-dir .build/release $(BENCH_DEITA_FLAGS)
+
+# serve: with llama-cpp-python and the tiny random GGUF model; baseline: the
+# same textgen against a server started by hand. Needs the llama venv.
+bench-serve: llama-venv
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	$(PYTHON) Tests/bench/serve-bench.py --bin-dir .build/release --python $(LLAMA_VENV)/bin/python
 
 # pipelines/distill.yaml beside distilabel 1.5.3 (TextGeneration x 2 + UltraFeedback):
 # N=2000 prompts, 2 teachers x 2 answers, a judge; 50 ms, 50 in flight per model.

@@ -4,6 +4,8 @@ import PackageDescription
 // Layout (see docs/ARCHITECTURE.md):
 //   CPipelineABI   the C header that is the whole plugin contract
 //   CCrashGuard    the fatal-signal handler naming the plugin that crashed
+//   CServeProcess  fork and exec of a model server: process group, parent-death signal, watchdog
+//   PipelineServe  the model servers a run starts for `llms: NAME: serve:`
 //   PipelineArrow  Arrow C Data Interface import/export and builders
 //   PipelineJSON   JSON values, reader and writer (standard library only)
 //   PipelineRetry  the HTTP retry policy of the LLM client and the Hub plugin (standard library only)
@@ -47,6 +49,8 @@ let package = Package(
         .target(name: "CPipelineABI"),
         // The fatal-signal handler: what crashed, said with async-signal-safe calls.
         .target(name: "CCrashGuard"),
+        // fork + setpgid + PR_SET_PDEATHSIG + exec of a model server (posix_spawn cannot set a parent-death signal).
+        .target(name: "CServeProcess"),
         .systemLibrary(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]),
@@ -90,6 +94,13 @@ let package = Package(
             dependencies: [
                 "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineRetry",
             ]),
+        // The local model servers of `llms: NAME: serve:`: started, shared,
+        // restarted and stopped with the run.
+        .target(
+            name: "PipelineServe",
+            dependencies: [
+                "CServeProcess", "PipelineJSON", "PipelineLLMClient", .product(name: "Logging", package: "swift-log"),
+            ]),
         // The pipeline file: YAML with positions, schema validation,
         // interpolation, diagnostics (what needs no plugin).
         .target(name: "PipelineDefinition", dependencies: ["CYAML", "PipelineJSON"]),
@@ -110,7 +121,7 @@ let package = Package(
             name: "PipelineCore",
             dependencies: [
                 "PipelineHost", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineLLMClient",
-                "PipelineStore", "PipelineSQLite", "PipelineDefinition", "PipelineTemplate",
+                "PipelineStore", "PipelineSQLite", "PipelineDefinition", "PipelineTemplate", "PipelineServe",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The terminal: console and progress output, logging to the
@@ -174,7 +185,7 @@ let package = Package(
         .testTarget(name: "PipelineTemplateTests", dependencies: ["PipelineTemplate"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
-            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI", "PluginParquet",
+            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI", "PluginParquet", "PipelineServe",
         ]),
     ]
 )

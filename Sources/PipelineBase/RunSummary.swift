@@ -63,6 +63,8 @@ public struct RunSummary: Sendable {
     /// What a `--resume-changed` run kept and redid (reused, recomputed
     /// with why, removed), when the pipeline had changed.
     public var rerun: JSONValue?
+    /// The model servers the run started (`serve:`): where, how fast, restarts.
+    public var servers: JSONValue?
     /// How many times the run was started (the first run and each resume
     /// that did work); the figures above add up all of them.
     public var attempts = 1
@@ -118,6 +120,7 @@ public struct RunSummary: Sendable {
         ]
         if let error { object["error"] = .string(error) }
         if let rerun { object["rerun"] = rerun }
+        if let servers { object["servers"] = servers }
         return .object(object)
     }
 

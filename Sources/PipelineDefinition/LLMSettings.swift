@@ -24,7 +24,8 @@ package enum LLMSettings {
                "price": {"type": "object", "additionalProperties": false, "minProperties": 1,
                  "properties": {"prompt_per_million": {"type": "number", "minimum": 0},
                                 "completion_per_million": {"type": "number", "minimum": 0}}},
-               "latency_ms": {"type": "number", "minimum": 0}}}
+               "latency_ms": {"type": "number", "minimum": 0},
+               "serve": \(serveSchema)}}
             """
         return (try? JSONValue(parsing: text)) ?? .object([:])
     }()
@@ -54,6 +55,22 @@ package enum LLMSettings {
             return nil
         }
     }
+    /// `serve:`: a local server the host starts for the LLM (PipelineServe).
+    /// `preset:` or `command:` (one of them: PipelineLoader checks it).
+    static let serveSchema = """
+        {"type": "object", "additionalProperties": false,
+         "properties": {
+           "preset": {"enum": ["llama-server", "llama-cpp-python", "vllm"]},
+           "command": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+           "executable": {"type": "string", "minLength": 1},
+           "model": {"type": "string", "minLength": 1},
+           "args": {"type": "array", "items": {"type": "string"}},
+           "gpus": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+           "gpu_memory": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+           "startup_timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 600},
+           "ready_path": {"type": "string", "pattern": "^/"},
+           "env": {"type": "object", "additionalProperties": {"type": "string"}}}}
+        """
 
     /// `[A-Za-z_][A-Za-z0-9_]*`.
     package static func isVariableName(_ name: String) -> Bool {

@@ -95,12 +95,15 @@ package final class LLMClient: @unchecked Sendable {
     private var peakInFlight = 0
     /// The limit under `max_concurrency: auto`, fed by every finished attempt.
     private var adaptive: AdaptiveConcurrency?
+    /// The server the host runs for this LLM (`serve:`), if any.
+    private let endpoint: (any ServedEndpoint)?
 
-    package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?) {
+    package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?, endpoint: (any ServedEndpoint)? = nil) {
         self.config = config
         self.cache = cache
         self.log = log
         if case .auto(let bounds) = config.concurrency { adaptive = AdaptiveConcurrency(bounds: bounds) }
+        self.endpoint = endpoint
         rate = RateWindow(requestsPerMinute: config.requestsPerMinute, tokensPerMinute: config.tokensPerMinute)
     }
 
@@ -126,6 +129,8 @@ package final class LLMClient: @unchecked Sendable {
         /// flight just after it (for the adaptive limit).
         var sent = 0.0
         var sentInFlight = 0
+        /// The served endpoint's incarnation the last attempt went to.
+        var incarnation = 0
 
         init(step: String, endpoint: String, body: [UInt8], row: UInt64? = nil, cacheKey: String?, estimatedTokens: Double,
              parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
@@ -163,7 +168,7 @@ package final class LLMClient: @unchecked Sendable {
         json.value(.object(body))
         let bodyBytes = json.bytes
         // A sample (only `always` caches one) is the step's and the row's own.
-        let key = useCache ? Self.cacheKey(url: config.baseURL, endpoint: "chat", body: bodyBytes,
+        let key = useCache ? Self.cacheKey(url: config.cacheURL, endpoint: "chat", body: bodyBytes,
                                            generation: request.generation,
                                            sample: deterministic ? nil : SampleOwner(step: step, row: request.row)) : nil
         if let key, let cache, let stored = cache.get(key), let response = Self.parseChat(Array(stored.utf8)) {
@@ -297,7 +302,7 @@ package final class LLMClient: @unchecked Sendable {
             json.value(.object(body))
             let bodyBytes = json.bytes
             let key = config.cache == .never || cache == nil ? nil
-                : Self.cacheKey(url: config.baseURL, endpoint: "embeddings", body: bodyBytes, generation: nil)
+                : Self.cacheKey(url: config.cacheURL, endpoint: "embeddings", body: bodyBytes, generation: nil)
             let count = slice.count
             let finish: @Sendable (ChatResponse) -> Void = { response in
                 let vectors = response.vectors
@@ -354,6 +359,22 @@ package final class LLMClient: @unchecked Sendable {
 
     /// Starts waiting jobs while the concurrency and rate limits allow.
     private func pump() {
+        if let endpoint {
+            // A served LLM's requests wait while its server (re)starts, and
+            // fail once it is gone for good.
+            if let failure = endpoint.failure {
+                lock.lock()
+                var failed: [Job] = []
+                while let job = waiting.popFirst() { failed.append(job) }
+                lock.unlock()
+                for job in failed {
+                    record(step: job.step, closing: true) { $0.requests += 1; $0.failures += 1 }
+                    job.completion(.failure(.io, "llm \(config.name): \(failure)"))
+                }
+                return
+            }
+            guard endpoint.whenReady({ [self] in pump() }) else { return }
+        }
         var starting: [Job] = []
         var retryIn: Double?
         lock.lock()
@@ -389,9 +410,10 @@ package final class LLMClient: @unchecked Sendable {
     private func start(_ job: Job) {
         job.attempt += 1
         job.started = Date().timeIntervalSince1970
+        job.incarnation = endpoint?.incarnation ?? 0
         var headers = ["Content-Type: application/json", "Accept: application/json"]
         if let key = config.apiKey { headers.append("Authorization: Bearer \(key)") }
-        let request = HTTPRequest(url: config.baseURL + job.endpoint, headers: headers, body: job.body,
+        let request = HTTPRequest(url: (endpoint?.baseURL ?? config.baseURL) + job.endpoint, headers: headers, body: job.body,
                                   timeout: config.timeout)
         engine.start(request) { [self] outcome in finish(job, outcome) }
     }
@@ -456,6 +478,21 @@ package final class LLMClient: @unchecked Sendable {
             log.append(line: .object(fields, capacity: job.body.count + (response?.text?.utf8.count ?? 0) + 512))
         }
 
+        // No answer from a served LLM: if its server went away, the request
+        // goes again once the server is back, as the same attempt.
+        if response == nil, httpStatus == 0, let endpoint, let failure {
+            endpoint.judge(failureAt: job.incarnation) { [self, retryAfter] wentAway in
+                if wentAway {
+                    job.attempt -= 1
+                    record(step: job.step) { $0.retries += 1 }
+                    enqueue(job)
+                } else {
+                    settle(job, failure: failure, retryAfter: retryAfter)
+                }
+            }
+            pump()
+            return
+        }
         if let response {
             self.record(step: job.step, closing: true) {
                 $0.requests += 1
@@ -464,16 +501,7 @@ package final class LLMClient: @unchecked Sendable {
             }
             job.completion(response)
         } else if let failure {
-            let policy = config.retryPolicy
-            if failure.retryable && policy.allowsRetry(afterAttempt: job.attempt) {
-                self.record(step: job.step) { $0.retries += 1 }
-                let delay = policy.delay(afterAttempt: job.attempt, serverDelay: retryAfter)
-                DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in enqueue(job) }
-            } else {
-                self.record(step: job.step, closing: true) { $0.requests += 1; $0.failures += 1 }
-                let attempts = job.attempt == 1 ? "" : " (after \(job.attempt) attempts)"
-                job.completion(.failure(failure.status, "llm \(config.name): \(failure.message)\(attempts)"))
-            }
+            settle(job, failure: failure, retryAfter: retryAfter)
         }
         pump()
     }
@@ -510,6 +538,21 @@ package final class LLMClient: @unchecked Sendable {
         }
         let fixed = limit
         return LLMConcurrency(auto: false, limit: fixed, lowest: fixed, highest: fixed, peakInFlight: peakInFlight)
+    }
+
+    /// A failed attempt: tried again after the policy's delay, or the
+    /// request ends with the failure.
+    private func settle(_ job: Job, failure: (status: LLMStatus, message: String, retryable: Bool), retryAfter: Double?) {
+        let policy = config.retryPolicy
+        if failure.retryable && policy.allowsRetry(afterAttempt: job.attempt) {
+            self.record(step: job.step) { $0.retries += 1 }
+            let delay = policy.delay(afterAttempt: job.attempt, serverDelay: retryAfter)
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in enqueue(job) }
+        } else {
+            self.record(step: job.step, closing: true) { $0.requests += 1; $0.failures += 1 }
+            let attempts = job.attempt == 1 ? "" : " (after \(job.attempt) attempts)"
+            job.completion(.failure(failure.status, "llm \(config.name): \(failure.message)\(attempts)"))
+        }
     }
 
     static func errorMessage(_ body: [UInt8]) -> String? {

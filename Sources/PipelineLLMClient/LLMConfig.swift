@@ -12,7 +12,12 @@ package struct LLMConfig: Sendable {
     }
 
     package var name: String
-    var baseURL: String
+    /// Set by the host for a served LLM (`serve:`): its server's URL.
+    package var baseURL: String
+    /// What the response cache keys answers by: the base URL, or for a
+    /// served LLM (whose port changes from run to run) what it serves.
+    package var cacheIdentity: String?
+    var cacheURL: String { cacheIdentity ?? baseURL }
     var model: String
     /// `max_concurrency`: a fixed limit, or found as the run goes (`auto`).
     var concurrency: Concurrency

@@ -26,6 +26,9 @@ struct Config: Sendable {
     /// At most this many LLM requests in service at once (nil: no limit).
     var capacity: Int?
     var overCapacity = OverCapacity.queue
+    /// Act as a server still loading its model for this long after start:
+    /// /health and the LLM routes answer 503, /v1/models 200 (llama-server).
+    var loadingMs = 0.0
 
     static let usage = """
         usage: llm-test-server [options]
@@ -56,6 +59,8 @@ struct Config: Sendable {
           --over-capacity MODE     what a request beyond --capacity gets: queue (waits its turn,
                                    first come first served; default) or 429 (refused at once with
                                    Retry-After --retry-after)
+          --loading-ms MS          for MS after start act as a server loading its model: /health and the
+                                   LLM routes answer 503 "Loading model", /v1/models answers 200 (default 0)
           --help                   this text
 
         Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
@@ -161,6 +166,7 @@ struct Config: Sendable {
                     throw UsageError(message: "--over-capacity: expected queue or 429, got '\(text)'")
                 }
                 config.overCapacity = mode
+            case "--loading-ms": config.loadingMs = try milliseconds()
             default:
                 throw UsageError(message: "unknown option '\(flag)'")
             }

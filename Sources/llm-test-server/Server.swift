@@ -37,9 +37,13 @@ final class Server: HTTPHandler {
     static let created = 1_700_000_000
     static let models = ["test-chat", "test-embed"]
 
+    /// When the model is "loaded" (--loading-ms).
+    private let loadedAt: ContinuousClock.Instant
+
     init(config: Config) {
         self.config = config
         gate = config.capacity.map { CapacityGate(capacity: $0, over: config.overCapacity) }
+        loadedAt = .now + .milliseconds(Int(config.loadingMs))
     }
 
     // MARK: HTTPHandler
@@ -49,6 +53,9 @@ final class Server: HTTPHandler {
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
         // The OpenAI routes answer with and without the /v1 prefix.
         let route = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
+        if ContinuousClock.now < loadedAt, route != "/models", !route.hasPrefix("/stats") {
+            return (.respond(.error(503, "Loading model", type: "unavailable_error", code: "503")), false)
+        }
         switch route {
         case "/chat/completions":
             return llmRequest(request, endpoint: "chat", prepare: prepareChat)

@@ -134,6 +134,14 @@ struct Plugins: ParsableCommand {
                 }
                 var written = try llmFrom.map { (from) throws in try Self.llmEntry(from, registry: registry) } ?? [:]
                 for (key, value) in Self.keyValues(llmSettings) { written[key] = value }
+                // `serve:` is a server a run starts; try uses one that runs.
+                if written["serve"] != nil {
+                    guard written["base_url"] != nil else {
+                        FileHandleOutput.standardError("error: --llm-from: this LLM has serve: (a server `pipeline run` starts and stops); start it yourself and give its URL with --llm base_url=http://127.0.0.1:PORT/v1")
+                        throw ExitCode(.usage)
+                    }
+                    written["serve"] = nil
+                }
                 let settings = try checked(written, against: LLMSettings.schema, flag: llmFrom == nil ? "--llm" : "--llm-from", noun: "key")
                 do {
                     llm = LLMClient(config: try LLMConfig(name: "try", settings: .object(settings),

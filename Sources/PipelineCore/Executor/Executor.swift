@@ -9,6 +9,7 @@ import PipelineSQLite
 import PipelineStore
 import PipelineDefinition
 import PipelineHost
+import PipelineServe
 
 /// How to run a plan.
 public struct ExecutorOptions: Sendable {
@@ -144,7 +145,12 @@ public enum Executor {
         do {
             var run = try Run(plan: plan, options: options, logger: logger, store: store, states: states,
                               attempt: attempt, startedAt: thisStart, clock: clock)
+            // The servers of `serve:` stop when the run does, however it ends.
+            defer { run.servers?.stopAll() }
+            summary.servers = run.servers?.summary
             try run.execute(summary: &summary)
+            summary.servers = run.servers?.summary
+            if let failure = run.servers?.failure { throw ServeError(failure) }
             summary.status = run.interrupted ? .interrupted : .succeeded
             if let store {
                 try store.setStatus(run.interrupted ? .interrupted : .succeeded)
@@ -353,6 +359,8 @@ private struct Run {
     var interrupted = false
     /// One client per named LLM, shared by the steps that use it.
     var llms: [String: LLMClient] = [:]
+    /// The servers the run started for `llms: NAME: serve:`.
+    var servers: ModelServers?
     /// The teacher I/O log of the run's LLMs: the control thread writes each
     /// call's lines to it before the call's commit.
     var ioLog: LLMIOLog?
@@ -415,9 +423,20 @@ private struct Run {
             let log = LLMIOLog(path: (options.runDirectory as NSString).appendingPathComponent("llm-io.jsonl"),
                                committedLength: try store?.ioLogBytes())
             ioLog = log
+            // Servers only for LLMs a step of this run uses (a preview runs a part).
+            let stop = options.stop, used = Set(plan.steps.compactMap(\.llm))
+            servers = try ModelServers.start(plan.llms.filter { used.contains($0.key) }, runDirectory: options.runDirectory,
+                                             environment: options.environment, logger: logger,
+                                             stopRequested: { stop?.isRequested ?? false },
+                                             onGiveUp: { stop?.request() })
             for (name, settings) in plan.llms {
-                let config = try LLMConfig(name: name, settings: settings, environment: options.environment)
-                llms[name] = LLMClient(config: config, cache: cache, log: log)
+                var config = try LLMConfig(name: name, settings: settings, environment: options.environment)
+                let served = servers?.endpoint(for: name)
+                if let served {
+                    config.baseURL = served.url
+                    config.cacheIdentity = served.cacheIdentity
+                }
+                llms[name] = LLMClient(config: config, cache: cache, log: log, endpoint: served?.endpoint)
             }
         }
         // The secrets of the credentials steps send, read before any step

@@ -385,9 +385,48 @@ struct PipelineChecker {
                 diagnostics.append(Diagnostic("\(path.appending("price")): give prompt_per_million, completion_per_million or both (prices per million tokens)",
                                               origin: pipeline.sourceMap.valueOrigin(path.appending("price"))))
             }
-            result.append((llm.name, settings))
+            result.append((llm.name, checkServe(settings, path: path, location: llm.location)))
         }
         return result
+    }
+
+    /// `serve:` of an LLM: no base_url beside it (the host makes one),
+    /// `preset:` or `command:` (with `{port}`), a model for the llama
+    /// presets; a model path is taken from the pipeline file's directory.
+    mutating func checkServe(_ settings: JSONValue, path: JSONPath, location: SourceLocation?) -> JSONValue {
+        guard var serve = settings["serve"]?.objectValue else { return settings }
+        let servePath = path.appending("serve")
+        let at = pipeline.sourceMap.valueOrigin(servePath)
+        if settings["base_url"] != nil {
+            diagnostics.append(Diagnostic("\(path): give base_url or serve:, not both (with serve: the host picks the URL)",
+                                          origin: at))
+        }
+        let preset = serve["preset"]?.stringValue
+        switch (preset != nil, serve["command"] != nil) {
+        case (true, true):
+            diagnostics.append(Diagnostic("\(servePath): give preset: or command:, not both", origin: at))
+        case (false, false):
+            diagnostics.append(Diagnostic(
+                "\(servePath): say what to run: preset: (llama-server, llama-cpp-python, vllm) or command: [argv with {port}]",
+                origin: at))
+        default:
+            break
+        }
+        if let command = serve["command"]?.arrayValue, !command.contains(where: { $0.stringValue?.contains("{port}") == true }) {
+            diagnostics.append(Diagnostic("\(servePath).command: must contain {port} (where the server listens)",
+                                          origin: pipeline.sourceMap.valueOrigin(servePath.appending("command"))))
+        }
+        if preset?.hasPrefix("llama") == true || preset == "vllm", serve["model"] == nil {
+            diagnostics.append(Diagnostic("\(servePath): the \(preset ?? "") preset needs model: (\(preset == "vllm" ? "a model id or path" : "the GGUF file"))",
+                                          origin: at))
+        }
+        if let model = serve["model"]?.stringValue,
+           preset?.hasPrefix("llama") == true || model.hasPrefix("./") || model.hasPrefix("../") || model.hasPrefix("~/") {
+            serve["model"] = .string(Paths.absolute(model, base: fileDirectory, home: home))
+        }
+        var object = settings.objectValue ?? [:]
+        object["serve"] = .object(serve)
+        return .object(object)
     }
 
     /// Validated settings of each entry of `credentials:`: env: or file:
