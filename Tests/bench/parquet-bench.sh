@@ -130,3 +130,37 @@ b = pq.read_table(theirs).slice(0, 1000).select(a.column_names)
 assert a.column("text").equals(b.column("text")) and a.column("id").equals(b.column("id")), "the first rows differ"
 print("the first 1000 rows' text and id agree with pyarrow's file")
 PY
+
+# Reading: pyarrow's file (snappy, its defaults) back to rows.
+#   ours     load_parquet -> write_jsonl (every row through the plugin ABI, written as JSON Lines)
+#   pyarrow  iter_batches (columnar only: what reading costs pyarrow before any row exists)
+#   pyarrow  iter_batches -> to_pylist -> json.dumps per row (rows, as a Python pipeline sees them)
+cat > "$work/read.yaml" <<YAML
+name: parquet-bench-read
+steps:
+  - {name: load, uses: load_parquet, with: {path: "$work/pyarrow.parquet"}}
+  - {name: save, uses: write_jsonl, input: load, with: {path: out.jsonl}}
+YAML
+cat > "$work/pyarrow_read.py" <<'PY'
+import json, sys
+import pyarrow.parquet as pq
+path, mode, out = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = 0
+with open(out, "w") as f:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+        if mode == "rows":
+            for row in batch.to_pylist():
+                f.write(json.dumps(row, separators=(",", ":")) + "\n")
+        rows += batch.num_rows
+print(rows, file=sys.stderr)
+PY
+in_bytes=$(wc -c < "$work/pyarrow.parquet")
+echo "reading $work/pyarrow.parquet ($in_bytes bytes; MB/s below are of the Parquet file)"
+set -- $(measure ours-read "$bin/pipeline" run "$work/read.yaml" --run-dir "$work/run-read" --no-checkpoint)
+report "ours: load_parquet -> write_jsonl" "$work/run-read/out.jsonl" "$@"
+[ "$(wc -l < "$work/run-read/out.jsonl")" = "$rows" ] || { echo "load_parquet: $(wc -l < "$work/run-read/out.jsonl") rows, expected $rows"; exit 1; }
+rm -f "$work/run-read/out.jsonl"
+set -- $(measure pyarrow-batches "$py" "$work/pyarrow_read.py" "$work/pyarrow.parquet" batches "$work/none.jsonl")
+report "pyarrow: iter_batches" "$work/none.jsonl" "$@"
+set -- $(measure pyarrow-rows "$py" "$work/pyarrow_read.py" "$work/pyarrow.parquet" rows "$work/pyarrow-rows.jsonl")
+report "pyarrow: iter_batches -> JSON rows" "$work/pyarrow-rows.jsonl" "$@"
