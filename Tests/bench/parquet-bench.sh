@@ -9,8 +9,11 @@
 #   pyarrow  pyarrow.json.read_json + numpy.load -> pyarrow.parquet.write_table (snappy)
 # Each Parquet file is read back with pyarrow and its row count checked.
 #
+# Then pyarrow's file is read back (see "Reading" below).
+#
 #   Tests/bench/parquet-bench.sh [BIN_DIR]     (default .build/release)
 #   SIZE_MB=200 DIMS=384 PYTHON=... Tests/bench/parquet-bench.sh
+#   BASELINE=DIR Tests/bench/parquet-bench.sh  (also reads with DIR/pipeline: before and after)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/.build/release}
@@ -156,10 +159,25 @@ print(rows, file=sys.stderr)
 PY
 in_bytes=$(wc -c < "$work/pyarrow.parquet")
 echo "reading $work/pyarrow.parquet ($in_bytes bytes; MB/s below are of the Parquet file)"
-set -- $(measure ours-read "$bin/pipeline" run "$work/read.yaml" --run-dir "$work/run-read" --no-checkpoint)
-report "ours: load_parquet -> write_jsonl" "$work/run-read/out.jsonl" "$@"
-[ "$(wc -l < "$work/run-read/out.jsonl")" = "$rows" ] || { echo "load_parquet: $(wc -l < "$work/run-read/out.jsonl") rows, expected $rows"; exit 1; }
-rm -f "$work/run-read/out.jsonl"
+read_with() {  # label, bin dir, run name: load_parquet -> write_jsonl, then the steps' busy seconds
+  set -- "$1" "$2" "$3" $(measure "$3" "$2/pipeline" run "$work/read.yaml" --run-dir "$work/$3" --no-checkpoint)
+  label=$1 run=$3; shift 3
+  report "$label" "$work/$run/out.jsonl" "$@"
+  [ "$(wc -l < "$work/$run/out.jsonl")" = "$rows" ] || { echo "load_parquet: $(wc -l < "$work/$run/out.jsonl") rows, expected $rows"; exit 1; }
+  rm -f "$work/$run/out.jsonl"
+  "$py" - "$work/$run/summary.json" "$in_bytes" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+size = int(sys.argv[2])
+steps = {step["name"]: step for step in s["steps"]}
+load, save = steps["load"]["busy_seconds"], steps["save"]["busy_seconds"]
+print(f"  load_parquet: the step busy {load:.2f} s ({size / max(load, 1e-9) / 1e6:.0f} MB/s of Parquet), "
+      f"write_jsonl busy {save:.2f} s, CPU {s['cpu_seconds']:.2f} s in {s['seconds']:.2f} s")
+PY
+}
+read_with "ours: load_parquet -> write_jsonl" "$bin" run-read
+# BASELINE=DIR: the same read with another build (e.g. main's), for a before/after in one run.
+if [ -n "${BASELINE:-}" ]; then read_with "base: load_parquet -> write_jsonl" "$BASELINE" run-read-baseline; fi
 set -- $(measure pyarrow-batches "$py" "$work/pyarrow_read.py" "$work/pyarrow.parquet" batches "$work/none.jsonl")
 report "pyarrow: iter_batches" "$work/none.jsonl" "$@"
 set -- $(measure pyarrow-rows "$py" "$work/pyarrow_read.py" "$work/pyarrow.parquet" rows "$work/pyarrow-rows.jsonl")
