@@ -8,8 +8,9 @@ import Darwin
 
 // A Parquet file opened for reading: the footer (read from a 64 KiB tail,
 // as pyarrow does, and a second read only for a larger footer), the schema
-// tree rebuilt from its flattened list, and column chunks read by byte
-// range (ColumnChunkReader decodes them). The file is opened read-only.
+// tree rebuilt from its flattened list, and reads of column data by byte
+// range (ColumnChunkReader reads a chunk a page at a time). The file is
+// opened read-only.
 
 /// A node of the schema tree: a group (children) or a leaf (a column).
 public final class SchemaNode: Sendable {
