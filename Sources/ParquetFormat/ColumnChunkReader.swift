@@ -1,58 +1,166 @@
-import CZstd
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-// One column chunk decoded into shredded leaf data: its repetition and
-// definition levels and its non-null values. The chunk's pages are read
-// from its start (the dictionary page first, if any) until the data pages'
-// num_values add up to the chunk's; index pages and page types this
-// module does not know are skipped. v1 pages are decompressed whole; in v2
-// pages the levels are stored uncompressed and only the values may be
-// compressed (is_compressed, absent meaning true). A page may start in the
-// middle of a row: the levels simply continue.
+// A column chunk read page by page. The chunk's pages are read from its
+// start (the dictionary page first, if any, decoded once and kept) until
+// the data pages' num_values add up to the chunk's; index pages and page
+// types this module does not know are skipped. Only the page at hand is
+// held: its header and body are read with pread into a buffer that grows
+// to the largest page (plus a little read ahead for the next header), so
+// reading a chunk of any size takes memory for one page, its decoded
+// values and the dictionary. PageDecoding decodes each page.
 
-/// A leaf column's data for one row group.
-public struct LeafData: Sendable {
-    /// One per entry; empty when the leaf's max repetition level is 0 (all 0).
-    public var repetitionLevels: [UInt8] = []
-    /// One per entry; empty when the leaf's max definition level is 0 (all max).
-    public var definitionLevels: [UInt8] = []
-    /// The non-null values, one per entry whose definition level is the maximum.
-    public var values: LeafValues
-    /// Entries (level pairs), nulls and empty lists included.
-    public var entryCount = 0
-}
+public final class ColumnChunkReader {
+    public let column: LeafColumn
+    private let file: ParquetFileReader
+    private let meta: ColumnMetaData
+    /// Where the chunk starts in the file, and its length.
+    private let chunkOffset: Int64
+    private let chunkSize: Int
+    /// Bytes of the chunk held: chunk[bufferStart ..< bufferStart + bufferCount].
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var bufferStart = 0
+    private var bufferCount = 0
+    /// The next page's header, relative to the chunk's start.
+    private var position = 0
+    private var dictionary: LeafValues?
+    private var pageNumber = 0
+    /// Level entries the chunk holds (ColumnMetaData.num_values).
+    public let entryTotal: Int
+    /// Level entries decoded so far.
+    public private(set) var entriesRead = 0
+    /// Data pages decoded so far.
+    public private(set) var dataPagesRead = 0
 
-public enum ColumnChunkReader {
-    /// `PageCompression.decompress`, after a ZSTD frame's own content size
-    /// (when it states one) is checked against the header's: a damaged
-    /// header must not make the reader allocate what it says.
-    static func decompress(_ body: UnsafeRawBufferPointer, codec: Codec, uncompressedSize: Int) throws(ParquetError) -> [UInt8] {
-        if codec == .zstd, let base = body.baseAddress {
-            let stated = ZSTD_getFrameContentSize(base, body.count)
-            // UInt64.max: not stated (streaming); UInt64.max - 1: not a frame.
-            if stated == UInt64.max - 1 { throw .corrupt("a ZSTD page that is not a zstd frame") }
-            if stated != UInt64.max && body.count > 0 {
-                // Several frames may follow each other; the first alone can't be larger.
-                guard stated <= UInt64(uncompressedSize) else {
-                    throw .corrupt("a ZSTD page whose frame holds \(stated) bytes where the header says \(uncompressedSize)")
-                }
-            } else if uncompressedSize > 1 << 20 && uncompressedSize / 1024 > body.count {
-                throw .corrupt("a ZSTD page of \(body.count) bytes said to hold \(uncompressedSize) (the frame does not say)")
-            }
-        }
-        return try PageCompression.decompress(body, codec: codec, uncompressedSize: uncompressedSize)
-    }
+    /// Read past a page's body at once, so the next header usually comes with it.
+    static let readAhead = 16 << 10
 
-    /// Reads and decodes the chunk of `leaf` in row group `group`.
-    public static func read(_ file: ParquetFileReader, rowGroup group: Int, leaf: Int) throws(ParquetError) -> LeafData {
-        let column = file.leaves[leaf]
+    /// A reader of the chunk of `leaf` in row group `group`; the chunk's
+    /// metadata is checked against the schema (`check`).
+    public init(_ file: ParquetFileReader, rowGroup group: Int, leaf: Int) throws(ParquetError) {
+        column = file.leaves[leaf]
+        self.file = file
         let chunk = file.metadata.rowGroups[group].columns[leaf]
         guard let meta = chunk.metaData else { throw .corrupt("a column chunk without meta_data") }
-        try check(meta, column: column)
-        let (offset, count) = try file.chunkRange(chunk)
-        let bytes = try file.read(at: offset, count: count)
-        return try withBytes(bytes) { (raw) throws(ParquetError) in
-            try decode(raw, meta: meta, column: column)
+        try Self.check(meta, column: column)
+        self.meta = meta
+        (chunkOffset, chunkSize) = try file.chunkRange(chunk)
+        entryTotal = Int(meta.numValues)
+        buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Level entries not yet decoded.
+    public var entriesLeft: Int { entryTotal - entriesRead }
+
+    /// Decodes the next data page (after the dictionary page, index pages
+    /// and pages of unknown types before it), appending its levels and
+    /// values to `data`; false when every entry of the chunk was read.
+    @discardableResult
+    public func nextPage(into data: inout LeafData) throws(ParquetError) -> Bool {
+        while entriesRead < entryTotal {
+            guard position < chunkSize else {
+                throw .corrupt("the chunk ends after \(entriesRead) of its \(entryTotal) values")
+            }
+            let header = try readHeader()
+            let compressedSize = Int(header.compressedPageSize)
+            guard header.compressedPageSize >= 0, header.uncompressedPageSize >= 0 else {
+                throw .corrupt("page \(pageNumber) has a negative size")
+            }
+            guard compressedSize <= chunkSize - position else {
+                throw .corrupt("page \(pageNumber) of \(compressedSize) bytes where the chunk has \(chunkSize - position) left")
+            }
+            let body = try bytes(from: position, count: compressedSize)
+            position += compressedSize
+            var isData = false
+            do throws(ParquetError) {
+                switch header.type {
+                case .dictionaryPage:
+                    guard dictionary == nil else { throw .corrupt("a second dictionary page") }
+                    guard entriesRead == 0 else { throw .corrupt("a dictionary page after data pages") }
+                    dictionary = try PageDecoding.readDictionary(header, body: body, meta: meta, column: column)
+                case .dataPage, .dataPageV2:
+                    let before = data.entryCount
+                    if header.type == .dataPage {
+                        try PageDecoding.readDataPageV1(header, body: body, meta: meta, column: column, dictionary: dictionary,
+                                                        remaining: entriesLeft, into: &data)
+                    } else {
+                        try PageDecoding.readDataPageV2(header, body: body, meta: meta, column: column, dictionary: dictionary,
+                                                        remaining: entriesLeft, into: &data)
+                    }
+                    entriesRead += data.entryCount - before
+                    isData = true
+                default:
+                    break   // index pages and unknown page types: skipped, as Arrow does
+                }
+            } catch {
+                throw .at("page \(pageNumber)", error)
+            }
+            pageNumber += 1
+            if isData {
+                dataPagesRead += 1
+                return true
+            }
         }
+        return false
+    }
+
+    /// The page header at `position`, which then moves past it. The header
+    /// is read from a window after `position` that grows (to the chunk's
+    /// end) while the header does not decode in it.
+    private func readHeader() throws(ParquetError) -> PageHeader {
+        var window = min(Self.readAhead, chunkSize - position)
+        while true {
+            let bytes = try bytes(from: position, count: window)
+            var reader = ThriftCompactReader(bytes)
+            do throws(ParquetError) {
+                let header = try PageHeader.decode(&reader)
+                position += reader.position
+                return header
+            } catch {
+                guard window < chunkSize - position else { throw .at("page \(pageNumber) header", error) }
+                window = min(window * 2, chunkSize - position)
+            }
+        }
+    }
+
+    /// The chunk's bytes `start ..< start + count` (inside the chunk),
+    /// valid until the next call: read into the buffer, with what it
+    /// already holds of them kept, and some read ahead.
+    private func bytes(from start: Int, count: Int) throws(ParquetError) -> UnsafeRawBufferPointer {
+        if start >= bufferStart, start + count <= bufferStart + bufferCount, let base = buffer.baseAddress {
+            return UnsafeRawBufferPointer(start: base + (start - bufferStart), count: count)
+        }
+        guard count > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        let wanted = min(chunkSize - start, count + Self.readAhead)
+        var kept = 0
+        if start >= bufferStart && start < bufferStart + bufferCount {
+            kept = bufferStart + bufferCount - start
+        }
+        if wanted > buffer.count {
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: wanted, alignment: 16)
+            if kept > 0, let from = buffer.baseAddress, let to = grown.baseAddress {
+                to.copyMemory(from: from + (start - bufferStart), byteCount: kept)
+            }
+            buffer.deallocate()
+            buffer = grown
+        } else if kept > 0, let base = buffer.baseAddress {
+            memmove(base, base + (start - bufferStart), kept)
+        }
+        bufferStart = start
+        bufferCount = kept
+        // swiftlint:disable:next force_unwrapping
+        let base = buffer.baseAddress!
+        try file.read(at: chunkOffset + Int64(start + kept),
+                      into: UnsafeMutableRawBufferPointer(start: base + kept, count: wanted - kept))
+        bufferCount = wanted
+        return UnsafeRawBufferPointer(start: base, count: count)
     }
 
     /// The chunk's metadata agrees with the schema, and uses only what this
@@ -84,223 +192,6 @@ public enum ColumnChunkReader {
         }
         guard column.maxDefinitionLevel <= 255, column.maxRepetitionLevel <= 255 else {
             throw .unsupported("levels above 255 (the schema is nested too deeply)")
-        }
-    }
-
-    /// Decodes a chunk's bytes.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, meta: ColumnMetaData, column: LeafColumn) throws(ParquetError) -> LeafData {
-        var data = LeafData(values: try LeafValues(for: column.physicalType))
-        // Room for what the footer says the chunk holds, within what its bytes can plausibly hold.
-        let plausible = bytes.count * 16 + 4096
-        let entries = min(Int(meta.numValues), plausible)
-        data.values.reserve(values: entries, bytes: max(0, min(Int(clamping: meta.totalUncompressedSize), plausible)))
-        if column.maxDefinitionLevel > 0 { data.definitionLevels.reserveCapacity(entries) }
-        if column.maxRepetitionLevel > 0 { data.repetitionLevels.reserveCapacity(entries) }
-        var dictionary: LeafValues?
-        var position = 0
-        let wanted = Int(meta.numValues)
-        var pageNumber = 0
-        while data.entryCount < wanted {
-            guard position < bytes.count else {
-                throw .corrupt("the chunk ends after \(data.entryCount) of its \(wanted) values")
-            }
-            var reader = ThriftCompactReader(bytes, position: position)
-            let header: PageHeader
-            do throws(ParquetError) {
-                header = try PageHeader.decode(&reader)
-            } catch {
-                throw .at("page \(pageNumber) header", error)
-            }
-            position = reader.position
-            let compressedSize = Int(header.compressedPageSize)
-            guard header.compressedPageSize >= 0, header.uncompressedPageSize >= 0 else {
-                throw .corrupt("page \(pageNumber) has a negative size")
-            }
-            guard compressedSize <= bytes.count - position else {
-                throw .corrupt("page \(pageNumber) of \(compressedSize) bytes where the chunk has \(bytes.count - position) left")
-            }
-            let body = UnsafeRawBufferPointer(rebasing: bytes[position..<position + compressedSize])
-            position += compressedSize
-            do throws(ParquetError) {
-                switch header.type {
-                case .dictionaryPage:
-                    guard dictionary == nil else { throw .corrupt("a second dictionary page") }
-                    guard data.entryCount == 0 else { throw .corrupt("a dictionary page after data pages") }
-                    dictionary = try readDictionary(header, body: body, meta: meta, column: column)
-                case .dataPage:
-                    try readDataPageV1(header, body: body, meta: meta, column: column, dictionary: dictionary,
-                                       remaining: wanted - data.entryCount, into: &data)
-                case .dataPageV2:
-                    try readDataPageV2(header, body: body, meta: meta, column: column, dictionary: dictionary,
-                                       remaining: wanted - data.entryCount, into: &data)
-                default:
-                    break   // index pages and unknown page types: skipped, as Arrow does
-                }
-            } catch {
-                throw .at("page \(pageNumber)", error)
-            }
-            pageNumber += 1
-        }
-        return data
-    }
-
-    private static func readDictionary(_ header: PageHeader, body: UnsafeRawBufferPointer, meta: ColumnMetaData,
-                                       column: LeafColumn) throws(ParquetError) -> LeafValues {
-        guard let dictionaryHeader = header.dictionaryPageHeader else {
-            throw .corrupt("a dictionary page without its dictionary_page_header")
-        }
-        guard dictionaryHeader.encoding == .plain || dictionaryHeader.encoding == .plainDictionary else {
-            throw .unsupported("a dictionary page encoded \(dictionaryHeader.encoding.name)")
-        }
-        let count = Int(dictionaryHeader.numValues)
-        guard count >= 0 else { throw .corrupt("a dictionary of \(count) values") }
-        let plain = try decompress(body, codec: meta.codec, uncompressedSize: Int(header.uncompressedPageSize))
-        var values = try LeafValues(for: column.physicalType)
-        // Each PLAIN value takes at least one bit: bound the count by the bytes.
-        guard count <= plain.count * 8 else { throw .corrupt("a dictionary of \(count) values in \(plain.count) bytes") }
-        _ = try withBytes(plain) { (raw) throws(ParquetError) in
-            try values.appendPlain(raw, count: count)
-        }
-        return values
-    }
-
-    private static func readDataPageV1(_ header: PageHeader, body: UnsafeRawBufferPointer, meta: ColumnMetaData,
-                                       column: LeafColumn, dictionary: LeafValues?, remaining: Int,
-                                       into data: inout LeafData) throws(ParquetError) {
-        guard let v1 = header.dataPageHeader else { throw .corrupt("a DATA_PAGE without its data_page_header") }
-        let count = Int(v1.numValues)
-        guard count >= 0, count <= remaining else {
-            throw .corrupt("a page of \(count) values where the chunk has \(remaining) left")
-        }
-        let page = try decompress(body, codec: meta.codec, uncompressedSize: Int(header.uncompressedPageSize))
-        try withBytes(page) { (raw) throws(ParquetError) in
-            var position = 0
-            if column.maxRepetitionLevel > 0 {
-                guard v1.repetitionLevelEncoding == .rle else {
-                    throw .unsupported("repetition levels encoded \(v1.repetitionLevelEncoding.name)")
-                }
-                position += try appendLevels(raw, from: position, prefixed: true, length: 0, count: count,
-                                             max: column.maxRepetitionLevel, what: "repetition levels",
-                                             into: &data.repetitionLevels)
-            }
-            var nonNull = count
-            if column.maxDefinitionLevel > 0 {
-                guard v1.definitionLevelEncoding == .rle else {
-                    throw .unsupported("definition levels encoded \(v1.definitionLevelEncoding.name)")
-                }
-                let start = data.definitionLevels.count
-                position += try appendLevels(raw, from: position, prefixed: true, length: 0, count: count,
-                                             max: column.maxDefinitionLevel, what: "definition levels",
-                                             into: &data.definitionLevels)
-                nonNull = countMax(data.definitionLevels, from: start, max: column.maxDefinitionLevel)
-            }
-            try appendValues(UnsafeRawBufferPointer(rebasing: raw[position...]), encoding: v1.encoding, count: nonNull,
-                             dictionary: dictionary, column: column, into: &data.values)
-        }
-        data.entryCount += count
-    }
-
-    private static func readDataPageV2(_ header: PageHeader, body: UnsafeRawBufferPointer, meta: ColumnMetaData,
-                                       column: LeafColumn, dictionary: LeafValues?, remaining: Int,
-                                       into data: inout LeafData) throws(ParquetError) {
-        guard let v2 = header.dataPageHeaderV2 else { throw .corrupt("a DATA_PAGE_V2 without its data_page_header_v2") }
-        let count = Int(v2.numValues)
-        guard count >= 0, count <= remaining else {
-            throw .corrupt("a page of \(count) values where the chunk has \(remaining) left")
-        }
-        let repLength = Int(v2.repetitionLevelsByteLength), defLength = Int(v2.definitionLevelsByteLength)
-        guard repLength >= 0, defLength >= 0, repLength <= body.count, defLength <= body.count - repLength else {
-            throw .corrupt("levels of \(repLength) + \(defLength) bytes in a page of \(body.count)")
-        }
-        let levelBytes = repLength + defLength
-        if column.maxRepetitionLevel > 0 {
-            _ = try appendLevels(body, from: 0, prefixed: false, length: repLength, count: count,
-                                 max: column.maxRepetitionLevel, what: "repetition levels", into: &data.repetitionLevels)
-        }
-        var nonNull = count
-        if column.maxDefinitionLevel > 0 {
-            let start = data.definitionLevels.count
-            _ = try appendLevels(body, from: repLength, prefixed: false, length: defLength, count: count,
-                                 max: column.maxDefinitionLevel, what: "definition levels", into: &data.definitionLevels)
-            nonNull = countMax(data.definitionLevels, from: start, max: column.maxDefinitionLevel)
-        }
-        let stored = UnsafeRawBufferPointer(rebasing: body[levelBytes...])
-        let valuesSize = Int(header.uncompressedPageSize) - levelBytes
-        guard valuesSize >= 0 else { throw .corrupt("a page whose levels are larger than the page") }
-        if v2.isCompressed && meta.codec != .uncompressed {
-            let values = try decompress(stored, codec: meta.codec, uncompressedSize: valuesSize)
-            try withBytes(values) { (raw) throws(ParquetError) in
-                try appendValues(raw, encoding: v2.encoding, count: nonNull, dictionary: dictionary, column: column,
-                                 into: &data.values)
-            }
-        } else {
-            try appendValues(stored, encoding: v2.encoding, count: nonNull, dictionary: dictionary, column: column,
-                             into: &data.values)
-        }
-        data.entryCount += count
-    }
-
-    /// Decodes `count` levels (a v1 4-byte length prefix, or the v2 length
-    /// given) at `from`; returns the bytes they took.
-    private static func appendLevels(_ page: UnsafeRawBufferPointer, from: Int, prefixed: Bool, length: Int, count: Int,
-                                     max: Int, what: String, into levels: inout [UInt8]) throws(ParquetError) -> Int {
-        var start = from, size = length
-        if prefixed {
-            guard page.count - from >= 4 else { throw .corrupt("\(what) without their 4-byte length") }
-            size = Int(UInt32(littleEndian: page.loadUnaligned(fromByteOffset: from, as: UInt32.self)))
-            start += 4
-            guard size <= page.count - start else {
-                throw .corrupt("\(what) of \(size) bytes where the page has \(page.count - start) left")
-            }
-        }
-        guard count > 0 else { return start - from + size }
-        var decoder = try RLEHybridDecoder(UnsafeRawBufferPointer(rebasing: page[start..<start + size]),
-                                           bitWidth: bitWidth(ofMax: max), what: what)
-        let old = levels.count
-        levels.reserveCapacity(old + count)
-        var failure: ParquetError?
-        levels.append(contentsOf: repeatElement(0, count: count))
-        levels.withUnsafeMutableBufferPointer { buffer in
-            do throws(ParquetError) {
-                // swiftlint:disable:next force_unwrapping
-                try decoder.decode(count, into: buffer.baseAddress! + old, maxValue: UInt32(max))
-            } catch {
-                failure = error
-            }
-        }
-        if let failure { throw failure }
-        return start - from + size
-    }
-
-    private static func countMax(_ levels: [UInt8], from start: Int, max: Int) -> Int {
-        let top = UInt8(max)
-        var n = 0
-        for i in start..<levels.count where levels[i] == top { n += 1 }
-        return n
-    }
-
-    private static func appendValues(_ bytes: UnsafeRawBufferPointer, encoding: Encoding, count: Int,
-                                     dictionary: LeafValues?, column: LeafColumn,
-                                     into values: inout LeafValues) throws(ParquetError) {
-        switch encoding {
-        case .plain:
-            try values.appendPlain(bytes, count: count)
-        case .rleDictionary, .plainDictionary:
-            guard let dictionary else { throw .corrupt("a dictionary-encoded page without a dictionary page") }
-            guard count > 0 else { return }
-            guard let width = bytes.first else { throw .corrupt("dictionary indices without their bit width") }
-            var decoder = try RLEHybridDecoder(UnsafeRawBufferPointer(rebasing: bytes[1...]), bitWidth: Int(width),
-                                               what: "dictionary indices")
-            let indices = try decoder.decode(count, as: UInt32.self, maxValue: UInt32.max)
-            try values.appendFromDictionary(dictionary, indices: indices)
-        case .rle where column.physicalType == .boolean:
-            try values.appendRLEBooleans(bytes, count: count)
-        case .deltaBinaryPacked where column.physicalType == .int32 || column.physicalType == .int64:
-            try values.appendDeltaBinaryPacked(bytes, count: count)
-        case .deltaLengthByteArray where column.physicalType == .byteArray:
-            try values.appendDeltaLengthByteArray(bytes, count: count)
-        default:
-            throw .unsupported("the encoding \(encoding.name) for \(column.physicalType.name) values")
         }
     }
 }

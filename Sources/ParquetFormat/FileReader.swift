@@ -8,8 +8,9 @@ import Darwin
 
 // A Parquet file opened for reading: the footer (read from a 64 KiB tail,
 // as pyarrow does, and a second read only for a larger footer), the schema
-// tree rebuilt from its flattened list, and column chunks read by byte
-// range (ColumnChunkReader decodes them). The file is opened read-only.
+// tree rebuilt from its flattened list, and reads of column data by byte
+// range (ColumnChunkReader reads a chunk a page at a time). The file is
+// opened read-only.
 
 /// A node of the schema tree: a group (children) or a leaf (a column).
 public final class SchemaNode: Sendable {
@@ -205,28 +206,42 @@ public final class ParquetFileReader {
         try Self.read(fd: fd, path: path, at: offset, count: count)
     }
 
+    /// Fills `buffer` with the bytes at `offset` (a page read into a buffer the reader keeps).
+    public func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(ParquetError) {
+        try Self.read(fd: fd, path: path, at: offset, into: buffer)
+    }
+
     private static func read(fd: Int32, path: String, at offset: Int64, count: Int) throws(ParquetError) -> [UInt8] {
         guard count > 0 else { return [] }
         var failure: ParquetError?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var done = 0
-            while done < count {
-                let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = .io("cannot read \(path): \(String(cString: strerror(errno)))")
-                    break
-                }
-                if n == 0 {
-                    failure = .io("\(path) ended at byte \(offset + Int64(done)) while \(count) bytes were read at \(offset) (did it change?)")
-                    break
-                }
-                done += n
+            do throws(ParquetError) {
+                try read(fd: fd, path: path, at: offset, into: UnsafeMutableRawBufferPointer(buffer))
+            } catch {
+                failure = error
+                buffer.initialize(repeating: 0)
             }
-            if failure != nil { buffer.baseAddress!.initialize(repeating: 0, count: count) }
             initialized = count
         }
         if let failure { throw failure }
         return bytes
+    }
+
+    private static func read(fd: Int32, path: String, at offset: Int64, into buffer: UnsafeMutableRawBufferPointer)
+        throws(ParquetError) {
+        guard let base = buffer.baseAddress else { return }
+        let count = buffer.count
+        var done = 0
+        while done < count {
+            let n = pread(fd, base + done, count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 {
+                throw .io("\(path) ended at byte \(offset + Int64(done)) while \(count) bytes were read at \(offset) (did it change?)")
+            }
+            done += n
+        }
     }
 }

@@ -23,6 +23,20 @@ public struct ByteArrays: Sendable {
         data.append(contentsOf: bytes)
         ends.append(data.count)
     }
+
+    /// Drops the first `n` values, keeping the capacity.
+    mutating func removeFirst(_ n: Int) {
+        guard n > 0 else { return }
+        if n == ends.count {
+            data.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+            return
+        }
+        let cut = ends[n - 1]
+        data.removeFirst(cut)
+        ends.removeFirst(n)
+        for i in ends.indices { ends[i] -= cut }
+    }
 }
 
 /// The decoded non-null values of a leaf column, by physical type.
@@ -60,6 +74,22 @@ public enum LeafValues: Sendable {
 }
 
 extension LeafValues {
+    /// Drops the first `n` values (those consumed), keeping the capacity.
+    public mutating func removeFirst(_ n: Int) {
+        func drop<T>(_ array: inout [T]) {
+            if n == array.count { array.removeAll(keepingCapacity: true) } else { array.removeFirst(n) }
+        }
+        guard n > 0 else { return }
+        switch self {
+        case .boolean(var v): self = .int32([]); drop(&v); self = .boolean(v)
+        case .int32(var v): self = .boolean([]); drop(&v); self = .int32(v)
+        case .int64(var v): self = .boolean([]); drop(&v); self = .int64(v)
+        case .float(var v): self = .boolean([]); drop(&v); self = .float(v)
+        case .double(var v): self = .boolean([]); drop(&v); self = .double(v)
+        case .byteArray(var v): self = .boolean([]); v.removeFirst(n); self = .byteArray(v)
+        }
+    }
+
     /// Makes room for about `count` values and, for byte arrays, `bytes`
     /// bytes of them, so decoding a chunk does not grow (and copy) its
     /// arrays step by step.

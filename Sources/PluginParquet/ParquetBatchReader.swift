@@ -1,9 +1,11 @@
 import ParquetFormat
 import PluginKit
 
-/// Reads a Parquet file as record batches, row group by row group: only
-/// the chunks of the selected columns are read, and one row group's
-/// selected columns are held in memory at a time. The columns and their
+/// Reads a Parquet file as record batches, row group by row group, each
+/// selected column page by page: only the chunks of the selected columns
+/// are read, and of each only the data page being assembled is held (with
+/// its dictionary), so memory is bounded by the batch being built and one
+/// page per column, whatever the size of a row group. The columns and their
 /// Arrow types are known from the footer before the first batch; a column
 /// of a type or encoding this reader does not support is refused when the
 /// reader is made, naming the feature, the column and the file.
@@ -93,9 +95,9 @@ public final class ParquetBatchReader {
                 do throws(ParquetError) {
                     try finished.checkFinished()
                 } catch {
-                    throw .at("\(path): row group \(group)", error)
+                    throw placed(error)
                 }
-                assembler = nil
+                finishedStates()
             }
             group += 1
             guard group < file.metadata.rowGroups.count else { return nil }
@@ -117,7 +119,7 @@ public final class ParquetBatchReader {
                 rowsLeftInGroup -= 1
             }
         } catch {
-            throw .at("\(path): row group \(group)", error)
+            throw placed(error)
         }
         self.assembler = assembler
         let columns = builders.map { $0.finish() }
@@ -128,21 +130,55 @@ public final class ParquetBatchReader {
         }
     }
 
-    /// Reads row group `g`'s selected chunks.
+    /// Starts row group `g`: a page reader per selected leaf (no page is read yet).
     private func load(_ g: Int) throws(ParquetError) {
         let rowGroup = file.metadata.rowGroups[g]
         var states: [LeafState?] = Array(repeating: nil, count: file.leaves.count)
         for leaf in shapes.flatMap(\.leaves) {
-            let column = file.leaves[leaf]
             do throws(ParquetError) {
-                let data = try ColumnChunkReader.read(file, rowGroup: g, leaf: leaf)
-                states[leaf] = LeafState(column: column, data: data)
+                states[leaf] = LeafState(chunk: try ColumnChunkReader(file, rowGroup: g, leaf: leaf))
             } catch {
-                throw .at("\(path): row group \(g), column \(column.dottedPath)", error)
+                throw .at("\(path): row group \(g), column \(file.leaves[leaf].dottedPath)", error)
             }
         }
         assembler = LevelAssembler(states: states)
         guard let rows = Int(exactly: rowGroup.numRows) else { throw .at(path, .corrupt("row group \(g) rows")) }
         rowsLeftInGroup = rows
+    }
+
+    /// The file and row group before an error from the assembler or a
+    /// page: "file: row group N, column a.b: ...".
+    private func placed(_ error: ParquetError) -> ParquetError {
+        if case .at(let place, let inner) = error, place.hasPrefix("column ") {
+            return .at("\(path): row group \(group), \(place)", inner)
+        }
+        return .at("\(path): row group \(group)", error)
+    }
+
+    // MARK: What is held (for tests)
+
+    private var pagesReadBefore = 0
+    private var mostEntriesHeldBefore: [String: Int] = [:]
+
+    /// Data pages read so far, over all columns and row groups.
+    public var pagesRead: Int {
+        pagesReadBefore + (assembler?.states.reduce(0) { $0 + ($1?.pagesRead ?? 0) } ?? 0)
+    }
+
+    /// By leaf column (dotted path): the most level entries it held decoded
+    /// at once, so far. At most one data page's, however large the row group.
+    public var mostEntriesHeld: [String: Int] {
+        var most = mostEntriesHeldBefore
+        for case let state? in assembler?.states ?? [] {
+            most[state.column.dottedPath] = max(most[state.column.dottedPath] ?? 0, state.mostEntriesHeld)
+        }
+        return most
+    }
+
+    /// Adds the finished row group's counts, and lets its pages go.
+    private func finishedStates() {
+        pagesReadBefore = pagesRead
+        mostEntriesHeldBefore = mostEntriesHeld
+        assembler = nil
     }
 }

@@ -190,14 +190,19 @@ enum SchemaMapping {
     }
 }
 
-/// A row group's leaf data held for assembly: values in flat buffers, and
-/// a cursor (next entry, next value) per leaf.
+/// A leaf's entries held for assembly: the data page being read, its
+/// values in flat buffers, and a cursor (next entry, next value). When
+/// the assembler has used every entry held, the next page replaces them
+/// (`available()`), so a leaf holds one page at a time, whatever the size
+/// of its row group; a row whose levels continue on the next page simply
+/// goes on there.
 final class LeafState {
     let column: LeafColumn
-    let repetition: [UInt8]
-    let definition: [UInt8]
-    let entryCount: Int
-    let valueCount: Int
+    private let chunk: ColumnChunkReader
+    private(set) var repetition: [UInt8] = []
+    private(set) var definition: [UInt8] = []
+    private(set) var entryCount = 0
+    private(set) var valueCount = 0
     private(set) var bools: [Bool] = []
     private(set) var int32s: [Int32] = []
     private(set) var int64s: [Int64] = []
@@ -206,22 +211,19 @@ final class LeafState {
     private(set) var bytes: ByteArrays = ByteArrays()
     var entry = 0
     var value = 0
+    /// The most level entries held at once (for tests: one page's worth).
+    private(set) var mostEntriesHeld = 0
 
-    init(column: LeafColumn, data: LeafData) {
-        self.column = column
-        repetition = data.repetitionLevels
-        definition = data.definitionLevels
-        entryCount = data.entryCount
-        valueCount = data.values.count
-        switch data.values {
-        case .boolean(let v): bools = v
-        case .int32(let v): int32s = v
-        case .int64(let v): int64s = v
-        case .float(let v): floats = v
-        case .double(let v): doubles = v
-        case .byteArray(let v): bytes = v
-        }
+    init(chunk: ColumnChunkReader) {
+        self.chunk = chunk
+        column = chunk.column
     }
+
+    /// Data pages read so far.
+    var pagesRead: Int { chunk.dataPagesRead }
+
+    /// Entries of the chunk not yet used: those held and those of the pages not read.
+    var entriesLeft: Int { entryCount - entry + chunk.entriesLeft }
 
     @inline(__always) func def() -> Int {
         definition.isEmpty ? column.maxDefinitionLevel : Int(definition[entry])
@@ -231,7 +233,64 @@ final class LeafState {
         repetition.isEmpty ? 0 : Int(repetition[entry])
     }
 
-    var atEnd: Bool { entry >= entryCount }
+    /// True if an entry is at hand: one held, or the next data page read
+    /// in place of the used ones; false at the chunk's end.
+    @inline(__always) func available() throws(ParquetError) -> Bool {
+        if entry < entryCount { return true }
+        return try readPage()
+    }
+
+    private func readPage() throws(ParquetError) -> Bool {
+        while entry >= entryCount {
+            guard chunk.entriesLeft > 0 else { return false }
+            // The arrays move into a LeafData (no copy), lose the used prefix, take the page, and move back.
+            var data = LeafData(values: takeValues())
+            swap(&data.repetitionLevels, &repetition)
+            swap(&data.definitionLevels, &definition)
+            data.entryCount = entryCount
+            data.removeFirst(entries: entry, values: value)
+            entry = 0
+            value = 0
+            do throws(ParquetError) {
+                try chunk.nextPage(into: &data)
+            } catch {
+                putValues(data.values)
+                entryCount = 0
+                valueCount = 0
+                throw .at("column \(column.dottedPath)", error)
+            }
+            swap(&data.repetitionLevels, &repetition)
+            swap(&data.definitionLevels, &definition)
+            entryCount = data.entryCount
+            putValues(data.values)
+            mostEntriesHeld = max(mostEntriesHeld, entryCount)
+        }
+        return true
+    }
+
+    /// The typed values as a LeafValues, leaving the typed arrays empty.
+    private func takeValues() -> LeafValues {
+        switch column.physicalType {
+        case .boolean: defer { bools = [] }; return .boolean(bools)
+        case .int32: defer { int32s = [] }; return .int32(int32s)
+        case .int64: defer { int64s = [] }; return .int64(int64s)
+        case .float: defer { floats = [] }; return .float(floats)
+        case .double: defer { doubles = [] }; return .double(doubles)
+        default: defer { bytes = ByteArrays() }; return .byteArray(bytes)
+        }
+    }
+
+    private func putValues(_ values: LeafValues) {
+        valueCount = values.count
+        switch values {
+        case .boolean(let v): bools = v
+        case .int32(let v): int32s = v
+        case .int64(let v): int64s = v
+        case .float(let v): floats = v
+        case .double(let v): doubles = v
+        case .byteArray(let v): bytes = v
+        }
+    }
 
     /// The range of byte-array value `i` in `bytes.data`.
     @inline(__always) func byteRange(_ i: Int) -> Range<Int> { bytes.range(i) }
@@ -246,7 +305,7 @@ struct LevelAssembler {
 
     private func state(_ leaf: Int) throws(ParquetError) -> LeafState {
         guard leaf < states.count, let state = states[leaf] else { throw .corrupt("leaf \(leaf) was not read") }
-        guard !state.atEnd else {
+        guard try state.available() else {
             throw .at("column \(state.column.dottedPath)", .corrupt("fewer level entries than the row group's rows"))
         }
         return state
@@ -335,7 +394,7 @@ struct LevelAssembler {
             let items = builder.items
             while true {
                 try append(element, to: items)
-                if first.atEnd { break }
+                guard try first.available() else { break }
                 let next = first.rep()
                 if next < rep { break }
                 guard next == rep else {
@@ -350,9 +409,9 @@ struct LevelAssembler {
     /// After a row group: every leaf used all its entries and values.
     func checkFinished() throws(ParquetError) {
         for case let state? in states {
-            guard state.entry == state.entryCount else {
+            guard state.entriesLeft == 0 else {
                 throw .at("column \(state.column.dottedPath)",
-                          .corrupt("\(state.entryCount - state.entry) level entries past the row group's rows"))
+                          .corrupt("\(state.entriesLeft) level entries past the row group's rows"))
             }
             guard state.value == state.valueCount else {
                 throw .at("column \(state.column.dottedPath)",

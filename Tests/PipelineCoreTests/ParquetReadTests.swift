@@ -268,6 +268,82 @@ import Testing
         #expect(peak < 1024 * 1024, "peak RSS \(peak / 1024) MiB")
     }
 
+    /// Every data page's num_values, by leaf column (dotted path), over
+    /// every chunk of the file (page headers read here, apart from the reader).
+    private func dataPageValueCounts(_ parquet: String) throws -> [String: [Int]] {
+        let file = try ParquetFileReader(path: parquet)
+        var counts: [String: [Int]] = [:]
+        for group in file.metadata.rowGroups {
+            for (leaf, chunk) in group.columns.enumerated() {
+                let meta = try #require(chunk.metaData)
+                let (offset, count) = try file.chunkRange(chunk)
+                let bytes = try file.read(at: offset, count: count)
+                try bytes.withUnsafeBytes { raw in
+                    var position = 0
+                    var seen: Int64 = 0
+                    while seen < meta.numValues {
+                        var reader = ThriftCompactReader(raw, position: position)
+                        let header = try PageHeader.decode(&reader)
+                        position = reader.position + Int(header.compressedPageSize)
+                        let values = header.dataPageHeader.map { Int($0.numValues) }
+                            ?? header.dataPageHeaderV2.map { Int($0.numValues) }
+                        guard let values else { continue }
+                        seen += Int64(values)
+                        counts[file.leaves[leaf].dottedPath, default: []].append(values)
+                    }
+                }
+            }
+        }
+        return counts
+    }
+
+    /// One row group of 6,000 rows in small pages (v1 snappy, v2 zstd): the
+    /// rows read back exactly through the binary, in batches that span many
+    /// pages; in process, the reader reads every data page once and never
+    /// holds more level entries of a column than that column's largest page
+    /// has (a chunk of many pages is never held whole). The hand-made file
+    /// whose pages start in the middle of rows reads one row at a time
+    /// holding one page (at most 4 entries) at once.
+    @Test func oneLargeRowGroupIsReadAPageAtATime() throws {
+        try Fixtures.requireBuiltPipeline()
+        guard pyarrowAvailable() else { return }
+        let directory = try Fixtures.emptyDirectory("parquet-page-at-a-time")
+        let rows = 6000
+        for (name, options) in [("v1-snappy", #"{"data_page_size":2048,"write_batch_size":40}"#),
+                                ("v2-zstd", #"{"data_page_version":"2.0","compression":"zstd","data_page_size":2048,"write_batch_size":40}"#)] {
+            let parquet = directory.appendingPathComponent("\(name).parquet").path
+            try make("all", parquet, rows: rows, options: options)
+            #expect(try describe(parquet)["row_groups"] as? Int == 1, "\(name)")
+            let result = try runLoad(parquet, in: directory, batchSize: 1000)
+            #expect(result.status == 0, "\(name): \(result.output)")
+            try expectSameRows(parquet, result.jsonl, name)
+
+            let pages = try dataPageValueCounts(parquet)
+            let content = try #require(pages["messages.list.element.content"])
+            #expect(content.count >= 10, "\(name): messages' content in \(content.count) pages")
+            let reader = try ParquetBatchReader(path: parquet)
+            var read = 0
+            while let batch = try reader.next(maxRows: 1000) { read += batch.length }
+            #expect(read == rows)
+            #expect(reader.pagesRead == pages.values.reduce(0) { $0 + $1.count },
+                    "\(name): \(reader.pagesRead) pages read")
+            let held = reader.mostEntriesHeld
+            #expect(Set(held.keys) == Set(pages.keys), "\(name): \(held.keys.sorted())")
+            for (leaf, counts) in pages {
+                let most = held[leaf] ?? -1
+                #expect(most > 0 && most <= counts.max() ?? 0,
+                        "\(name): \(leaf) held \(most) entries at once; its largest of \(counts.count) pages has \(counts.max() ?? 0)")
+            }
+        }
+        let midRow = directory.appendingPathComponent("mid-row.parquet").path
+        try make("mid_row_pages", midRow)
+        let reader = try ParquetBatchReader(path: midRow)
+        var lengths: [Int] = []
+        while let batch = try reader.next(maxRows: 1) { lengths.append(batch.length) }
+        #expect(lengths == [1, 1, 1, 1, 1] && reader.pagesRead == 3 && reader.mostEntriesHeld == ["tags.list.element": 4],
+                "\(lengths), \(reader.pagesRead) pages, \(reader.mostEntriesHeld) entries held")
+    }
+
     // MARK: In process
 
     /// NaN, -0.0 and infinities come through as such (JSON Lines cannot

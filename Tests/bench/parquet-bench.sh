@@ -9,8 +9,11 @@
 #   pyarrow  pyarrow.json.read_json + numpy.load -> pyarrow.parquet.write_table (snappy)
 # Each Parquet file is read back with pyarrow and its row count checked.
 #
+# Then pyarrow's file is read back (see "Reading" below).
+#
 #   Tests/bench/parquet-bench.sh [BIN_DIR]     (default .build/release)
 #   SIZE_MB=200 DIMS=384 PYTHON=... Tests/bench/parquet-bench.sh
+#   BASELINE=DIR Tests/bench/parquet-bench.sh  (also reads with DIR/pipeline: before and after)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/.build/release}
@@ -130,3 +133,52 @@ b = pq.read_table(theirs).slice(0, 1000).select(a.column_names)
 assert a.column("text").equals(b.column("text")) and a.column("id").equals(b.column("id")), "the first rows differ"
 print("the first 1000 rows' text and id agree with pyarrow's file")
 PY
+
+# Reading: pyarrow's file (snappy, its defaults) back to rows.
+#   ours     load_parquet -> write_jsonl (every row through the plugin ABI, written as JSON Lines)
+#   pyarrow  iter_batches (columnar only: what reading costs pyarrow before any row exists)
+#   pyarrow  iter_batches -> to_pylist -> json.dumps per row (rows, as a Python pipeline sees them)
+cat > "$work/read.yaml" <<YAML
+name: parquet-bench-read
+steps:
+  - {name: load, uses: load_parquet, with: {path: "$work/pyarrow.parquet"}}
+  - {name: save, uses: write_jsonl, input: load, with: {path: out.jsonl}}
+YAML
+cat > "$work/pyarrow_read.py" <<'PY'
+import json, sys
+import pyarrow.parquet as pq
+path, mode, out = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = 0
+with open(out, "w") as f:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+        if mode == "rows":
+            for row in batch.to_pylist():
+                f.write(json.dumps(row, separators=(",", ":")) + "\n")
+        rows += batch.num_rows
+print(rows, file=sys.stderr)
+PY
+in_bytes=$(wc -c < "$work/pyarrow.parquet")
+echo "reading $work/pyarrow.parquet ($in_bytes bytes; MB/s below are of the Parquet file)"
+read_with() {  # label, bin dir, run name: load_parquet -> write_jsonl, then the steps' busy seconds
+  set -- "$1" "$2" "$3" $(measure "$3" "$2/pipeline" run "$work/read.yaml" --run-dir "$work/$3" --no-checkpoint)
+  label=$1 run=$3; shift 3
+  report "$label" "$work/$run/out.jsonl" "$@"
+  [ "$(wc -l < "$work/$run/out.jsonl")" = "$rows" ] || { echo "load_parquet: $(wc -l < "$work/$run/out.jsonl") rows, expected $rows"; exit 1; }
+  rm -f "$work/$run/out.jsonl"
+  "$py" - "$work/$run/summary.json" "$in_bytes" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+size = int(sys.argv[2])
+steps = {step["name"]: step for step in s["steps"]}
+load, save = steps["load"]["busy_seconds"], steps["save"]["busy_seconds"]
+print(f"  load_parquet: the step busy {load:.2f} s ({size / max(load, 1e-9) / 1e6:.0f} MB/s of Parquet), "
+      f"write_jsonl busy {save:.2f} s, CPU {s['cpu_seconds']:.2f} s in {s['seconds']:.2f} s")
+PY
+}
+read_with "ours: load_parquet -> write_jsonl" "$bin" run-read
+# BASELINE=DIR: the same read with another build (e.g. main's), for a before/after in one run.
+if [ -n "${BASELINE:-}" ]; then read_with "base: load_parquet -> write_jsonl" "$BASELINE" run-read-baseline; fi
+set -- $(measure pyarrow-batches "$py" "$work/pyarrow_read.py" "$work/pyarrow.parquet" batches "$work/none.jsonl")
+report "pyarrow: iter_batches" "$work/none.jsonl" "$@"
+set -- $(measure pyarrow-rows "$py" "$work/pyarrow_read.py" "$work/pyarrow.parquet" rows "$work/pyarrow-rows.jsonl")
+report "pyarrow: iter_batches -> JSON rows" "$work/pyarrow-rows.jsonl" "$@"
