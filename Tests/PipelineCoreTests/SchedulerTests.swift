@@ -207,6 +207,55 @@ struct SchedulerTests {
         #expect(finishedOrder.firstIndex(of: 1)! > finishedOrder.firstIndex(of: 2)!)
     }
 
+    /// Items whose calls wait outside the run (a provider batch): the step
+    /// takes every other item meanwhile, is not finished while it holds any,
+    /// the run is waiting once nothing else can happen, and the held items
+    /// come back in their order, ahead of anything that came since.
+    @Test func heldItemsWaitAndComeBackInOrder() {
+        // generator 0 -> step 1 (holds every item on the first pass) -> sink 2
+        var scheduler = Scheduler<Int>(nodes: [.init(parents: [], isGenerator: true),
+                                              .init(parents: [0], isGenerator: false),
+                                              .init(parents: [1], isGenerator: false)], capacity: 2)
+        var pending = scheduler.start()
+        var next = 0
+        var firstPass: [Int] = []
+        var delivered: [Int] = []
+        var finished: Set<Int> = []
+        func step(_ action: Scheduler<Int>.Action, pass: Int, _ scheduler: inout Scheduler<Int>) -> [Scheduler<Int>.Action] {
+            switch action {
+            case .process(0, _):
+                next += 1
+                return scheduler.processed(step: 0, outputs: [next], exhausted: next == 5)
+            case .process(1, let item?):
+                if pass == 1 {
+                    firstPass.append(item)
+                    return scheduler.held(step: 1, item: item)
+                }
+                return scheduler.processed(step: 1, outputs: [item * 10])
+            case .process(2, let item?):
+                delivered.append(item)
+                return scheduler.processed(step: 2, outputs: [])
+            case .finish(let s):
+                finished.insert(s)
+                return scheduler.finished(step: s, outputs: [], done: true)
+            default:
+                Issue.record("unexpected action \(action)")
+                return []
+            }
+        }
+        while !pending.isEmpty { pending += step(pending.removeFirst(), pass: 1, &scheduler) }
+        // Every item was taken once and held; the generator ran dry, nothing else can happen.
+        #expect(firstPass == [1, 2, 3, 4, 5])
+        #expect(scheduler.heldCount(1) == 5)
+        #expect(scheduler.isWaiting && !scheduler.isFinished)
+        #expect(finished == [0], "step 1 must not finish while it holds items, nor the sink before it")
+        pending = scheduler.resumeHeld()
+        #expect(!scheduler.isWaiting)
+        while !pending.isEmpty { pending += step(pending.removeFirst(), pass: 2, &scheduler) }
+        #expect(delivered == [10, 20, 30, 40, 50])
+        #expect(scheduler.isFinished && finished == [0, 1, 2])
+    }
+
     @Test func aFailureElsewhereLeavesSinksUnfinished() {
         // gen(0) → sinkA(1); gen → b(2) → sinkB(3); b fails after sinkA's input is over.
         var scheduler = Scheduler<Int>(nodes: [

@@ -22,7 +22,12 @@ import PipelineBase
 /// - a sink (a step no other step reads: a writer, a Hub pusher) is
 ///   finished only once every other step is done: a writer publishes its
 ///   file in `finish`, so a run that fails anywhere else never replaces an
-///   existing output.
+///   existing output;
+/// - an item whose call must wait for something outside the run (answers
+///   of a provider batch) is held aside: the step goes on with its other
+///   items but is not finished while it holds any; when no call is in
+///   flight and nothing can start the run is waiting (`isWaiting`), and
+///   `resumeHeld()` gives the held items back, in their order.
 public struct Scheduler<Item> {
     public enum Action {
         /// Call `process` of `step` with `item` (nil: pull a generator).
@@ -54,6 +59,8 @@ public struct Scheduler<Item> {
         /// Inbox slots promised to parents' calls in flight.
         var reserved = 0
         var parentsDone = 0
+        /// Items whose calls wait outside the run, in order.
+        var held: [Item] = []
         var exhausted = false
         var phase = Phase.running
 
@@ -118,6 +125,35 @@ public struct Scheduler<Item> {
         return schedule()
     }
 
+    /// A `process` call's `item` waits for something outside the run: it is
+    /// held aside (the call delivered nothing), and the step goes on.
+    public mutating func held(step: Int, item: Item) -> [Action] {
+        states[step].inFlight -= 1
+        releaseReservations(of: step)
+        states[step].held.append(item)
+        return schedule()
+    }
+
+    /// Held items, step by step.
+    public func heldCount(_ step: Int) -> Int { states[step].held.count }
+
+    /// No call is in flight, none can start, and some step holds items: the
+    /// run can only go on once what they wait for has come.
+    public var isWaiting: Bool {
+        !failed && states.allSatisfy { $0.inFlight == 0 } && states.contains { !$0.held.isEmpty }
+    }
+
+    /// Every held item goes back to the front of its step's inbox, in order.
+    public mutating func resumeHeld() -> [Action] {
+        for step in states.indices where !states[step].held.isEmpty {
+            var inbox = states[step].held
+            while let item = states[step].inbox.popFirst() { inbox.append(item) }
+            states[step].inbox = FIFO(inbox)
+            states[step].held = []
+        }
+        return schedule()
+    }
+
     /// A call failed: nothing new starts; wait for in-flight calls.
     public mutating func fail(step: Int) {
         states[step].inFlight -= 1
@@ -163,7 +199,7 @@ public struct Scheduler<Item> {
 
     private func inputOver(_ state: State) -> Bool {
         if state.node.isGenerator { return state.exhausted }
-        return state.parentsDone == state.node.parents.count && state.queued == 0
+        return state.parentsDone == state.node.parents.count && state.queued == 0 && state.held.isEmpty
     }
 
     /// Every step that feeds another is done (sinks wait for this to finish).
