@@ -76,6 +76,13 @@ def truthy(v: str | None) -> bool:
 
 
 @dataclass
+
+def _localhost_resolves():
+    try:
+        return socket.gethostbyname("localhost") == "127.0.0.1"
+    except OSError:
+        return False
+
 class Entry:
     kind: str  # "regular" | "lfs"
     oid: str  # git blob sha1 for regular, sha256 for lfs
@@ -1063,6 +1070,10 @@ class Handler(BaseHTTPRequestHandler):
         host, port = self.server.server_address[:2]
         seen = (self.headers.get("Host") or "").rsplit(":", 1)[0]
         other = "localhost" if seen != "localhost" else "127.0.0.1"
+        if other == "localhost" and not _localhost_resolves():
+            # A minimal root without /etc/hosts: 127.1 is 127.0.0.1 to every
+            # resolver (inet_aton's short form), and still another host name.
+            other = "127.1"
         return f"http://{other}:{port}"
 
     def cdn(self, method, seg):
