@@ -72,17 +72,17 @@ def truthy(v: str | None) -> bool:
     return v is not None and v.lower() in ("1", "true", "yes")
 
 
-# --------------------------------------------------------------------------- state
-
-
-@dataclass
-
-def _localhost_resolves():
+def _localhost_resolves() -> bool:
     try:
         return socket.gethostbyname("localhost") == "127.0.0.1"
     except OSError:
         return False
 
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
 class Entry:
     kind: str  # "regular" | "lfs"
     oid: str  # git blob sha1 for regular, sha256 for lfs
