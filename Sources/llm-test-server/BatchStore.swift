@@ -369,7 +369,8 @@ final class BatchStore: @unchecked Sendable {
             return
         }
         var rawLines = input.split(separator: 0x0a, omittingEmptySubsequences: false)
-        if let last = rawLines.last, last.allSatisfy({ $0 == 0x20 || $0 == 0x0d || $0 == 0x09 }) { rawLines.removeLast() }
+        // Blank lines at the end (a final newline) are no requests.
+        while let last = rawLines.last, last.allSatisfy({ $0 == 0x20 || $0 == 0x0d || $0 == 0x09 }) { rawLines.removeLast() }
         guard !rawLines.isEmpty else {
             record.errors = [validationError("empty_file", "the input file \(record.inputFileID) has no requests")]
             return
