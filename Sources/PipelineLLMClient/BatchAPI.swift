@@ -45,8 +45,10 @@ struct BatchAPI: Sendable {
         var headers = ["Accept: application/json"]
         if method == "POST" { headers.append("Content-Type: \(contentType)") }
         if let apiKey { headers.append("Authorization: Bearer \(apiKey)") }
-        let request = HTTPRequest(url: baseURL + path, headers: headers, body: body,
+        var request = HTTPRequest(url: baseURL + path, headers: headers, body: body,
                                   timeout: transfer ? max(timeout, 600) : timeout, method: method)
+        // Sent at most once: libcurl must not send it again by itself.
+        request.freshConnection = once
         var attempt = 0
         while true {
             attempt += 1

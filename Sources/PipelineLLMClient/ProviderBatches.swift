@@ -25,6 +25,28 @@ package final class ProviderBatches: @unchecked Sendable {
     /// The wait before the next poll. [under `work`]
     private var pollDelay: Double
 
+    /// Where a test stops the work as a kill would (the state stored so far
+    /// is all a fresh object on the same file gets).
+    enum KillPoint: Sendable {
+        /// A chunk is recorded, its file not uploaded.
+        case afterRecord
+        /// The file is uploaded and its id stored; no create sent.
+        case afterUpload
+        /// The chunk is marked "creating"; no create sent.
+        case beforeCreate
+        /// The create was sent and the provider made the batch; its answer is lost.
+        case afterCreate
+        /// A batch finished; its files are not downloaded.
+        case beforeCollect
+    }
+
+    /// [tests] Set, the work stops at that point with a `.store` error. [under `work`]
+    var killPoint: KillPoint?
+
+    private func reach(_ point: KillPoint) throws(BatchError) {
+        if killPoint == point { throw BatchError(.store, "llm \(name): stopped at \(point) (a simulated kill)") }
+    }
+
     /// The state is in `path` (RUN_DIR/batches.db); `runID` tags every batch
     /// this object creates (its `pipeline_run` metadata).
     package init(path: String, llm: LLMConfig, settings: BatchSettings, runID: String,
@@ -138,6 +160,7 @@ package final class ProviderBatches: @unchecked Sendable {
                                 bytes: file.count, requests: seqs.count, recorded: Date().timeIntervalSince1970,
                                 completed: 0, failed: 0)
         try store.record(chunk, seqs: seqs)
+        try reach(.afterRecord)
         logger.debug("llm \(name): chunk \(id) recorded: \(seqs.count) requests, \(file.count) bytes")
         try advance(chunk, file: file)
     }
@@ -153,6 +176,7 @@ package final class ProviderBatches: @unchecked Sendable {
             chunk.fileID = fileID
             chunk.state = .uploaded
             logger.debug("llm \(name): chunk \(chunk.id) uploaded as file \(fileID)")
+            try reach(.afterUpload)
         }
         if chunk.state == .creating, let batch = try find(chunk) {
             try opened(chunk, batch, how: "found among the provider's batches")
@@ -162,6 +186,7 @@ package final class ProviderBatches: @unchecked Sendable {
             throw BatchError(.damaged, "llm \(name): chunk \(chunk.id) is \(chunk.state.rawValue) without a file id (\(store.path))")
         }
         try store.setState(chunk: chunk.id, .creating)
+        try reach(.beforeCreate)
         try create(chunk, fileID: fileID)
     }
 
@@ -189,6 +214,7 @@ package final class ProviderBatches: @unchecked Sendable {
                                      window: settings.completionWindow, metadata: metadata)
             switch outcome {
             case .ok:
+                try reach(.afterCreate)
                 try opened(chunk, try api.batch(outcome, what), how: "created")
                 return
             case .refused(_, let message):
@@ -251,6 +277,7 @@ package final class ProviderBatches: @unchecked Sendable {
             guard let batchID = chunk.batchID else { continue }
             let batch = try api.retrieve(batchID)
             if batch.finished {
+                try reach(.beforeCollect)
                 try collect(chunk, batch)
                 finished = true
             } else {
