@@ -307,4 +307,39 @@ struct ProviderBatchesTests {
         _ = http(server, "POST", "/_control/batches/release")
         #expect(try pollUntilDone(batches).answered == 5)
     }
+
+    @Test func sha256OfKnownTexts() {
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+        #expect(SHA256.hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        // Fed in pieces of any size, the same digest.
+        var hasher = SHA256()
+        var offset = 0
+        for size in [1, 63, 64, 65, 7, 1000, 999_000 - 200] where offset < million.count {
+            let end = min(offset + size, million.count)
+            hasher.update(Array(million[offset..<end]))
+            offset = end
+        }
+        hasher.update(Array(million[offset...]))
+        #expect(hasher.finalize() == SHA256.digest(million))
+    }
+
+    @Test func settingsAndTheirDefaults() {
+        let defaults = BatchSettings(settings: .bool(true))
+        #expect(defaults == BatchSettings())
+        #expect(defaults.completionWindow == "24h" && defaults.maxRequests == 50_000 && defaults.maxBytes == 200_000_000)
+        #expect(defaults.resubmit == 1 && !defaults.cancelOnStop)
+        let set = BatchSettings(settings: [
+            "completion_window": "48h", "max_requests": .number(10), "max_bytes": .number(5000), "poll_seconds": .number(2),
+            "max_poll_seconds": .number(1), "resubmit": .number(-3), "cancel_on_stop": .bool(true),
+        ])
+        #expect(set.completionWindow == "48h" && set.maxRequests == 10 && set.maxBytes == 5000)
+        #expect(set.pollSeconds == 2 && set.maxPollSeconds == 2, "the most is never below the first")
+        #expect(set.resubmit == 0 && set.cancelOnStop)
+        #expect(ProviderBatches.batchEndpoint("/chat/completions") == "/v1/chat/completions")
+        #expect(ProviderBatches.batchEndpoint("/v1/embeddings") == "/v1/embeddings")
+    }
 }
