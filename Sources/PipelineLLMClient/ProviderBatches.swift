@@ -24,6 +24,8 @@ package final class ProviderBatches: @unchecked Sendable {
     private let work = NSLock()
     /// The wait before the next poll. [under `work`]
     private var pollDelay: Double
+    /// Set by `cancelOpen`: polls submit nothing more in this process. [under `work`]
+    private var cancelled = false
 
     /// Where a test stops the work as a kill would (the state stored so far
     /// is all a fresh object on the same file gets).
@@ -268,7 +270,8 @@ package final class ProviderBatches: @unchecked Sendable {
     /// every line of those that finished (answers; failed and expired lines
     /// go into a follow-up batch up to `resubmit` times, then fail with the
     /// provider's reason), then submits what is unsubmitted (those
-    /// resubmissions and requests recorded since).
+    /// resubmissions and requests recorded since), unless `cancelOpen` was
+    /// called.
     package func poll() throws(BatchError) -> BatchProgress {
         work.lock()
         defer { work.unlock() }
@@ -284,7 +287,7 @@ package final class ProviderBatches: @unchecked Sendable {
                 try store.setProviderStatus(chunk: chunk.id, status: batch.status, completed: batch.completed, failed: batch.failed)
             }
         }
-        try submitLocked()
+        if !cancelled { try submitLocked() }
         if finished { pollDelay = settings.pollSeconds }
         var progress = try store.progress(llm: name)
         progress.nextPollSeconds = pollDelay
@@ -361,10 +364,12 @@ package final class ProviderBatches: @unchecked Sendable {
 
     /// [thread-safe] Asks the provider to cancel every open batch. What was
     /// answered is kept; what a cancelled batch did not run goes back to be
-    /// submitted by a later run. Chunks not yet created stay recorded.
+    /// submitted by a later run (a poll collects a cancelled batch but no
+    /// longer submits). Chunks not yet created stay recorded.
     package func cancelOpen() throws(BatchError) {
         work.lock()
         defer { work.unlock() }
+        cancelled = true
         for chunk in try store.chunks(llm: name, states: [.creating]) {
             if let batch = try find(chunk) {
                 try store.setOpen(chunk: chunk.id, batchID: batch.id, status: batch.status, created: batch.created)

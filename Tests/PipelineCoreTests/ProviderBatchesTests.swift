@@ -284,28 +284,54 @@ struct ProviderBatchesTests {
         #expect(stats["created"]?.int64Value == 3)
     }
 
-    @Test func cancelKeepsWhatIsAnsweredAndResubmitsTheRest() throws {
+    @Test func aCancelledBatchIsCollectedAndTheNextRunSubmitsTheRest() throws {
         let server = try Server(["--batch-seconds", "0.2", "--batch-hold"])
         let path = try statePath("batches-cancel")
-        let batches = try ProviderBatches(path: path, llm: config(server),
-                                          settings: settings(["max_requests": .number(5), "cancel_on_stop": .bool(true)]), runID: "run-c")
+        let limits = settings(["max_requests": .number(5), "cancel_on_stop": .bool(true)])
+        let batches = try ProviderBatches(path: path, llm: config(server), settings: limits, runID: "run-c")
         #expect(batches.settings.cancelOnStop)
         for n in 0..<5 { _ = try batches.answer(customID: "c\(n)", endpoint: "/chat/completions", body: body(n)) }
         try batches.submitPending()
         let open = try #require(ProviderBatches.pendingSummary(path: path).first?.open.first)
-        #expect(open.batchID != nil && open.requests == 5)
+        #expect(open.batchID != nil && open.requests == 5 && (open.status == "validating" || open.status == "in_progress"))
         try batches.cancelOpen()
         #expect(try batchStats(server)["cancel_requests"]?.int64Value == 1)
-        // The cancelled batch is collected; what it did not run goes into a new batch.
+        // The cancelled batch is collected (its answered lines kept, as an
+        // expired batch's are); what it did not run waits, unsubmitted.
         var progress = try batches.poll()
-        for _ in 0..<200 where (try batchesPerChunk(server)).count < 2 {
+        for _ in 0..<200 where !progress.open.isEmpty {
             Thread.sleep(forTimeInterval: 0.05)
             progress = try batches.poll()
         }
-        #expect(try batchesPerChunk(server).count == 2, "a follow-up batch")
-        #expect(progress.failed == 0)
+        #expect(progress.open.isEmpty && progress.pending == 5 && progress.unsubmitted == 5 && progress.failed == 0)
+        #expect(try batchesPerChunk(server).count == 1, "no batch after the cancel")
+        // The next run submits them again.
         _ = http(server, "POST", "/_control/batches/release")
-        #expect(try pollUntilDone(batches).answered == 5)
+        let next = try ProviderBatches(path: path, llm: config(server), settings: limits, runID: "run-c2")
+        #expect(try pollUntilDone(next).answered == 5)
+        #expect(try batchesPerChunk(server).count == 2)
+    }
+
+    /// Many threads ask at once (steps call from the worker pool): every
+    /// request is recorded once and answered.
+    @Test func requestsFromManyThreadsAtOnce() throws {
+        let server = try Server(["--batch-seconds", "0.2", "--batch-upload-error-rate", "0.5", "--retry-after", "0"])
+        let batches = try ProviderBatches(path: try statePath("batches-threads"), llm: config(server, retries: 8),
+                                          settings: settings(["max_requests": .number(250)]), runID: "run-t")
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for k in 0..<200 {
+                // Threads overlap: each request is asked for by two threads.
+                let n = (thread / 2) * 200 + k
+                _ = try? batches.answer(customID: "t\(n)", endpoint: "/chat/completions", body: body(n))
+            }
+        }
+        #expect(try batches.progress().pending == 800)
+        try batches.submitPending()
+        #expect(try batches.progress().open.map(\.requests) == [250, 250, 250, 50])
+        #expect(try pollUntilDone(batches).answered == 800)
+        let stats = try batchStats(server)
+        #expect((stats["upload_errors"]?.int64Value ?? 0) > 0, "uploads refused with 429/5xx were retried")
+        #expect(stats["created"]?.int64Value == 4)
     }
 
     @Test func sha256OfKnownTexts() {
