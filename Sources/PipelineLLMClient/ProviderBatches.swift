@@ -22,8 +22,13 @@ package final class ProviderBatches: @unchecked Sendable {
     private let logger: Logger
     /// Submitting, polling and cancelling happen one at a time.
     private let work = NSLock()
-    /// The wait before the next poll. [under `work`]
-    private var pollDelay: Double
+    /// The wait before the next poll.
+    private var pollDelay: Double {
+        get { delayLock.withLock { delay } }
+        set { delayLock.withLock { delay = newValue } }
+    }
+    private var delay: Double
+    private let delayLock = NSLock()
     /// Set by `cancelOpen`: polls submit nothing more in this process. [under `work`]
     private var cancelled = false
 
@@ -59,7 +64,7 @@ package final class ProviderBatches: @unchecked Sendable {
         self.logger = logger
         store = try BatchStore(path: path)
         api = BatchAPI(config: llm, logger: logger)
-        pollDelay = settings.pollSeconds
+        delay = settings.pollSeconds
     }
 
     // MARK: Requests
@@ -78,9 +83,7 @@ package final class ProviderBatches: @unchecked Sendable {
     /// [thread-safe] Where the requests are, without asking the provider.
     package func progress() throws(BatchError) -> BatchProgress {
         var progress = try store.progress(llm: name)
-        work.lock()
         progress.nextPollSeconds = pollDelay
-        work.unlock()
         return progress
     }
 

@@ -110,6 +110,10 @@ struct ProviderBatchesTests {
         let summary = ProviderBatches.pendingSummary(path: path)
         #expect(summary.count == 1 && summary.first?.llm == "teacher" && summary.first?.answered == 30)
         #expect(ProviderBatches.pendingSummary(path: path + ".missing").isEmpty)
+        // The API key went in a header only: the state files do not hold it (the prompts they do).
+        let files = [path, path + "-wal"].compactMap { FileManager.default.contents(atPath: $0) }
+        #expect(files.contains { $0.range(of: Data("Explain topic number 7".utf8)) != nil })
+        #expect(files.allSatisfy { $0.range(of: Data("sk-batch-test".utf8)) == nil })
     }
 
     @Test func chunksKeepToMaxRequestsAndMaxBytes() throws {
@@ -367,5 +371,34 @@ struct ProviderBatchesTests {
         #expect(set.resubmit == 0 && set.cancelOnStop)
         #expect(ProviderBatches.batchEndpoint("/chat/completions") == "/v1/chat/completions")
         #expect(ProviderBatches.batchEndpoint("/v1/embeddings") == "/v1/embeddings")
+    }
+
+    /// Not a unit test: what 100 k prompts make (files, bytes) and how long
+    /// recording, submitting and collecting take. PIPELINE_BATCH_SCALE=N runs
+    /// it with N requests and prints the numbers.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["PIPELINE_BATCH_SCALE"] != nil))
+    func scale() throws {
+        let count = Int(ProcessInfo.processInfo.environment["PIPELINE_BATCH_SCALE"] ?? "") ?? 100_000
+        let server = try Server(["--batch-seconds", "1"])
+        let path = try statePath("batches-scale")
+        let batches = try ProviderBatches(path: path, llm: config(server), settings: settings(["max_poll_seconds": .number(1)]),
+                                          runID: "run-s")
+        let clock = ContinuousClock()
+        let bodies = (0..<count).map { body($0, words: 30) }
+        let recording = try clock.measure {
+            for n in 0..<count { _ = try batches.answer(customID: "s\(n)", endpoint: "/chat/completions", body: bodies[n]) }
+        }
+        let submitting = try clock.measure { try batches.submitPending() }
+        let open = try batches.progress().open
+        var progress = BatchProgress(llm: "teacher")
+        let collecting = try clock.measure { progress = try pollUntilDone(batches, limit: 100_000) }
+        let stats = try batchStats(server)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        print("""
+            batch scale: \(count) requests, \(open.count) files of \(open.map(\.requests)) requests, \
+            \(stats["bytes_uploaded"]?.int64Value ?? 0) bytes uploaded; record \(recording), submit \(submitting), \
+            poll until done \(collecting) (batch-seconds 1); answered \(progress.answered); batches.db \(size) bytes
+            """)
+        #expect(progress.answered == count)
     }
 }
