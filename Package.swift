@@ -93,6 +93,7 @@ let package = Package(
             name: "PipelineLLMClient",
             dependencies: [
                 "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineRetry",
+                .product(name: "Logging", package: "swift-log"),
             ]),
         // The local model servers of `llms: NAME: serve:`: started, shared,
         // restarted and stopped with the run.

@@ -11,6 +11,10 @@ package struct HTTPRequest: Sendable {
     package var timeout: Double
     /// "POST" unless said otherwise; "GET" and "HEAD" send no body.
     package var method = "POST"
+    /// On a new connection, closed after: libcurl sends a request again by
+    /// itself when a reused connection dies before any answer, which a
+    /// request that must reach the server at most once cannot have.
+    package var freshConnection = false
 
     package init(url: String, headers: [String], body: [UInt8], timeout: Double, method: String = "POST") {
         self.url = url
@@ -194,6 +198,10 @@ private final class Transfer: @unchecked Sendable {
                 method = strdup(request.method)
                 pipeline_curl_setopt_pointer(easy, CURLOPT_CUSTOMREQUEST, method)
             }
+        }
+        if request.freshConnection {
+            pipeline_curl_setopt_long(easy, CURLOPT_FRESH_CONNECT, 1)
+            pipeline_curl_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)
         }
         pipeline_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, max(1, Int(request.timeout * 1000)))
         pipeline_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, 10_000)

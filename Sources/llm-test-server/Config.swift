@@ -30,6 +30,19 @@ struct Config: Sendable {
     /// /health and the LLM routes answer 503, /v1/models 200 (llama-server).
     var loadingMs = 0.0
 
+    // The Batch API (Batches.swift).
+    var batchSeconds = 2.0
+    var batchHold = false
+    var batchMaxRequests = 50_000
+    var batchMaxBytes = 200 * 1024 * 1024
+    var batchOutputOrder = BatchOutputOrder.shuffled
+    var batchFailValidationRate = 0.0
+    var batchExpireRate = 0.0
+    var batchLineFailureRate = 0.0
+    var batchDropCreateRate = 0.0
+    var batchPollErrorRate = 0.0
+    var batchUploadErrorRate = 0.0
+
     static let usage = """
         usage: llm-test-server [options]
 
@@ -61,6 +74,27 @@ struct Config: Sendable {
                                    Retry-After --retry-after)
           --loading-ms MS          for MS after start act as a server loading its model: /health and the
                                    LLM routes answer 503 "Loading model", /v1/models answers 200 (default 0)
+
+        The Batch API (/v1/files and /v1/batches, as OpenAI's; see docs/pipelines.md):
+          --batch-seconds S        a batch goes validating -> in_progress -> finalizing -> completed
+                                   in about S seconds of real time, whatever its completion_window
+                                   (default 2; 0: done at the first look)
+          --batch-hold             hold new batches in_progress, nothing answered, until
+                                   POST /_control/batches/release (POST /_control/batches/hold holds again)
+          --batch-max-requests N   at most N requests in one batch input file (default 50000)
+          --batch-max-bytes N      at most N bytes in one batch input file (default 209715200)
+          --batch-output-order O   output and error file lines in input order (input) or in a seeded
+                                   shuffled order as the real API does not promise any (shuffled; default)
+          --batch-fail-validation-rate F  fail F of batches in validation (status failed, errors.data)
+          --batch-expire-rate F    expire F of batches part way: status expired, the answered lines in
+                                   the output file, the others in the error file with code batch_expired
+          --batch-line-failure-rate F     answer F of batch lines with a 500 or a 400 content error
+                                   (in the error file; the batch still completes)
+          --batch-drop-create-rate F      create F of batches, then close the connection without answering
+          --batch-poll-error-rate F       answer F of GETs on /v1/batches and /v1/files with 429
+                                   (Retry-After --retry-after), 500 or 503
+          --batch-upload-error-rate F     answer F of uploads (POST /v1/files) with 429, 500 or 503,
+                                   storing nothing
           --help                   this text
 
         Rates are fractions in [0, 1]; the error, rate-limit, unavailable, hang, drop and
@@ -88,6 +122,12 @@ struct Config: Sendable {
         [judge-fault:junk] gets the judgement as text in chatter, [judge-fault:no-verdict] none at
         all, [judge-fault:out-of-range] a rating of 11 (verdict "3"); --junk-scores-rate also
         applies to judgements.
+
+        A batch line is answered exactly as the same body sent live (without the live faults and
+        --junk-scores-rate). The batch faults depend on --seed and on how many times the same thing was
+        seen: the input file's bytes for a batch, the line's url and body for a line, the route for a
+        poll; --faults-first N bounds them as it bounds the live faults. The validation and expire rates
+        are exclusive and must sum to at most 1.
         """
 
     struct UsageError: Error {
@@ -167,6 +207,27 @@ struct Config: Sendable {
                 }
                 config.overCapacity = mode
             case "--loading-ms": config.loadingMs = try milliseconds()
+            case "--batch-seconds":
+                let text = try value()
+                guard let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds <= 86400 else {
+                    throw UsageError(message: "--batch-seconds: expected seconds in 0...86400, got '\(text)'")
+                }
+                config.batchSeconds = seconds
+            case "--batch-hold": config.batchHold = true
+            case "--batch-max-requests": config.batchMaxRequests = try integer(1...10_000_000)
+            case "--batch-max-bytes": config.batchMaxBytes = try integer(1...HTTPLimits.maxBodyBytes)
+            case "--batch-output-order":
+                let text = try value()
+                guard let order = BatchOutputOrder(rawValue: text) else {
+                    throw UsageError(message: "--batch-output-order: expected input or shuffled, got '\(text)'")
+                }
+                config.batchOutputOrder = order
+            case "--batch-fail-validation-rate": config.batchFailValidationRate = try rate()
+            case "--batch-expire-rate": config.batchExpireRate = try rate()
+            case "--batch-line-failure-rate": config.batchLineFailureRate = try rate()
+            case "--batch-drop-create-rate": config.batchDropCreateRate = try rate()
+            case "--batch-poll-error-rate": config.batchPollErrorRate = try rate()
+            case "--batch-upload-error-rate": config.batchUploadErrorRate = try rate()
             default:
                 throw UsageError(message: "unknown option '\(flag)'")
             }
@@ -176,8 +237,16 @@ struct Config: Sendable {
         guard exclusive <= 1.0 + 1e-9 else {
             throw UsageError(message: "the error, rate-limit, unavailable, hang, drop and malformed rates sum to \(exclusive), more than 1")
         }
+        guard config.batchFailValidationRate + config.batchExpireRate <= 1.0 + 1e-9 else {
+            throw UsageError(message: "--batch-fail-validation-rate and --batch-expire-rate sum to more than 1")
+        }
         return config
     }
+}
+
+enum BatchOutputOrder: String, Sendable {
+    case input
+    case shuffled
 }
 
 enum Fault: String, Sendable, CaseIterable {

@@ -13,6 +13,8 @@ struct HTTPRequest: Sendable {
     var method: String
     /// The path without the query string.
     var path: String
+    /// The query string's parameters, percent-decoded, in order.
+    var query: [(String, String)] = []
     /// Header names lowercased, in order.
     var headers: [(String, String)]
     var body: [UInt8]
@@ -20,6 +22,44 @@ struct HTTPRequest: Sendable {
 
     func header(_ name: String) -> String? {
         headers.last(where: { $0.0 == name })?.1
+    }
+
+    func queryValue(_ name: String) -> String? {
+        query.last(where: { $0.0 == name })?.1
+    }
+
+    /// `a=1&b=x%20y` as pairs; `+` is a space (form encoding).
+    static func parseQuery(_ text: Substring) -> [(String, String)] {
+        text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = parts.count > 1 ? percentDecoded(parts[1]) : ""
+            return (percentDecoded(parts[0]), value)
+        }
+    }
+
+    private static func percentDecoded(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = Array(text.utf8)[...]
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+        }
+        while let c = utf8.popFirst() {
+            if c == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if c == UInt8(ascii: "%"), utf8.count >= 2,
+                      let high = hex(utf8[utf8.startIndex]), let low = hex(utf8[utf8.startIndex + 1]) {
+                bytes.append(high << 4 | low)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(c)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -36,15 +76,21 @@ struct HTTPResponse: Sendable {
         return HTTPResponse(status: status, headers: headers, body: body)
     }
 
-    /// An OpenAI-style error body.
+    /// An OpenAI-style error response.
     static func error(_ status: Int, _ message: String, type: String = "invalid_request_error",
                       code: String? = nil, param: String? = nil, headers: [(String, String)] = []) -> HTTPResponse {
-        json(status, .object([("error", .object([
+        json(status, errorBody(message, type: type, code: code, param: param), headers: headers)
+    }
+
+    /// An OpenAI-style error body: {"error": {message, type, param, code}}.
+    static func errorBody(_ message: String, type: String = "invalid_request_error",
+                          code: String? = nil, param: String? = nil) -> JSON {
+        .object([("error", .object([
             ("message", .string(message)),
             ("type", .string(type)),
             ("param", param.map { JSON.string($0) } ?? .null),
             ("code", code.map { JSON.string($0) } ?? .null),
-        ]))]), headers: headers)
+        ]))])
     }
 
     static func reason(_ status: Int) -> String {
@@ -53,6 +99,7 @@ struct HTTPResponse: Sendable {
         case 200: return "OK"
         case 400: return "Bad Request"
         case 404: return "Not Found"
+        case 409: return "Conflict"
         case 405: return "Method Not Allowed"
         case 408: return "Request Timeout"
         case 413: return "Payload Too Large"
@@ -100,7 +147,8 @@ protocol HTTPHandler: Sendable {
 
 enum HTTPLimits {
     static let maxHeaderBytes = 64 * 1024
-    static let maxBodyBytes = 64 * 1024 * 1024
+    /// Above the largest batch input file (--batch-max-bytes, 200 MiB by default).
+    static let maxBodyBytes = 256 * 1024 * 1024
     /// Waiting for the next request on an idle keep-alive connection.
     static let idleTimeoutMs: Int32 = 300_000
     /// Waiting for the rest of a request that has started.
@@ -366,6 +414,11 @@ private final class Connection {
         }
         guard target.first == "/" else { return .failure(.error(400, "malformed request target")) }
         let path = String(target.prefix(while: { $0 != "?" && $0 != "#" }))
+        var query: [(String, String)] = []
+        if let mark = target.firstIndex(of: "?") {
+            let rest = target[target.index(after: mark)...]
+            query = HTTPRequest.parseQuery(rest.prefix(while: { $0 != "#" }))
+        }
 
         // Header fields.
         var headers: [(String, String)] = []
@@ -442,7 +495,7 @@ private final class Connection {
             end = bodyStart + contentLength
         }
         start = end
-        return .request(HTTPRequest(method: method, path: path, headers: headers, body: body, keepAlive: keepAlive))
+        return .request(HTTPRequest(method: method, path: path, query: query, headers: headers, body: body, keepAlive: keepAlive))
     }
 
     private enum ChunkedResult {

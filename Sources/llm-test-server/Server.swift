@@ -33,6 +33,8 @@ final class Server: HTTPHandler {
     private let samples = Atomic<UInt64>(0)
     /// --capacity: the slots LLM requests are served in.
     let gate: CapacityGate?
+    /// The Batch API's files and batches (BatchRoutes.swift).
+    let batches: BatchStore
 
     static let created = 1_700_000_000
     static let models = ["test-chat", "test-embed"]
@@ -43,6 +45,7 @@ final class Server: HTTPHandler {
     init(config: Config) {
         self.config = config
         gate = config.capacity.map { CapacityGate(capacity: $0, over: config.overCapacity) }
+        batches = BatchStore(config: config)
         loadedAt = .now + .milliseconds(Int(config.loadingMs))
     }
 
@@ -53,7 +56,7 @@ final class Server: HTTPHandler {
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
         // The OpenAI routes answer with and without the /v1 prefix.
         let route = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
-        if ContinuousClock.now < loadedAt, route != "/models", !route.hasPrefix("/stats") {
+        if ContinuousClock.now < loadedAt, route != "/models", !route.hasPrefix("/stats"), !route.hasPrefix("/_control/") {
             return (.respond(.error(503, "Loading model", type: "unavailable_error", code: "503")), false)
         }
         switch route {
@@ -74,8 +77,9 @@ final class Server: HTTPHandler {
         case "/stats":
             guard request.method == "GET" else { return (.respond(notAllowed("GET")), false) }
             var snapshot = stats.snapshot(config: config)
-            if let gate, case .object(var members) = snapshot {
-                members.append(("capacity", gate.snapshot))
+            if case .object(var members) = snapshot {
+                if let gate { members.append(("capacity", gate.snapshot)) }
+                members.append(("batches", batchStats()))
                 snapshot = .object(members)
             }
             return (.respond(.json(200, snapshot)), false)
@@ -83,8 +87,10 @@ final class Server: HTTPHandler {
             guard request.method == "POST" else { return (.respond(notAllowed("POST")), false) }
             stats.reset()
             gate?.reset()
+            batches.locked { batches.resetStats() }
             return (.respond(.json(200, .object([("ok", .bool(true))]))), false)
         default:
+            if let routed = batchRoute(request, route: route) { return routed }
             return (.respond(.error(404, "no route for \(request.method) \(request.path)", code: "not_found")), false)
         }
     }
@@ -199,6 +205,24 @@ final class Server: HTTPHandler {
         stats.tokens(prompt: rendered.promptTokens, completion: rendered.completionTokens,
                      embeddingInputs: rendered.embeddingInputs)
         return (.respond(.json(200, rendered.body)), true)
+    }
+
+    /// A batch line's answer: what the live route answers for the same body
+    /// (the live faults and --junk-scores-rate aside), or the 400 it refuses it with.
+    func batchAnswer(endpoint: BatchEndpoint, body: JSON) -> LineAnswer {
+        let prepared: Prepared
+        do {
+            switch endpoint {
+            case .chat: prepared = try prepareChat(body)
+            case .completions: prepared = try prepareCompletions(body)
+            case .embeddings: prepared = try prepareEmbeddings(body)
+            }
+        } catch {
+            return LineAnswer(statusCode: 400, body: HTTPResponse.errorBody(error.message, param: error.param))
+        }
+        let rendered = prepared.render(false)
+        return LineAnswer(statusCode: 200, body: rendered.body, promptTokens: rendered.promptTokens,
+                          completionTokens: rendered.completionTokens)
     }
 
     private func sleep(milliseconds: Double) {

@@ -568,7 +568,7 @@ struct LLMTestServerTests {
 
 // MARK: - helpers
 
-private func chatBody(model: String = "test-chat", content: String, extra: String = "") -> String {
+func chatBody(model: String = "test-chat", content: String, extra: String = "") -> String {
     let data = (try? JSONSerialization.data(withJSONObject: content, options: [.fragmentsAllowed])) ?? Data("\"\"".utf8)
     let quoted = String(decoding: data, as: UTF8.self)
     return #"{"model":"\#(model)","messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":\#(quoted)}],"temperature":0.7\#(extra)}"#
@@ -606,14 +606,14 @@ private final class ResponseBox: @unchecked Sendable {
     }
 }
 
-private enum HTTPTestError: Error, Equatable {
+enum HTTPTestError: Error, Equatable {
     case connectFailed(Int32)
     case closedWithoutResponse
     case timedOut
     case malformedResponse(String)
 }
 
-private struct HTTPTestResponse {
+struct HTTPTestResponse {
     var status: Int
     var headers: [(String, String)]
     var body: Data
@@ -639,7 +639,7 @@ private struct HTTPTestResponse {
 }
 
 /// A blocking HTTP/1.1 client over one loopback TCP connection.
-private final class HTTPTestConnection {
+final class HTTPTestConnection {
     let fd: Int32
     private var buffer = Data()
 
@@ -748,7 +748,7 @@ private final class HTTPTestConnection {
 /// A child process started with posix_spawn and reaped with waitpid.
 /// (Foundation's Process sometimes reports a child's exit only minutes late
 /// when tests start processes in parallel, so it is not used here.)
-private final class ChildProcess: @unchecked Sendable {
+final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     /// Our end of the socket pair on the child's stdout (and stderr when merged).
     let output: Int32
@@ -852,7 +852,7 @@ private final class ChildProcess: @unchecked Sendable {
 
 /// One `llm-test-server` process on a free port; `stop()` sends SIGTERM and
 /// checks it exits with 0.
-private final class RunningServer: @unchecked Sendable {
+final class RunningServer: @unchecked Sendable {
     static var binary: String { Fixtures.buildDirectory.appendingPathComponent("llm-test-server").path }
 
     let child: ChildProcess
