@@ -135,15 +135,15 @@ final class BatchStore: @unchecked Sendable {
     private var statsFrom = 0
     /// How many times each fault key was seen (batch input, line, poll, upload).
     private var attempts: [UInt64: Int] = [:]
-    /// Makes ids differ between server processes.
+    /// Ids are a function of --seed and the creation order, so the faults
+    /// keyed by a route (with an id in it) are too.
     private let nonce: UInt64
 
     init(config: Config) {
         self.config = config
         hold = config.batchHold
-        var hash = StableHash()
-        hash.add(UInt64(getpid()))
-        hash.add(UInt64(bitPattern: Int64(Date().timeIntervalSince1970 * 1_000_000)))
+        var hash = StableHash("batch-ids")
+        hash.add(config.seed)
         nonce = hash.mixed
     }
 
