@@ -23,7 +23,7 @@ extension Server {
             guard request.method == "POST" else { return respond(batchNotAllowed("POST")) }
             let hold = parts[2] == "hold"
             let released = batches.locked { () -> Int in
-                batches.advanceAll(now: BatchStore.now(), answer: batchAnswer)
+                batches.advanceAll(now: BatchStore.now())
                 return batches.setHold(hold, now: BatchStore.now())
             }
             return respond(.json(200, .object([("hold", .bool(hold)), ("released", .int(released))])))
@@ -208,7 +208,7 @@ extension Server {
                 }
                 let after = request.queryValue("after")
                 let listed = batches.locked { () -> JSON? in
-                    batches.advanceAll(now: now, answer: batchAnswer)
+                    batches.advanceAll(now: now)
                     guard let (page, hasMore) = batches.listBatches(limit: limit, after: after) else { return nil }
                     return listObject(page.map { batchObject($0, now: now) }, ids: page.map(\.id), hasMore: hasMore)
                 }
@@ -223,7 +223,7 @@ extension Server {
             guard request.method == "GET" else { return respond(batchNotAllowed("GET")) }
             let id = parts[0]
             let object = batches.locked { () -> JSON? in
-                batches.advanceAll(now: now, answer: batchAnswer)
+                batches.advanceAll(now: now)
                 return batches.batch(id).map { batchObject($0, now: now) }
             }
             guard let object else { return respond(noBatch(id)) }
@@ -235,7 +235,7 @@ extension Server {
             guard request.method == "POST" else { return respond(batchNotAllowed("POST")) }
             let id = parts[0]
             let outcome = batches.locked { () -> (BatchStore.CancelOutcome, JSON?) in
-                batches.advanceAll(now: now, answer: batchAnswer)
+                batches.advanceAll(now: now)
                 let outcome = batches.cancel(id, now: now)
                 if case .cancelled(let record) = outcome { return (outcome, batchObject(record, now: now)) }
                 return (outcome, nil)
@@ -307,7 +307,7 @@ extension Server {
 
         let now = BatchStore.now()
         enum Created {
-            case object(JSON, dropped: Bool)
+            case object(JSON, id: String, dropped: Bool)
             case refused(HTTPResponse)
         }
         let created = batches.locked { () -> Created in
@@ -336,13 +336,18 @@ extension Server {
                                              windowSeconds: windowSeconds, metadata: metadata, fate: fate)
             let dropped = eligible && dropDraw < config.batchDropCreateRate
             if dropped { batches.count { $0.createDropped += 1 } }
-            return .object(batchObject(record, now: now), dropped: dropped)
+            return .object(batchObject(record, now: now), id: record.id, dropped: dropped)
         }
+        let object: JSON, id: String, dropped: Bool
         switch created {
         case .refused(let response): return respond(response)
-        case .object(_, dropped: true): return (.drop, false)
-        case .object(let object, dropped: false): return respond(.json(200, object))
+        case .object(let created, let createdID, let wasDropped): (object, id, dropped) = (created, createdID, wasDropped)
         }
+        // Validate and answer the lines off this connection's thread.
+        let store = batches
+        let work: @Sendable () -> Void = { [self] in store.prepare(id, answer: batchAnswer) }
+        if !spawnDetachedThread(work) { work() }
+        return dropped ? (.drop, false) : respond(.json(200, object))
     }
 
     /// "24h" (the real API's only value) or any other whole number of hours.
@@ -388,7 +393,7 @@ extension Server {
     func batchStats() -> JSON {
         let now = BatchStore.now()
         return batches.locked {
-            batches.advanceAll(now: now, answer: batchAnswer)
+            batches.advanceAll(now: now)
             return batches.snapshot(now: now) { batchObject($0, now: now) }
         }
     }

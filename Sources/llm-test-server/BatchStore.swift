@@ -5,9 +5,12 @@
 // --batch-seconds, in_progress (lines done one after another, in input
 // order) for the next half, finalizing for the last quarter, then
 // completed. A held batch (--batch-hold) waits in_progress, nothing done,
-// until released; its run then starts at the release. The lines are
-// validated and answered when validation ends; the output and error files
+// until released; its run then starts at the release. A batch leaves
+// validating when its lines are validated and answered (or refused) and
+// its quarter has passed; the output and error files
 // are written when the batch ends (completed, expired or cancelled).
+// The lines are validated and answered on a thread of their own, started
+// at create, so a large batch never holds the lock (or a poll) for long.
 
 import Foundation
 
@@ -58,8 +61,11 @@ enum BatchFate: Sendable {
 
 private struct BatchLine {
     var customID: String
-    var answer: LineAnswer
-    var succeeded: Bool { answer.statusCode == 200 }
+    /// The line as the output or error file has it.
+    var encoded: [UInt8]
+    var succeeded: Bool
+    var promptTokens: Int
+    var completionTokens: Int
 }
 
 struct BatchRecord {
@@ -85,6 +91,8 @@ struct BatchRecord {
     var cancellingAt: Double?
     var cancelledAt: Double?
     var errors: [JSON]?
+    /// When the preparing thread was done with the lines.
+    var preparedAt: Double?
     /// How many requests the input file has (0 until validated).
     var total = 0
     fileprivate var lines: [BatchLine] = []
@@ -127,15 +135,15 @@ final class BatchStore: @unchecked Sendable {
     private var statsFrom = 0
     /// How many times each fault key was seen (batch input, line, poll, upload).
     private var attempts: [UInt64: Int] = [:]
-    /// Makes ids differ between server processes.
+    /// Ids are a function of --seed and the creation order, so the faults
+    /// keyed by a route (with an id in it) are too.
     private let nonce: UInt64
 
     init(config: Config) {
         self.config = config
         hold = config.batchHold
-        var hash = StableHash()
-        hash.add(UInt64(getpid()))
-        hash.add(UInt64(bitPattern: Int64(Date().timeIntervalSince1970 * 1_000_000)))
+        var hash = StableHash("batch-ids")
+        hash.add(config.seed)
         nonce = hash.mixed
     }
 
@@ -236,6 +244,12 @@ final class BatchStore: @unchecked Sendable {
         guard var record = batches[id] else { return .notFound }
         switch record.status {
         case "validating", "in_progress", "finalizing":
+            if record.status == "validating" {
+                // Nothing runs: no request counts, no files.
+                record.lines = []
+                record.total = 0
+                record.successes = [0]
+            }
             counters.cancelRequests += 1
             record.status = "cancelling"
             record.cancellingAt = now
@@ -267,33 +281,33 @@ final class BatchStore: @unchecked Sendable {
     // MARK: the clock
 
     /// Brings every batch up to `now`; `answer` answers a line's body as the live route does.
-    func advanceAll(now: Double, answer: (BatchEndpoint, JSON) -> LineAnswer) {
+    func advanceAll(now: Double) {
         for id in batchOrder {
             guard var record = batches[id], !record.isTerminal else { continue }
-            advance(&record, now: now, answer: answer)
+            advance(&record, now: now)
             batches[id] = record
         }
     }
 
     private var seconds: Double { config.batchSeconds }
 
-    private func advance(_ record: inout BatchRecord, now: Double, answer: (BatchEndpoint, JSON) -> LineAnswer) {
-        let validationEnd = record.created + seconds * 0.25
+    private func advance(_ record: inout BatchRecord, now: Double) {
         if record.status == "validating" {
-            guard now >= validationEnd else { return }
-            validate(&record, answer: answer)
+            guard let preparedAt = record.preparedAt else { return }
+            let validated = max(record.created + seconds * 0.25, preparedAt)
+            guard now >= validated else { return }
             if record.errors != nil {
                 record.status = "failed"
-                record.failedAt = validationEnd
+                record.failedAt = validated
                 return
             }
             record.status = "in_progress"
-            record.inProgressAt = validationEnd
-            if !record.held { record.runStart = validationEnd }
+            record.inProgressAt = validated
+            if !record.held { record.runStart = validated }
         }
         if record.status == "cancelling" {
             guard let cancellingAt = record.cancellingAt, now >= cancellingAt + seconds * 0.25 else { return }
-            let done = record.lines.isEmpty ? 0 : doneCount(record, at: cancellingAt)
+            let done = doneCount(record, at: cancellingAt)
             finish(&record, done: done, unfinishedCode: "batch_cancelled",
                    unfinishedMessage: "the batch was cancelled before this request was run")
             record.status = "cancelled"
@@ -356,29 +370,61 @@ final class BatchStore: @unchecked Sendable {
         ])
     }
 
-    private func validate(_ record: inout BatchRecord, answer: (BatchEndpoint, JSON) -> LineAnswer) {
+    /// Validates a batch's input and answers its lines, off the lock: run
+    /// on a thread of its own from create. The lines are kept only if the
+    /// batch is still validating by then (not cancelled).
+    func prepare(_ id: String, answer: (BatchEndpoint, JSON) -> LineAnswer) {
+        guard let record = locked({ batches[id] }) else { return }
+        let (errors, parsed) = validated(record)
+        var lines: [BatchLine] = []
+        if errors == nil {
+            let failures = locked { parsed.map { lineFailure(endpoint: record.endpoint, body: $0.body) } }
+            lines.reserveCapacity(parsed.count)
+            for (index, (item, failure)) in zip(parsed, failures).enumerated() {
+                let lineAnswer = failure ?? answer(record.endpoint, item.body)
+                lines.append(BatchLine(customID: item.customID,
+                                       encoded: Self.encodedLine(batchID: record.id, index: index, customID: item.customID,
+                                                                 answer: lineAnswer),
+                                       succeeded: lineAnswer.statusCode == 200, promptTokens: lineAnswer.promptTokens,
+                                       completionTokens: lineAnswer.completionTokens))
+            }
+        }
+        locked {
+            guard var current = batches[id] else { return }
+            current.preparedAt = Self.now()
+            current.input = []
+            if current.status == "validating" {
+                current.errors = errors
+                current.total = lines.count
+                var successes = [0]
+                successes.reserveCapacity(lines.count + 1)
+                for line in lines { successes.append((successes.last ?? 0) + (line.succeeded ? 1 : 0)) }
+                current.successes = successes
+                current.lines = lines
+            }
+            batches[id] = current
+        }
+    }
+
+    private func validated(_ record: BatchRecord) -> (errors: [JSON]?, lines: [(customID: String, body: JSON)]) {
         if case .failValidation = record.fate {
-            record.errors = [validationError("injected_validation_error",
-                                             "injected fault: the input file \(record.inputFileID) failed validation")]
-            return
+            return ([validationError("injected_validation_error",
+                                             "injected fault: the input file \(record.inputFileID) failed validation")], [])
         }
         let input = record.input
         guard input.count <= config.batchMaxBytes else {
-            record.errors = [validationError("file_too_large",
-                                             "the input file \(record.inputFileID) has \(input.count) bytes, more than the \(config.batchMaxBytes) a batch takes")]
-            return
+            return ([validationError("file_too_large",
+                                     "the input file \(record.inputFileID) has \(input.count) bytes, more than the \(config.batchMaxBytes) a batch takes")], [])
         }
         var rawLines = input.split(separator: 0x0a, omittingEmptySubsequences: false)
         // Blank lines at the end (a final newline) are no requests.
         while let last = rawLines.last, last.allSatisfy({ $0 == 0x20 || $0 == 0x0d || $0 == 0x09 }) { rawLines.removeLast() }
         guard !rawLines.isEmpty else {
-            record.errors = [validationError("empty_file", "the input file \(record.inputFileID) has no requests")]
-            return
+            return ([validationError("empty_file", "the input file \(record.inputFileID) has no requests")], [])
         }
         guard rawLines.count <= config.batchMaxRequests else {
-            record.errors = [validationError("too_many_tasks",
-                                             "the input file \(record.inputFileID) has \(rawLines.count) requests, more than the \(config.batchMaxRequests) a batch takes")]
-            return
+            return ([validationError("too_many_tasks",
+                                     "the input file \(record.inputFileID) has \(rawLines.count) requests, more than the \(config.batchMaxRequests) a batch takes")], [])
         }
         var errors: [JSON] = []
         var seen = Set<String>()
@@ -438,22 +484,11 @@ final class BatchStore: @unchecked Sendable {
             }
             parsed.append((customID, body))
         }
-        if !errors.isEmpty {
-            record.errors = errors
-            return
-        }
-        record.total = parsed.count
-        record.lines = parsed.map { item in
-            BatchLine(customID: item.customID, answer: lineAnswer(endpoint: record.endpoint, body: item.body, answer: answer))
-        }
-        var successes = [0]
-        successes.reserveCapacity(record.lines.count + 1)
-        for line in record.lines { successes.append((successes.last ?? 0) + (line.succeeded ? 1 : 0)) }
-        record.successes = successes
+        return errors.isEmpty ? (nil, parsed) : (errors, [])
     }
 
-    /// The live answer, or an injected line failure (--batch-line-failure-rate).
-    private func lineAnswer(endpoint: BatchEndpoint, body: JSON, answer: (BatchEndpoint, JSON) -> LineAnswer) -> LineAnswer {
+    /// An injected line failure (--batch-line-failure-rate), or nil for the live answer.
+    private func lineFailure(endpoint: BatchEndpoint, body: JSON) -> LineAnswer? {
         if config.batchLineFailureRate > 0 {
             var key = StableHash()
             key.add("batch-line")
@@ -473,7 +508,27 @@ final class BatchStore: @unchecked Sendable {
                     type: "invalid_request_error", code: "content_filter", param: "messages"))
             }
         }
-        return answer(endpoint, body)
+        return nil
+    }
+
+    static func lineID(batchID: String, index: Int) -> String {
+        "batch_req_" + StableHash(batchID, String(index)).mixed.hex16
+    }
+
+    private static func encodedLine(batchID: String, index: Int, customID: String, answer: LineAnswer) -> [UInt8] {
+        var requestID = StableHash(batchID, customID)
+        let high = requestID.mixed
+        requestID.separator()
+        return JSONWriter.encode(.object([
+            ("id", .string(lineID(batchID: batchID, index: index))),
+            ("custom_id", .string(customID)),
+            ("response", .object([
+                ("status_code", .int(answer.statusCode)),
+                ("request_id", .string(high.hex16 + requestID.mixed.hex16)),
+                ("body", answer.body),
+            ])),
+            ("error", .null),
+        ]))
     }
 
     // MARK: output and error files
@@ -484,10 +539,9 @@ final class BatchStore: @unchecked Sendable {
         var output: [[UInt8]] = []
         var errors: [[UInt8]] = []
         for (index, line) in record.lines.enumerated() {
-            let id = "batch_req_" + StableHash(record.id, String(index)).mixed.hex16
             if index >= done {
                 errors.append(JSONWriter.encode(.object([
-                    ("id", .string(id)),
+                    ("id", .string(Self.lineID(batchID: record.id, index: index))),
                     ("custom_id", .string(line.customID)),
                     ("response", .null),
                     ("error", .object([("code", .string(unfinishedCode)), ("message", .string(unfinishedMessage))])),
@@ -495,26 +549,13 @@ final class BatchStore: @unchecked Sendable {
                 if unfinishedCode == "batch_expired" { counters.linesExpired += 1 } else { counters.linesCancelled += 1 }
                 continue
             }
-            var requestID = StableHash(record.id, line.customID)
-            let high = requestID.mixed
-            requestID.separator()
-            let encoded = JSONWriter.encode(.object([
-                ("id", .string(id)),
-                ("custom_id", .string(line.customID)),
-                ("response", .object([
-                    ("status_code", .int(line.answer.statusCode)),
-                    ("request_id", .string(high.hex16 + requestID.mixed.hex16)),
-                    ("body", line.answer.body),
-                ])),
-                ("error", .null),
-            ]))
             if line.succeeded {
-                output.append(encoded)
+                output.append(line.encoded)
                 counters.linesAnswered += 1
-                counters.promptTokens += line.answer.promptTokens
-                counters.completionTokens += line.answer.completionTokens
+                counters.promptTokens += line.promptTokens
+                counters.completionTokens += line.completionTokens
             } else {
-                errors.append(encoded)
+                errors.append(line.encoded)
                 counters.linesFailed += 1
             }
         }

@@ -75,7 +75,7 @@ struct Config: Sendable {
           --loading-ms MS          for MS after start act as a server loading its model: /health and the
                                    LLM routes answer 503 "Loading model", /v1/models answers 200 (default 0)
 
-        The Batch API (/v1/files and /v1/batches, as OpenAI's; see docs/pipelines.md):
+        The Batch API (/v1/files and /v1/batches, as OpenAI's; see docs/llm-test-server.md):
           --batch-seconds S        a batch goes validating -> in_progress -> finalizing -> completed
                                    in about S seconds of real time, whatever its completion_window
                                    (default 2; 0: done at the first look)

@@ -45,7 +45,6 @@ struct BatchAPITestServerTests {
         let (done, seen) = try server.waitForBatch(batchID)
         #expect(done["status"] as? String == "completed")
         #expect(BatchInput.isInLifeOrder(seen), "statuses seen: \(seen)")
-        #expect(seen.first == "validating" || seen.first == "in_progress")
         for key in ["in_progress_at", "finalizing_at", "completed_at"] { #expect(done[key] as? Int != nil, "\(key)") }
         #expect(done["failed_at"] is NSNull)
         #expect(done["errors"] is NSNull)
@@ -403,10 +402,16 @@ struct BatchAPITestServerTests {
         if firstPoll.status == 429 { #expect(firstPoll.header("retry-after") == "3") }
         let secondPoll = try server.get("/v1/batches/\(batchID)")
         #expect(secondPoll.status == 200)
-        #expect(try secondPoll.object()["status"] as? String == "completed")
+        #expect(try secondPoll.object()["id"] as? String == batchID)
+        let (done, _) = try server.waitForBatch(batchID)
+        #expect(done["status"] as? String == "completed")
+        // A download is a GET too: refused once, then the file.
+        let outputID = try #require(done["output_file_id"] as? String)
+        #expect([429, 500, 503].contains(try server.get("/v1/files/\(outputID)/content").status))
+        #expect(try server.fileLines(outputID).count == 2)
         let batches = try #require((try server.stats())["batches"] as? [String: Any])
         #expect(batches["upload_errors"] as? Int == 1)
-        #expect(batches["poll_errors"] as? Int == 1)
+        #expect(batches["poll_errors"] as? Int == 2)
         #expect(batches["files_uploaded"] as? Int == 1)
     }
 
