@@ -40,6 +40,9 @@ public struct RunSummary: Sendable {
 
     public enum Status: String, Sendable {
         case running, succeeded, failed, interrupted
+        /// Held calls wait for provider batches (`--batch-wait exit`): the
+        /// same command, run later, collects the answers and goes on.
+        case waiting
     }
 
     public var pipeline: String

@@ -18,6 +18,11 @@ public enum PipelineExitCode: Int32, CaseIterable, Sendable {
     /// failed and exits with this instead of 128 + the signal. State is kept
     /// as after a kill: the same command resumes.
     case crashed = 6
+    /// `--batch-wait exit` (the default): everything the run can do before
+    /// a provider batch answers is done and saved, the batches are
+    /// submitted; the same command, run later (the next cron run),
+    /// collects the answers and goes on.
+    case waiting = 7
 
     /// One line (at most 74 characters, so `--help` does not wrap it).
     public var meaning: String {
@@ -29,6 +34,7 @@ public enum PipelineExitCode: Int32, CaseIterable, Sendable {
         case .locked: "another run holds the lock of this run directory"
         case .interrupted: "interrupted (SIGINT/SIGTERM); state is saved: the same command resumes"
         case .crashed: "a plugin (or the host) crashed: SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT"
+        case .waiting: "waiting for a provider batch: run the same command later to collect it"
         }
     }
 
@@ -44,6 +50,7 @@ public enum PipelineExitCode: Int32, CaseIterable, Sendable {
         switch status {
         case "succeeded": self = rowErrors > 0 ? .rowErrors : .success
         case "interrupted": self = .interrupted
+        case "waiting": self = .waiting
         default: self = .failed
         }
     }

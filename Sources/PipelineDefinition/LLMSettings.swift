@@ -25,7 +25,8 @@ package enum LLMSettings {
                  "properties": {"prompt_per_million": {"type": "number", "minimum": 0},
                                 "completion_per_million": {"type": "number", "minimum": 0}}},
                "latency_ms": {"type": "number", "minimum": 0},
-               "serve": \(serveSchema)}}
+               "serve": \(serveSchema),
+               "batch": \(batchSchema)}}
             """
         return (try? JSONValue(parsing: text)) ?? .object([:])
     }()
@@ -55,6 +56,20 @@ package enum LLMSettings {
             return nil
         }
     }
+    /// `batch:`: requests go to the provider's Batch API (`true` for the
+    /// defaults, `false` for live calls).
+    static let batchSchema = """
+        {"type": ["boolean", "object"], "additionalProperties": false,
+         "properties": {
+           "completion_window": {"type": "string", "pattern": "^[0-9]+h$", "default": "24h"},
+           "max_requests": {"type": "integer", "minimum": 1, "default": 50000},
+           "max_bytes": {"type": "integer", "minimum": 1024, "default": 200000000},
+           "poll_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 15},
+           "max_poll_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 300},
+           "resubmit": {"type": "integer", "minimum": 0, "default": 1},
+           "cancel_on_stop": {"type": "boolean", "default": false}}}
+        """
+
     /// `serve:`: a local server the host starts for the LLM (PipelineServe).
     /// `preset:` or `command:` (one of them: PipelineLoader checks it).
     static let serveSchema = """

@@ -97,8 +97,14 @@ package final class LLMClient: @unchecked Sendable {
     private var adaptive: AdaptiveConcurrency?
     /// The server the host runs for this LLM (`serve:`), if any.
     private let endpoint: (any ServedEndpoint)?
+    /// Where requests go instead of live calls (`batch:`), if anywhere.
+    private let providerBatches: ProviderBatches?
+    private var batchProgress: BatchProgress?
+    private var nextBatchPoll = 0.0
 
-    package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?, endpoint: (any ServedEndpoint)? = nil) {
+    package init(config: LLMConfig, cache: LLMCache?, log: LLMIOLog?, endpoint: (any ServedEndpoint)? = nil,
+                 providerBatches: ProviderBatches? = nil) {
+        self.providerBatches = providerBatches
         self.config = config
         self.cache = cache
         self.log = log
@@ -131,6 +137,8 @@ package final class LLMClient: @unchecked Sendable {
         var sentInFlight = 0
         /// The served endpoint's incarnation the last attempt went to.
         var incarnation = 0
+        /// The request's custom_id in a provider batch (LLMs with `batch:`).
+        var batchID = ""
 
         init(step: String, endpoint: String, body: [UInt8], row: UInt64? = nil, cacheKey: String?, estimatedTokens: Double,
              parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
@@ -191,6 +199,7 @@ package final class LLMClient: @unchecked Sendable {
         let job = Job(step: step, endpoint: "/chat/completions", body: bodyBytes, row: request.row, cacheKey: key,
                       estimatedTokens: estimate, parse: Self.parseChat, completion: completion)
         job.sink = sink
+        if providerBatches != nil { job.batchID = Self.batchCustomID(job, generation: request.generation) }
         enqueue(job)
     }
 
@@ -333,6 +342,7 @@ package final class LLMClient: @unchecked Sendable {
                           },
                           completion: finish)
             job.sink = sink
+            if providerBatches != nil { job.batchID = Self.batchCustomID(job, generation: nil) }
             enqueue(job)
         }
         group.wait()
@@ -349,6 +359,10 @@ package final class LLMClient: @unchecked Sendable {
     // MARK: Scheduling
 
     private func enqueue(_ job: Job) {
+        if let providerBatches {
+            answerFromBatch(job, providerBatches)
+            return
+        }
         lock.lock()
         // A retry comes back here; it is still the same open request.
         if job.attempt == 0 { liveByStep[job.step, default: LLMLive()].open += 1 }
@@ -504,6 +518,91 @@ package final class LLMClient: @unchecked Sendable {
             settle(job, failure: failure, retryAfter: retryAfter)
         }
         pump()
+    }
+
+    // MARK: Provider batches
+
+    /// The id of a request in a provider batch: the same request (body,
+    /// generation, and the row and step when the plugin names the row) has
+    /// the same id in every run, so a resumed run finds its answer.
+    private static func batchCustomID(_ job: Job, generation: Int?) -> String {
+        var fields: [(key: String, value: JSONBytes.Field)] = [("endpoint", .string(job.endpoint)), ("body", .raw(job.body)),
+                                                                ("step", .string(job.step))]
+        if let generation { fields.append(("generation", .int(generation))) }
+        if let row = job.row { fields.append(("row", rowField(row))) }
+        return "req-" + LLMCache.key(utf8: JSONBytes.object(fields, capacity: job.body.count + 128).bytes)
+    }
+
+    /// A request of an LLM with `batch:`: its answer when a finished batch
+    /// holds it (then handled as a live answer: parsed, cached, logged,
+    /// counted), its final failure, or it is recorded for the next batch and
+    /// the call is marked as waiting (the executor holds its input).
+    private func answerFromBatch(_ job: Job, _ batches: ProviderBatches) {
+        let answer: BatchAnswer
+        do {
+            answer = try batches.answer(customID: job.batchID, endpoint: job.endpoint, body: job.body)
+        } catch {
+            job.completion(.failure(.io, "llm \(config.name): \(error)"))
+            return
+        }
+        switch answer {
+        case .pending:
+            job.sink?.markWaitsForBatch()
+            job.completion(.failure(.io, "llm \(config.name): waiting for a provider batch"))
+        case .failed(let reason):
+            record(step: job.step, closing: true) { $0.requests += 1; $0.failures += 1 }
+            job.completion(.failure(.io, "llm \(config.name): the provider batch gave no answer: \(reason)"))
+        case .response(let status, let body) where status != 200:
+            record(step: job.step, closing: true) { $0.requests += 1; $0.failures += 1 }
+            let detail = Self.errorMessage(body)
+            job.completion(.failure(.io, "llm \(config.name): HTTP \(status) in the provider batch\(detail.map { ": \($0)" } ?? "")"))
+        case .response(_, let body):
+            // As a live answer, with no retry: the batch's answer is the answer.
+            lock.lock()
+            inFlight += 1
+            liveByStep[job.step, default: LLMLive()].open += 1
+            liveByStep[job.step, default: LLMLive()].started()
+            lock.unlock()
+            job.attempt = max(job.attempt, config.retries) + 1
+            job.started = Date().timeIntervalSince1970
+            job.sent = Self.monotonicNow()
+            finish(job, .response(status: 200, headers: [], body: body))
+        }
+    }
+
+    /// [thread-safe] Whether the LLM's requests go to provider batches.
+    package var usesProviderBatches: Bool { providerBatches != nil }
+
+    /// [control thread] Submits what the held calls asked for.
+    package func submitProviderBatches() throws(BatchError) {
+        try providerBatches?.submitPending()
+    }
+
+    /// [control thread] Polls the open batches when it is time (the wait
+    /// backs off while nothing finishes, up to `max_poll_seconds`); true
+    /// once every request has its final answer.
+    package func pollProviderBatches(now force: Bool = false) throws(BatchError) -> Bool {
+        guard let providerBatches else { return true }
+        let now = Self.monotonicNow()
+        lock.lock()
+        let due = force || now >= nextBatchPoll
+        lock.unlock()
+        guard due else { return false }
+        let progress = try providerBatches.poll()
+        lock.lock()
+        defer { lock.unlock() }
+        batchProgress = progress
+        nextBatchPoll = now + progress.nextPollSeconds
+        return progress.done
+    }
+
+    /// [thread-safe] One line for logs: requests waiting and open batches.
+    package var providerBatchStatus: String {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let progress = batchProgress else { return "submitted" }
+        let open = progress.open.map { "\($0.batchID ?? $0.chunkID) \($0.status)" }.joined(separator: ", ")
+        return "\(progress.pending) request(s) waiting, \(progress.answered) answered, \(progress.failed) failed; batches: \(open)"
     }
 
     /// The requests that may be in flight now. [under lock]

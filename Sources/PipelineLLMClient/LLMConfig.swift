@@ -35,6 +35,8 @@ package struct LLMConfig: Sendable {
     var cache: CachePolicy
     /// Default generation parameters (temperature, max_tokens, ...).
     var params: [String: JSONValue]
+    /// `batch:`: requests go to the provider's Batch API instead of live calls.
+    package var batch: BatchSettings?
     /// Never logged, never given to plugins.
     var apiKey: String?
 
@@ -68,6 +70,7 @@ package struct LLMConfig: Sendable {
         retries = max(0, Int(settings["retries"]?.int64Value ?? 4))
         cache = settings["cache"]?.stringValue.flatMap(CachePolicy.init(rawValue:)) ?? .auto
         params = settings["params"]?.objectValue ?? [:]
+        batch = settings["batch"].flatMap { $0 == .bool(false) ? nil : BatchSettings(settings: $0) }
         if let variable = settings["api_key_env"]?.stringValue {
             guard let key = environment[variable], !key.isEmpty else {
                 throw .configuration("llm \"\(name)\": the environment variable \(variable) (api_key_env) is not set")

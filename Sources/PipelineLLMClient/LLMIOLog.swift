@@ -5,6 +5,14 @@ import PipelineJSON
 /// the plugin call that made the request.
 package protocol IOLogSink: AnyObject, Sendable {
     func append(line: JSONBytes)
+    /// A request of the call waits for a provider batch's answer: the call's
+    /// results are not kept, and its input is given to the step again.
+    func markWaitsForBatch()
+}
+
+extension IOLogSink {
+    /// A sink that is no plugin call's (the run's log) has no call to hold.
+    package func markWaitsForBatch() {}
 }
 
 /// The teacher I/O log, `llm-io.jsonl`: one JSON line per LLM call (each
@@ -91,7 +99,22 @@ package final class IOLogLines: IOLogSink, @unchecked Sendable {
     private let lock = NSLock()
     private var buffer: [UInt8] = []
 
+    private var waiting = false
+
     package init() {}
+
+    package func markWaitsForBatch() {
+        lock.lock()
+        waiting = true
+        lock.unlock()
+    }
+
+    /// A request of the call is in a provider batch that has not answered.
+    package var waitsForBatch: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return waiting
+    }
 
     package func append(line: JSONBytes) {
         lock.lock()

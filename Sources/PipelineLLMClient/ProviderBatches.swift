@@ -14,6 +14,9 @@ import PipelineSQLite
 /// `pipeline_run`, `pipeline_chunk`, `pipeline_llm`) before it is created
 /// again, so a batch is never created twice for a chunk. [thread-safe]
 package final class ProviderBatches: @unchecked Sendable {
+    /// The state file in a run directory.
+    package static let fileName = "batches.db"
+
     package let name: String
     package let settings: BatchSettings
     package let runID: String

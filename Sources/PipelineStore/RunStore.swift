@@ -22,7 +22,7 @@ public final class RunStore: @unchecked Sendable {
     static let applicationID: Int32 = 0x5049_5045
 
     public enum Status: String, Sendable {
-        case running, succeeded, failed, interrupted
+        case running, succeeded, failed, interrupted, waiting
     }
 
     /// What the store knows about one step when a run (re)starts.

@@ -10,6 +10,7 @@ import PipelineCLI
 import PipelineHost
 
 extension LogFormat: ExpressibleByArgument {}
+extension BatchWait: ExpressibleByArgument {}
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,6 +64,10 @@ struct Run: ParsableCommand {
     @Flag(help: ArgumentHelp("Keep no state: a killed run cannot resume (benchmarks, throwaway runs).",
                              discussion: "Nothing is written to state.db; outputs and the summary are written as usual."))
     var noCheckpoint = false
+
+    @Option(help: ArgumentHelp("With an LLM that has batch: once nothing can go on before a provider batch answers: exit or block.",
+                               discussion: "exit (the default, for cron): submit the batches, save the state and exit with 7 (waiting); the same command, run later, collects the answers and goes on. block: poll until the batches are done and go on in this process."))
+    var batchWait: BatchWait = .exit
 
     @Flag(help: ArgumentHelp("Forget the run directory's saved state and start the run over.",
                              discussion: "Without it, a run that stopped (killed, interrupted, failed) resumes where it stopped, and a finished run is not run again."))
@@ -331,6 +336,7 @@ struct Run: ParsableCommand {
         options.checkpoint = !noCheckpoint
         options.llmCache = noLLMCache ? nil : (llmCache ?? LLMCache.defaultPath())
         options.stop = stop
+        options.batchWait = batchWait
         options.pipelineText = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         if let progress { options.progress = { _ in progress.poke() } }
         return options
@@ -348,6 +354,8 @@ struct Run: ParsableCommand {
         case .rowErrors: line = "done in \(seconds) s with \(errors) (see errors.jsonl); run directory: \(directory)"
         case .interrupted:
             line = "interrupted after \(seconds) s; run the same command to resume; run directory: \(directory)"
+        case .waiting:
+            line = "waiting for provider batches after \(seconds) s (submitted, state saved); run the same command later to collect them; run directory: \(directory)"
         default: line = "FAILED after \(seconds) s: \(summary.error ?? summary.status.rawValue); run directory: \(directory)"
         }
         let level: Logger.Level = code == .success ? .info : code == .failed ? .error : .warning

@@ -393,11 +393,12 @@ struct CronTests {
     }
 
     @Test func exitCodesFollowTheTable() throws {
-        #expect(PipelineExitCode.allCases.map(\.rawValue) == [0, 1, 2, 3, 4, 5, 6])
+        #expect(PipelineExitCode.allCases.map(\.rawValue) == [0, 1, 2, 3, 4, 5, 6, 7])
         #expect(PipelineExitCode(status: "succeeded", rowErrors: 0) == .success)
         #expect(PipelineExitCode(status: "succeeded", rowErrors: 2) == .rowErrors)
         #expect(PipelineExitCode(status: "failed", rowErrors: 2) == .failed)
         #expect(PipelineExitCode(status: "interrupted", rowErrors: 0) == .interrupted)
+        #expect(PipelineExitCode(status: "waiting", rowErrors: 3) == .waiting)
         #expect(PipelineExitCode(status: "something new", rowErrors: 0) == .failed)
 
         try requireBuild()

@@ -50,6 +50,10 @@ public struct ExecutorOptions: Sendable {
     /// The pipeline file's text: redacted, it is what "pipeline.run/1" shows
     /// steps (a Hub pusher publishes it beside the data).
     public var pipelineText = ""
+    /// What a run does once everything it can do before a provider batch
+    /// (`llms: NAME: batch:`) answers is done: wait for the answers here,
+    /// or end as `waiting` (exit code 7) for a later run to collect them.
+    public var batchWait = BatchWait.exit
 
     public init(runDirectory: String) { self.runDirectory = runDirectory }
 }
@@ -94,7 +98,10 @@ public enum Executor {
         } catch {
             throw StoreError(.sqlite, "cannot create the run directory \(options.runDirectory): \(error.localizedDescription)")
         }
-        if options.fresh { keepPreviousIOLog(in: options.runDirectory, logger: logger) }
+        if options.fresh {
+            keepPreviousIOLog(in: options.runDirectory, logger: logger)
+            forgetProviderBatches(in: options.runDirectory, logger: logger)
+        }
         var store: RunStore?
         var states: [String: RunStore.StepState] = [:]
         if options.checkpoint {
@@ -151,9 +158,9 @@ public enum Executor {
             try run.execute(summary: &summary)
             summary.servers = run.servers?.summary
             if let failure = run.servers?.failure { throw ServeError(failure) }
-            summary.status = run.interrupted ? .interrupted : .succeeded
+            summary.status = run.interrupted ? .interrupted : run.waitingForBatches ? .waiting : .succeeded
             if let store {
-                try store.setStatus(run.interrupted ? .interrupted : .succeeded)
+                try store.setStatus(run.interrupted ? .interrupted : run.waitingForBatches ? .waiting : .succeeded)
                 try writeErrorRows(from: store, to: options.runDirectory)
             }
         } catch {
@@ -289,6 +296,19 @@ public enum Executor {
     /// The teacher I/O log records one run: a fresh run starts its own and
     /// keeps the previous run's, one generation back, as llm-io.previous.jsonl
     /// (a resumed run appends to the log of the run it resumes).
+    /// `--fresh` starts over: the provider batches of the earlier run are
+    /// forgotten (the provider may still run and bill them: say so).
+    static func forgetProviderBatches(in directory: String, logger: Logger) {
+        let path = (directory as NSString).appendingPathComponent(ProviderBatches.fileName)
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let pending = ProviderBatches.pendingSummary(path: path).filter { !$0.done }
+        if !pending.isEmpty {
+            logger.warning("--fresh: forgetting provider batches of the earlier run; the provider may still run (and bill) them",
+                           metadata: ["batches": "\(pending.flatMap { $0.open.compactMap(\.batchID) }.joined(separator: ", "))"])
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
     static func keepPreviousIOLog(in directory: String, logger: Logger) {
         let log = (directory as NSString).appendingPathComponent("llm-io.jsonl")
         guard FileManager.default.fileExists(atPath: log) else { return }
@@ -337,6 +357,14 @@ struct Item: @unchecked Sendable {
 }
 
 /// One run of the plan: the control thread's state.
+/// `--batch-wait`.
+public enum BatchWait: String, Sendable, CaseIterable {
+    /// Poll until the provider batches are done, then go on.
+    case block
+    /// End the run as `waiting`; the same command collects the answers later.
+    case exit
+}
+
 private struct Run {
     /// Calls of one reentrant step (an LLM step) in flight at once.
     static let reentrantCalls = 4
@@ -357,6 +385,13 @@ private struct Run {
     /// Results of a step's calls, put back in the order the calls started.
     var order: InOrder<Completion>
     var interrupted = false
+    /// The run ended waiting for provider batches (`--batch-wait exit`).
+    var waitingForBatches = false
+    /// Per step: an item of this pass waits for a provider batch, so every
+    /// later item of the step waits too (its rows keep their order).
+    var holding: [Bool]
+    /// `--batch-wait block`: the run is waiting for provider batches.
+    var awaitingBatches = false
     /// One client per named LLM, shared by the steps that use it.
     var llms: [String: LLMClient] = [:]
     /// The servers the run started for `llms: NAME: serve:`.
@@ -388,6 +423,7 @@ private struct Run {
         done = state.map(\.done)
         order = InOrder(steps: plan.steps.count)
         rowsInFlight = Array(repeating: 0, count: plan.steps.count)
+        holding = Array(repeating: false, count: plan.steps.count)
         live = options.live ?? LiveProgress()
         skipOutputs = zip(plan.steps, state).map { step, state in
             step.descriptor.replaysOnResume && !state.done ? state.emitted : 0
@@ -429,6 +465,8 @@ private struct Run {
                                              environment: options.environment, logger: logger,
                                              stopRequested: { stop?.isRequested ?? false },
                                              onGiveUp: { stop?.request() })
+            // Batches are tagged with the run's id, which a resumed run keeps.
+            let batchRunID = try store?.runID() ?? RunStore.newRunID()
             for (name, settings) in plan.llms {
                 var config = try LLMConfig(name: name, settings: settings, environment: options.environment)
                 let served = servers?.endpoint(for: name)
@@ -436,7 +474,12 @@ private struct Run {
                     config.baseURL = served.url
                     config.cacheIdentity = served.cacheIdentity
                 }
-                llms[name] = LLMClient(config: config, cache: cache, log: log, endpoint: served?.endpoint)
+                let batches = try config.batch.map { settings throws(BatchError) in
+                    try ProviderBatches(path: (options.runDirectory as NSString).appendingPathComponent(ProviderBatches.fileName),
+                                        llm: config, settings: settings, runID: batchRunID)
+                }
+                llms[name] = LLMClient(config: config, cache: cache, log: log, endpoint: served?.endpoint,
+                                       providerBatches: batches)
             }
         }
         // The secrets of the credentials steps send, read before any step
@@ -527,6 +570,9 @@ private struct Run {
                 ready = []
             }
             for completion in ready { try handle(completion, summary: &summary, failure: &failure, pool: pool, events: events) }
+            if scheduler.isWaiting && failure == nil && !interrupted {
+                try awaitProviderBatches(pool: pool, events: events)
+            }
             if !ready.isEmpty {
                 live.post(summary, rowsInFlight: rowsInFlight, done: plan.steps.indices.map(scheduler.isDone))
                 options.progress?(summary)
@@ -546,6 +592,8 @@ private struct Run {
         if let failure { throw failure }
         if interrupted {
             logger.warning("interrupted; run the same command again to resume", metadata: ["pipeline": "\(plan.name)"])
+        } else if waitingForBatches {
+            logger.warning("waiting for provider batches; run the same command later to collect them", metadata: ["pipeline": "\(plan.name)"])
         } else {
             logger.info("run finished", metadata: ["pipeline": "\(plan.name)", "row_errors": "\(summary.rowErrors)"])
         }
@@ -559,6 +607,24 @@ private struct Run {
         rowsInFlight[step] -= completion.rowsDispatched
         // The call's log lines go in before its results are committed
         // (with the log's new length): see LLMIOLog.
+        // A call that asked a provider batch for answers it does not have
+        // yet delivers nothing: its input is held, uncommitted, and given
+        // to the step again once the batch has answered (or, after an
+        // exit, by the run that resumes). Later calls of the step in this
+        // pass are held too, so its rows keep their order.
+        var succeeded = false
+        if case .success = completion.result { succeeded = true }
+        if let item = completion.item, !completion.isFinish,
+           completion.ioLines.waitsForBatch || (holding[step] && succeeded) {
+            _ = completion.ioLines.take()
+            holding[step] = true
+            try dispatch(scheduler.held(step: step, item: item), pool: pool, events: events)
+            return
+        }
+        if completion.ioLines.waitsForBatch {
+            let where_ = completion.isFinish ? "finish" : "a generator's process"
+            throw ExecutorError.batchInWrongPlace(step: plan.steps[step].name, call: where_)
+        }
         let lines = completion.ioLines.take()
         if !lines.isEmpty { ioLog?.write(lines) }
         switch completion.result {
@@ -618,6 +684,47 @@ private struct Run {
                                                       "rows_out": "\(summary.steps[step].rowsOut)"])
             }
             try dispatch(actions, pool: pool, events: events)
+        }
+    }
+
+    /// Nothing can go on before provider batches answer: every LLM with
+    /// `batch:` submits what the held calls asked for (record, then act),
+    /// then the run either ends as waiting (`--batch-wait exit`) or polls
+    /// on the loop's ticks until the answers are in and gives the held
+    /// items back (`block`).
+    private mutating func awaitProviderBatches(pool: WorkerPool, events: BlockingQueue<Event>) throws {
+        let batched = llms.values.filter(\.usesProviderBatches).sorted { $0.config.name < $1.config.name }
+        guard !batched.isEmpty else { throw ExecutorError.heldWithoutBatches }
+        for client in batched { try client.submitProviderBatches() }
+        switch options.batchWait {
+        case .exit:
+            // Once before giving up: the batches a resumed run finds may be
+            // done (the usual case for the next cron run).
+            var answered = true
+            for client in batched where try !client.pollProviderBatches(now: true) { answered = false }
+            if answered {
+                for step in holding.indices { holding[step] = false }
+                logger.info("provider batches answered; going on")
+                try dispatch(scheduler.resumeHeld(), pool: pool, events: events)
+                return
+            }
+            waitingForBatches = true
+            let open = batched.map { "\($0.config.name): \($0.providerBatchStatus)" }.joined(separator: "; ")
+            logger.info("provider batches submitted; ending the run as waiting", metadata: ["batches": "\(open)"])
+            scheduler.stop()
+        case .block:
+            if !awaitingBatches {
+                awaitingBatches = true
+                let open = batched.map { "\($0.config.name): \($0.providerBatchStatus)" }.joined(separator: "; ")
+                logger.info("waiting for provider batches", metadata: ["batches": "\(open)"])
+            }
+            var answered = true
+            for client in batched where try !client.pollProviderBatches() { answered = false }
+            guard answered else { return }
+            awaitingBatches = false
+            for step in holding.indices { holding[step] = false }
+            logger.info("provider batches answered; going on")
+            try dispatch(scheduler.resumeHeld(), pool: pool, events: events)
         }
     }
 
@@ -763,11 +870,18 @@ final class StepRuntime: @unchecked Sendable {
 enum ExecutorError: Error, CustomStringConvertible {
     case stepAlreadyDone
     case pathConflicts([Diagnostic])
+    /// A generator or a `finish` call asked a provider batch (validation
+    /// refuses such pipelines; a plugin may still do it).
+    case batchInWrongPlace(step: String, call: String)
+    case heldWithoutBatches
 
     var description: String {
         switch self {
         case .stepAlreadyDone: "internal error: a finished step was called again"
         case .pathConflicts(let problems): problems.map(\.description).joined(separator: "\n")
+        case .batchInWrongPlace(let step, let call):
+            "step \"\(step)\" asked an LLM with batch: for answers in \(call) call; only the process calls of a stateless step can wait for a provider batch"
+        case .heldWithoutBatches: "internal error: calls are held for provider batches, but no LLM has batch:"
         }
     }
 }

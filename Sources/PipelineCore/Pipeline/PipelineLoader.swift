@@ -394,6 +394,10 @@ struct PipelineChecker {
     /// `preset:` or `command:` (with `{port}`), a model for the llama
     /// presets; a model path is taken from the pipeline file's directory.
     mutating func checkServe(_ settings: JSONValue, path: JSONPath, location: SourceLocation?) -> JSONValue {
+        if settings["serve"] != nil, let batch = settings["batch"], batch != .bool(false) {
+            error("\(path): serve: and batch: together: a server the run starts is gone before a provider batch could answer; remove one",
+                  at: location)
+        }
         guard var serve = settings["serve"]?.objectValue else { return settings }
         let servePath = path.appending("serve")
         let at = pipeline.sourceMap.valueOrigin(servePath)
@@ -549,6 +553,16 @@ struct PipelineChecker {
                 } else {
                     error("no LLM named \(Suggestion.quoted(llm.name)) in llms:" + Suggestion.hint(for: llm.name, among: llmNames), at: llm.location)
                 }
+            }
+            // A call that waits for a provider batch is held and made again
+            // later: only a stateless step's process calls can be.
+            if let descriptor = descriptors[index], let llm = step.llm,
+               let settings = pipeline.llms.first(where: { $0.name == llm.name })?.settings,
+               let batch = settings["batch"], batch != .bool(false),
+               descriptor.kind != .step || descriptor.isStateful {
+                let what = descriptor.kind == .generator ? "a generator" : descriptor.kind == .global ? "a global step" : "a stateful step"
+                error("\(step.label) uses \(descriptor.name), \(what), with llm: \(llm.name), whose requests go to provider batches (batch:); only stateless steps can wait for a batch: give this step an LLM without batch:",
+                      at: step.llmKeyLocation ?? llm.location)
             }
         }
         return (parents, incomplete)

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+@testable import PipelineJSON
+
+/// `llms: NAME: batch:` end to end: text_generation whose requests go to
+/// llm-test-server's Batch API (files, batches, time-accelerated), through
+/// the real binary. A call whose answers a batch does not have yet is held
+/// (its input uncommitted); under `--batch-wait exit` the run ends with 7
+/// once the batches are submitted, and the same command collects them.
+@Suite("Batch mode", .serialized)
+struct BatchModeTests {
+    private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
+
+    private func pipeline(_ directory: URL, rows: Int, server: LLMServiceTests.Server, batch: String?) throws -> String {
+        var text = ""
+        for n in 0..<rows { text += #"{"id": \#(n), "instruction": "Explain topic number \#(n) briefly."}"# + "\n" }
+        try text.write(to: directory.appendingPathComponent("seed.jsonl"), atomically: true, encoding: .utf8)
+        let file = directory.appendingPathComponent("gen.yaml").path
+        try """
+            name: gen
+            llms:
+              teacher: {base_url: "\(server.url)/v1", model: test-model, params: {temperature: 0}\(batch.map { ", batch: \($0)" } ?? "")}
+            steps:
+              - name: load
+                uses: load_jsonl
+                with: {path: seed.jsonl}
+                batch_size: 50
+              - name: generate
+                uses: text_generation
+                llm: teacher
+                input: load
+                with: {num_generations: 2}
+              - name: save
+                uses: write_jsonl
+                input: generate
+                with: {path: out.jsonl}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    private func run(_ file: String, _ runDirectory: URL, _ extra: [String] = []) throws -> (status: Int32, output: String) {
+        try Fixtures.run(binary, ["run", file, "--run-dir", runDirectory.path, "--no-llm-cache"] + extra)
+    }
+
+    private func lines(_ url: URL) throws -> [String] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    @Test func exitThenCollectGivesTheRowsOfALiveRun() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server(["--batch-seconds", "1", "--batch-max-requests", "250"])
+        let directory = try Fixtures.emptyDirectory("batch-exit")
+
+        let live = directory.appendingPathComponent("live")
+        let liveResult = try run(try pipeline(directory, rows: 300, server: server, batch: nil), live)
+        try #require(liveResult.status == 0, "\(liveResult.output)")
+
+        let file = try pipeline(directory, rows: 300, server: server, batch: "{max_requests: 250, poll_seconds: 0.2}")
+        let batched = directory.appendingPathComponent("batched")
+        let first = try run(file, batched)
+        #expect(first.status == 7, "\(first.output)")
+        #expect(first.output.contains("waiting for provider batches"), "\(first.output)")
+        #expect(!FileManager.default.fileExists(atPath: batched.appendingPathComponent("out.jsonl").path),
+                "nothing is written before the answers are in")
+        let summary = try JSONValue(parsing: String(contentsOf: batched.appendingPathComponent("summary.json"), encoding: .utf8))
+        #expect(summary["status"]?.stringValue == "waiting")
+        // 600 requests (300 rows × 2) in files of at most 250: three batches.
+        var stats = try server.stats()
+        #expect(stats["batches"]?["created"]?.int64Value == 3, "\(stats)")
+
+        var last = first
+        for _ in 0..<60 where last.status == 7 {
+            Thread.sleep(forTimeInterval: 0.5)
+            last = try run(file, batched)
+        }
+        #expect(last.status == 0, "\(last.output)")
+        #expect(try lines(batched.appendingPathComponent("out.jsonl")) == lines(live.appendingPathComponent("out.jsonl")))
+        stats = try server.stats()
+        #expect(stats["batches"]?["created"]?.int64Value == 3, "every request is submitted once: \(stats)")
+    }
+
+    @Test func blockWaitsInTheRunAndGoesOn() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server(["--batch-seconds", "1"])
+        let directory = try Fixtures.emptyDirectory("batch-block")
+        let live = directory.appendingPathComponent("live")
+        let liveResult = try run(try pipeline(directory, rows: 120, server: server, batch: nil), live)
+        try #require(liveResult.status == 0, "\(liveResult.output)")
+        let batched = directory.appendingPathComponent("batched")
+        let result = try run(try pipeline(directory, rows: 120, server: server, batch: "{poll_seconds: 0.2}"), batched,
+                             ["--batch-wait", "block"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(try lines(batched.appendingPathComponent("out.jsonl")) == lines(live.appendingPathComponent("out.jsonl")))
+        let stats = try server.stats()
+        #expect(stats["batches"]?["created"]?.int64Value == 1, "\(stats)")
+    }
+
+    @Test func aStatefulOrGlobalStepCannotUseABatchLLM() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("batch-invalid")
+        let file = directory.appendingPathComponent("p.yaml").path
+        try """
+            name: bad
+            llms:
+              teacher: {base_url: "http://127.0.0.1:9/v1", model: m, batch: true, serve: {command: [x, "{port}"]}}
+            steps:
+              - {name: load, uses: load_inline, with: {rows: [{instruction: a}]}}
+              - {name: g, uses: text_generation, llm: teacher, input: load}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Fixtures.run(binary, ["validate", file])
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains("serve: and batch: together"), "\(result.output)")
+    }
+}
