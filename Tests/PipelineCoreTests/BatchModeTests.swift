@@ -96,6 +96,45 @@ struct BatchModeTests {
         #expect(stats["batches"]?["created"]?.int64Value == 1, "\(stats)")
     }
 
+    /// SIGKILL ten times at random moments (recording, uploading, creating,
+    /// polling, collecting), then a run to the end: the server saw exactly
+    /// one batch per chunk, and the output is the live run's, no row lost
+    /// or doubled.
+    @Test func killedTenTimesEachChunkIsSubmittedOnce() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server(["--batch-seconds", "2", "--batch-max-requests", "500"])
+        let directory = try Fixtures.emptyDirectory("batch-kill")
+        let live = directory.appendingPathComponent("live")
+        let liveResult = try run(try pipeline(directory, rows: 1000, server: server, batch: nil), live)
+        try #require(liveResult.status == 0, "\(liveResult.output)")
+
+        let file = try pipeline(directory, rows: 1000, server: server, batch: "{max_requests: 500, poll_seconds: 0.1}")
+        let batched = directory.appendingPathComponent("batched")
+        var seed: UInt64 = 0x5EED
+        var landed = 0
+        for _ in 0..<10 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let delay = 50 + Int(seed >> 33) % 900
+            let process = try Spawned(binary, ["run", file, "--run-dir", batched.path, "--no-llm-cache", "--batch-wait", "block"])
+            Thread.sleep(forTimeInterval: Double(delay) / 1000)
+            if process.isRunning {
+                process.kill(SIGKILL)
+                landed += 1
+            }
+            _ = process.wait()
+        }
+        let last = try run(file, batched, ["--batch-wait", "block"])
+        #expect(last.status == 0, "\(last.output)")
+        #expect(landed >= 5, "most kills should land while the run is going (\(landed))")
+        let got = try lines(batched.appendingPathComponent("out.jsonl"))
+        let expected = try lines(live.appendingPathComponent("out.jsonl"))
+        #expect(got.count == expected.count && Set(got).count == got.count, "\(got.count) rows")
+        #expect(got == expected)
+        // 2000 requests (1000 rows × 2) in files of at most 500: four chunks, four batches.
+        let stats = try server.stats()
+        #expect(stats["batches"]?["created"]?.int64Value == 4, "\(stats["batches"] ?? .null)")
+    }
+
     @Test func aStatefulOrGlobalStepCannotUseABatchLLM() throws {
         try Fixtures.requireBuiltPipeline()
         let directory = try Fixtures.emptyDirectory("batch-invalid")

@@ -10,15 +10,47 @@ import Testing
 struct DeitaPipelineTests {
     private var binary: String { Fixtures.buildDirectory.appendingPathComponent("pipeline").path }
 
-    private func run(k: Int, budget: Int, server: LLMServiceTests.Server, runDirectory: String) throws -> (status: Int32, output: String) {
+    private func run(k: Int, budget: Int, server: LLMServiceTests.Server, runDirectory: String,
+                     pipeline: String = Fixtures.packageRoot.appendingPathComponent("pipelines/deita.yaml").path)
+        throws -> (status: Int32, output: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["LLM_BASE_URL"] = server.url + "/v1"
         environment["DEITA_K"] = String(k)
         environment["DEITA_BUDGET"] = String(budget)
         environment["DEITA_DIMENSIONS"] = "32"
-        let pipeline = Fixtures.packageRoot.appendingPathComponent("pipelines/deita.yaml").path
-        return try Spawned(binary, ["run", pipeline, "--run-dir", runDirectory, "--no-llm-cache", "--log-format", "json"],
+        return try Spawned(binary, ["run", pipeline, "--run-dir", runDirectory, "--no-llm-cache", "--log-format", "json",
+                                    "--batch-wait", "block"],
                            environment: environment).wait()
+    }
+
+    /// The teacher in batch mode (the provider's Batch API of the test
+    /// server): every round of the evol steps waits for its batch, and the
+    /// selection is the one of a live run.
+    @Test func aBatchTeacherSelectsWhatALiveOneDoes() throws {
+        let server = try LLMServiceTests.Server(["--embed-dim", "32", "--batch-seconds", "0.5"])
+        let live = try Fixtures.emptyDirectory("deita-live").path
+        let liveResult = try run(k: 2, budget: 20, server: server, runDirectory: live)
+        try #require(liveResult.status == 0, "\(liveResult.output)")
+        // pipelines/deita.yaml with `batch: {poll_seconds: 0.1}` on its teacher, beside its seeds.
+        let copy = try Fixtures.emptyDirectory("deita-batch-file")
+        let original = Fixtures.packageRoot.appendingPathComponent("pipelines")
+        let text = try String(contentsOf: original.appendingPathComponent("deita.yaml"), encoding: .utf8)
+        try #require(text.contains("batch: ${TEACHER_BATCH:-false}"))
+        try text.replacingOccurrences(of: "batch: ${TEACHER_BATCH:-false}", with: "batch: {poll_seconds: 0.1}")
+            .write(to: copy.appendingPathComponent("deita.yaml"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: original.appendingPathComponent("deita-seed.jsonl"),
+                                         to: copy.appendingPathComponent("deita-seed.jsonl"))
+        let batched = try Fixtures.emptyDirectory("deita-batch").path
+        let result = try run(k: 2, budget: 20, server: server, runDirectory: batched,
+                             pipeline: copy.appendingPathComponent("deita.yaml").path)
+        #expect(result.status == 0, "\(result.output)")
+        let selected = { (directory: String) in try String(contentsOfFile: directory + "/deita.jsonl", encoding: .utf8) }
+        #expect(try selected(batched) == selected(live))
+        // Rounds are barriers: one batch per round of asking (evol k rounds, the
+        // complexity scores, the answers, their evol rounds, the quality scores).
+        let created = try server.stats()["batches"]?["created"]?.int64Value ?? 0
+        #expect(created >= 4, "\(created) batches")
+        print("DEITA k=2 with a batch teacher: \(created) batches")
     }
 
     @Test(arguments: [2, 3])
