@@ -68,6 +68,9 @@ public struct RunSummary: Sendable {
     public var rerun: JSONValue?
     /// The model servers the run started (`serve:`): where, how fast, restarts.
     public var servers: JSONValue?
+    /// The provider batches the run waits for (`batch:`), as last polled:
+    /// `[{llm, batch_id, chunk, status, created, requests, completed, failed, checked}]`.
+    public var providerBatches: JSONValue?
     /// How many times the run was started (the first run and each resume
     /// that did work); the figures above add up all of them.
     public var attempts = 1
@@ -124,6 +127,7 @@ public struct RunSummary: Sendable {
         if let error { object["error"] = .string(error) }
         if let rerun { object["rerun"] = rerun }
         if let servers { object["servers"] = servers }
+        if let providerBatches { object["provider_batches"] = providerBatches }
         return .object(object)
     }
 

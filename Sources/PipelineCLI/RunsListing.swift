@@ -27,6 +27,8 @@ public struct RunRecord: Sendable, Equatable {
     public var rowErrors: Int?
     /// The process holding the lock, for a running run.
     public var holder: RunLock.Holder?
+    /// A waiting run's provider batches (summary.json's `provider_batches`).
+    public var batches: [JSONValue] = []
     /// The reason a run failed, or why its summary could not be read.
     public var error: String?
     /// For a running run: where its working steps are (summary.json's
@@ -38,6 +40,7 @@ public struct RunRecord: Sendable, Equatable {
             && a.startedAt == b.startedAt && a.seconds == b.seconds && a.rows == b.rows
             && a.rowErrors == b.rowErrors && a.holder == b.holder && a.error == b.error
             && a.progress.map(\.step) == b.progress.map(\.step) && a.progress.map(\.progress) == b.progress.map(\.progress)
+            && a.batches == b.batches
     }
 
     /// The working steps' figures, as the status line shows them.
@@ -46,7 +49,19 @@ public struct RunRecord: Sendable, Equatable {
             let text = entry.progress.text
             return text.isEmpty ? nil : "\(entry.step) \(text)"
         }
-        return parts.isEmpty ? nil : parts.joined(separator: "; ")
+        return parts.isEmpty ? batchesText : parts.joined(separator: "; ")
+    }
+
+    /// A waiting run's batches: `teacher batch_7f3 in_progress 2h13m (500 requests)`.
+    public var batchesText: String? {
+        guard !batches.isEmpty else { return nil }
+        let now = TimeText.now()
+        return batches.map { batch in
+            let id = batch["batch_id"]?.stringValue ?? batch["chunk"]?.stringValue ?? "?"
+            let age = batch["created"]?.doubleValue.map { TimeText.duration(max(0, now - $0)) } ?? "?"
+            let requests = batch["requests"]?.int64Value ?? 0
+            return "\(batch["llm"]?.stringValue ?? "?") \(id) \(batch["status"]?.stringValue ?? "?") \(age) (\(requests) requests)"
+        }.joined(separator: "; ")
     }
 
     public var json: JSONValue {
@@ -59,6 +74,7 @@ public struct RunRecord: Sendable, Equatable {
         ]
         if let holder { object["pid"] = .number(Double(holder.pid)) }
         if let error { object["error"] = .string(error) }
+        if !batches.isEmpty { object["provider_batches"] = .array(batches) }
         if !progress.isEmpty {
             object["progress"] = .array(progress.map { entry in
                 var item = entry.progress.json.objectValue ?? [:]
@@ -130,6 +146,7 @@ public enum RunsListing {
         record.startedAt = summary["started_at"]?.doubleValue
         record.seconds = summary["seconds"]?.doubleValue
         record.error = summary["error"]?.stringValue
+        record.batches = status == "waiting" ? summary["provider_batches"]?.arrayValue ?? [] : []
         let steps = summary["steps"]?.arrayValue ?? []
         let stepErrors = steps.compactMap { $0["row_errors"]?.int64Value }
         record.rowErrors = summary["row_errors"]?.int64Value.map(Int.init)

@@ -596,6 +596,23 @@ package final class LLMClient: @unchecked Sendable {
         return progress.done
     }
 
+    /// [thread-safe] The open batches as last polled, for summary.json and
+    /// `pipeline runs`.
+    package var providerBatchesJSON: [JSONValue] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let progress = batchProgress else { return [] }
+        let checked = Date().timeIntervalSince1970
+        return progress.open.map { open in
+            .object([
+                "llm": .string(open.llm), "batch_id": open.batchID.map { .string($0) } ?? .null, "chunk": .string(open.chunkID),
+                "status": .string(open.status), "created": .number(open.created ?? open.recorded),
+                "requests": .number(Double(open.requests)), "completed": .number(Double(open.completed)),
+                "failed": .number(Double(open.failed)), "checked": .number(checked),
+            ])
+        }
+    }
+
     /// [thread-safe] One line for logs: requests waiting and open batches.
     package var providerBatchStatus: String {
         lock.lock()

@@ -14,7 +14,9 @@ struct Runs: ParsableCommand {
             last step wrote, ERRORS the failed rows of every step. PROGRESS, for a running \
             run, is where its working steps are (from summary.json, rewritten every 5 s): \
             rows done of the rows in work, LLM requests done of expected, in flight, per \
-            second, retries, failures and an ETA; --json has them as numbers.
+            second, retries, failures and an ETA; --json has them as numbers. A run that \
+            is waiting (exit 7) shows its provider batches there: LLM, batch id, the \
+            provider's status when last polled, age and requests.
 
             Example: pipeline runs /srv/data/runs --json | jq 'select(.state != "succeeded")'
             """)

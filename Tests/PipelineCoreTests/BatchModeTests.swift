@@ -68,6 +68,16 @@ struct BatchModeTests {
         // 600 requests (300 rows × 2) in files of at most 250: three batches.
         var stats = try server.stats()
         #expect(stats["batches"]?["created"]?.int64Value == 3, "\(stats)")
+        // `pipeline runs` shows the run waiting, with its batches.
+        let listed = try Fixtures.run(binary, ["runs", directory.path, "--json"])
+        let record = try listed.output.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+            .first { $0["name"]?.stringValue == "batched" }
+        #expect(record?["state"]?.stringValue == "waiting", "\(listed.output)")
+        let batches = record?["provider_batches"]?.arrayValue ?? []
+        #expect(batches.count == 3 && batches.allSatisfy { $0["batch_id"]?.stringValue?.hasPrefix("batch_") == true },
+                "\(listed.output)")
+        let table = try Fixtures.run(binary, ["runs", directory.path])
+        #expect(table.output.contains("waiting") && table.output.contains("teacher batch_"), "\(table.output)")
 
         var last = first
         for _ in 0..<60 where last.status == 7 {

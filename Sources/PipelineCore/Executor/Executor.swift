@@ -159,6 +159,7 @@ public enum Executor {
             summary.servers = run.servers?.summary
             if let failure = run.servers?.failure { throw ServeError(failure) }
             summary.status = run.interrupted ? .interrupted : run.waitingForBatches ? .waiting : .succeeded
+            summary.providerBatches = run.batchesWaitedFor
             if let store {
                 try store.setStatus(run.interrupted ? .interrupted : run.waitingForBatches ? .waiting : .succeeded)
                 try writeErrorRows(from: store, to: options.runDirectory)
@@ -387,6 +388,8 @@ private struct Run {
     var interrupted = false
     /// The run ended waiting for provider batches (`--batch-wait exit`).
     var waitingForBatches = false
+    /// Those batches, as last polled (summary.json's `provider_batches`).
+    var batchesWaitedFor: JSONValue?
     /// Per step: an item of this pass waits for a provider batch, so every
     /// later item of the step waits too (its rows keep their order).
     var holding: [Bool]
@@ -709,6 +712,7 @@ private struct Run {
                 return
             }
             waitingForBatches = true
+            batchesWaitedFor = .array(batched.flatMap(\.providerBatchesJSON))
             let open = batched.map { "\($0.config.name): \($0.providerBatchStatus)" }.joined(separator: "; ")
             logger.info("provider batches submitted; ending the run as waiting", metadata: ["batches": "\(open)"])
             scheduler.stop()
