@@ -596,6 +596,16 @@ package final class LLMClient: @unchecked Sendable {
         return progress.done
     }
 
+    /// [control thread] The run is stopping (SIGINT/SIGTERM): with
+    /// `cancel_on_stop`, the provider's open batches are cancelled (what they
+    /// answered is kept and collected by the next run, which submits the
+    /// rest again). True when it asked for cancellation.
+    package func cancelProviderBatchesOnStop() throws(BatchError) -> Bool {
+        guard let providerBatches, config.batch?.cancelOnStop == true else { return false }
+        try providerBatches.cancelOpen()
+        return true
+    }
+
     /// [thread-safe] The open batches as last polled, for summary.json and
     /// `pipeline runs`.
     package var providerBatchesJSON: [JSONValue] {

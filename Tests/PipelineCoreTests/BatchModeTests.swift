@@ -145,6 +145,52 @@ struct BatchModeTests {
         #expect(stats["batches"]?["created"]?.int64Value == 4, "\(stats["batches"] ?? .null)")
     }
 
+    /// SIGTERM while waiting, with cancel_on_stop: the run stops with 5 and
+    /// asks the provider to cancel its batch; the next run submits the
+    /// requests again and ends with the live rows.
+    @Test func sigtermWithCancelOnStopCancelsTheBatchAndTheNextRunFinishes() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server(["--batch-seconds", "1", "--batch-hold"])
+        let directory = try Fixtures.emptyDirectory("batch-cancel")
+        let file = try pipeline(directory, rows: 40, server: server, batch: "{poll_seconds: 0.1, cancel_on_stop: true}")
+        let batched = directory.appendingPathComponent("batched")
+        let process = try Spawned(binary, ["run", file, "--run-dir", batched.path, "--no-llm-cache", "--batch-wait", "block"])
+        for _ in 0..<400 where !process.output.contains("waiting for provider batches") { usleep(50_000) }
+        try #require(process.output.contains("waiting for provider batches"), "\(process.output)")
+        process.kill(SIGTERM)
+        let stopped = process.wait()
+        #expect(stopped.status == 5, "\(stopped.output)")
+        #expect(stopped.output.contains("cancel its open batches"), "\(stopped.output)")
+        var stats = try server.stats()
+        #expect(stats["batches"]?["cancel_requests"]?.int64Value == 1, "\(stats["batches"] ?? .null)")
+
+        // The provider runs batches again: the next run submits what the cancelled one did not answer.
+        _ = try Spawned("/usr/bin/env", ["python3", "-c",
+            "import urllib.request,sys;urllib.request.urlopen(urllib.request.Request(sys.argv[1]+'/_control/batches/release', method='POST'))",
+            server.url]).wait()
+        let last = try run(file, batched, ["--batch-wait", "block"])
+        #expect(last.status == 0, "\(last.output)")
+        #expect(try lines(batched.appendingPathComponent("out.jsonl")).count == 40)
+        stats = try server.stats()
+        #expect(stats["batches"]?["created"]?.int64Value == 2, "\(stats["batches"] ?? .null)")
+    }
+
+    /// Lines the provider fails (and no resubmission left) are row errors
+    /// with the provider's reason; every other row is in the output.
+    @Test func linesTheProviderFailsAreRowErrorsWithItsReason() throws {
+        try Fixtures.requireBuiltPipeline()
+        let server = try LLMServiceTests.Server(["--batch-seconds", "0.5", "--batch-line-failure-rate", "0.2", "--seed", "3"])
+        let directory = try Fixtures.emptyDirectory("batch-failed-lines")
+        let file = try pipeline(directory, rows: 50, server: server, batch: "{poll_seconds: 0.1, resubmit: 0}")
+        let batched = directory.appendingPathComponent("batched")
+        let result = try run(file, batched, ["--batch-wait", "block"])
+        #expect(result.status == 3, "\(result.output)")
+        let errors = try lines(batched.appendingPathComponent("errors.jsonl"))
+        let written = try lines(batched.appendingPathComponent("out.jsonl"))
+        #expect(!errors.isEmpty && errors.count + written.count == 50, "\(errors.count) errors, \(written.count) rows")
+        #expect(errors.allSatisfy { $0.contains("provider batch") }, "\(errors.first ?? "")")
+    }
+
     @Test func aStatefulOrGlobalStepCannotUseABatchLLM() throws {
         try Fixtures.requireBuiltPipeline()
         let directory = try Fixtures.emptyDirectory("batch-invalid")

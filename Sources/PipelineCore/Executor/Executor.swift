@@ -594,6 +594,15 @@ private struct Run {
         recordLLMUsage(into: &summary)
         if let failure { throw failure }
         if interrupted {
+            for client in llms.values.sorted(by: { $0.config.name < $1.config.name }) {
+                do {
+                    if try client.cancelProviderBatchesOnStop() {
+                        logger.warning("llm \(client.config.name): asked the provider to cancel its open batches (cancel_on_stop); what they answered is kept")
+                    }
+                } catch {
+                    logger.error("llm \(client.config.name): could not cancel its provider batches: \(error)")
+                }
+            }
             logger.warning("interrupted; run the same command again to resume", metadata: ["pipeline": "\(plan.name)"])
         } else if waitingForBatches {
             logger.warning("waiting for provider batches; run the same command later to collect them", metadata: ["pipeline": "\(plan.name)"])
