@@ -23,7 +23,9 @@ package enum LLMSettings {
                "params": {"type": "object"},
                "price": {"type": "object", "additionalProperties": false, "minProperties": 1,
                  "properties": {"prompt_per_million": {"type": "number", "minimum": 0},
-                                "completion_per_million": {"type": "number", "minimum": 0}}},
+                                "completion_per_million": {"type": "number", "minimum": 0},
+                                "batch_prompt_per_million": {"type": "number", "minimum": 0},
+                                "batch_completion_per_million": {"type": "number", "minimum": 0}}},
                "latency_ms": {"type": "number", "minimum": 0},
                "serve": \(serveSchema),
                "batch": \(batchSchema)}}

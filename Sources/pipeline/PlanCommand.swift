@@ -262,7 +262,9 @@ enum PlanText {
             lines.append("llm \(llm.name): model \(llm.model ?? "?") at \(where_); max_concurrency \(llm.maxConcurrency.map(String.init) ?? llm.concurrencySetting.map { "\($0) (time unknown)" } ?? "unknown"); latency \(latency)")
             lines.append("  \(count(llm.chatRequests)) chat + \(count(llm.embeddingRequests)) embedding requests; "
                 + "tokens \(tokens(llm.promptTokens, upper: false)) prompt, \(tokens(llm.completionTokens, upper: llm.completionUpperBound)) completion; "
-                + "time \(llm.seconds.map(TimeText.duration) ?? "unknown"); cost \(money(llm.cost))")
+                + (llm.batch
+                    ? "time: within the batches' completion window; cost \(money(llm.cost)) in provider batches (live: \(money(llm.liveCost)))"
+                    : "time \(llm.seconds.map(TimeText.duration) ?? "unknown"); cost \(money(llm.cost))"))
         }
         let upper = forecast.llms.contains { $0.completionUpperBound }
         lines.append("total: \(count(forecast.totalChatRequests)) chat + \(count(forecast.totalEmbeddingRequests)) embedding requests; "

@@ -191,6 +191,38 @@ struct BatchModeTests {
         #expect(errors.allSatisfy { $0.contains("provider batch") }, "\(errors.first ?? "")")
     }
 
+    /// `pipeline plan` prices an LLM with batch: at its batch prices (half
+    /// the live ones unless given) and shows what live calls would cost.
+    @Test func planShowsTheBatchCostBesideTheLiveOne() throws {
+        try Fixtures.requireBuiltPipeline()
+        let directory = try Fixtures.emptyDirectory("batch-plan")
+        var text = ""
+        for n in 0..<1000 { text += "{\"instruction\": \"Explain topic number \(n) briefly.\"}\n" }
+        try text.write(to: directory.appendingPathComponent("seed.jsonl"), atomically: true, encoding: .utf8)
+        for given in [false, true] {
+            let file = directory.appendingPathComponent("p.yaml").path
+            let price = given ? "{prompt_per_million: 1, completion_per_million: 2, batch_prompt_per_million: 0.25, batch_completion_per_million: 0.5}"
+                : "{prompt_per_million: 1, completion_per_million: 2}"
+            try """
+                name: priced
+                llms:
+                  teacher: {model: m, params: {max_tokens: 100}, batch: true, price: \(price)}
+                steps:
+                  - {name: load, uses: load_jsonl, with: {path: seed.jsonl}}
+                  - {name: g, uses: text_generation, llm: teacher, input: load}
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try Fixtures.run(binary, ["plan", file, "--json"])
+            try #require(result.status == 0, "\(result.output)")
+            let json = try JSONValue(parsing: result.output)
+            let llm = try #require(json["llms"]?["teacher"])
+            let cost = try #require(llm["cost"]?.doubleValue), live = try #require(llm["live_cost"]?.doubleValue)
+            #expect(llm["batch"] == .bool(true))
+            // Half the live price by default; a quarter with the batch prices given here.
+            #expect(abs(cost - live / (given ? 4 : 2)) < 1e-5, "cost \(cost), live \(live)")
+            #expect(live > 0)
+        }
+    }
+
     @Test func aStatefulOrGlobalStepCannotUseABatchLLM() throws {
         try Fixtures.requireBuiltPipeline()
         let directory = try Fixtures.emptyDirectory("batch-invalid")

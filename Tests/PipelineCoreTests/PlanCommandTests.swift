@@ -233,7 +233,7 @@ struct PlanCommandTests {
         #expect(document["steps"]?.arrayValue?.map { $0["name"]?.stringValue ?? "" } == ["load", "generate", "save"])
         let llmKeys: Set<String> = ["model", "base_url", "serve", "max_concurrency", "latency_ms", "latency_source", "price",
                                     "chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens",
-                                    "completion_upper_bound", "seconds", "cost"]
+                                    "completion_upper_bound", "seconds", "cost", "batch", "live_cost"]
         #expect(Set(document["llms"]?["teacher"]?.objectValue?.keys ?? [:].keys) == llmKeys)
         #expect(Set(document["total"]?.objectValue?.keys ?? [:].keys)
                 == ["chat_requests", "embedding_requests", "prompt_tokens", "completion_tokens", "completion_upper_bound", "seconds", "cost"])

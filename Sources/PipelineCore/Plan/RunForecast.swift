@@ -73,6 +73,12 @@ public struct RunForecast: Sendable {
         public var serve: JSONValue?
         public var pricePromptPerMillion: Double?
         public var priceCompletionPerMillion: Double?
+        /// `batch:`: requests go to the provider's Batch API, priced by
+        /// `price.batch_*_per_million`, else half the live price (OpenAI's
+        /// batch discount); `cost` is then the batch cost, `liveCost` what
+        /// live calls would cost.
+        public var batch = false
+        public var liveCost: Double?
         public var chatRequests: Int? = 0
         public var embeddingRequests: Int? = 0
         public var promptTokens: Double? = 0
@@ -220,6 +226,14 @@ public struct RunForecast: Sendable {
             if let serve = settings["serve"], serve != .null { llm.serve = serve }
             llm.pricePromptPerMillion = settings["price"]?["prompt_per_million"]?.doubleValue
             llm.priceCompletionPerMillion = settings["price"]?["completion_per_million"]?.doubleValue
+            var live = llm
+            if let batch = settings["batch"], batch != .bool(false), batch != .null {
+                llm.batch = true
+                let price = settings["price"]
+                llm.pricePromptPerMillion = price?["batch_prompt_per_million"]?.doubleValue ?? llm.pricePromptPerMillion.map { $0 / 2 }
+                llm.priceCompletionPerMillion = price?["batch_completion_per_million"]?.doubleValue
+                    ?? llm.priceCompletionPerMillion.map { $0 / 2 }
+            }
             for index in steps.indices where plan.steps[index].llm == name {
                 var step = steps[index]
                 if let requests = step.requests, let latency = llm.latencyMs, let concurrency = llm.maxConcurrency {
@@ -239,6 +253,13 @@ public struct RunForecast: Sendable {
                 llm.seconds = Self.sum(llm.seconds, step.seconds)
             }
             llm.cost = Self.cost(prompt: llm.promptTokens, completion: llm.completionTokens, llm: llm)
+            if llm.batch {
+                // Answers come within the batches' completion window, not at the live rate.
+                llm.seconds = nil
+                live.promptTokens = llm.promptTokens
+                live.completionTokens = llm.completionTokens
+                llm.liveCost = Self.cost(prompt: llm.promptTokens, completion: llm.completionTokens, llm: live)
+            }
             llms.append(llm)
         }
         self.llms = llms
@@ -508,6 +529,7 @@ extension RunForecast {
                 "completion_tokens": number(llm.completionTokens.map { $0.rounded() }),
                 "completion_upper_bound": .bool(llm.completionUpperBound),
                 "seconds": number(llm.seconds, places: 1000), "cost": number(llm.cost, places: 1_000_000),
+                "batch": .bool(llm.batch), "live_cost": number(llm.liveCost, places: 1_000_000),
             ])
         }
         var probeValue: JSONValue = .null
