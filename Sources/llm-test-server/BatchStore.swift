@@ -276,11 +276,9 @@ final class BatchStore: @unchecked Sendable {
         return released
     }
 
-    var holding: Bool { hold }
-
     // MARK: the clock
 
-    /// Brings every batch up to `now`; `answer` answers a line's body as the live route does.
+    /// Brings every batch up to `now`.
     func advanceAll(now: Double) {
         for id in batchOrder {
             guard var record = batches[id], !record.isTerminal else { continue }
