@@ -49,14 +49,14 @@ struct BatchModeTests {
 
     @Test func exitThenCollectGivesTheRowsOfALiveRun() throws {
         try Fixtures.requireBuiltPipeline()
-        let server = try LLMServiceTests.Server(["--batch-seconds", "1", "--batch-max-requests", "250"])
+        let server = try LLMServiceTests.Server(["--batch-seconds", "1", "--batch-max-requests", "1000"])
         let directory = try Fixtures.emptyDirectory("batch-exit")
 
         let live = directory.appendingPathComponent("live")
-        let liveResult = try run(try pipeline(directory, rows: 300, server: server, batch: nil), live)
+        let liveResult = try run(try pipeline(directory, rows: 2000, server: server, batch: nil), live)
         try #require(liveResult.status == 0, "\(liveResult.output)")
 
-        let file = try pipeline(directory, rows: 300, server: server, batch: "{max_requests: 250, poll_seconds: 0.2}")
+        let file = try pipeline(directory, rows: 2000, server: server, batch: "{max_requests: 1000, poll_seconds: 0.2}")
         let batched = directory.appendingPathComponent("batched")
         let first = try run(file, batched)
         #expect(first.status == 7, "\(first.output)")
@@ -65,16 +65,16 @@ struct BatchModeTests {
                 "nothing is written before the answers are in")
         let summary = try JSONValue(parsing: String(contentsOf: batched.appendingPathComponent("summary.json"), encoding: .utf8))
         #expect(summary["status"]?.stringValue == "waiting")
-        // 600 requests (300 rows × 2) in files of at most 250: three batches.
+        // 4000 requests (2000 rows × 2) in files of at most 1000: four batches.
         var stats = try server.stats()
-        #expect(stats["batches"]?["created"]?.int64Value == 3, "\(stats)")
+        #expect(stats["batches"]?["created"]?.int64Value == 4, "\(stats["batches"] ?? .null)")
         // `pipeline runs` shows the run waiting, with its batches.
         let listed = try Fixtures.run(binary, ["runs", directory.path, "--json"])
         let record = try listed.output.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
             .first { $0["name"]?.stringValue == "batched" }
         #expect(record?["state"]?.stringValue == "waiting", "\(listed.output)")
         let batches = record?["provider_batches"]?.arrayValue ?? []
-        #expect(batches.count == 3 && batches.allSatisfy { $0["batch_id"]?.stringValue?.hasPrefix("batch_") == true },
+        #expect(batches.count == 4 && batches.allSatisfy { $0["batch_id"]?.stringValue?.hasPrefix("batch_") == true },
                 "\(listed.output)")
         let table = try Fixtures.run(binary, ["runs", directory.path])
         #expect(table.output.contains("waiting") && table.output.contains("teacher batch_"), "\(table.output)")
@@ -87,7 +87,7 @@ struct BatchModeTests {
         #expect(last.status == 0, "\(last.output)")
         #expect(try lines(batched.appendingPathComponent("out.jsonl")) == lines(live.appendingPathComponent("out.jsonl")))
         stats = try server.stats()
-        #expect(stats["batches"]?["created"]?.int64Value == 3, "every request is submitted once: \(stats)")
+        #expect(stats["batches"]?["created"]?.int64Value == 4, "every request is submitted once: \(stats["batches"] ?? .null)")
     }
 
     @Test func blockWaitsInTheRunAndGoesOn() throws {
