@@ -89,10 +89,12 @@ let package = Package(
         // The one importer of CSQLite: a connection and prepared statements.
         .target(name: "PipelineSQLite", dependencies: ["CSQLite"]),
         // The HTTP engine (libcurl) and the LLM client: no plugin ABI here.
+        // SHA-1 and SHA-256: the Hub's file ids, a batch file's recorded hash.
+        .target(name: "PipelineHashing"),
         .target(
             name: "PipelineLLMClient",
             dependencies: [
-                "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineRetry",
+                "CCurl", "PipelineJSON", "PipelineBase", "PipelineSQLite", "PipelineRetry", "PipelineHashing",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The local model servers of `llms: NAME: serve:`: started, shared,
@@ -165,7 +167,7 @@ let package = Package(
             name: "PipelineLLM", dependencies: ["PluginKit", "PipelineJSON", "PipelineJSONSchema"], path: "Plugins/llm",
             linkerSettings: pluginLinkerSettings),
         .target(
-            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PluginParquet", "PipelineRetry", "PipelineJSON"], path: "Plugins/hub",
+            name: "PipelineHub", dependencies: ["PluginKit", "PluginJSONLines", "PluginParquet", "PipelineRetry", "PipelineJSON", "PipelineHashing"], path: "Plugins/hub",
             linkerSettings: pluginLinkerSettings),
         .target(
             name: "PipelineFilter", dependencies: ["PluginKit", "PipelineTemplate"], path: "Plugins/filter",
@@ -186,7 +188,7 @@ let package = Package(
         .testTarget(name: "PipelineTemplateTests", dependencies: ["PipelineTemplate"]),
         .testTarget(name: "PipelineCoreTests", dependencies: [
             "PipelineCore", "PipelineArrow", "PipelineJSON", "PipelineJSONSchema", "PipelineBase", "PipelineSQLite", "PipelineLLMClient",
-            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI", "PluginParquet", "PipelineServe",
+            "PipelineStore", "PipelineDefinition", "PipelineHost", "PipelineCLI", "PluginParquet", "PipelineHashing", "PipelineServe",
         ]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineHashing
 import PluginKit
 import PipelineJSON
 import PipelineRetry

@@ -1,4 +1,5 @@
 import Foundation
+import PipelineHashing
 import Logging
 import PipelineJSON
 import PipelineSQLite
@@ -164,7 +165,7 @@ package final class ProviderBatches: @unchecked Sendable {
     private func submitChunk(seqs: [Int64], endpoint: String) throws(BatchError) {
         let file = Self.file(try store.bodies(seqs: seqs), endpoint: endpoint)
         let id = "c" + String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF, radix: 16)
-        let chunk = ChunkRecord(id: id, llm: name, run: runID, endpoint: endpoint, state: .recorded, sha256: SHA256.hex(file),
+        let chunk = ChunkRecord(id: id, llm: name, run: runID, endpoint: endpoint, state: .recorded, sha256: SHA.sha256Hex(file),
                                 bytes: file.count, requests: seqs.count, recorded: Date().timeIntervalSince1970,
                                 completed: 0, failed: 0)
         try store.record(chunk, seqs: seqs)
@@ -201,7 +202,7 @@ package final class ProviderBatches: @unchecked Sendable {
     /// The chunk's file as recorded: rebuilt from its requests, checked against the stored hash.
     private func rebuild(_ chunk: ChunkRecord) throws(BatchError) -> [UInt8] {
         let file = Self.file(try store.chunkRequests(chunk: chunk.id).map { ($0.customID, $0.body) }, endpoint: chunk.endpoint)
-        guard SHA256.hex(file) == chunk.sha256 else {
+        guard SHA.sha256Hex(file) == chunk.sha256 else {
             throw BatchError(.damaged, "llm \(name): chunk \(chunk.id): its requests no longer make the file that was "
                              + "recorded (sha256 \(chunk.sha256)); the batch state \(store.path) is damaged")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PipelineHashing
 @testable import PipelineJSON
 @testable import PipelineLLMClient
 
@@ -339,12 +340,12 @@ struct ProviderBatchesTests {
     }
 
     @Test func sha256OfKnownTexts() {
-        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+        #expect(SHA.sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA.sha256Hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
-        #expect(SHA256.hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(SHA.sha256Hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         // Fed in pieces of any size, the same digest.
         var hasher = SHA256()
         var offset = 0
@@ -354,7 +355,7 @@ struct ProviderBatchesTests {
             offset = end
         }
         hasher.update(Array(million[offset...]))
-        #expect(hasher.finalize() == SHA256.digest(million))
+        #expect(SHA.hex(hasher.finalize()) == SHA.sha256Hex(million))
     }
 
     @Test func settingsAndTheirDefaults() {

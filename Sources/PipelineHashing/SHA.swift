@@ -1,24 +1,26 @@
-// SHA-1 and SHA-256 (FIPS 180-4), for the ids the Hugging Face Hub gives
-// files: a regular file is known by its git blob id, sha1("blob <n>\0" +
-// bytes); an LFS file by the sha256 of its bytes. Hashing is a few
-// milliseconds per pushed shard, so plain portable code is enough.
+// SHA-1 and SHA-256 (FIPS 180-4), in one small module: the ids the Hugging
+// Face Hub gives files (a regular file is known by its git blob id,
+// sha1("blob <n>\0" + bytes); an LFS file by the sha256 of its bytes) and
+// the hash a provider batch's request file is recorded with before it is
+// uploaded. Hashing is a small part of either job, so plain portable code
+// is enough.
 
-enum SHA {
+package enum SHA {
     /// The git blob id of `bytes`: what the Hub reports as a regular file's oid.
-    static func gitBlobID(_ bytes: [UInt8]) -> String {
+    package static func gitBlobID(_ bytes: [UInt8]) -> String {
         var hasher = SHA1()
         hasher.update(Array("blob \(bytes.count)\u{0}".utf8))
         hasher.update(bytes)
         return hex(hasher.finalize())
     }
 
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
+    package static func sha256Hex(_ bytes: [UInt8]) -> String {
         var hasher = SHA256()
         hasher.update(bytes)
         return hex(hasher.finalize())
     }
 
-    static func hex(_ digest: [UInt8]) -> String {
+    package static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(digest.count * 2)
