@@ -5,22 +5,22 @@
 // uploaded. Hashing is a small part of either job, so plain portable code
 // is enough.
 
-package enum SHA {
+public enum SHA {
     /// The git blob id of `bytes`: what the Hub reports as a regular file's oid.
-    package static func gitBlobID(_ bytes: [UInt8]) -> String {
+    public static func gitBlobID(_ bytes: [UInt8]) -> String {
         var hasher = SHA1()
         hasher.update(Array("blob \(bytes.count)\u{0}".utf8))
         hasher.update(bytes)
         return hex(hasher.finalize())
     }
 
-    package static func sha256Hex(_ bytes: [UInt8]) -> String {
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
         var hasher = SHA256()
         hasher.update(bytes)
         return hex(hasher.finalize())
     }
 
-    package static func hex(_ digest: [UInt8]) -> String {
+    public static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(digest.count * 2)

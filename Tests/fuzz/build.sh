@@ -127,8 +127,17 @@ for t in $TARGETS; do
   esac
 done
 
+# The data plugin reads Parquet and the Hub (PluginParquet, PipelineRetry),
+# the Hub plugin pushes Parquet and hashes files (PipelineHashing).
+if [ $need_data = 1 ] || [ $need_hub = 1 ]; then need_parquet=1; fi
+need_retry=0 need_hashing=0
+if [ $need_data = 1 ] || [ $need_hub = 1 ] || [ $need_core = 1 ]; then need_retry=1; fi
+if [ $need_hub = 1 ] || [ $need_core = 1 ]; then need_hashing=1; fi
+
 # The C side of CPipelineABI (only its layout asserts; no symbols needed).
 module PipelineArrow "$ROOT"/Sources/PipelineArrow/*.swift
+[ $need_retry = 1 ] && module PipelineRetry "$ROOT"/Sources/PipelineRetry/*.swift
+[ $need_hashing = 1 ] && module PipelineHashing "$ROOT"/Sources/PipelineHashing/*.swift
 if [ $need_core = 1 ]; then
   MODULE_FLAGS="-package-name swift_log -suppress-warnings" module Logging $(find "$LOGGING_SRC" -name '*.swift' | sort)
   # The layers the yaml and llm targets reach (package symbols need one package name).
@@ -153,17 +162,18 @@ if [ $need_parquet = 1 ]; then
   module ParquetFormat "$ROOT"/Sources/ParquetFormat/*.swift
   module PluginParquet "$ROOT"/Sources/PluginParquet/*.swift
 fi
-[ $need_hub = 1 ] && module PipelineRetry "$ROOT"/Sources/PipelineRetry/*.swift
 [ $need_data = 1 ] && module PipelineData "$ROOT"/Plugins/data/*.swift
 [ $need_hub = 1 ] && module PipelineHub "$ROOT"/Plugins/hub/*.swift
 [ $need_llm = 1 ] && module PipelineLLM "$ROOT"/Plugins/llm/*.swift
 
 for t in $TARGETS; do
   case $t in
-    yaml|llm) libs=(-lPipelineDefinition -lPipelineLLMClient -lPipelineSQLite -lPipelineBase -lPipelineJSON
-                    -lLogging -lPipelineArrow "${CLIBS[@]}" -lyaml -lsqlite3 -lcurl) ;;
-    jsonl|csv|npy) libs=(-lPipelineData -lPluginJSONLines -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
-    hub) libs=(-lPipelineHub -lPipelineRetry -lPluginJSONLines -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
+    yaml|llm) libs=(-lPipelineDefinition -lPipelineLLMClient -lPipelineSQLite -lPipelineBase -lPipelineJSON -lPipelineRetry
+                    -lPipelineHashing -lLogging -lPipelineArrow "${CLIBS[@]}" -lyaml -lsqlite3 -lcurl) ;;
+    jsonl|csv|npy) libs=(-lPipelineData -lPluginJSONLines -lPluginParquet -lParquetFormat -lPipelineRetry -lPluginKit
+                         -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}" -lsnappy -lzstd) ;;
+    hub) libs=(-lPipelineHub -lPipelineRetry -lPipelineHashing -lPluginJSONLines -lPluginParquet -lParquetFormat -lPluginKit
+               -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}" -lsnappy -lzstd) ;;
     score) libs=(-lPipelineLLM -lPluginKit -lPipelineTemplate -lPipelineJSON -lPipelineArrow "${CLIBS[@]}") ;;
     arrow) libs=(-lPipelineArrow "${CLIBS[@]}") ;;
     template) libs=(-lPipelineTemplate -lPipelineJSON) ;;
