@@ -33,7 +33,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFil
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-llama test-real llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-serve bench-distill bench-dedup bench-parquet bench-hub-load chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama test-real llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-serve bench-distill bench-dedup bench-parquet bench-hub-load bench-tools chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -221,7 +221,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/pipeline $(DESTDIR)$(PREFIX)/lib/pipeline
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/pipeline $(DESTDIR)$(PREFIX)/share/pipeline
 
-bench:
+bench: bench-tools
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	$(SWIFT) build -c release --product pipeline-bench
 	@echo "== ABI: a batch through a C plugin and back"
@@ -252,10 +252,15 @@ bench:
 	@echo "== load_from_hub: 200k rows from the Hub double, first run and a warm re-run (nothing downloaded)"
 	$(MAKE) --no-print-directory bench-hub-load
 
+# GNU time (/usr/bin/time -v: peak RSS) for the benchmarks; not on a fresh Debian.
+bench-tools:
+	@[ -x /usr/bin/time ] || { echo "Installing GNU time (peak RSS for the benchmarks)"; SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y time; }
+
 # Our text_generation vs distilabel and Curator: N=2000, 50 in flight, 50 ms per request.
 # Peer venvs are made once under .build/bench-venvs from ../shared/peer-bench*/requirements.lock.txt.
 # BENCH_LLM_FLAGS e.g. "--tools ours --reps 1", "--strict", "--server peer-stub".
-bench-llm:
+bench-llm: bench-tools
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y python3-venv; }
 	$(MAKE) --no-print-directory CONFIG=release plugins
@@ -298,18 +303,18 @@ bench-distill:
 # dedup_minhash and dedup_exact on 1M rows, then distilabel's MinHashDedup on
 # BENCH_DEDUP_PEER_ROWS of them (about 12 minutes at 1M; 0: its similarity sweep only).
 BENCH_DEDUP_PEER_ROWS ?= 1000000
-bench-dedup:
+bench-dedup: bench-tools
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	DEDUP_PEER_ROWS=$(BENCH_DEDUP_PEER_ROWS) Tests/bench/dedup-bench.sh .build/release 1000000
 
 # write_parquet and load_parquet beside pyarrow on SIZE_MB (default 1000) MB of
 # rows with chat messages and a 256-float embedding each.
-bench-parquet: venv
+bench-parquet: venv bench-tools
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	Tests/bench/parquet-bench.sh .build/release
 
 # load_from_hub -> write_jsonl on a 200k-row dataset the Hub double serves, twice.
-bench-hub-load: venv
+bench-hub-load: venv bench-tools
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	Tests/bench/hub-load-bench.sh .build/release
 
