@@ -57,7 +57,8 @@ struct KeepColumns: PipelineStep {
 }
 
 struct RenameColumns: PipelineStep {
-    static let columns = Parameter<[String: String]>("columns", description: "A map from old column name to new column name.")
+    static let columns = Parameter<[String: String]>("columns", ParameterRule(keyword: "format", value: .string("renamed-columns")),
+                                                     description: "A map from old column name to new column name.")
 
     static let info = StepInfo(
         kind: .step, id: "org.pipeline.rename_columns", name: "rename_columns", version: "1.0.0",

@@ -50,7 +50,7 @@ struct ExpandColumns: PipelineStep {
             {"type":"object","additionalProperties":false,"required":["columns"],
              "properties":{
               "columns":{"description":"The list columns to expand: a list of names, or an object mapping each list column to the name of its output column.",
-               "oneOf":[{"type":"array","items":{"type":"string"},"minItems":1},
+               "format":"renamed-columns","oneOf":[{"type":"array","items":{"type":"string"},"minItems":1},
                         {"type":"object","additionalProperties":{"type":"string"},"minProperties":1}]}}}
             """).filtering()
         .planning(StepPlan(rows: "list_lengths[columns | list | first]"))

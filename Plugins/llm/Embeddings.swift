@@ -19,7 +19,9 @@ struct Embeddings: PipelineStep {
             of `dimensions` floats. A text that fails (after the LLM's retries) or comes back with \
             another width makes its row an error row. Every input column passes through.
             """,
-        inputs: [.init("text", "utf8", description: "The text to embed.", nameParam: "column"), .init("*", "any")],
+        // Optional: with `template` no column is read; a `column:` the file names is checked.
+        inputs: [.init("text", "utf8", optional: true, description: "The text to embed (unless template is given).", nameParam: "column"),
+                 .init("*", "any")],
         outputs: [.init("embedding", "fixed_size_list<float32>", nameParam: "output_column"), .init("*", "any")],
         parameters: [column, template, outputColumn, dimensions],
         deterministic: true, reentrant: true, usesLLM: true)

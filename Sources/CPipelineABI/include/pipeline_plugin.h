@@ -370,6 +370,9 @@ typedef struct pipeline_step_desc {
    *       "=" expressions, checked like templates), and lists of names: the
    *       step's output is its input plus, instead of, or minus them (map).
    *       docs/writing-plugins.md has the details.
+   *   "format": "renamed-columns" (since 1.6, a hint) an object of old
+   *       column -> new column: the step's output has the new names in place
+   *       of the old (rename_columns; a list of names renames nothing).
    */
   const char *params_schema_json;
 

@@ -29,7 +29,17 @@ enum ColumnContracts {
             all.formUnion(parent)
         }
         // "format": "dropped-columns": input columns the step leaves out (map's drop:).
-        return all.subtracting(AddedColumns.listed("dropped-columns", schema: schema, parameters: parameters))
+        all.subtract(AddedColumns.listed("dropped-columns", schema: schema, parameters: parameters))
+        // "format": "renamed-columns": an object's keys leave, its values come (rename_columns,
+        // expand_columns' mapping form); a list renames nothing.
+        for (key, property) in schema["properties"]?.objectValue ?? [:] where property["format"]?.stringValue == "renamed-columns" {
+            guard case .object(let renames)? = parameters[key] else { continue }
+            for (old, new) in renames {
+                all.remove(old)
+                if let new = new.stringValue { all.insert(new) }
+            }
+        }
+        return all
     }
 
     /// The names of a `"format": "columns"` parameter that is set: a list
