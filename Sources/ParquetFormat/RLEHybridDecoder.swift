@@ -29,17 +29,8 @@ public struct RLEHybridDecoder {
     public var consumed: Int { position }
 
     private mutating func varint() throws(ParquetError) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard position < bytes.count else { throw .corrupt("\(what) end inside a run header") }
-            let byte = bytes[position]
-            position += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-            guard shift < 64 else { throw .corrupt("\(what): a run header longer than 64 bits") }
-        }
+        try Varint.read(bytes, at: &position, ends: "\(what) end inside a run header",
+                        tooLong: "\(what): a run header longer than 64 bits")
     }
 
     /// Decodes `count` values into `out` (which must hold them), each

@@ -291,17 +291,8 @@ struct DeltaBinaryPackedDecoder {
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     private mutating func varint() throws(ParquetError) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            guard consumed < bytes.count else { throw .corrupt("DELTA_BINARY_PACKED data ends inside a varint") }
-            let byte = bytes[consumed]
-            consumed += 1
-            result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-            guard shift < 64 else { throw .corrupt("DELTA_BINARY_PACKED: a varint longer than 64 bits") }
-        }
+        try Varint.read(bytes, at: &consumed, ends: "DELTA_BINARY_PACKED data ends inside a varint",
+                        tooLong: "DELTA_BINARY_PACKED: a varint longer than 64 bits")
     }
 
     private mutating func zigzag() throws(ParquetError) -> Int64 {

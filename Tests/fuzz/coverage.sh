@@ -40,7 +40,7 @@ files_of() {
     parquet) printf '%s\n' Sources/ParquetFormat/ThriftCompactReader.swift Sources/ParquetFormat/MetadataDecoding.swift \
                Sources/ParquetFormat/RLEHybridDecoder.swift Sources/ParquetFormat/ValueDecoding.swift \
                Sources/ParquetFormat/FileReader.swift Sources/ParquetFormat/ColumnChunkReader.swift \
-               Sources/ParquetFormat/PageDecoding.swift \
+               Sources/ParquetFormat/PageDecoding.swift Sources/ParquetFormat/Varint.swift \
                Sources/PluginParquet/ParquetToArrow.swift Sources/PluginParquet/ParquetBatchReader.swift ;;
   esac
 }
