@@ -139,6 +139,9 @@ package final class LLMClient: @unchecked Sendable {
         var incarnation = 0
         /// The request's custom_id in a provider batch (LLMs with `batch:`).
         var batchID = ""
+        /// The answer came from a provider batch: it is the answer, and a
+        /// failure is not retried (asking again gets the same lines).
+        var fromBatch = false
 
         init(step: String, endpoint: String, body: [UInt8], row: UInt64? = nil, cacheKey: String?, estimatedTokens: Double,
              parse: @escaping @Sendable ([UInt8]) -> ChatResponse?, completion: @escaping @Sendable (ChatResponse) -> Void) {
@@ -563,7 +566,8 @@ package final class LLMClient: @unchecked Sendable {
             liveByStep[job.step, default: LLMLive()].open += 1
             liveByStep[job.step, default: LLMLive()].started()
             lock.unlock()
-            job.attempt = max(job.attempt, config.retries) + 1
+            job.fromBatch = true
+            job.attempt += 1
             job.started = Date().timeIntervalSince1970
             job.sent = Self.monotonicNow()
             finish(job, .response(status: 200, headers: [], body: body))
@@ -670,7 +674,7 @@ package final class LLMClient: @unchecked Sendable {
     /// request ends with the failure.
     private func settle(_ job: Job, failure: (status: LLMStatus, message: String, retryable: Bool), retryAfter: Double?) {
         let policy = config.retryPolicy
-        if failure.retryable && policy.allowsRetry(afterAttempt: job.attempt) {
+        if failure.retryable && !job.fromBatch && policy.allowsRetry(afterAttempt: job.attempt) {
             self.record(step: job.step) { $0.retries += 1 }
             let delay = policy.delay(afterAttempt: job.attempt, serverDelay: retryAfter)
             DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in enqueue(job) }

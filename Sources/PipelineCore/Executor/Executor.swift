@@ -707,7 +707,11 @@ private struct Run {
     private mutating func awaitProviderBatches(pool: WorkerPool, events: BlockingQueue<Event>) throws {
         let batched = llms.values.filter(\.usesProviderBatches).sorted { $0.config.name < $1.config.name }
         guard !batched.isEmpty else { throw ExecutorError.heldWithoutBatches }
-        for client in batched { try client.submitProviderBatches() }
+        // Once per wait: while it lasts, each poll submits what comes up
+        // (resubmissions) itself.
+        if !awaitingBatches {
+            for client in batched { try client.submitProviderBatches() }
+        }
         switch options.batchWait {
         case .exit:
             // Once before giving up: the batches a resumed run finds may be
@@ -715,9 +719,7 @@ private struct Run {
             var answered = true
             for client in batched where try !client.pollProviderBatches(now: true) { answered = false }
             if answered {
-                for step in holding.indices { holding[step] = false }
-                logger.info("provider batches answered; going on")
-                try dispatch(scheduler.resumeHeld(), pool: pool, events: events)
+                try resumeHeldCalls(pool: pool, events: events)
                 return
             }
             waitingForBatches = true
@@ -735,10 +737,15 @@ private struct Run {
             for client in batched where try !client.pollProviderBatches() { answered = false }
             guard answered else { return }
             awaitingBatches = false
-            for step in holding.indices { holding[step] = false }
-            logger.info("provider batches answered; going on")
-            try dispatch(scheduler.resumeHeld(), pool: pool, events: events)
+            try resumeHeldCalls(pool: pool, events: events)
         }
+    }
+
+    /// The answers are in: the held items go back to their steps, in order.
+    private mutating func resumeHeldCalls(pool: WorkerPool, events: BlockingQueue<Event>) throws {
+        for step in holding.indices { holding[step] = false }
+        logger.info("provider batches answered; going on")
+        try dispatch(scheduler.resumeHeld(), pool: pool, events: events)
     }
 
     /// Keeps the first `room` rows of a generator's output; once it has
