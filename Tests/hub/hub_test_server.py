@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -72,7 +73,9 @@ def truthy(v: str | None) -> bool:
     return v is not None and v.lower() in ("1", "true", "yes")
 
 
+@functools.lru_cache(maxsize=1)
 def _localhost_resolves() -> bool:
+    """Looked up once: every LFS redirect asks."""
     try:
         return socket.gethostbyname("localhost") == "127.0.0.1"
     except OSError:
