@@ -59,22 +59,56 @@ package struct HTTPExchange: Sendable {
 }
 
 /// All HTTP of the process on one thread, through libcurl's multi
-/// interface: many requests in flight on few threads, connections kept
-/// alive and reused between requests to the same server. Completions run
-/// on the engine's thread and must be quick.
+/// interface driven by events: libcurl names the sockets it waits on
+/// (`CURLMOPT_SOCKETFUNCTION`) and its next timeout (`CURLMOPT_TIMERFUNCTION`),
+/// the thread waits for them with epoll and hands each ready socket to
+/// `curl_multi_socket_action`. The work per event is the same with 5 or 5000
+/// requests in flight; `curl_multi_perform` + `curl_multi_poll` walked every
+/// transfer and polled every socket on each wakeup, which at 500 in flight
+/// was most of the client's CPU. Connections are kept alive and reused
+/// between requests to the same server, easy handles too (reset, pooled).
+/// Completions run on the engine's thread and must be quick.
 package final class HTTPEngine: @unchecked Sendable {
     package static let shared = HTTPEngine()
 
     private let multi: UnsafeMutableRawPointer
+    private let epoll: Int32
+    private let wakeup: Int32
     private let lock = NSLock()
     private var incoming: [Transfer] = []
+    private var wakeupPending = false
+
+    // Engine thread only.
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    private var watched: Set<Int32> = []
+    private var deadline: UInt64?
+    private var idleHandles: [UnsafeMutableRawPointer] = []
+    private static let idleHandleLimit = 1024
 
     private init() {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed") }
         self.multi = multi
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeup = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard epoll >= 0, wakeup >= 0, pipeline_epoll_set(epoll, EPOLL_CTL_ADD, wakeup, 1, 0) == 0 else {
+            fatalError("HTTPEngine: epoll/eventfd unavailable (errno \(errno))")
+        }
         pipeline_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 512)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        pipeline_curl_multi_setopt_socket_fn(multi) { _, socket, what, user, _ in
+            guard let user else { return 0 }
+            Unmanaged<HTTPEngine>.fromOpaque(user).takeUnretainedValue().watch(socket, what: what)
+            return 0
+        }
+        pipeline_curl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
+        pipeline_curl_multi_setopt_timer_fn(multi) { _, timeout, user in
+            guard let user else { return 0 }
+            let engine = Unmanaged<HTTPEngine>.fromOpaque(user).takeUnretainedValue()
+            engine.deadline = timeout < 0 ? nil : DispatchTime.now().uptimeNanoseconds + UInt64(timeout) * 1_000_000
+            return 0
+        }
+        pipeline_curl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
         let thread = Thread { [self] in loop() }
         thread.name = "pipeline.http"
         thread.start()
@@ -114,39 +148,101 @@ package final class HTTPEngine: @unchecked Sendable {
         return box.exchange
     }
 
+    /// One write to the eventfd per wakeup of the engine, however many
+    /// requests are queued before it runs.
     private func enqueue(_ transfer: Transfer) {
         lock.lock()
         incoming.append(transfer)
+        let wake = !wakeupPending
+        wakeupPending = true
         lock.unlock()
-        curl_multi_wakeup(multi)
+        if wake {
+            var one: UInt64 = 1
+            _ = write(wakeup, &one, 8)
+        }
+    }
+
+    /// libcurl's socket callback: what to wait for on `socket`.
+    private func watch(_ socket: curl_socket_t, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if watched.remove(socket) != nil { _ = pipeline_epoll_set(epoll, EPOLL_CTL_DEL, socket, 0, 0) }
+            return
+        }
+        let readable: Int32 = what & CURL_POLL_IN != 0 ? 1 : 0
+        let writable: Int32 = what & CURL_POLL_OUT != 0 ? 1 : 0
+        if watched.insert(socket).inserted {
+            if pipeline_epoll_set(epoll, EPOLL_CTL_ADD, socket, readable, writable) != 0, errno == EEXIST {
+                _ = pipeline_epoll_set(epoll, EPOLL_CTL_MOD, socket, readable, writable)
+            }
+        } else if pipeline_epoll_set(epoll, EPOLL_CTL_MOD, socket, readable, writable) != 0, errno == ENOENT {
+            // The descriptor was closed and its number reused without a REMOVE.
+            _ = pipeline_epoll_set(epoll, EPOLL_CTL_ADD, socket, readable, writable)
+        }
     }
 
     private func loop() {
         var running: Int32 = 0
+        var fds = [Int32](repeating: 0, count: 256)
+        var masks = [Int32](repeating: 0, count: 256)
         while true {
-            lock.lock()
-            let starting = incoming
-            incoming.removeAll(keepingCapacity: true)
-            lock.unlock()
-            for transfer in starting {
-                guard let easy = transfer.prepare() else {
-                    transfer.completion(HTTPExchange(failure: "could not set up the request"))
-                    continue
-                }
-                active[easy] = transfer
-                curl_multi_add_handle(multi, easy)
+            startIncoming()
+            let timeout: Int32
+            if let deadline {
+                let now = DispatchTime.now().uptimeNanoseconds
+                timeout = deadline <= now ? 0 : Int32(min((deadline - now + 999_999) / 1_000_000, 1000))
+            } else {
+                timeout = 1000
             }
-            curl_multi_perform(multi, &running)
-            var left: Int32 = 0
-            while let message = curl_multi_info_read(multi, &left) {
-                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
-                let code = message.pointee.data.result
-                curl_multi_remove_handle(multi, easy)
-                if let transfer = active.removeValue(forKey: easy) {
-                    transfer.complete(code: code)
+            let count = pipeline_epoll_wait(epoll, &fds, &masks, 256, timeout)
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    if fds[index] == wakeup {
+                        var value: UInt64 = 0
+                        _ = read(wakeup, &value, 8)
+                    } else {
+                        curl_multi_socket_action(multi, fds[index], masks[index], &running)
+                    }
                 }
             }
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            if let deadline, deadline <= DispatchTime.now().uptimeNanoseconds {
+                self.deadline = nil
+                curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
+            }
+            finishDone()
+        }
+    }
+
+    private func startIncoming() {
+        lock.lock()
+        let starting = incoming
+        incoming.removeAll(keepingCapacity: true)
+        wakeupPending = false
+        lock.unlock()
+        for transfer in starting {
+            guard let easy = idleHandles.popLast() ?? curl_easy_init() else {
+                transfer.completion(HTTPExchange(failure: "could not set up the request"))
+                continue
+            }
+            transfer.prepare(easy)
+            active[easy] = transfer
+            curl_multi_add_handle(multi, easy)
+        }
+    }
+
+    private func finishDone() {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(multi, &left) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            let code = message.pointee.data.result
+            curl_multi_remove_handle(multi, easy)
+            guard let transfer = active.removeValue(forKey: easy) else { continue }
+            transfer.complete(easy, code: code)
+            if idleHandles.count < Self.idleHandleLimit {
+                curl_easy_reset(easy)
+                idleHandles.append(easy)
+            } else {
+                curl_easy_cleanup(easy)
+            }
         }
     }
 }
@@ -155,7 +251,6 @@ package final class HTTPEngine: @unchecked Sendable {
 private final class Transfer: @unchecked Sendable {
     let request: HTTPRequest
     let completion: @Sendable (HTTPExchange) -> Void
-    private var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var body: UnsafeMutableBufferPointer<UInt8>
     private var url: UnsafeMutablePointer<CChar>?
@@ -171,16 +266,15 @@ private final class Transfer: @unchecked Sendable {
     }
 
     deinit {
-        if let easy { curl_easy_cleanup(easy) }
         curl_slist_free_all(headerList)
         body.deallocate()
         free(url)
         free(method)
     }
 
-    func prepare() -> UnsafeMutableRawPointer? {
-        guard let easy = curl_easy_init() else { return nil }
-        self.easy = easy
+    /// Sets `easy` (fresh or reset) up for this request; the transfer owns
+    /// every buffer and list it points to until it completes.
+    func prepare(_ easy: UnsafeMutableRawPointer) {
         url = strdup(request.url)
         for header in request.headers { headerList = curl_slist_append(headerList, header) }
         pipeline_curl_setopt_pointer(easy, CURLOPT_URL, url)
@@ -235,11 +329,9 @@ private final class Transfer: @unchecked Sendable {
             return bytes
         }
         pipeline_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, Unmanaged.passUnretained(self).toOpaque())
-        return easy
     }
 
-    func complete(code: CURLcode) {
-        guard let easy else { return }
+    func complete(_ easy: UnsafeMutableRawPointer, code: CURLcode) {
         guard code == CURLE_OK else {
             let message = String(cString: curl_easy_strerror(code))
             completion(HTTPExchange(failure: message, timedOut: code == CURLE_OPERATION_TIMEDOUT))
