@@ -109,7 +109,7 @@ let package = Package(
         .target(name: "PipelineDefinition", dependencies: ["CYAML", "PipelineJSON"]),
         // The run directory: the SQLite state store (batches as Arrow IPC),
         // run accounting, fingerprints, the run lock.
-        .target(name: "PipelineStore", dependencies: ["PipelineSQLite", "PipelineJSON", "PipelineBase", "PipelineArrow"]),
+        .target(name: "PipelineStore", dependencies: ["PipelineSQLite", "PipelineJSON", "PipelineBase", "PipelineArrow", "PipelineHashing"]),
         // Plugin loading, the host table and its services, step instances,
         // the crash guard: the only Swift module that speaks the C ABI.
         .target(

@@ -2,6 +2,7 @@ import Foundation
 import PipelineArrow
 import PipelineJSON
 import PipelineBase
+import PipelineHashing
 import PipelineSQLite
 
 /// The durable state of one run directory (`state.db`, SQLite in WAL mode).
@@ -16,8 +17,9 @@ import PipelineSQLite
 /// thread for commits; `access` serialises the two.
 public final class RunStore: @unchecked Sendable {
     public static let fileName = "state.db"
-    /// Bumped when the schema or the batch encoding changes.
-    static let formatVersion = 1
+    /// Bumped when the schema or the batch encoding changes. 2: a batch a
+    /// generator can replay may be stored as a replay marker (ReplayMarker).
+    static let formatVersion = 2
     /// "PIPE": marks the file as ours (PRAGMA application_id).
     static let applicationID: Int32 = 0x5049_5045
 
@@ -79,6 +81,9 @@ public final class RunStore: @unchecked Sendable {
             PRAGMA cache_size = -4096;
             """)
         if isNew { try createSchema() }
+        // A store of format 1 is read as it is; from now on it may hold
+        // replay markers, which a version reading only format 1 must refuse.
+        try database.execute("PRAGMA user_version = \(Self.formatVersion)")
         try createStepStateTable()
         try createAccountingTable()
     }
@@ -287,6 +292,9 @@ public final class RunStore: @unchecked Sendable {
         public var done = false
         /// The length of llm-io.jsonl once this call's lines are in it.
         public var ioLogBytes: Int64?
+        /// The outputs can be made again on resume (ReplayPlan): only their
+        /// digest is stored, not their rows.
+        public var replayable = false
 
         public init(step: String, counters: RunSummary.Step, nextID: UInt64) {
             self.step = step
@@ -320,8 +328,9 @@ public final class RunStore: @unchecked Sendable {
         try database.transaction { () throws(StoreError) in
           for commit in commits {
             for (offset, batch) in commit.outputs.enumerated() {
+                let encoded = BatchCodec.encode(batch)
                 try insertBatch.run([.text(commit.step), .int(Int64(commit.firstSeq + offset)), .int(Int64(batch.length))],
-                                    blob: BatchCodec.encode(batch))
+                                    blob: commit.replayable ? ReplayMarker.bytes(digest: Digest64.hash(encoded)) : encoded)
             }
             for rows in commit.errorRows {
                 try insertErrors.run([.text(commit.step)], blob: BatchCodec.encode(rows))
@@ -349,9 +358,17 @@ public final class RunStore: @unchecked Sendable {
         if selectBatch == nil { selectBatch = try database.prepare("SELECT data FROM batches WHERE step = ? AND seq = ?") }
         guard let selectBatch else { throw StoreError(.damaged, "\(path): cannot read batches") }
         var result: Result<RecordBatch, ArrowError>?
+        var replayOnly = false
         try selectBatch.query(.text(step), .int(Int64(seq))) { row in
             let bytes = row.blob(0)
+            if ReplayMarker.digest(bytes) != nil {
+                replayOnly = true
+                return
+            }
             result = Result { () throws(ArrowError) -> RecordBatch in try BatchCodec.decode(bytes) }
+        }
+        if replayOnly {
+            throw StoreError(.damaged, "\(path): batch \(seq) of step \"\(step)\" is made again on resume, and was not (internal error); run with --fresh to start over")
         }
         switch result {
         case .success(let batch): return batch

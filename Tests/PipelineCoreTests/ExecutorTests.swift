@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PipelineArrow
+import Synchronization
 import Testing
 
 @testable import PipelineCore
@@ -80,8 +81,10 @@ struct ExecutorTests {
     }
 
     /// A reentrant step's calls finish out of order (even batches sleep,
-    /// odd ones overtake them): its output still goes on, and is stored,
-    /// in input order, so a run writes the same file every time.
+    /// odd ones overtake them): its output still goes on, and is recorded
+    /// in the store, in input order, so a run writes the same file every
+    /// time. (The step is deterministic and fed by a generator, so the
+    /// store keeps each batch's digest, not its rows: ReplayPlan.)
     @Test func aReentrantStepsOutputKeepsTheInputOrder() throws {
         let registry = PluginRegistry.load(PluginSearchPath(entries: [
             try Fixtures.library("Tests/Fixtures/plugins/generator.c"),
@@ -95,14 +98,19 @@ struct ExecutorTests {
             try step(registry, "shuffle", uses: "shuffle", inputs: ["gen"], parameters: ["delay_ms": .number(40)]),
         ])
         let directory = try runDirectory()
-        let summary = try Executor.run(plan, options: ExecutorOptions(runDirectory: directory), logger: Logger(label: "test"))
-        #expect(summary.status == .succeeded, "\(summary.error ?? "")")
-        let store = try RunStore(directory: directory)
-        let order = try (0..<24).map { seq in
-            let batch = try store.batch(step: "shuffle", seq: seq)
-            return try #require(batch.column("n")).int64(0)
+        let seen = Mutex<[RecordBatch]>([])
+        var options = ExecutorOptions(runDirectory: directory)
+        options.onOutput = { step, batches, _ in
+            if step == "shuffle" { seen.withLock { $0.append(contentsOf: batches) } }
         }
+        let summary = try Executor.run(plan, options: options, logger: Logger(label: "test"))
+        #expect(summary.status == .succeeded, "\(summary.error ?? "")")
+        let batches = seen.withLock { $0 }
+        let order = try batches.map { try #require($0.column("n")).int64(0) }
         #expect(order == (0..<24).map { Int64($0) })
+        let markers = try RunStore(directory: directory).replayMarkers(step: "shuffle")
+        #expect(markers.count == 24)
+        for (seq, batch) in batches.enumerated() { #expect(markers[seq] == RunStore.replayDigest(batch)) }
     }
 
     @Test func theGlobalStepSeesEveryRowAndSumsThem() throws {

@@ -95,6 +95,44 @@ struct ResumeTests {
         #expect(final.steps[3].rowsIn == 200)
     }
 
+    /// The generator, and the deterministic steps fed only by it, leave a
+    /// digest per batch in the store, not their rows (ReplayPlan); the
+    /// global step's rows are stored. A resume makes the missing batches
+    /// again (the test above checks the rows), and one that comes out
+    /// different from what the interrupted run saw stops the run.
+    @Test func replayedBatchesAreNotStoredAndADifferentReplayIsRefused() throws {
+        let registry = try registry()
+        let directory = try Fixtures.emptyDirectory("replay-digest").path
+        let stop = StopSignal()
+        var options = ExecutorOptions(runDirectory: directory)
+        options.stop = stop
+        options.progress = { summary in
+            if summary.steps[1].rowsOut >= 120 { stop.request() }
+        }
+        let first = try Executor.run(try plan(registry), options: options, logger: Logger(label: "test"))
+        try #require(first.status == .interrupted)
+        let store = try RunStore(directory: directory)
+        let states = try store.loadStates()
+        for step in ["gen", "slow", "flaky"] {
+            let markers = try store.replayMarkers(step: step)
+            #expect(markers.count == states[step]?.emitted && !markers.isEmpty, "\(step): \(markers.count) markers")
+        }
+        #expect(try store.replayMarkers(step: "total").isEmpty)
+        // The first batch of the generator, as if it had read other rows.
+        try store.database.prepare("UPDATE batches SET data = ? WHERE step = 'gen' AND seq = 0")
+            .run([], blob: ReplayMarker.bytes(digest: 42))
+        var message = ""
+        do {
+            let resumed = try Executor.run(try plan(registry), options: ExecutorOptions(runDirectory: directory),
+                                           logger: Logger(label: "test"))
+            message = resumed.error ?? "status \(resumed.status)"
+        } catch {
+            message = "\(error)"
+        }
+        #expect(message.contains("step \"gen\" made different rows on resume than in the run it resumes (batch 0)"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/rows.jsonl"))
+    }
+
     @Test func aFinishedRunIsNotRunAgain() throws {
         let registry = try registry()
         let directory = try Fixtures.emptyDirectory("finished").path

@@ -375,6 +375,8 @@ private struct Run {
     let logger: Logger
     let store: RunStore?
     let writer: StoreWriter?
+    /// The steps whose outputs are replayed on resume, not stored.
+    let replayPlan: ReplayPlan
     var runtimes: [StepRuntime] = []
     var scheduler: Scheduler<Item>
     /// Per step: next output sequence number, next consumption order, and
@@ -419,6 +421,7 @@ private struct Run {
         let conflicts = PathConflicts.problems(PathConflicts.uses(of: plan, runDirectory: options.runDirectory))
         guard conflicts.isEmpty else { throw ExecutorError.pathConflicts(conflicts) }
         writer = store.map { StoreWriter(store: $0) }
+        replayPlan = ReplayPlan(plan: plan)
         let index = Dictionary(uniqueKeysWithValues: plan.steps.enumerated().map { ($1.name, $0) })
         let state = plan.steps.map { states[$0.name] ?? RunStore.StepState() }
         emitted = state.map(\.emitted)
@@ -506,24 +509,34 @@ private struct Run {
         announcedRows = { run.expectedRows() }
         // Instances are created (and destroyed) on this, the control, thread.
         let tags = Executor.rowIDTags(plan)
-        for (position, step) in plan.steps.enumerated() {
-            let tag = tags[position]
-            guard !state[position].done else {
-                runtimes.append(StepRuntime(host: nil, nextID: state[position].nextID))
-                continue
-            }
+        let clientsByName = llms
+        func makeHost(_ position: Int, nextID: UInt64) throws -> StepHost {
+            let step = plan.steps[position]
             let parameters = Executor.resolvingOutputPaths(step.parameters, schema: step.descriptor.parameterSchema,
                                                            runDirectory: options.runDirectory)
             var stepLogger = logger
             stepLogger[metadataKey: "step"] = "\(step.name)"
             let instance = try StepInstance(step.descriptor, parameters: parameters, label: step.name, logger: stepLogger,
-                                            llm: step.llm.flatMap { llms[$0] }, run: run,
+                                            llm: step.llm.flatMap { clientsByName[$0] }, run: run,
                                             credential: step.credential.flatMap { credentials[$0] },
                                             inputs: step.inputs)
+            return StepHost(instance: instance, parameters: parameters, batchSize: step.batchSize, idTag: tags[position],
+                            nextID: nextID)
+        }
+        // What a resumed run reads of the batches it did not store.
+        if let store, options.checkpoint {
+            try replayPlan.restore(plan: plan, states: state, store: store, logger: logger) { position in
+                try makeHost(position, nextID: 0)
+            }
+        }
+        for (position, step) in plan.steps.enumerated() {
+            guard !state[position].done else {
+                runtimes.append(StepRuntime(host: nil, nextID: state[position].nextID))
+                continue
+            }
             // A replaying step makes its ids again from zero; the others go on.
             let nextID = step.descriptor.replaysOnResume ? 0 : state[position].nextID
-            runtimes.append(StepRuntime(host: StepHost(instance: instance, parameters: parameters, batchSize: step.batchSize,
-                                                       idTag: tag, nextID: nextID), nextID: nextID))
+            runtimes.append(StepRuntime(host: try makeHost(position, nextID: nextID), nextID: nextID))
         }
     }
 
@@ -685,6 +698,7 @@ private struct Run {
                 commit.consumed = consumed
                 commit.done = isDone
                 commit.ioLogBytes = ioLog?.bytes
+                commit.replayable = replayPlan.replayable[step]
                 try writer.enqueue(commit)
             }
             let items = output.batches.enumerated().map { Item(source: step, seq: firstSeq + $0, batch: $1) }
