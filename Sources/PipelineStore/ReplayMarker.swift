@@ -53,11 +53,14 @@ extension RunStore {
         guard !batches.isEmpty else { return }
         access.lock()
         defer { access.unlock() }
+        try database.transaction { () throws(StoreError) in try fill(step: step, batches: batches) }
+    }
+
+    /// In the caller's transaction, `access` held.
+    func fill(step: String, batches: [(seq: Int, batch: RecordBatch)]) throws(StoreError) {
         let update = try database.prepare("UPDATE batches SET data = ?3 WHERE step = ?1 AND seq = ?2")
-        try database.transaction { () throws(StoreError) in
-            for (seq, batch) in batches {
-                try update.run([.text(step), .int(Int64(seq))], blob: BatchCodec.encode(batch))
-            }
+        for (seq, batch) in batches {
+            try update.run([.text(step), .int(Int64(seq))], blob: BatchCodec.encode(batch))
         }
     }
 }

@@ -295,6 +295,17 @@ public final class RunStore: @unchecked Sendable {
         /// The outputs can be made again on resume (ReplayPlan): only their
         /// digest is stored, not their rows.
         public var replayable = false
+        /// Rows for batches of `step` stored as replay markers, which the
+        /// run needs from the store after all (an input held for a provider
+        /// batch). A commit with these changes nothing else.
+        public var fills: [(seq: Int, batch: RecordBatch)] = []
+
+        /// Stores `batches` of `step` in place of their replay markers.
+        public static func fill(step: String, _ batches: [(seq: Int, batch: RecordBatch)]) -> Commit {
+            var commit = Commit(step: step, counters: RunSummary.Step(name: step, uses: ""), nextID: 0)
+            commit.fills = batches
+            return commit
+        }
 
         public init(step: String, counters: RunSummary.Step, nextID: UInt64) {
             self.step = step
@@ -327,6 +338,10 @@ public final class RunStore: @unchecked Sendable {
         guard let insertBatch, let insertConsumed, let insertErrors, let updateStep else { return }
         try database.transaction { () throws(StoreError) in
           for commit in commits {
+            if !commit.fills.isEmpty {
+                try fill(step: commit.step, batches: commit.fills)
+                continue
+            }
             for (offset, batch) in commit.outputs.enumerated() {
                 let encoded = BatchCodec.encode(batch)
                 try insertBatch.run([.text(commit.step), .int(Int64(commit.firstSeq + offset)), .int(Int64(batch.length))],

@@ -335,9 +335,9 @@ struct NestedJSONTests {
         #expect(batches.first?.length == 2)
     }
 
-    /// Killed (a crash in another branch) after the loader stored nested
-    /// batches in state.db; the rerun feeds write_jsonl from the store and
-    /// the output is the uninterrupted run's, byte for byte.
+    /// Killed (a crash in another branch) part-way; the rerun makes the
+    /// loader's nested batches again, stores them, feeds write_jsonl from
+    /// the store, and the output is the uninterrupted run's, byte for byte.
     @Test func aResumedRunReadsNestedBatchesFromTheStore() throws {
         let dir = try Fixtures.emptyDirectory("nested-resume")
         _ = try file(dir, "in.jsonl", Self.sft)
@@ -359,8 +359,16 @@ struct NestedJSONTests {
         let crashed = try run(yaml, in: dir, ["--plugin-path", crash], environment: ["CRASH_FIXTURE_AT": "3"])
         #expect(crashed.status == 6, "\(crashed.output)")
         #expect(!FileManager.default.fileExists(atPath: crashed.runDirectory + "/out.jsonl"))
+        // The loader replays on resume: its batches are markers until then.
+        #expect(try !RunStore(directory: crashed.runDirectory).replayMarkers(step: "load").isEmpty)
+        let resumed = try run(yaml, in: dir, ["--plugin-path", crash])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(resumed.output.contains("resuming the run"), "\(resumed.output)")
+        #expect(contents(resumed.runDirectory + "/out.jsonl") == Self.sft)
+        #expect(contents(resumed.runDirectory + "/ids.jsonl") == (1...5).map { "{\"id\":\($0)}\n" }.joined())
         do {
-            // The loader's first batches are in the store, nested types and all.
+            // The resume made the loader's batches again and stored them for
+            // write_jsonl, which replays from its first input: nested types and all.
             let store = try RunStore(directory: crashed.runDirectory)
             let stored = try store.batch(step: "load", seq: 0)
             #expect(stored.length == 2)
@@ -368,11 +376,6 @@ struct NestedJSONTests {
             #expect(stored.fields.filter { $0.name != "_row_id" } == loaded.fields)
             #expect(BatchJSON.rows(stored).first?.hasPrefix(#"{"id":1,"messages":[{"role":"system","content":"You are \"terse\".\n"},"#) == true)
         }
-        let resumed = try run(yaml, in: dir, ["--plugin-path", crash])
-        #expect(resumed.status == 0, "\(resumed.output)")
-        #expect(resumed.output.contains("resuming the run"), "\(resumed.output)")
-        #expect(contents(resumed.runDirectory + "/out.jsonl") == Self.sft)
-        #expect(contents(resumed.runDirectory + "/ids.jsonl") == (1...5).map { "{\"id\":\($0)}\n" }.joined())
     }
 
     /// Steps that pass rows on (limit, sample, expand_columns, keep and

@@ -643,6 +643,11 @@ private struct Run {
            completion.ioLines.waitsForBatch || (holding[step] && succeeded) {
             _ = completion.ioLines.take()
             holding[step] = true
+            // A held input is read from the store when it is given back:
+            // one the store keeps only a marker of gets its rows there.
+            if let writer, replayPlan.replayable[item.source], let input = completion.input {
+                try writer.enqueue(.fill(step: plan.steps[item.source].name, [(item.seq, input)]))
+            }
             try dispatch(scheduler.held(step: step, item: item), pool: pool, events: events)
             return
         }
@@ -758,6 +763,8 @@ private struct Run {
     /// The answers are in: the held items go back to their steps, in order.
     private mutating func resumeHeldCalls(pool: WorkerPool, events: BlockingQueue<Event>) throws {
         for step in holding.indices { holding[step] = false }
+        // The held inputs are read back from the store.
+        try writer?.flush()
         logger.info("provider batches answered; going on")
         try dispatch(scheduler.resumeHeld(), pool: pool, events: events)
     }
@@ -835,8 +842,10 @@ struct Completion: @unchecked Sendable {
     /// The call's place among its step's calls (see InOrder).
     var ticket = 0
     var isFinish: Bool
-    /// The input of a process call (nil for generators and finish).
+    /// The input of a process call (nil for generators and finish), without its batch.
     var item: Item?
+    /// The input batch itself (kept for an input held for a provider batch).
+    var input: RecordBatch?
     var batchesIn = 0
     var rowsIn = 0
     /// Rows of the input batch, as counted in flight when the call started.
@@ -886,7 +895,7 @@ final class StepRuntime: @unchecked Sendable {
                       _ body: (StepHost, IOLogLines) throws -> StepHost.Output) -> Completion {
         let start = ContinuousClock.now
         var completion = Completion(step: step, isFinish: isFinish, item: item.map { Item(source: $0.source, seq: $0.seq, replayed: $0.replayed) },
-                                    result: .success(.init()))
+                                    input: item?.batch, result: .success(.init()))
         do {
             guard let host else { throw ExecutorError.stepAlreadyDone }
             let output = try body(host, completion.ioLines)
