@@ -57,26 +57,59 @@ public struct JSONBytes: Sendable {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Runs of bytes that need no escape are appended whole; the scan looks
+    /// at 8 bytes at a time and stops only where one of them might need one.
     private mutating func escape(_ utf8: UnsafeBufferPointer<UInt8>) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        guard let base = utf8.baseAddress else { return }
+        let count = utf8.count
         var run = 0
-        for index in 0..<utf8.count {
-            let byte = utf8[index]
-            if byte >= 0x20 && byte != 0x22 && byte != 0x5C { continue }
-            if index > run { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index])) }
-            switch byte {
-            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            default:
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                          hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+        var index = 0
+        while index < count {
+            // A word with no byte below 0x20, no '"' and no '\\' is skipped whole.
+            if index + 8 <= count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                if !Self.mayNeedEscape(word) {
+                    index += 8
+                    continue
+                }
             }
-            run = index + 1
+            let byte = base[index]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                index += 1
+                continue
+            }
+            if index > run { bytes.append(contentsOf: UnsafeBufferPointer(start: base + run, count: index - run)) }
+            bytes.append(0x5C)
+            switch byte {
+            case 0x22, 0x5C: bytes.append(byte)
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            default:
+                bytes.append(UInt8(ascii: "u"))
+                bytes.append(UInt8(ascii: "0"))
+                bytes.append(UInt8(ascii: "0"))
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0xF))
+            }
+            index += 1
+            run = index
         }
-        if run < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...])) }
+        if run < count { bytes.append(contentsOf: UnsafeBufferPointer(start: base + run, count: count - run)) }
+    }
+
+    /// Whether some byte of `word` is below 0x20, '"' or '\\' (it may say yes
+    /// for a word that needs nothing; never no for one that does).
+    @inline(__always) private static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+        let control = (word &- ones &* 0x20) & ~word & highs != 0
+        return control || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
+    }
+
+    @inline(__always) private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// A JSON object from fields given in any order: written with sorted

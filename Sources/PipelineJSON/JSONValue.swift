@@ -57,7 +57,7 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
-private struct JSONParser {
+struct JSONParser {
     let bytes: [UInt8]
     var index = 0
     var depth = 0
@@ -202,6 +202,93 @@ private struct JSONParser {
                 }
             case 0..<0x20: throw error("control character in string")
             default: out.append(byte)
+            }
+        }
+    }
+
+    /// Checks one value as `parseValue` does, building nothing. Strings'
+    /// UTF-8 is not checked: JSONReader's caller checks the whole text.
+    mutating func skipValue() throws(JSONError) {
+        skipSpace()
+        guard index < bytes.count else { throw error("unexpected end of JSON") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            try nest()
+            index += 1
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return }
+            while true {
+                skipSpace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key string") }
+                try skipString()
+                skipSpace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                try skipValue()
+                skipSpace()
+                guard index < bytes.count else { throw error("unterminated object") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
+                index += 1
+                depth -= 1
+                return
+            }
+        case UInt8(ascii: "["):
+            try nest()
+            index += 1
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; depth -= 1; return }
+            while true {
+                try skipValue()
+                skipSpace()
+                guard index < bytes.count else { throw error("unterminated array") }
+                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
+                index += 1
+                depth -= 1
+                return
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default: _ = try parseNumber()
+        }
+    }
+
+    /// Checks a string as `parseString` does (escapes, surrogate pairs,
+    /// control characters), building nothing.
+    mutating func skipString() throws(JSONError) {
+        index += 1
+        while true {
+            guard index < bytes.count else { throw error("unterminated string") }
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""): return
+            case UInt8(ascii: "\\"):
+                guard index < bytes.count else { throw error("unterminated escape") }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                     UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    continue
+                case UInt8(ascii: "u"):
+                    let scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                        else { throw error("unpaired surrogate") }
+                        index += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
+                    } else if Unicode.Scalar(scalar) == nil {
+                        throw error("invalid \\u escape")
+                    }
+                default: throw error("invalid escape")
+                }
+            case 0..<0x20: throw error("control character in string")
+            default: continue
             }
         }
     }

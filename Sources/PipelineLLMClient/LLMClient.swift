@@ -258,15 +258,12 @@ package final class LLMClient: @unchecked Sendable {
     /// retried: a reasoning model that spent its whole `max_tokens` thinking
     /// answers with null or empty content, and asking again pays again.
     static func parseChat(_ bytes: [UInt8]) -> ChatResponse? {
-        guard let text = String(validating: bytes, as: UTF8.self), let json = try? JSONValue(parsing: text),
-              let choice = json["choices"]?.arrayValue?.first, let message = choice["message"], message.objectValue != nil
-        else { return nil }
-        let finish = choice["finish_reason"]?.stringValue
+        guard let answer = ChatAnswerFields(bytes), answer.hasMessage else { return nil }
+        let finish = answer.finishReason
         // vLLM (older), SGLang and llama.cpp say reasoning_content; newer vLLM says reasoning.
-        let trace = [message["reasoning_content"], message["reasoning"]].lazy.compactMap { $0?.stringValue }
-            .first { !$0.isEmpty }
+        let trace = [answer.reasoningContent, answer.reasoning].lazy.compactMap { $0 }.first { !$0.isEmpty }
         let reasoning = trace != nil
-        let content = message["content"]?.stringValue
+        let content = answer.content
         if content == nil || (content == "" && (finish == "length" || reasoning)) {
             var why = "the model returned no answer (content \(content == nil ? "null" : "empty")"
             why += finish.map { ", finish_reason \"\($0)\"" } ?? ""
@@ -278,9 +275,8 @@ package final class LLMClient: @unchecked Sendable {
         }
         guard let content else { return nil }
         return ChatResponse(
-            status: .ok, text: content, finishReason: finish, model: json["model"]?.stringValue, reasoning: trace,
-            promptTokens: Int(json["usage"]?["prompt_tokens"]?.int64Value ?? 0),
-            completionTokens: Int(json["usage"]?["completion_tokens"]?.int64Value ?? 0))
+            status: .ok, text: content, finishReason: finish, model: answer.model, reasoning: trace,
+            promptTokens: Int(answer.promptTokens ?? 0), completionTokens: Int(answer.completionTokens ?? 0))
     }
 
     /// An id for a request in the I/O log (all its attempts share it):
