@@ -154,12 +154,28 @@ struct JSONParser {
         index += 1
         // Most strings hold no escape: their bytes are the string, taken in one piece.
         let start = index
+        // Eight bytes at a time while none of them is '"', '\\' or a control character.
+        var position = index
+        bytes.withUnsafeBytes { raw in
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            while position + 8 <= raw.count {
+                let word = raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                let quote = word ^ (ones &* 0x22), backslash = word ^ (ones &* 0x5C)
+                let special = ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                if special & highs != 0 { return }
+                position += 8
+            }
+        }
+        index = position
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                guard let string = String(validating: bytes[start..<index - 1], as: UTF8.self) else {
+                let end = index - 1
+                guard let string = bytes.withUnsafeBufferPointer({
+                    String(validating: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self)
+                }) else {
                     throw error("invalid UTF-8 in string")
                 }
                 return string
@@ -173,7 +189,9 @@ struct JSONParser {
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                guard let string = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
+                guard let string = out.withUnsafeBufferPointer({ String(validating: $0, as: UTF8.self) }) else {
+                    throw error("invalid UTF-8 in string")
+                }
                 return string
             case UInt8(ascii: "\\"):
                 guard index < bytes.count else { throw error("unterminated escape") }
@@ -197,7 +215,7 @@ struct JSONParser {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     }
                     guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
-                    out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                    out.append(contentsOf: String(Character(unicode)).utf8)
                 default: throw error("invalid escape")
                 }
             case 0..<0x20: throw error("control character in string")
