@@ -76,7 +76,13 @@ package final class HTTPEngine: @unchecked Sendable {
     private let wakeup: Int32
     private let lock = NSLock()
     private var incoming: [Transfer] = []
+    private var incomingPlain: [PlainHTTPExchange] = []
     private var wakeupPending = false
+    /// Plain `http://` requests go by PlainHTTP unless a proxy is set in
+    /// the environment (libcurl honours it) or PIPELINE_HTTP_ENGINE=curl.
+    private let plainAllowed: Bool
+    private let resolver = PlainHTTPResolver()
+    private let userAgentText = "pipeline/\(PipelineVersion.host)"
 
     // Engine thread only.
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
@@ -84,6 +90,7 @@ package final class HTTPEngine: @unchecked Sendable {
     private var deadline: UInt64?
     private var idleHandles: [UnsafeMutableRawPointer] = []
     private static let idleHandleLimit = 1024
+    private let plain: PlainHTTPPool
 
     private init() {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -95,6 +102,10 @@ package final class HTTPEngine: @unchecked Sendable {
             fatalError("HTTPEngine: epoll/eventfd unavailable (errno \(errno))")
         }
         pipeline_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, 512)
+        plain = PlainHTTPPool(epoll: epoll)
+        let environment = ProcessInfo.processInfo.environment
+        let proxied = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"].contains { !(environment[$0] ?? "").isEmpty }
+        plainAllowed = !proxied && environment["PIPELINE_HTTP_ENGINE"] != "curl"
         let me = Unmanaged.passUnretained(self).toOpaque()
         pipeline_curl_multi_setopt_socket_fn(multi) { _, socket, what, user, _ in
             guard let user else { return 0 }
@@ -116,19 +127,30 @@ package final class HTTPEngine: @unchecked Sendable {
 
     /// [thread-safe] Starts a request; `completion` runs once, on the engine thread.
     func start(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPOutcome) -> Void) {
-        let transfer = Transfer(request: request) { exchange in
+        exchange(request) { exchange in
             if let failure = exchange.failure {
                 completion(.failure(message: failure, timedOut: exchange.timedOut))
             } else {
                 completion(.response(status: exchange.status, headers: exchange.headers, body: exchange.body))
             }
         }
-        enqueue(transfer)
     }
 
     /// [thread-safe] Starts a request whose caller wants the response
     /// headers too; `completion` runs once, on the engine thread.
     func exchange(_ request: HTTPRequest, completion: @escaping @Sendable (HTTPExchange) -> Void) {
+        if plainAllowed, let target = PlainHTTPTarget(url: request.url),
+           let address = resolver.address(host: target.host, port: target.port) {
+            let exchange = PlainHTTPExchange(target: target, address: address, request: request,
+                                             userAgent: userAgentText, completion: completion)
+            lock.lock()
+            incomingPlain.append(exchange)
+            let wake = !wakeupPending
+            wakeupPending = true
+            lock.unlock()
+            if wake { signalWakeup() }
+            return
+        }
         enqueue(Transfer(request: request, completion: completion))
     }
 
@@ -156,10 +178,12 @@ package final class HTTPEngine: @unchecked Sendable {
         let wake = !wakeupPending
         wakeupPending = true
         lock.unlock()
-        if wake {
-            var one: UInt64 = 1
-            _ = write(wakeup, &one, 8)
-        }
+        if wake { signalWakeup() }
+    }
+
+    private func signalWakeup() {
+        var one: UInt64 = 1
+        _ = write(wakeup, &one, 8)
     }
 
     /// libcurl's socket callback: what to wait for on `socket`.
@@ -187,9 +211,10 @@ package final class HTTPEngine: @unchecked Sendable {
         while true {
             startIncoming()
             let timeout: Int32
-            if let deadline {
+            let earliest = [deadline, plain.nextDeadline()].compactMap { $0 }.min()
+            if let earliest {
                 let now = DispatchTime.now().uptimeNanoseconds
-                timeout = deadline <= now ? 0 : Int32(min((deadline - now + 999_999) / 1_000_000, 1000))
+                timeout = earliest <= now ? 0 : Int32(min((earliest - now + 999_999) / 1_000_000, 1000))
             } else {
                 timeout = 1000
             }
@@ -199,15 +224,17 @@ package final class HTTPEngine: @unchecked Sendable {
                     if fds[index] == wakeup {
                         var value: UInt64 = 0
                         _ = read(wakeup, &value, 8)
-                    } else {
+                    } else if !plain.handle(fd: fds[index], mask: masks[index]) {
                         curl_multi_socket_action(multi, fds[index], masks[index], &running)
                     }
                 }
             }
-            if let deadline, deadline <= DispatchTime.now().uptimeNanoseconds {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if let deadline, deadline <= now {
                 self.deadline = nil
                 curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
             }
+            plain.expire(now: now)
             finishDone()
         }
     }
@@ -216,8 +243,11 @@ package final class HTTPEngine: @unchecked Sendable {
         lock.lock()
         let starting = incoming
         incoming.removeAll(keepingCapacity: true)
+        let startingPlain = incomingPlain
+        incomingPlain.removeAll(keepingCapacity: true)
         wakeupPending = false
         lock.unlock()
+        for exchange in startingPlain { plain.start(exchange) }
         for transfer in starting {
             guard let easy = idleHandles.popLast() ?? curl_easy_init() else {
                 transfer.completion(HTTPExchange(failure: "could not set up the request"))
