@@ -24,13 +24,13 @@
 # `perf record -g`, and its top symbols are printed.
 #
 #   Tests/bench/steps-bench.sh [BIN_DIR] [ROWS]    (default .build/release, 1000000)
-#   STEPS_BENCH_PERF=no   skip the profile
+#   STEPS_BENCH_PERF=no   skip the profile;  STEPS_BENCH_KEEP=yes   keep the work directory (data, perf.data)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/.build/release}
 n=${2:-1000000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/pipeline-steps-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+if [ "${STEPS_BENCH_KEEP:-no}" = yes ]; then echo "work directory (kept): $work"; else trap 'rm -rf "$work"' EXIT; fi
 [ -x /usr/bin/time ] || { echo "steps-bench: needs GNU time at /usr/bin/time (make bench-tools)"; exit 1; }
 [ -x "$bin/pipeline" ] || { echo "steps-bench: no pipeline binary in $bin"; exit 1; }
 
@@ -135,8 +135,9 @@ measure() {
         > "$work/$name-$mode.log" 2> "$work/$name-$mode.time"; then
       echo "FAILED: $bin/pipeline run $name.yaml --run-dir run --fresh $flag"
       sed -n 1,12p "$work/$name.yaml" | sed 's/^/  | /'
-      grep -v '"level":"\(info\|debug\|trace\)"' "$work/$name-$mode.log" | tail -8 | sed 's/^/  > /'
-      grep -v "^	" "$work/$name-$mode.time" | tail -3 | sed 's/^/  > /'
+      # The pipeline's log (stderr) is in the .time file, before GNU time's report.
+      cat "$work/$name-$mode.log" "$work/$name-$mode.time" | grep -v '"level":"\(info\|debug\|trace\)"' \
+        | grep -v "^	" | tail -8 | sed 's/^/  > /'
       failed="$failed $name"
       return 0
     fi
@@ -154,7 +155,7 @@ for line in open(timefile):
         rss = int(line.rsplit(" ", 1)[1])
 steps = {st["name"]: {k: st[k] for k in ("busy_seconds", "rows_in", "rows_out", "uses")} for st in s["steps"]}
 print(json.dumps({"name": name, "mode": mode, "measured": measured, "rep": int(rep), "wall": wall,
-                  "rss_kb": rss, "seconds": s["seconds"], "row_errors": s["row_errors"], "steps": steps}))
+                  "rss_kb": rss, "seconds": s["seconds"], "cpu": s["cpu_seconds"], "row_errors": s["row_errors"], "steps": steps}))
 PY
   done
   rm -rf "$work/run"
@@ -194,10 +195,10 @@ def median_run(rs):
     return sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]
 base = runs.get(("pass-through", "memory"))
 base_wall = statistics.median(r["wall"] for r in base) if base else None
-hdr = (f"{'pipeline':<26} {'wall s':>7} {'x pass':>6} {'rows/s':>9} {'MB/s':>6}  {'step':<14} "
+hdr = (f"{'pipeline':<26} {'wall s':>7} {'x pass':>6} {'CPU s':>6} {'rows/s':>9} {'MB/s':>6}  {'step':<14} "
        f"{'busy s':>7} {'rows/s':>9} {'MB/s':>6} {'RSS MB':>7} {'rows out':>9}")
 print(hdr)
-print(f"{'':<26} {'(end to end, median of 3)':<32}  {'(the step alone: its busy seconds)':<49}")
+print(f"{'':<26} {'(end to end, median of 3)':<39}  {'(the step alone: its busy seconds)'}")
 own = []
 for (name, mode), rs in runs.items():
     m = median_run(rs)
@@ -214,10 +215,10 @@ for (name, mode), rs in runs.items():
         uses = st["uses"].removeprefix("org.pipeline.")
         rows_out = m["steps"]["save"]["rows_in"]
         if k == 0:
-            print(f"{label:<26} {wall:7.2f} {ratio} {n / wall:9.0f} {jbytes / 1e6 / wall:6.1f}  {uses:<14} "
+            print(f"{label:<26} {wall:7.2f} {ratio} {m['cpu']:6.2f} {n / wall:9.0f} {jbytes / 1e6 / wall:6.1f}  {uses:<14} "
                   f"{busy:7.2f} {rate:9.0f} {mbs:6.1f} {max(r['rss_kb'] for r in rs) / 1024:7.0f} {rows_out:>9}")
         else:
-            print(f"{'':<26} {'':>7} {'':>6} {'':>9} {'':>6}  {uses:<14} {busy:7.2f} {rate:9.0f} {mbs:6.1f}")
+            print(f"{'':<26} {'':>7} {'':>6} {'':>6} {'':>9} {'':>6}  {uses:<14} {busy:7.2f} {rate:9.0f} {mbs:6.1f}")
         if mode == "memory":
             own.append((rate, uses, name))
         if m["row_errors"]:
@@ -240,9 +241,14 @@ if [ "${STEPS_BENCH_PERF:-yes}" != no ] && [ -s "$work/slowest" ] && command -v 
       && demangle="swift demangle --simplified"
     perf report -i "$work/perf.data" --stdio --no-children --sort dso,symbol -g none --percent-limit 1.5 2> /dev/null \
       | grep -v '^#' | grep -v '^$' | head -25 | $demangle | cut -c1-160 | sed 's/ *$//'
-    echo "-- inclusive (children), top 25"
-    perf report -i "$work/perf.data" --stdio --children --sort symbol -g none --percent-limit 4 2> /dev/null \
-      | grep -v '^#' | grep -v '^$' | head -25 | $demangle | cut -c1-160 | sed 's/ *$//'
+    echo "-- inclusive (samples in the function and under it), the host's frames left out"
+    perf report -i "$work/perf.data" --stdio --children --sort symbol -g none --percent-limit 2 2> /dev/null \
+      | grep -v '^#' | grep -v '^$' | $demangle \
+      | grep -v 'start_thread\|NSThread\|Thread.main\|WorkerPool\|partial apply\|thunk for\|Run.dispatch\|StepRuntime\|StepHost\|StepInstance\|trampoline\|makeDescriptor\|protocol witness\|dispatch_apply\|concurrentPerform\|_dispatch_worker\|_start\|main$' \
+      | head -20 | cut -c1-160 | sed 's/ *$//'
+    echo "-- what the step logged"
+    grep '"step":"\(load\|step\|save\)"' "$work/perf.log" | grep -v '"level":"debug"' \
+      | sed 's/.*"message":"\(.*\)","metadata".*/\1/' | cut -c1-400
   else
     echo "perf record failed:"; tail -5 "$work/perf.log"
   fi
