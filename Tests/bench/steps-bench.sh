@@ -7,12 +7,12 @@
 #                  dedup_minhash, limit
 #   loaders        load_csv -> write_jsonl, load_parquet -> write_jsonl
 #   writer         load_jsonl -> write_parquet
-# Every pipeline runs 3 times with --no-checkpoint; pass-through and
-# filter also 3 times with checkpoints on (the default). Rows: id,
-# instruction (60-100 characters of words; 5% exact and 5% near
-# duplicates of earlier rows, some with commas and quotes), score
-# (0-100, two decimals), category (8 values); the same rows as JSON
-# Lines, CSV, and Parquet (written by our write_parquet).
+# Every pipeline runs 3 times with --no-checkpoint, pass-through and
+# filter also 3 times with checkpoints on (the default), in 3 rounds of
+# one run each. Rows: id, instruction (60-100 characters of words from
+# about 150; 5% exact and 5% near duplicates of earlier rows, some with
+# commas and quotes), score (0-100, two decimals), category (8 values);
+# the same rows as JSON Lines, CSV, and Parquet (our write_parquet's).
 #
 # Per pipeline: wall (/usr/bin/time, median of 3), its ratio to the
 # pass-through wall ("x pass"), end-to-end rows/s and MB/s; the measured
@@ -124,24 +124,24 @@ pipeline() {
 jsonl="uses: load_jsonl, with: {path: rows.jsonl}"
 to_jsonl="uses: write_jsonl, with: {path: out.jsonl}"
 
-# measure NAME MODE(memory|checkpoint) MEASURED-STEP(load|step|save): 3 runs.
+# measure NAME MODE(memory|checkpoint) MEASURED-STEP(load|step|save) REP: one run.
 failed=
 measure() {
-  name=$1 mode=$2 measured=$3
+  name=$1 mode=$2 measured=$3 rep=$4
+  case " $failed " in *" $name-$mode "*) return 0 ;; esac
   flag=--no-checkpoint; [ "$mode" = checkpoint ] && flag=
-  for rep in 1 2 3; do
-    rm -rf "$work/run"
-    if ! /usr/bin/time -v "$bin/pipeline" run "$work/$name.yaml" --run-dir "$work/run" --fresh $flag \
-        > "$work/$name-$mode.log" 2> "$work/$name-$mode.time"; then
-      echo "FAILED: $bin/pipeline run $name.yaml --run-dir run --fresh $flag"
-      sed -n 1,12p "$work/$name.yaml" | sed 's/^/  | /'
-      # The pipeline's log (stderr) is in the .time file, before GNU time's report.
-      cat "$work/$name-$mode.log" "$work/$name-$mode.time" | grep -v '"level":"\(info\|debug\|trace\)"' \
-        | grep -v "^	" | tail -8 | sed 's/^/  > /'
-      failed="$failed $name"
-      return 0
-    fi
-    python3 - "$work/run/summary.json" "$work/$name-$mode.time" "$name" "$mode" "$measured" "$rep" >> "$work/results.jsonl" <<'PY'
+  rm -rf "$work/run"
+  if ! /usr/bin/time -v "$bin/pipeline" run "$work/$name.yaml" --run-dir "$work/run" --fresh $flag \
+      > "$work/$name-$mode.log" 2> "$work/$name-$mode.time"; then
+    echo "FAILED: $bin/pipeline run $name.yaml --run-dir run --fresh $flag"
+    sed -n 1,12p "$work/$name.yaml" | sed 's/^/  | /'
+    # The pipeline's log (stderr) is in the .time file, before GNU time's report.
+    cat "$work/$name-$mode.log" "$work/$name-$mode.time" | grep -v '"level":"\(info\|debug\|trace\)"' \
+      | grep -v "^	" | tail -8 | sed 's/^/  > /'
+    failed="$failed $name-$mode"
+    return 0
+  fi
+  python3 - "$work/run/summary.json" "$work/$name-$mode.time" "$name" "$mode" "$measured" "$rep" >> "$work/results.jsonl" <<'PY'
 import json, sys
 summary, timefile, name, mode, measured, rep = sys.argv[1:]
 s = json.load(open(summary))
@@ -157,7 +157,6 @@ steps = {st["name"]: {k: st[k] for k in ("busy_seconds", "rows_in", "rows_out", 
 print(json.dumps({"name": name, "mode": mode, "measured": measured, "rep": int(rep), "wall": wall,
                   "rss_kb": rss, "seconds": s["seconds"], "cpu": s["cpu_seconds"], "row_errors": s["row_errors"], "steps": steps}))
 PY
-  done
   rm -rf "$work/run"
 }
 
@@ -173,15 +172,19 @@ pipeline load_csv "uses: load_csv, with: {path: rows.csv}" "" "$to_jsonl"
 pipeline load_parquet "uses: load_parquet, with: {path: rows.parquet}" "" "$to_jsonl"
 pipeline write_parquet "$jsonl" "" "uses: write_parquet, with: {path: out.parquet}"
 
-measure pass-through memory load
-measure pass-through checkpoint load
-for x in filter map text_filter keep_columns dedup_exact dedup_minhash limit; do
-  measure $x memory step
+# Round by round (each pipeline once, then again, three times), so that a
+# change in the machine's load falls on every pipeline alike.
+for rep in 1 2 3; do
+  measure pass-through memory load $rep
+  measure pass-through checkpoint load $rep
+  for x in filter map text_filter keep_columns dedup_exact dedup_minhash limit; do
+    measure $x memory step $rep
+  done
+  measure filter checkpoint step $rep
+  measure load_csv memory load $rep
+  measure load_parquet memory load $rep
+  measure write_parquet memory save $rep
 done
-measure filter checkpoint step
-measure load_csv memory load
-measure load_parquet memory load
-measure write_parquet memory save
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$work/results.jsonl" "$n" "$jsonl_bytes" "$work/slowest" <<'PY'
