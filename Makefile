@@ -5,6 +5,7 @@
 #   make install PREFIX=DIR   binary, headers, pkg-config file, built-in plugins, docs, man page, Rust SDK
 #   make rust-example         the Rust example plugin (sdk/rust), when cargo is on PATH
 #   make bench                benchmarks (release build)
+#   make bench-steps          non-LLM steps (filter, map, dedup, loaders, writers) on 1M rows beside load -> write, perf of the slowest
 #   make bench-serve          serve: against the tiny random model: start to ready, textgen 40 x 3, DEITA N=20 k=2 (llama venv)
 #   make chaos                kill -9 / resume test with 100 kills
 #   make test-abi             ABI compatibility: plugins built against every released header, on this host and on a "next" host
@@ -33,7 +34,7 @@ SWIFT_PLUGINS = PipelineColumns PipelineData PipelineLLM PipelineHub PipelineFil
 # Installed in $(PREFIX)/share/doc/pipeline (relative links between them only).
 DOCS       = docs/writing-plugins.md docs/pipelines.md docs/ARCHITECTURE.md docs/pushing-to-the-hub.md
 
-.PHONY: all deps build plugins run test test-c test-abi test-llama test-real llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-serve bench-distill bench-dedup bench-parquet bench-hub-load bench-tools chaos fuzz fuzz-coverage clean help
+.PHONY: all deps build plugins run test test-c test-abi test-llama test-real llama-venv test-install test-rust rust-example venv install uninstall bench bench-llm bench-adaptive bench-deita bench-deita-pipeline bench-serve bench-distill bench-dedup bench-steps bench-parquet bench-hub-load bench-tools chaos fuzz fuzz-coverage clean help
 
 all: build plugins
 
@@ -247,6 +248,8 @@ bench: bench-tools
 	$(MAKE) --no-print-directory bench-distill
 	@echo "== dedup: dedup_minhash and dedup_exact on 1M short rows beside distilabel 1.5.3's MinHashDedup"
 	$(MAKE) --no-print-directory bench-dedup
+	@echo "== non-LLM steps on 1M rows: each beside load_jsonl -> write_jsonl; the slowest profiled"
+	$(MAKE) --no-print-directory bench-steps
 	@echo "== Parquet: 1 GB of JSON Lines + embeddings written as Parquet, and read back, beside pyarrow"
 	$(MAKE) --no-print-directory bench-parquet
 	@echo "== load_from_hub: 200k rows from the Hub double, first run and a warm re-run (nothing downloaded)"
@@ -306,6 +309,14 @@ BENCH_DEDUP_PEER_ROWS ?= 1000000
 bench-dedup: bench-tools
 	$(MAKE) --no-print-directory CONFIG=release plugins
 	DEDUP_PEER_ROWS=$(BENCH_DEDUP_PEER_ROWS) Tests/bench/dedup-bench.sh .build/release 1000000
+
+# filter, map, text_filter, keep_columns, dedup_exact, dedup_minhash, limit,
+# load_csv, load_parquet and write_parquet on 1M rows, each beside load_jsonl ->
+# write_jsonl: wall, x pass-through, busy seconds, rows/s, MB/s, peak RSS;
+# the slowest step under perf record -g.
+bench-steps: bench-tools
+	$(MAKE) --no-print-directory CONFIG=release plugins
+	Tests/bench/steps-bench.sh .build/release 1000000
 
 # write_parquet and load_parquet beside pyarrow on SIZE_MB (default 1000) MB of
 # rows with chat messages and a 256-float embedding each.
