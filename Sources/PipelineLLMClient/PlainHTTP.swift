@@ -128,7 +128,9 @@ final class PlainHTTPExchange {
         for header in request.headers {
             head += header
             head += "\r\n"
-            if header.lowercased().hasPrefix("content-type:") { hasContentType = true }
+            if header.utf8.count >= 13, header.utf8.prefix(13).elementsEqual("content-type:".utf8, by: {
+                ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1
+            }) { hasContentType = true }
         }
         let sendsBody = request.method != "GET" && request.method != "HEAD"
         if sendsBody {
@@ -219,20 +221,22 @@ struct ResponseParser {
             var length: Int?
             var chunked = false
             for line in headers.split(separator: 0x0A) {
-                let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                guard let colon = text.firstIndex(of: ":") else { continue }
-                let name = text[..<colon].lowercased()
-                let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                switch name {
-                case "content-length":
-                    guard let parsed = Int(value), parsed >= 0 else { return .malformed("bad Content-Length \"\(value)\"") }
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+                let name = Self.trimmed(line[line.startIndex..<colon])
+                let value = Self.trimmed(line[(colon + 1)...])
+                if Self.equalsIgnoringCase(name, "content-length") {
+                    guard let parsed = Int(String(decoding: value, as: UTF8.self)), parsed >= 0 else {
+                        return .malformed("bad Content-Length \"\(String(decoding: value, as: UTF8.self))\"")
+                    }
                     length = parsed
-                case "transfer-encoding": chunked = value.lowercased().split(separator: ",").last?.trimmingCharacters(in: .whitespaces) == "chunked"
-                case "connection":
-                    let tokens = value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                    if tokens.contains("close") { keepAlive = false }
-                    if tokens.contains("keep-alive") { keepAlive = true }
-                default: break
+                } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
+                    let last = value.split(separator: UInt8(ascii: ",")).last.map { Self.trimmed($0) }
+                    chunked = last.map { Self.equalsIgnoringCase($0, "chunked") } ?? false
+                } else if Self.equalsIgnoringCase(name, "connection") {
+                    for token in value.split(separator: UInt8(ascii: ",")).map({ Self.trimmed($0) }) {
+                        if Self.equalsIgnoringCase(token, "close") { keepAlive = false }
+                        if Self.equalsIgnoringCase(token, "keep-alive") { keepAlive = true }
+                    }
                 }
             }
             if head || status == 204 || status == 304 {
@@ -299,6 +303,22 @@ struct ResponseParser {
             return closed ? .malformed("the server closed the connection in a chunked body") : .needMore
         case nil:
             return .needMore
+        }
+    }
+
+    /// Without spaces, tabs and CR at either end.
+    private static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var slice = bytes
+        while let first = slice.first, first == 0x20 || first == 0x09 || first == 0x0D { slice = slice.dropFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 || last == 0x0D { slice = slice.dropLast() }
+        return slice
+    }
+
+    /// `bytes` equals the lowercase ASCII `word`, in any case.
+    private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ word: StaticString) -> Bool {
+        guard bytes.count == word.utf8CodeUnitCount else { return false }
+        return word.withUTF8Buffer { expected in
+            zip(bytes, expected).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
         }
     }
 
