@@ -331,7 +331,7 @@ def run_once(tool: str, rep: int, args, ctx: dict) -> dict:
         if tool == "ours":
             out_rel = "textgen.jsonl"
             cmd = [ctx["pipeline_bin"], "run", ctx["pipeline_file"], "--run-dir", scratch,
-                   "--no-llm-cache", "--no-checkpoint", "--log-format", "json",
+                   "--no-llm-cache", *([] if args.checkpoint else ["--no-checkpoint"]), "--log-format", "json",
                    "--param", f"load.path={ctx['data']}",
                    *(["--param", f"load.batch_size={args.batch_size}"] if args.batch_size else []),
                    "--param", 'generate.template="{instruction}"',
@@ -543,6 +543,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--checkpoint", action="store_true", help="ours with checkpoints on (the state store), as a plain `pipeline run`")
     ap.add_argument("--latency-ms", type=float, default=50.0)
     ap.add_argument("--batch-size", type=int, default=None,
                     help="override our load_jsonl batch size (default: the pipeline file's, 500)")
