@@ -24,6 +24,8 @@ package final class StoreWriter: @unchecked Sendable {
     private var writing = false
     private var closed = false
     private var failure: StoreError?
+    /// Writer thread only: a commit failed.
+    private var stopped = false
     private let limit: Int
     private let groupSize: Int
     private let gather: Double
@@ -90,8 +92,18 @@ package final class StoreWriter: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
 
+            // After a failed transaction nothing more is written: a later,
+            // smaller one could succeed (a full disk) and store a step's
+            // count past a batch the failed one never stored.
             var error: StoreError?
-            do { try store.commit(batch) } catch let failed { error = failed }
+            if stopped {
+                error = nil
+            } else {
+                do { try store.commit(batch) } catch let failed {
+                    error = failed
+                    stopped = true
+                }
+            }
 
             condition.lock()
             writing = false
