@@ -58,10 +58,12 @@ package struct HTTPExchange: Sendable {
     }
 }
 
-/// All HTTP of the process on one thread, through libcurl's multi
-/// interface driven by events: libcurl names the sockets it waits on
-/// (`CURLMOPT_SOCKETFUNCTION`) and its next timeout (`CURLMOPT_TIMERFUNCTION`),
-/// the thread waits for them with epoll and hands each ready socket to
+/// All HTTP of the process on one thread, waiting on one epoll set.
+/// Plain `http://` requests without a proxy go over PlainHTTP (our own
+/// HTTP/1.1, a send and a recv per request on a kept connection); the rest
+/// goes through libcurl's multi interface driven by events: libcurl names
+/// the sockets it waits on (`CURLMOPT_SOCKETFUNCTION`) and its next timeout
+/// (`CURLMOPT_TIMERFUNCTION`), and each ready socket is handed to
 /// `curl_multi_socket_action`. The work per event is the same with 5 or 5000
 /// requests in flight; `curl_multi_perform` + `curl_multi_poll` walked every
 /// transfer and polled every socket on each wakeup, which at 500 in flight
